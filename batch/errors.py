@@ -1,0 +1,236 @@
+"""The one exception tree of license-batch.
+
+::
+
+    LicenseBatchError                   everything the library raises on purpose
+    ├── InputError                      the input or the command line is unusable; nothing is applied (exit 2)
+    │   ├── SheetReadError              unreadable, corrupt, password-protected, binary junk, bad encoding
+    │   ├── EmptySheetError             no header or no data rows
+    │   ├── ColumnError                 no user column, no license column, unknown --map column
+    │   ├── ConfigError                 bad license-batch.toml, bad option value, unknown run id
+    │   └── StrictModeError             --strict and some row has an error finding
+    ├── RowFinding                      one problem with one row: COLLECTED and reported, never raised out
+    │                                   of a batch (validate returns them; a row-level check may raise one
+    │                                   internally and the caller catches it for that row)
+    ├── TenantError                     the tenant refused us or could not be reached (exit 3)
+    │   ├── AuthenticationError         401: no or bad token, credential could not get one
+    │   ├── PermissionDeniedError       403 Authorization_RequestDenied: the app lacks a permission
+    │   ├── ServiceError                any other answer we cannot use (a 4xx that is not the row's fault)
+    │   └── RetryableTenantError        worth another try later
+    │       ├── ThrottledError          429 (carries retry_after seconds, or None)
+    │       ├── ServiceUnavailableError 500/502/503/504 (may carry retry_after)
+    │       └── TenantUnreachableError  connect error, dropped connection, read timeout
+    └── JournalError                    the run journal is missing, corrupt, or belongs to other input
+
+Third-party errors (httpx, sqlite3, calamine, openpyxl, azure-identity) are translated into this tree in
+one place per boundary (``tenant/http.py``, ``journal.py``, ``sheets/``) and chained with ``raise ... from``.
+The CLI maps the tree to exit codes: InputError and JournalError -> 2, TenantError -> 3; KeyboardInterrupt
+-> 130. Row findings never change the exit code by themselves: rows that end failed or skipped give 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class LicenseBatchError(Exception):
+    """Base of every error license-batch raises on purpose."""
+
+
+# --------------------------------------------------------------------------------------------- input
+
+
+class InputError(LicenseBatchError):
+    """The input or the command line is unusable: nothing was or will be applied.
+
+    The message names the file and, where known, the row and column, and says what to do.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.path = path
+        self.row = row
+        self.column = column
+        self.message = message
+        self.fix = fix
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.path:
+            where.append(str(self.path))
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column:
+            where.append(f"column '{self.column}'")
+        text = (", ".join(where) + ": " if where else "") + self.message
+        if self.fix:
+            text += f" {self.fix}"
+        return text
+
+
+class SheetReadError(InputError):
+    """The file cannot be read at all (corrupt, encrypted, not a spreadsheet, undecodable)."""
+
+
+class EmptySheetError(InputError):
+    """The file has no header row or no data rows."""
+
+
+class ColumnError(InputError):
+    """A required column is missing, or a --map entry names a column that is not there."""
+
+
+class ConfigError(InputError):
+    """Settings, options or a run id that cannot be used."""
+
+
+class StrictModeError(InputError):
+    """--strict was given and at least one row has an error finding."""
+
+
+# ----------------------------------------------------------------------------------------- findings
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the row will not be applied
+    WARNING = "warning"  # the row will be applied, but look at it
+    INFO = "info"  # e.g. the row already matches the tenant
+
+
+@dataclass(eq=False)
+class RowFinding(LicenseBatchError):
+    """One problem with one input row. Collected into reports, never raised out of a batch.
+
+    ``code`` is stable (documented in ``batch.validate.FINDING_CODES``); ``message`` is plain language;
+    ``fix`` says what the administrator should do.
+    """
+
+    code: str
+    severity: Severity
+    message: str
+    fix: str = ""
+    row: int | None = None  # the row number as the user sees it in Excel
+    column: str | None = None  # the header of the column at fault, when there is one
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RowFinding):
+            return NotImplemented
+        return (self.code, self.severity, self.message, self.fix, self.row, self.column) == (
+            other.code,
+            other.severity,
+            other.message,
+            other.fix,
+            other.row,
+            other.column,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.row, self.column, self.message))
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+# ------------------------------------------------------------------------------------------- tenant
+
+
+class TenantError(LicenseBatchError):
+    """The tenant (or the sandbox standing in for it) refused us or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class AuthenticationError(TenantError):
+    """401, or the credential could not produce a token."""
+
+
+class PermissionDeniedError(TenantError):
+    """403 Authorization_RequestDenied: the app registration lacks a permission."""
+
+
+class ServiceError(TenantError):
+    """An answer we cannot use and that another try will not fix."""
+
+
+class RetryableTenantError(TenantError):
+    """Worth trying again after ``retry_after`` seconds (or a backoff when it is None)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, code=code, request_id=request_id)
+
+
+class ThrottledError(RetryableTenantError):
+    """429 Too Many Requests."""
+
+
+class ServiceUnavailableError(RetryableTenantError):
+    """500, 502, 503 or 504."""
+
+
+class TenantUnreachableError(RetryableTenantError):
+    """Connection refused or dropped, or the read timed out: the outcome of a write is unknown."""
+
+
+# ------------------------------------------------------------------------------------------ journal
+
+
+class JournalError(LicenseBatchError):
+    """The run journal cannot be used: missing, corrupt, or recorded for different input."""
+
+
+__all__ = [
+    "AuthenticationError",
+    "ColumnError",
+    "ConfigError",
+    "EmptySheetError",
+    "InputError",
+    "JournalError",
+    "LicenseBatchError",
+    "PermissionDeniedError",
+    "RetryableTenantError",
+    "RowFinding",
+    "ServiceError",
+    "ServiceUnavailableError",
+    "Severity",
+    "SheetReadError",
+    "StrictModeError",
+    "TenantError",
+    "TenantUnreachableError",
+    "ThrottledError",
+]
