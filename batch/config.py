@@ -163,10 +163,11 @@ def load_settings(
     if cloud not in CLOUDS:
         raise ConfigError(f"Unknown cloud '{cloud}'.", fix=f"Use one of: {', '.join(CLOUDS)}.")
 
+    dflt = SandboxSettings()
     sandbox = SandboxSettings(
-        db=Path(env.get("LICENSE_BATCH_SANDBOX_DB") or sb.get("db", SandboxSettings.db)),
-        users=int(sb.get("users", SandboxSettings.users)),
-        seed=int(sb.get("seed", SandboxSettings.seed)),
+        db=Path(env.get("LICENSE_BATCH_SANDBOX_DB") or sb.get("db", dflt.db)),
+        users=int(sb.get("users", dflt.users)),
+        seed=int(sb.get("seed", dflt.seed)),
         time_scale=float(env.get("LICENSE_BATCH_SANDBOX_TIME_SCALE") or sb.get("time_scale", 1.0)),
     )
     try:
@@ -176,7 +177,6 @@ def load_settings(
 
     if name in (None, "", "sandbox") and not g_url:
         target = Target(name="sandbox", graph_url="", powerplatform_url="", embedded_sandbox=True)
-        limits = limits.scaled(sandbox.time_scale)
     else:
         default_graph, default_pp = CLOUDS[cloud]
         target = Target(
@@ -187,6 +187,8 @@ def load_settings(
             tenant_id=env.get("AZURE_TENANT_ID") or t.get("tenant_id"),
             client_id=env.get("AZURE_CLIENT_ID") or t.get("client_id"),
         )
+    if target.is_sandbox and sandbox.time_scale != 1.0:
+        limits = limits.scaled(sandbox.time_scale)
     cmap = dict(data.get("columns", {}))
     cmap.update(column_map or {})
     return Settings(

@@ -1,0 +1,328 @@
+"""The command line: options -> library calls -> printing and exit codes. Nothing else lives here.
+
+Exit codes (DESIGN.md): 0 every row applied or unchanged; 1 some rows failed or were skipped; 2 the input or
+the command line is unusable (nothing applied); 3 the tenant refused us; 130 interrupted (``resume`` continues).
+Library modules are imported inside the handlers so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .jobs import Session
+
+EXIT_OK, EXIT_ROWS, EXIT_INPUT, EXIT_TENANT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Out:
+    """Human output to stderr (stdout is kept for --json)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def __call__(self, *lines: str) -> None:
+        for line in lines:
+            print(line, file=self.stream, flush=True)
+
+
+# --------------------------------------------------------------------------------------------- parser
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("target")
+    g.add_argument("--tenant", help="'sandbox' (default when no tenant is configured) or the tenant's domain")
+    g.add_argument("--graph-url", help="Graph base URL ending in /v1.0 (env LICENSE_BATCH_GRAPH_URL)")
+    g.add_argument("--powerplatform-url", help="Power Platform base URL (env LICENSE_BATCH_POWERPLATFORM_URL)")
+    g.add_argument("--config", help="settings file (default ./license-batch.toml when present)")
+
+
+def _add_sheet_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="the sheet: .csv, .txt, .xlsx, .xlsm, .xls or .ods")
+    p.add_argument("--sheet", help="worksheet name (default: the first with data)")
+    p.add_argument("--map", dest="map", help='column map, e.g. "user=Work Email,sku=License"')
+    p.add_argument("--map-file", help="a file of role=Header lines (or a TOML [columns] table)")
+    p.add_argument("--product-list", help="Microsoft's product list CSV (default: the cached copy)")
+    p.add_argument(
+        "--on-shortfall",
+        choices=["stop", "partial"],
+        default="stop",
+        help="a SKU short of seats: stop the wave (default), or apply rows in priority order until seats run out",
+    )
+    p.add_argument("--reserve", default="0", help="seats to keep free per SKU: N or N%% (default 0)")
+    p.add_argument("--report-dir", help="where run folders go (default ./reports)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="license-batch",
+        description="Apply Microsoft 365 licenses from spreadsheets: validate, plan, apply, resume.",
+    )
+    parser.add_argument("--version", action="version", version=f"license-batch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check every row against the tenant and its capacity; change nothing")
+    _add_sheet_options(p)
+    _add_target_options(p)
+
+    p = sub.add_parser("plan", help="show exactly what apply would do (same as apply --dry-run)")
+    _add_sheet_options(p)
+    _add_target_options(p)
+
+    p = sub.add_parser("apply", help="validate, plan and apply a sheet; write the result workbook")
+    _add_sheet_options(p)
+    _add_target_options(p)
+    p.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
+    p.add_argument("--strict", action="store_true", help="refuse the whole sheet when any row has an error")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
+
+    p = sub.add_parser("resume", help="finish an interrupted run without doing anything twice")
+    p.add_argument("run_id", help="the run id printed by apply (a folder under the report dir)")
+    p.add_argument("--report-dir", help="where run folders go (default ./reports)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    _add_target_options(p)
+
+    p = sub.add_parser("demo", help="seed the sandbox if needed and apply the sample onboarding wave")
+    p.add_argument("--report-dir", help="where run folders go (default ./reports)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+
+    p = sub.add_parser("products", help="Microsoft's product and service-plan list (friendly names)")
+    psub = p.add_subparsers(dest="products_command", metavar="ACTION")
+    pr = psub.add_parser("refresh", help="download Microsoft's current list into the local cache")
+    pr.add_argument("--from-file", help="copy this CSV into the cache instead of downloading")
+
+    p = sub.add_parser("sandbox", help="the local sandbox tenant: seed it, serve it")
+    ssub = p.add_subparsers(dest="sandbox_command", metavar="ACTION")
+    si = ssub.add_parser("init", help="seed (or re-seed) a sandbox tenant")
+    si.add_argument("--db", help="state file (default .license-batch/sandbox.db)")
+    si.add_argument("--users", type=int, default=None, help="number of users (default 500)")
+    si.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same tenant")
+    ss = ssub.add_parser("serve", help="serve the sandbox until stopped (prints graph-url, powerplatform-url, token)")
+    ss.add_argument("--db", help="state file (default .license-batch/sandbox.db; seeded when missing)")
+    ss.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback)")
+    ss.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    ss.add_argument("--time-scale", type=float, default=None, help="run the quota clock this many times faster")
+    return parser
+
+
+# ------------------------------------------------------------------------------------------- handlers
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from .config import load_settings, parse_column_map
+
+    cmap: dict[str, str] = {}
+    if getattr(args, "map_file", None):
+        from .jobs import read_map_file
+
+        cmap.update(read_map_file(args.map_file))
+    if getattr(args, "map", None):
+        cmap.update(parse_column_map(args.map))
+    return load_settings(
+        config_file=getattr(args, "config", None),
+        tenant=getattr(args, "tenant", None),
+        graph_url=getattr(args, "graph_url", None),
+        powerplatform_url=getattr(args, "powerplatform_url", None),
+        report_dir=getattr(args, "report_dir", None),
+        column_map=cmap,
+        product_list=getattr(args, "product_list", None),
+    )
+
+
+def _emit_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _announce(session: Session, out: _Out) -> None:
+    if session.sandbox_note:
+        out(session.sandbox_note)
+
+
+def cmd_validate(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        _announce(session, out)
+        res = jobs.validate_file(
+            session, args.file, sheet=args.sheet, on_shortfall=args.on_shortfall, reserve=args.reserve
+        )
+    summary = jobs.validation_summary(res)
+    if args.json:
+        _emit_json(summary)
+    for line in jobs.render_validation(res):
+        out(line)
+    return EXIT_OK if summary["errors"] == 0 and not any(c["short"] for c in summary["capacity"]) else EXIT_ROWS
+
+
+def cmd_plan(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        _announce(session, out)
+        res = jobs.plan_file(
+            session, args.file, sheet=args.sheet, on_shortfall=args.on_shortfall, reserve=args.reserve
+        )
+    summary = jobs.plan_summary(res)
+    if args.json:
+        _emit_json(summary)
+    for line in jobs.render_plan(res):
+        out(line)
+    return EXIT_OK if summary["errors"] == 0 and not summary["refused"] else EXIT_ROWS
+
+
+def _confirm_real_tenant(name: str, out: _Out) -> bool:
+    if not sys.stdin.isatty():
+        out(f"This would change the real tenant {name}. Re-run with --yes to confirm without a prompt.")
+        return False
+    out(f"About to change licenses in the tenant {name}.")
+    typed = input(f"Type the tenant's domain ({name}) to continue: ").strip()
+    return typed.lower() == name.lower()
+
+
+def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+
+    if args.dry_run:
+        return cmd_plan(args, out)
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        _announce(session, out)
+        prepared = jobs.plan_file(
+            session,
+            args.file,
+            sheet=args.sheet,
+            on_shortfall=args.on_shortfall,
+            reserve=args.reserve,
+            strict=args.strict,
+        )
+        for line in jobs.render_plan(prepared, brief=True):
+            out(line)
+        if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name, out):
+            out("Nothing was applied.")
+            return EXIT_INPUT
+        progress = jobs.ProgressPrinter(out.stream)
+        result = jobs.execute(session, prepared, argv=sys.argv, progress=progress)
+    return _finish(result, args, out)
+
+
+def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        _announce(session, out)
+        progress = jobs.ProgressPrinter(out.stream)
+        result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress)
+    return _finish(result, args, out)
+
+
+def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+
+    settings = _settings(args)
+    progress = jobs.ProgressPrinter(out.stream)
+    result = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
+    code = _finish(result, args, out)
+    # The demo's sample wave fails some rows on purpose; that is the demonstration, not an error.
+    return EXIT_OK if code == EXIT_ROWS else code
+
+
+def _finish(result: Any, args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+
+    summary = jobs.run_summary(result)
+    if getattr(args, "json", False):
+        _emit_json(summary)
+    for line in jobs.render_run(result):
+        out(line)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if summary["skipped"] + summary["failed"] + summary["not_run"] == 0 else EXIT_ROWS
+
+
+def cmd_products(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+
+    settings = _settings(args)
+    if args.products_command != "refresh":
+        out("usage: license-batch products refresh [--from-file CSV]")
+        return EXIT_INPUT
+    path, count = jobs.refresh_products(settings, from_file=args.from_file)
+    out(f"Product list cached at {path} ({count} products).")
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+
+    settings = _settings(args)
+    db = Path(args.db) if args.db else settings.sandbox.db
+    if args.sandbox_command == "init":
+        users = args.users if args.users is not None else settings.sandbox.users
+        seed = args.seed if args.seed is not None else settings.sandbox.seed
+        for line in jobs.sandbox_init(db, users=users, seed=seed):
+            out(line)
+        return EXIT_OK
+    if args.sandbox_command == "serve":
+        scale = args.time_scale if args.time_scale is not None else settings.sandbox.time_scale
+        jobs.sandbox_serve(db, host=args.host, port=args.port, time_scale=scale, settings=settings)
+        return EXIT_OK
+    out("usage: license-batch sandbox {init,serve} ...")
+    return EXIT_INPUT
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
+    "validate": cmd_validate,
+    "plan": cmd_plan,
+    "apply": cmd_apply,
+    "resume": cmd_resume,
+    "demo": cmd_demo,
+    "products": cmd_products,
+    "sandbox": cmd_sandbox,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_INPUT
+    out = _Out()
+    from .errors import InputError, JournalError, LicenseBatchError, TenantError
+
+    try:
+        return HANDLERS[args.command](args, out)
+    except KeyboardInterrupt:
+        out("Interrupted. The journal is consistent; run 'license-batch resume RUN_ID' to continue.")
+        return EXIT_INTERRUPTED
+    except (InputError, JournalError) as e:
+        out(f"error: {e}", "Nothing was applied." if isinstance(e, InputError) else "")
+        return EXIT_INPUT
+    except TenantError as e:
+        rid = f" (request-id {e.request_id})" if e.request_id else ""
+        out(f"error: the tenant refused the request: {e}{rid}")
+        return EXIT_TENANT
+    except LicenseBatchError as e:  # pragma: no cover - every subclass is handled above
+        out(f"error: {e}")
+        return EXIT_INPUT
+    except BrokenPipeError:  # e.g. `license-batch ... --json | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,445 @@
+"""The commands as library calls: what ``license-batch validate|plan|apply|resume|demo`` do, callable from a
+notebook too. No printing and no prompts here: results come back as records, the CLI renders them.
+
+    with open_session(load_settings()) as s:          # starts the embedded sandbox when that is the target
+        checked = validate_file(s, "wave.xlsx")        # -> ValidationRun (report written)
+        prepared = plan_file(s, "wave.xlsx")           # -> PlanRun (pure diff, nothing sent)
+        result = execute(s, prepared)                  # -> RunResult (journal + results.xlsx written)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import SandboxSettings, Settings, Target, parse_column_map
+from .errors import ConfigError, InputError, StrictModeError
+from .models import (
+    Plan,
+    RequestStatus,
+    RunResult,
+    ShortfallPolicy,
+    Validation,
+)
+
+if TYPE_CHECKING:
+    from .sheets import ProductCatalog
+    from .tenant import Tenant
+
+#: Where the demo's sample wave lives (shipped in the repository).
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+DEMO_SHEET = "onboarding-wave.csv"
+
+
+# -------------------------------------------------------------------------------------------- session
+
+
+@dataclass
+class Session:
+    """A connection to one target for one command: the tenant client, and the embedded sandbox if any."""
+
+    settings: Settings
+    target: Target
+    tenant: Tenant
+    sandbox_note: str = ""
+    _catalog: ProductCatalog | None = None
+    _catalog_loaded: bool = False
+
+    @property
+    def catalog(self) -> ProductCatalog | None:
+        """Microsoft's product list: the path in settings, else the cached copy, else None (offline)."""
+        if not self._catalog_loaded:
+            from .sheets import ProductCatalog
+
+            self._catalog_loaded = True
+            if self.settings.product_list is not None:
+                self._catalog = ProductCatalog.load(self.settings.product_list)
+            else:
+                self._catalog = ProductCatalog.cached(self.settings.cache_dir)
+        return self._catalog
+
+
+@contextmanager
+def open_session(settings: Settings) -> Iterator[Session]:
+    """Connect to the configured target; for the embedded sandbox, seed it if needed and start it."""
+    from .tenant import Tenant
+
+    target = settings.target
+    server = None
+    note = ""
+    if target.embedded_sandbox:
+        from .sandbox import SandboxConfig, SandboxServer
+
+        db = settings.sandbox.db
+        seeded = ensure_sandbox(settings.sandbox)
+        server = SandboxServer(db, SandboxConfig(time_scale=settings.sandbox.time_scale))
+        server.start()
+        target = Target(
+            name="sandbox",
+            graph_url=server.graph_url,
+            powerplatform_url=server.powerplatform_url,
+            embedded_sandbox=True,
+        )
+        note = (
+            f"Using the built-in sandbox tenant ({'seeded now, ' if seeded else ''}state in {db}), "
+            f"served at {server.graph_url}."
+        )
+    try:
+        tenant = Tenant(target, settings.limits)
+        try:
+            yield Session(settings=settings, target=target, tenant=tenant, sandbox_note=note)
+        finally:
+            tenant.close()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def ensure_sandbox(sb: SandboxSettings) -> bool:
+    """Seed the sandbox database when it does not exist yet. True when it was seeded now."""
+    if sb.db.exists():
+        return False
+    from .sandbox import init_tenant
+
+    sb.db.parent.mkdir(parents=True, exist_ok=True)
+    init_tenant(sb.db, users=sb.users, seed=sb.seed)
+    return True
+
+
+# ---------------------------------------------------------------------------------------- validation
+
+
+@dataclass
+class ValidationRun:
+    run_id: str
+    run_dir: Path
+    validation: Validation
+    report: Path
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def _policy(on_shortfall: str | ShortfallPolicy) -> ShortfallPolicy:
+    try:
+        return ShortfallPolicy(on_shortfall)
+    except ValueError as e:
+        raise ConfigError(f"--on-shortfall must be 'stop' or 'partial', not '{on_shortfall}'.") from e
+
+
+def check_file(
+    session: Session,
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | None = None,
+    on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
+    reserve: str = "0",
+) -> Validation:
+    """Read the sheet, take one tenant snapshot, validate every row. Raises InputError for file-level problems."""
+    from .sheets import parse_requests, read_sheet
+    from .validate import validate
+
+    policy = _policy(on_shortfall)
+    sh = read_sheet(Path(path), sheet=sheet, column_map=dict(session.settings.column_map) or None)
+    requests = parse_requests(sh)
+    keys = sorted({r.user for r in requests if r.user})
+    snapshot = session.tenant.snapshot(keys)
+    return validate(sh, requests, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
+
+
+def validate_file(
+    session: Session,
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | None = None,
+    on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
+    reserve: str = "0",
+) -> ValidationRun:
+    """``license-batch validate``: check the sheet and write ``REPORT_DIR/<run-id>/validation.xlsx``."""
+    from .report import write_validation
+
+    validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve)
+    run_id = new_run_id()
+    run_dir = session.settings.report_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report = write_validation(validation, run_dir)
+    return ValidationRun(run_id=run_id, run_dir=run_dir, validation=validation, report=report)
+
+
+def _request_errors(validation: Validation) -> int:
+    return sum(1 for c in validation.requests if c.status is RequestStatus.ERROR)
+
+
+def validation_summary(res: ValidationRun | PlanRun) -> dict[str, Any]:
+    """The ``--json`` object of ``validate``: counts per input ROW (a row is as bad as its worst request)."""
+    v = res.validation
+    worst: dict[int, str] = {}
+    warned: set[int] = set()
+    rank = {"unchanged": 0, "ok": 1, "over capacity": 2, "error": 3}
+    for c in v.requests:
+        s = {
+            RequestStatus.READY: "ok",
+            RequestStatus.UNCHANGED: "unchanged",
+            RequestStatus.ERROR: "error",
+            RequestStatus.OVER_CAPACITY: "over capacity",
+        }[c.status]
+        i = c.request.row
+        if i not in worst or rank[s] > rank[worst[i]]:
+            worst[i] = s
+        if any(f.severity == "warning" for f in c.findings):
+            warned.add(i)
+    counts = {k: 0 for k in rank}
+    for s in worst.values():
+        counts[s] += 1
+    return {
+        "rows": len(v.sheet.rows),
+        "ok": counts["ok"],
+        "unchanged": counts["unchanged"],
+        "warnings": len(warned),
+        "errors": counts["error"],
+        "over_capacity": counts["over capacity"],
+        "capacity": [
+            {
+                "sku": c.part_number,
+                "available": c.available,
+                "needed": c.net,
+                "short": c.short,
+            }
+            for c in v.capacity
+        ],
+        "report": str(getattr(res, "report", "") or ""),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- plan
+
+
+@dataclass
+class PlanRun:
+    run_id: str
+    run_dir: Path
+    source: Path
+    validation: Validation
+    plan: Plan
+    report: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_file(
+    session: Session,
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | None = None,
+    on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
+    reserve: str = "0",
+    strict: bool = False,
+) -> PlanRun:
+    """``license-batch plan`` (and the first half of apply): validate, then diff into operations.
+
+    With ``strict``, any row with an error finding refuses the whole sheet (StrictModeError, exit 2).
+    """
+    from .plan import plan as make_plan
+    from .report import write_validation
+
+    validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve)
+    if strict and (n := _request_errors(validation)):
+        raise StrictModeError(
+            f"{n} row(s) have errors and --strict refuses the whole sheet.",
+            path=str(path),
+            fix="Run 'license-batch validate' to see them, fix the sheet, or drop --strict.",
+        )
+    run_id = new_run_id()
+    run_dir = session.settings.report_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report = write_validation(validation, run_dir)
+    return PlanRun(
+        run_id=run_id,
+        run_dir=run_dir,
+        source=Path(path),
+        validation=validation,
+        plan=make_plan(validation),
+        report=report,
+        options={"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict},
+    )
+
+
+def plan_summary(res: PlanRun) -> dict[str, Any]:
+    out = validation_summary(res)
+    out.update(
+        {
+            "run_id": res.run_id,
+            "refused": res.validation.wave_refused,
+            "operations": len(res.plan.operations),
+            "seats": [
+                {"sku": s.part_number, "takes": s.takes, "frees": s.frees} for s in res.plan.seats
+            ],
+        }
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------------- apply
+
+
+def execute(
+    session: Session,
+    prepared: PlanRun,
+    *,
+    argv: Sequence[str] = (),
+    progress: Callable[[Any], None] | None = None,
+) -> RunResult:
+    """Apply a prepared plan: journal, throttled $batch writes, result workbook. Returns the RunResult."""
+    from . import apply as engine
+    from .report import write_results
+
+    result = engine.apply(
+        prepared.plan,
+        session.tenant,
+        run_dir=prepared.run_dir,
+        run_id=prepared.run_id,
+        limits=session.settings.limits,
+        source=prepared.source,
+        argv=list(argv),
+        progress=progress,
+    )
+    write_results(result, prepared.run_dir, meta=_meta(session, argv, prepared.source))
+    return result
+
+
+def resume_run(
+    session: Session,
+    run_id: str,
+    *,
+    argv: Sequence[str] = (),
+    progress: Callable[[Any], None] | None = None,
+) -> RunResult:
+    """Finish an interrupted run from its journal; settled operations are not sent again."""
+    from . import apply as engine
+    from .report import write_results
+
+    run_dir = session.settings.report_dir / run_id
+    if not (run_dir / engine.JOURNAL_NAME).exists():
+        raise ConfigError(
+            f"No run '{run_id}' under {session.settings.report_dir}.",
+            fix="Give the run id that apply printed, and the same --report-dir.",
+        )
+    result = engine.resume(run_dir, session.tenant, limits=session.settings.limits, progress=progress)
+    write_results(result, run_dir, meta=_meta(session, argv, result.sheet.path))
+    return result
+
+
+def _meta(session: Session, argv: Sequence[str], source: Path) -> dict[str, Any]:
+    return {"argv": list(argv), "tenant": session.target.name, "graph_url": session.target.graph_url,
+            "source": str(source)}
+
+
+def run_summary(result: RunResult) -> dict[str, Any]:
+    """The ``--json`` object of apply/resume/demo."""
+    c = result.counts()
+    return {
+        "run_id": result.run_id,
+        "rows": len(result.rows),
+        "applied": c[_o("applied")],
+        "unchanged": c[_o("unchanged")],
+        "skipped": c[_o("skipped")],
+        "failed": c[_o("failed")],
+        "not_run": c[_o("not run")],
+        "report": str((result.report_dir or Path()) / "results.xlsx"),
+    }
+
+
+def _o(name: str) -> Any:
+    from .models import Outcome
+
+    return Outcome(name)
+
+
+# ---------------------------------------------------------------------------------------------- demo
+
+
+def demo(
+    settings: Settings,
+    *,
+    argv: Sequence[str] = (),
+    progress: Callable[[Any], None] | None = None,
+    say: Callable[[str], None] = lambda _s: None,
+) -> RunResult:
+    """Seed the sandbox if needed and apply the sample onboarding wave (some rows fail on purpose)."""
+    if not settings.target.embedded_sandbox:
+        raise ConfigError("The demo runs only against the built-in sandbox tenant.",
+                          fix="Unset LICENSE_BATCH_GRAPH_URL / --tenant, or use 'apply' for a real tenant.")
+    sheet = SAMPLES_DIR / DEMO_SHEET
+    if not sheet.exists():
+        raise InputError("The sample sheet is missing from this installation.", path=str(sheet))
+    with open_session(settings) as session:
+        say(session.sandbox_note)
+        prepared = plan_file(session, sheet)
+        say(f"Applying {sheet.name}: {len(prepared.validation.sheet.rows)} rows, "
+            f"{len(prepared.plan.operations)} operations planned.")
+        return execute(session, prepared, argv=argv, progress=progress)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def read_map_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A column map file: ``role = Header`` lines (``#`` comments), or a TOML file with a [columns] table."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise ConfigError(f"Cannot read the map file: {e.strerror}.", path=str(p)) from e
+    if "[columns]" in text:
+        import tomllib
+
+        try:
+            cols = tomllib.loads(text).get("columns", {})
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"The map file is not valid TOML: {e}.", path=str(p)) from e
+        return {str(k).lower(): str(v) for k, v in cols.items()}
+    lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+    entries = [ln.replace(":", "=", 1) if "=" not in ln else ln for ln in lines if ln]
+    return parse_column_map(",".join(e.replace(",", " ") for e in entries)) if entries else {}
+
+
+def refresh_products(settings: Settings, *, from_file: str | None = None) -> tuple[Path, int]:
+    """Refresh the cached copy of Microsoft's product list (download, or copy ``from_file``)."""
+    from .sheets import ProductCatalog, refresh_product_list
+
+    if from_file:
+        src = Path(from_file)
+        cat = ProductCatalog.load(src)  # validates it before it replaces the cache
+        settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        dest = settings.cache_dir / src.name
+        shutil.copyfile(src, dest)
+        return dest, len(cat)
+    dest = refresh_product_list(settings.cache_dir)
+    return dest, len(ProductCatalog.load(dest))
+
+
+def sandbox_init(db: Path, *, users: int, seed: int) -> list[str]:
+    from .sandbox import init_tenant
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    summary = init_tenant(db, users=users, seed=seed)
+    return [f"Seeded a sandbox tenant in {db}: {summary}"]
+
+
+def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings: Settings) -> None:
+    from .sandbox import SandboxConfig, serve
+
+    if not db.exists():
+        sandbox_init(db, users=settings.sandbox.users, seed=settings.sandbox.seed)
+    serve(db, host=host, port=port, config=SandboxConfig(time_scale=time_scale))
+
+
+def count_by(items: Mapping[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in items.items() if v)
