@@ -150,7 +150,7 @@ def _announce(session: Session, out: _Out) -> None:
 
 
 def cmd_validate(args: argparse.Namespace, out: _Out) -> int:
-    from . import jobs
+    from . import _render, jobs
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
@@ -161,13 +161,13 @@ def cmd_validate(args: argparse.Namespace, out: _Out) -> int:
     summary = jobs.validation_summary(res)
     if args.json:
         _emit_json(summary)
-    for line in jobs.render_validation(res):
+    for line in _render.render_validation(res):
         out(line)
     return EXIT_OK if summary["errors"] == 0 and not any(c["short"] for c in summary["capacity"]) else EXIT_ROWS
 
 
 def cmd_plan(args: argparse.Namespace, out: _Out) -> int:
-    from . import jobs
+    from . import _render, jobs
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
@@ -178,7 +178,7 @@ def cmd_plan(args: argparse.Namespace, out: _Out) -> int:
     summary = jobs.plan_summary(res)
     if args.json:
         _emit_json(summary)
-    for line in jobs.render_plan(res):
+    for line in _render.render_plan(res):
         out(line)
     return EXIT_OK if summary["errors"] == 0 and not summary["refused"] else EXIT_ROWS
 
@@ -193,7 +193,7 @@ def _confirm_real_tenant(name: str, out: _Out) -> bool:
 
 
 def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
-    from . import jobs
+    from . import _render, jobs
 
     if args.dry_run:
         return cmd_plan(args, out)
@@ -208,32 +208,32 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             reserve=args.reserve,
             strict=args.strict,
         )
-        for line in jobs.render_plan(prepared, brief=True):
+        for line in _render.render_plan(prepared, brief=True):
             out(line)
         if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name, out):
             out("Nothing was applied.")
             return EXIT_INPUT
-        progress = jobs.ProgressPrinter(out.stream)
+        progress = _render.ProgressPrinter(out.stream)
         result = jobs.execute(session, prepared, argv=sys.argv, progress=progress)
     return _finish(result, args, out)
 
 
 def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
-    from . import jobs
+    from . import _render, jobs
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
         _announce(session, out)
-        progress = jobs.ProgressPrinter(out.stream)
+        progress = _render.ProgressPrinter(out.stream)
         result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress)
     return _finish(result, args, out)
 
 
 def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
-    from . import jobs
+    from . import _render, jobs
 
     settings = _settings(args)
-    progress = jobs.ProgressPrinter(out.stream)
+    progress = _render.ProgressPrinter(out.stream)
     result = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
     code = _finish(result, args, out)
     # The demo's sample wave fails some rows on purpose; that is the demonstration, not an error.
@@ -241,12 +241,12 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
 
 
 def _finish(result: Any, args: argparse.Namespace, out: _Out) -> int:
-    from . import jobs
+    from . import _render, jobs
 
     summary = jobs.run_summary(result)
     if getattr(args, "json", False):
         _emit_json(summary)
-    for line in jobs.render_run(result):
+    for line in _render.render_run(result):
         out(line)
     if result.interrupted:
         return EXIT_INTERRUPTED

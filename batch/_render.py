@@ -1,0 +1,159 @@
+"""Text rendering and progress for the CLI (private: the library returns records, the CLI prints these)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from .jobs import PlanRun, ValidationRun, plan_summary, run_summary, validation_summary
+from .models import Outcome, RunResult
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A plain aligned text table (numbers right-aligned)."""
+    body = [[str(c) for c in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for r in body:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+
+    def fmt(cells: Sequence[str]) -> str:
+        out = []
+        for i, c in enumerate(cells):
+            out.append(c.rjust(widths[i]) if c.lstrip("-").isdigit() else c.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    return [fmt(list(headers)), fmt(["-" * w for w in widths]), *(fmt(r) for r in body)]
+
+
+def _findings_by_code(res: ValidationRun | PlanRun, limit: int = 5) -> list[str]:
+    counts: Counter[str] = Counter()
+    first: dict[str, list[int]] = {}
+    message: dict[str, str] = {}
+    for c in res.validation.requests:
+        for f in c.findings:
+            counts[f.code] += 1
+            rows = first.setdefault(f.code, [])
+            if len(rows) < limit:
+                rows.append(c.request.row_number)
+            message.setdefault(f.code, f"{f.severity}: {f.message}")
+    lines = []
+    for code, n in counts.most_common():
+        rows = ", ".join(str(r) for r in first[code]) + (", ..." if n > limit else "")
+        lines.append(f"  {code} x{n} (rows {rows})  e.g. {message[code]}")
+    return lines
+
+
+def render_validation(res: ValidationRun | PlanRun) -> list[str]:
+    s = validation_summary(res)
+    v = res.validation
+    lines = [
+        f"{v.sheet.path.name}: {s['rows']} rows - {s['ok']} ok, {s['unchanged']} unchanged, "
+        f"{s['warnings']} with warnings, {s['errors']} with errors, {s['over_capacity']} over capacity",
+    ]
+    if v.sheet.blank_rows:
+        lines.append(f"({v.sheet.blank_rows} blank rows ignored)")
+    findings = _findings_by_code(res)
+    if findings:
+        lines.append("Findings:")
+        lines.extend(findings)
+    if v.capacity:
+        lines.append("Capacity (seats):")
+        lines.extend(
+            "  " + ln
+            for ln in table(
+                ["SKU", "available", "needed", "freed", "net", "short by"],
+                [(c.part_number, c.available, c.needed, c.freed, c.net, c.short) for c in v.capacity],
+            )
+        )
+    if v.wave_refused:
+        lines.append(
+            "Not applicable: a SKU is short of seats (--on-shortfall stop). Buy seats, free some, "
+            "or use --on-shortfall partial."
+        )
+    if s["report"]:
+        lines.append(f"Report: {s['report']}")
+    return lines
+
+
+def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[str]:
+    from .plan import describe_operations
+
+    lines = render_validation(res)
+    s = plan_summary(res)
+    ops = describe_operations(res.plan)
+    lines.append(f"Plan {res.run_id}: {s['operations']} operations")
+    shown = ops if not brief else ops[:0]
+    if not brief:
+        lines.extend("  " + o for o in shown[:limit])
+        if len(ops) > limit:
+            lines.append(f"  ... and {len(ops) - limit} more (all in the report)")
+    if res.plan.seats:
+        lines.extend(
+            "  " + ln
+            for ln in table(
+                ["SKU", "takes", "frees"], [(x.part_number, x.takes, x.frees) for x in res.plan.seats]
+            )
+        )
+    return lines
+
+
+def render_run(result: RunResult) -> list[str]:
+    s = run_summary(result)
+    dur = (result.finished - result.started).total_seconds()
+    lines = [
+        f"Run {result.run_id}: {s['rows']} rows - {s['applied']} applied, {s['unchanged']} unchanged, "
+        f"{s['skipped']} skipped, {s['failed']} failed, {s['not_run']} not run "
+        f"({dur:.1f} s, {result.requests_sent} requests, {result.throttled} throttled, "
+        f"{result.throttle_wait_s:.1f} s waiting on throttling)",
+    ]
+    bad = [r for r in result.rows if r.status in (Outcome.FAILED, Outcome.SKIPPED)]
+    if bad:
+        by: Counter[str] = Counter(f"{r.status}: {r.code}" for r in bad)
+        lines.append("Rows that need attention:")
+        lines.extend(f"  {k} x{n}" for k, n in by.most_common(10))
+    lines.append(f"Results: {s['report']}")
+    if result.interrupted:
+        lines.append(f"Interrupted. Continue with: license-batch resume {result.run_id}")
+    return lines
+
+
+class ProgressPrinter:
+    """Progress on a TTY (one updating line), plain log lines every few seconds otherwise.
+
+    Called with the engine's progress records: objects with ``done``, ``total``, ``throttle_wait_s``
+    (attributes or mapping keys).
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, every: float = 5.0) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.every = every
+        self.t0 = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, p: Any) -> None:
+        get = (lambda k: p.get(k, 0)) if isinstance(p, dict) else (lambda k: getattr(p, k, 0))
+        done, total = int(get("done") or 0), int(get("total") or 0)
+        wait = float(get("throttle_wait_s") or 0.0)
+        now = time.monotonic()
+        final = total and done >= total
+        if not final and now - self.last < (0.2 if self.tty else self.every):
+            return
+        self.last = now
+        el = max(now - self.t0, 1e-9)
+        rate = done / el
+        eta = (total - done) / rate if rate > 0 else 0.0
+        text = (
+            f"{done}/{total} rows  {rate:,.0f}/s  ETA {eta:,.0f} s  "
+            f"throttled {wait:.1f} s"
+        )
+        if self.tty:
+            self.stream.write("\r" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
