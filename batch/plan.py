@@ -1,0 +1,273 @@
+"""Planning: turn a Validation into the exact Graph writes apply will send. Pure; no I/O.
+
+Rules:
+
+- All READY requests of one user merge into ONE ``assignLicense`` operation: adds, removes and replace pairs
+  together, so a swap is atomic (replace A -> B is ``removeLicenses [A]`` + ``addLicenses [B]`` in one call).
+- Each added SKU's ``disabledPlans`` = what the user already has disabled on their DIRECT assignment of that
+  SKU ∪ what the sheet asks (the tool never silently re-enables a plan; see ``batch.validate``). Sorted, so the
+  body is deterministic. Both ``addLicenses`` and ``removeLicenses`` are always present (Graph needs both).
+- A usage location to set becomes a ``PATCH /users/{id}`` operation that the user's ``assignLicense`` depends on
+  (``Operation.depends_on``) when that call adds a license.
+- URLs are relative and use the user's object id, never the UPN (guest ``#EXT#`` UPNs 404 unencoded).
+- Nothing is planned for UNCHANGED, ERROR or OVER_CAPACITY requests; a refused wave (STOP and a SKU short)
+  plans nothing at all.
+- Keys are ``f"{user_id}/{kind}"``: stable across runs of the same plan (the journal's identity).
+- Operations come in the order of each user's first READY row; a user's PATCH comes before their assignLicense.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .models import (
+    Action,
+    CheckedRequest,
+    Operation,
+    OpKind,
+    Plan,
+    RequestStatus,
+    SeatChange,
+    Sku,
+    TenantSnapshot,
+    User,
+    Validation,
+)
+
+
+def operation_key(user_id: str, kind: OpKind) -> str:
+    return f"{user_id}/{kind.value}"
+
+
+@dataclass(slots=True)
+class _UserPlan:
+    user: User
+    adds: dict[str, set[str]] = field(default_factory=dict)  # skuId -> disabled plans (merged)
+    removes: list[str] = field(default_factory=list)
+    assign_rows: set[int] = field(default_factory=set)
+    location: str | None = None
+    location_rows: set[int] = field(default_factory=set)
+
+
+def _direct_disabled(user: User, sku_id: str) -> frozenset[str]:
+    st = user.direct(sku_id)
+    return st.disabled_plans if st is not None else frozenset()
+
+
+def _inherited(user: User, sku_id: str) -> bool:
+    return any(s.sku_id == sku_id and s.assigned_by_group for s in user.states)
+
+
+def _holds(user: User, sku_id: str) -> bool:
+    return sku_id in user.assigned or any(s.sku_id == sku_id for s in user.states)
+
+
+def _collect(requests: Iterable[CheckedRequest], snapshot: TenantSnapshot) -> dict[str, _UserPlan]:
+    users: dict[str, _UserPlan] = {}
+    for c in requests:
+        if c.status is not RequestStatus.READY or c.user_id is None or c.sku_id is None:
+            continue
+        user = snapshot.users[c.user_id]
+        up = users.get(c.user_id)
+        if up is None:
+            up = users[c.user_id] = _UserPlan(user)
+        row = c.request.row
+        if c.usage_location is not None:
+            up.location = c.usage_location
+            up.location_rows.add(row)
+        action = c.request.action
+        if action is Action.REMOVE:
+            if c.sku_id not in up.removes:
+                up.removes.append(c.sku_id)
+            up.assign_rows.add(row)
+        elif action is Action.REPLACE:
+            if c.from_sku_id and c.from_sku_id not in up.removes:
+                up.removes.append(c.from_sku_id)
+            _add(up, c)
+            up.assign_rows.add(row)
+        elif action is Action.ASSIGN:
+            existing = _direct_disabled(user, c.sku_id)
+            if user.direct(c.sku_id) is None or not c.disabled_plan_ids <= existing:
+                _add(up, c)
+                up.assign_rows.add(row)
+            # else: the row only sets the usage location
+    return users
+
+
+def _add(up: _UserPlan, c: CheckedRequest) -> None:
+    assert c.sku_id is not None
+    plans = up.adds.get(c.sku_id)
+    if plans is None:
+        plans = up.adds[c.sku_id] = set(_direct_disabled(up.user, c.sku_id))
+    plans.update(c.disabled_plan_ids)
+
+
+def plan(validation: Validation) -> Plan:
+    """The operations that bring the tenant to what the sheet asks. Pure and deterministic."""
+    if validation.wave_refused:
+        return Plan(operations=[], seats=[], validation=validation)
+    snapshot = validation.snapshot
+    ops: list[Operation] = []
+    takes: dict[str, int] = {}
+    frees: dict[str, int] = {}
+    for uid, up in _collect(validation.requests, snapshot).items():
+        user = up.user
+        loc_key: str | None = None
+        if up.location is not None:
+            loc_key = operation_key(uid, OpKind.SET_USAGE_LOCATION)
+            ops.append(
+                Operation(
+                    key=loc_key,
+                    kind=OpKind.SET_USAGE_LOCATION,
+                    user_id=uid,
+                    user=user.upn,
+                    method="PATCH",
+                    url=f"/users/{uid}",
+                    body={"usageLocation": up.location},
+                    rows=tuple(sorted(up.location_rows)),
+                    before=tuple(user.assigned),
+                    after=tuple(user.assigned),
+                )
+            )
+        if not up.adds and not up.removes:
+            continue
+        add = tuple((sku_id, tuple(sorted(plans))) for sku_id, plans in up.adds.items())
+        remove = tuple(up.removes)
+        before = tuple(user.assigned)
+        lost = {s for s in remove if not _inherited(user, s)}
+        after = tuple(s for s in before if s not in lost) + tuple(
+            s for s in up.adds if s not in before and s not in lost
+        )
+        for s in up.adds:
+            if not _holds(user, s):
+                takes[s] = takes.get(s, 0) + 1
+        for s in lost:
+            if _holds(user, s):
+                frees[s] = frees.get(s, 0) + 1
+        ops.append(
+            Operation(
+                key=operation_key(uid, OpKind.ASSIGN_LICENSE),
+                kind=OpKind.ASSIGN_LICENSE,
+                user_id=uid,
+                user=user.upn,
+                method="POST",
+                url=f"/users/{uid}/assignLicense",
+                body={
+                    "addLicenses": [{"skuId": s, "disabledPlans": list(p)} for s, p in add],
+                    "removeLicenses": list(remove),
+                },
+                rows=tuple(sorted(up.assign_rows)),
+                depends_on=loc_key if add else None,
+                add=add,
+                remove=remove,
+                before=before,
+                after=after,
+            )
+        )
+    seats = [
+        SeatChange(sku_id=s, part_number=_part(snapshot, s), takes=takes.get(s, 0), frees=frees.get(s, 0))
+        for s in set(takes) | set(frees)
+    ]
+    seats.sort(key=lambda c: (c.part_number.upper(), c.sku_id))
+    return Plan(operations=ops, seats=seats, validation=validation)
+
+
+# ---------------------------------------------------------------------------------------- rendering
+
+
+def _part(snapshot: TenantSnapshot, sku_id: str) -> str:
+    sku = snapshot.skus.get(sku_id)
+    return sku.part_number if sku else sku_id
+
+
+def _plan_name(sku: Sku | None, plan_id: str) -> str:
+    if sku is not None:
+        for p in sku.service_plans:
+            if p.id == plan_id:
+                return p.name
+    return plan_id
+
+
+def describe_operations(p: Plan) -> list[str]:
+    """One line per user, in plan order: ``alice@contoso.com: + SPE_E5 (disabled: X), - SPE_E3; set usage
+    location DE``."""
+    snapshot = p.validation.snapshot
+    order: list[str] = []
+    parts: dict[str, list[str]] = {}
+    location: dict[str, str] = {}
+    upn: dict[str, str] = {}
+    for op in p.operations:
+        if op.user_id not in parts:
+            order.append(op.user_id)
+            parts[op.user_id] = []
+            upn[op.user_id] = op.user
+        if op.kind is OpKind.SET_USAGE_LOCATION:
+            location[op.user_id] = str(op.body.get("usageLocation", ""))
+            continue
+        for sku_id, disabled in op.add:
+            sku = snapshot.skus.get(sku_id)
+            text = f"+ {_part(snapshot, sku_id)}"
+            if disabled:
+                text += f" (disabled: {', '.join(sorted(_plan_name(sku, d) for d in disabled))})"
+            parts[op.user_id].append(text)
+        for sku_id in op.remove:
+            parts[op.user_id].append(f"- {_part(snapshot, sku_id)}")
+    lines = []
+    for uid in order:
+        text = ", ".join(parts[uid])
+        if uid in location:
+            text = f"{text}; set usage location {location[uid]}" if text else f"set usage location {location[uid]}"
+        lines.append(f"{upn[uid]}: {text}")
+    return lines
+
+
+def describe_seats(p: Plan) -> list[str]:
+    """Per SKU the sheet touches: seats taken and freed, and what is left afterwards."""
+    v = p.validation
+    caps = {c.sku_id: c for c in v.capacity}
+    lines = []
+    if v.wave_refused:
+        for line in v.capacity:
+            if line.short:
+                lines.append(
+                    f"{line.part_number}: needs {line.net} net, {line.available} available: short by {line.short}"
+                )
+        return lines
+    for s in p.seats:
+        sku = v.snapshot.skus.get(s.sku_id)
+        text = f"{s.part_number}: takes {s.takes}, frees {s.frees}"
+        if sku is not None:
+            left = sku.enabled - sku.consumed - s.takes + s.frees
+            text += f", {left} free afterwards"
+            c = caps.get(s.sku_id)
+            if c is not None and c.reserve:
+                text += f" (reserve {c.reserve})"
+        lines.append(text)
+    return lines
+
+
+def render_plan(p: Plan, *, limit: int | None = None) -> list[str]:
+    """Human-readable plan: a summary line, one line per user (at most ``limit``), then seats. Never prints."""
+    v = p.validation
+    if v.wave_refused:
+        return [
+            "Nothing will be applied: the wave is refused because a license is short of seats (--on-shortfall stop).",
+            *describe_seats(p),
+        ]
+    users = describe_operations(p)
+    n_rows = len({r for op in p.operations for r in op.rows})
+    lines = [f"{len(p.operations)} operations for {len(users)} users, serving {n_rows} rows."]
+    if limit is not None and len(users) > limit:
+        lines += users[:limit]
+        lines.append(f"... and {len(users) - limit} more users")
+    else:
+        lines += users
+    seats = describe_seats(p)
+    if seats:
+        lines.append("Seats:")
+        lines += [f"  {s}" for s in seats]
+    return lines
+
+
+__all__ = ["describe_operations", "describe_seats", "operation_key", "plan", "render_plan"]
