@@ -78,7 +78,7 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
     "user-disabled": (_WARN, "The user's account is disabled (sign-in blocked); the license still takes a seat."),
     # the action and the license
     "action-missing": (_ERR, "The row gives no usable action (assign, remove or replace)."),
-    "sku-missing": (_ERR, "The row names no license."),
+    "license-missing": (_ERR, "The row names no license."),
     "sku-unknown": (_ERR, "The license is not a known product name, string id or skuId."),
     "sku-not-in-tenant": (_ERR, "The product exists but the tenant has not bought it."),
     "sku-ambiguous": (_ERR, "The name matches several products (e.g. GCC or EEA variants); give the string id."),
@@ -380,7 +380,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
         return
     if not r.sku.strip():
         if not any(_is_error(x) for x in r.findings):
-            f.append(_finding("sku-missing", f"The row for {user.upn} names no license.", "Fill in the license.", row))
+            f.append(_finding("license-missing", f"The row for {user.upn} names no license.", "Fill in the license.", row))
         return
     sku, sf = res.sku(r.sku)
     if sf is not None:
@@ -392,7 +392,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
         if not (r.from_sku or "").strip():
             f.append(
                 _finding(
-                    "sku-missing",
+                    "license-missing",
                     f"The replace row for {user.upn} does not say which license to take away.",
                     "Fill in the license to replace.",
                     row,

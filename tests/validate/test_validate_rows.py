@@ -31,14 +31,14 @@ from .builders import (
 A, R, X = Action.ASSIGN, Action.REMOVE, Action.REPLACE
 
 
-def tenant(*users: object, **sku_kw: int) -> TenantSnapshot:
+def tenant(*users: object, enabled: int = 100, consumed: int = 0) -> TenantSnapshot:
     return snapshot(
         [
-            sku("SPE_E3", E3, **sku_kw),
-            sku("SPE_E5", E5, **sku_kw),
+            sku("SPE_E3", E3, enabled=enabled, consumed=consumed),
+            sku("SPE_E5", E5, enabled=enabled, consumed=consumed),
             sku("O365_BUSINESS_PREMIUM", BP, status="Suspended"),
             sku("FLOW_FREE_COMPANY", FLOW, applies_to="Company"),
-            sku("SPE_F1", F1, **sku_kw),
+            sku("SPE_F1", F1, enabled=enabled, consumed=consumed),
         ],
         users,  # type: ignore[arg-type]
     )
@@ -131,8 +131,8 @@ def test_sku_errors(text: str, code: str) -> None:
 def test_missing_action_and_license() -> None:
     snap = tenant(user(ALICE))
     assert codes(one(snap, req(0, ALICE, None, "SPE_E5"))) == ["action-missing"]
-    assert codes(one(snap, req(0, ALICE, A, ""))) == ["sku-missing"]
-    assert codes(one(snap, req(0, ALICE, X, "SPE_E5"))) == ["sku-missing"]
+    assert codes(one(snap, req(0, ALICE, A, ""))) == ["license-missing"]
+    assert codes(one(snap, req(0, ALICE, X, "SPE_E5"))) == ["license-missing"]
 
 
 def test_reader_findings_pass_through_and_are_not_doubled() -> None:
