@@ -1,0 +1,108 @@
+"""What kind of file is this? Decided from the bytes, not trusted from the name.
+
+``sniff(data, suffix)`` returns the format to read the bytes as ("csv", "xlsx", "xlsm", "xlsb", "xls",
+"ods") or raises a SheetReadError for what cannot be a spreadsheet at all: binary junk under an Excel
+name, and password-protected (encrypted) workbooks. Excel saves an encrypted .xlsx as an OLE2 compound
+file (CFB) holding ``EncryptionInfo`` and ``EncryptedPackage`` streams instead of a ZIP archive.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+from io import BytesIO
+
+from ..errors import SheetReadError
+
+ZIP_MAGIC = b"PK\x03\x04"
+ZIP_EMPTY_MAGIC = b"PK\x05\x06"
+CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".xltx", ".xltm"})
+TEXT_SUFFIXES = frozenset({".csv", ".txt", ".tsv", ".tab", ".psv", ""})
+
+ENCRYPTED_MESSAGE = "The workbook is password-protected (encrypted), so it cannot be read."
+ENCRYPTED_FIX = (
+    "Open it in Excel, clear the password (File > Info > Protect Workbook > Encrypt with Password) "
+    "and save an unprotected copy, then give that copy."
+)
+
+
+def sniff(data: bytes, suffix: str, path: str) -> str:
+    """The format of ``data`` (a file named ``*suffix``), or SheetReadError."""
+    suffix = suffix.lower()
+    if data.startswith((ZIP_MAGIC, ZIP_EMPTY_MAGIC)):
+        return _zip_format(data, suffix)
+    if data.startswith(CFB_MAGIC):
+        if is_encrypted_cfb(data):
+            raise SheetReadError(ENCRYPTED_MESSAGE, path=path, fix=ENCRYPTED_FIX)
+        return "xls"
+    if suffix in EXCEL_SUFFIXES:
+        kind = "an OpenDocument spreadsheet" if suffix == ".ods" else "an Excel workbook"
+        start = "ZIP archives" if suffix != ".xls" else "OLE2 compound files"
+        raise SheetReadError(
+            f"The file is not {kind}: it does not start like one ({suffix} files are {start}).",
+            path=path,
+            fix="Open it in Excel and save it again as .xlsx; if it is really a CSV file, rename it to .csv.",
+        )
+    return "csv"
+
+
+def _zip_format(data: bytes, suffix: str) -> str:
+    """xlsx / xlsm / xlsb / ods from the archive's member names (the suffix breaks ties)."""
+    try:
+        names = set(zipfile.ZipFile(BytesIO(data)).namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        # Damaged archive: let calamine try and report it; guess from the name.
+        return {".xlsm": "xlsm", ".xlsb": "xlsb", ".ods": "ods"}.get(suffix, "xlsx")
+    if "xl/workbook.bin" in names:
+        return "xlsb"
+    if "content.xml" in names and "mimetype" in names:
+        return "ods"
+    if "xl/vbaProject.bin" in names or suffix == ".xlsm":
+        return "xlsm"
+    return "xlsx"
+
+
+def cfb_stream_names(data: bytes) -> list[str]:
+    """Names of the entries in an OLE2 compound file's directory (best effort; [] if unparsable)."""
+    try:
+        sector_shift = struct.unpack_from("<H", data, 0x1E)[0]
+        size = 1 << sector_shift
+        if size not in (512, 4096):
+            return []
+        first_dir = struct.unpack_from("<I", data, 0x30)[0]
+        difat = list(struct.unpack_from("<109I", data, 0x4C))
+        fat_sectors = [s for s in difat if s < 0xFFFFFFFA]
+
+        def sector(n: int) -> bytes:
+            off = (n + 1) * size
+            return data[off : off + size]
+
+        fat: list[int] = []
+        for s in fat_sectors:
+            chunk = sector(s)
+            fat.extend(struct.unpack(f"<{len(chunk) // 4}I", chunk[: len(chunk) // 4 * 4]))
+        names: list[str] = []
+        seen: set[int] = set()
+        cur = first_dir
+        while cur < 0xFFFFFFFA and cur not in seen and len(seen) < 10_000:
+            seen.add(cur)
+            chunk = sector(cur)
+            for i in range(0, len(chunk) - 127, 128):
+                entry = chunk[i : i + 128]
+                n = struct.unpack_from("<H", entry, 0x40)[0]
+                if 2 <= n <= 64 and entry[0x42] in (1, 2, 5):
+                    names.append(entry[: n - 2].decode("utf-16-le", "replace"))
+            cur = fat[cur] if cur < len(fat) else 0xFFFFFFFE
+        return names
+    except (struct.error, IndexError):
+        return []
+
+
+def is_encrypted_cfb(data: bytes) -> bool:
+    """True for an OLE2 file holding an encrypted OOXML package (Excel's "Encrypt with Password")."""
+    names = cfb_stream_names(data)
+    if names:
+        return "EncryptedPackage" in names
+    return "EncryptedPackage".encode("utf-16-le") in data[:1 << 20]

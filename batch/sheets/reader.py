@@ -1,0 +1,106 @@
+"""``read_sheet``: a CSV or workbook file -> ``models.Sheet``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import EmptySheetError, SheetReadError
+from ..models import Sheet
+from .csvread import UnclosedQuote, read_csv_text
+from .detect import sniff
+from .encoding import decode
+from .excel import read_workbook
+from .table import build_sheet
+
+
+def read_sheet(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+) -> Sheet:
+    """Read the input sheet at ``path``.
+
+    ``sheet`` picks a workbook sheet by name (default: the first with data; ignored for CSV).
+    ``column_map`` maps role values ("user", "sku", ...) to headers and overrides detection.
+    Row numbers are the ones Excel shows: for CSV, the record's position counting the header and any
+    blank lines, where a quoted field spanning several lines is still one record.
+    Raises the InputError subclasses (SheetReadError, EmptySheetError, ColumnError).
+    """
+    p = Path(path)
+    where = str(p)
+    data = _read_bytes(p)
+    if not data:
+        raise EmptySheetError(
+            "The file is empty (0 bytes).",
+            path=where,
+            fix="Export the sheet again, or check that this is the right file.",
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    fmt = sniff(data, p.suffix, where)
+    notes: list[str] = []
+    suffix = p.suffix.lower().lstrip(".")
+    if fmt == "csv":
+        if suffix and suffix not in ("csv", "txt", "tsv", "tab", "psv"):
+            notes.append(f"the file is named .{suffix} but holds text; read as CSV")
+        if sheet is not None:
+            notes.append(f"--sheet '{sheet}' ignored: a CSV file has one sheet")
+        text, encoding = decode(data, where)
+        try:
+            grid, delimiter, csv_notes = read_csv_text(text)
+        except UnclosedQuote as e:
+            raise SheetReadError(
+                f"A quoted field in row {e.row} is never closed, so the rest of the file would be one cell.",
+                path=where,
+                row=e.row,
+                fix='Close the quote, or write a literal quote inside a quoted field as two ("").',
+            ) from None
+        notes.extend(csv_notes)
+        return build_sheet(
+            grid,
+            path=p,
+            fmt="csv",
+            sheet_name=None,
+            encoding=encoding,
+            delimiter=delimiter,
+            sha256=digest,
+            column_map=column_map,
+            notes=notes,
+        )
+    if suffix and suffix != fmt and not (suffix in ("xltx", "xltm") and fmt in ("xlsx", "xlsm")):
+        notes.append(f"the file is named .{suffix} but is a {fmt} workbook; read as {fmt}")
+    wb = read_workbook(data, where, fmt, sheet)
+    notes.extend(wb.notes)
+    return build_sheet(
+        wb.grid,
+        path=p,
+        fmt=fmt,
+        sheet_name=wb.sheet_name,
+        encoding=None,
+        delimiter=None,
+        sha256=digest,
+        column_map=column_map,
+        merged=wb.merged,
+        notes=notes,
+    )
+
+
+def _read_bytes(p: Path) -> bytes:
+    where = str(p)
+    try:
+        return p.read_bytes()
+    except FileNotFoundError as e:
+        raise SheetReadError("The file does not exist.", path=where, fix="Check the path and the file name.") from e
+    except IsADirectoryError as e:
+        raise SheetReadError("This is a folder, not a file.", path=where, fix="Give the spreadsheet's path.") from e
+    except PermissionError as e:
+        raise SheetReadError(
+            "The file cannot be opened: permission denied.",
+            path=where,
+            fix="Close it in Excel if it is open there (Windows locks open workbooks), or check its permissions.",
+        ) from e
+    except OSError as e:
+        raise SheetReadError(f"The file cannot be read: {e.strerror or e}.", path=where) from e
