@@ -1,0 +1,31 @@
+"""Report writers: validation.xlsx before a run, results.xlsx / results.csv / run.json after it.
+
+Public API::
+
+    neutralise(value) -> str
+    write_validation(validation, run_dir) -> Path                     # run_dir/validation.xlsx
+    write_results(result, run_dir, *, meta=None) -> ResultPaths       # results.xlsx, results.csv, run.json
+    summary_counts(result) -> dict                                    # for the CLI's --json
+
+Layouts are described in :mod:`batch.report.validation` and :mod:`batch.report.results` (run.json keys
+there too). Workbooks are streamed with xlsxwriter in ``constant_memory`` mode; every text cell is a string
+cell and goes through :func:`neutralise` first, in the .xlsx and the .csv alike.
+"""
+
+from __future__ import annotations
+
+from ._text import neutralise, scrub_argv
+from .results import RESULT_HEADERS, ResultPaths, summary_counts, write_results
+from .validation import CAPACITY_HEADERS, VALIDATION_HEADERS, write_validation
+
+__all__ = [
+    "CAPACITY_HEADERS",
+    "RESULT_HEADERS",
+    "VALIDATION_HEADERS",
+    "ResultPaths",
+    "neutralise",
+    "scrub_argv",
+    "summary_counts",
+    "write_results",
+    "write_validation",
+]

@@ -1,0 +1,392 @@
+"""The result files of a run: results.xlsx, results.csv and run.json.
+
+results.xlsx
+    ``Results``: every input row in input order with all its original columns, then ``Status`` (applied /
+    unchanged / skipped / failed / not run, coloured), ``Action``, ``Error code``, ``Message``, ``Fix``,
+    ``Request id``, ``Time`` (ISO 8601 UTC), ``Licenses before``, ``Licenses after``.
+    ``Summary``: run facts, rows per status, seats per SKU before and after, and a bar chart of the seats.
+    ``Errors``: the rows that need attention (failed, skipped, not run), same columns as ``Results``.
+    Header rows are frozen and filtered. If an input column already carries one of the outcome names
+    (say the sheet is an earlier results file), the new outcome column is called ``<name> (result)``.
+
+results.csv
+    The ``Results`` columns, UTF-8 with a BOM (Excel then opens it as UTF-8), every field quoted.
+
+Every text cell in both files goes through :func:`neutralise`; xlsx cells are string cells.
+
+run.json (``schema`` 1; keys are stable, new keys may be added, none renamed)::
+
+    schema          1
+    tool            "license-batch"
+    version         batch.__version__
+    run_id          RunResult.run_id
+    tenant          RunResult.tenant
+    input           {"path", "sha256", "format", "sheet", "rows"}: the input sheet
+    command_line    meta["argv"] with secrets replaced by "***" (after --token, --client-secret,
+                    --password and kin, "Bearer ...", anything JWT-shaped); [] when not given
+    started         ISO 8601 UTC, milliseconds, "Z"
+    finished        ditto
+    duration_s      finished - started, seconds
+    interrupted     bool
+    rows            number of rows reported
+    counts          {"applied", "unchanged", "skipped", "failed", "not_run"}: rows per status
+    needs_attention failed + skipped + not run
+    requests        {"sent": int}
+    throttling      {"throttled_responses": int, "wait_s": float}
+    seats           {"before": {part number: consumed}, "after": {...}}
+    files           {"results_xlsx": "results.xlsx", "results_csv": "results.csv"}: names in the run folder
+    extra           every other key of ``meta``, scrubbed of secrets the same way
+
+:func:`summary_counts` returns the subset ``run_id, tenant, rows, counts, needs_attention, requests,
+throttling, duration_s, interrupted`` for the CLI's ``--json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xlsxwriter.format import Format
+from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
+from xlsxwriter.workbook import Workbook
+
+from ..models import InputRow, Outcome, RowResult, RunResult
+from . import _xlsx
+from ._text import iso_utc, iso_utc_precise, neutralise, neutralise_all, scrub_argv, scrub_value
+
+RESULT_HEADERS: tuple[str, ...] = (
+    "Status",
+    "Action",
+    "Error code",
+    "Message",
+    "Fix",
+    "Request id",
+    "Time",
+    "Licenses before",
+    "Licenses after",
+)
+#: Rows that need attention, i.e. go on the Errors sheet.
+ATTENTION: frozenset[Outcome] = frozenset({Outcome.FAILED, Outcome.SKIPPED, Outcome.NOT_RUN})
+
+_NO_OUTCOME = "No outcome was recorded for this row."
+
+_WIDTH_CAPS = {"Message": 80, "Fix": 70, "Licenses before": 50, "Licenses after": 50, "Action": 50}
+
+
+@dataclass(frozen=True, slots=True)
+class ResultPaths:
+    xlsx: Path
+    csv: Path
+    json: Path
+
+
+def _count_key(o: Outcome) -> str:
+    return o.value.replace(" ", "_")
+
+
+def summary_counts(result: RunResult) -> dict[str, Any]:
+    """Machine-readable summary of a run (the CLI prints it for ``--json``); keys as in run.json."""
+    counts = result.counts()
+    return {
+        "run_id": result.run_id,
+        "tenant": result.tenant,
+        "rows": len(result.rows),
+        "counts": {_count_key(o): counts.get(o, 0) for o in Outcome},
+        "needs_attention": sum(counts.get(o, 0) for o in ATTENTION),
+        "requests": {"sent": result.requests_sent},
+        "throttling": {"throttled_responses": result.throttled, "wait_s": round(result.throttle_wait_s, 3)},
+        "duration_s": _duration(result),
+        "interrupted": result.interrupted,
+    }
+
+
+def _duration(result: RunResult) -> float:
+    try:
+        return round(max(0.0, (result.finished - result.started).total_seconds()), 3)
+    except TypeError:  # one naive, one aware: treat both as UTC
+        s, f = result.started.replace(tzinfo=None), result.finished.replace(tzinfo=None)
+        return round(max(0.0, (f - s).total_seconds()), 3)
+
+
+def output_headers(input_headers: Sequence[str], added: Sequence[str]) -> list[str]:
+    """Input headers, then ``added``; an added name that an input column already uses gets ``(result)``."""
+    taken = {h.strip().lower() for h in input_headers}
+    out = list(input_headers)
+    for h in added:
+        name = h
+        while name.strip().lower() in taken:
+            name = f"{name} (result)"
+        taken.add(name.lower())
+        out.append(name)
+    return out
+
+
+def _pairs(result: RunResult) -> Iterator[tuple[tuple[str, ...], RowResult]]:
+    """(input cells, outcome) for every row, in input order. Tolerates a RunResult whose rows do not
+    line up one-to-one with the sheet: missing outcomes become 'not run', stray outcomes come last."""
+    inputs: list[InputRow] = result.sheet.rows
+    rows = result.rows
+    if len(inputs) == len(rows) and all(a.index == b.row for a, b in zip(inputs, rows, strict=True)):
+        for a, b in zip(inputs, rows, strict=True):
+            yield a.cells, b
+        return
+    by_index = {r.row: r for r in rows}
+    seen: set[int] = set()
+    for a in inputs:
+        r = by_index.get(a.index)
+        if r is None:
+            r = RowResult(row=a.index, row_number=a.number, status=Outcome.NOT_RUN, message=_NO_OUTCOME)
+        else:
+            seen.add(a.index)
+        yield a.cells, r
+    for r in rows:
+        if r.row not in seen:
+            yield (), r
+
+
+def _row_cells(cells: tuple[str, ...], n_in: int, r: RowResult) -> list[str]:
+    if len(cells) != n_in:
+        cells = (tuple(cells) + ("",) * n_in)[:n_in]
+    return neutralise_all(
+        (
+            *cells,
+            r.status.value,
+            r.action,
+            r.code,
+            r.message,
+            r.fix,
+            r.request_id,
+            iso_utc(r.time),
+            r.licenses_before,
+            r.licenses_after,
+        )
+    )
+
+
+def write_results(result: RunResult, run_dir: Path, *, meta: Mapping[str, Any] | None = None) -> ResultPaths:
+    """Write results.xlsx, results.csv and run.json into ``run_dir`` and return their paths.
+
+    ``meta`` carries what the library cannot know: ``argv`` (the command line; scrubbed of secrets here
+    too) and anything else the caller wants recorded under run.json's ``extra``.
+    Raises ``OSError`` when a file cannot be written (e.g. it is open in Excel on Windows).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths = ResultPaths(run_dir / "results.xlsx", run_dir / "results.csv", run_dir / "run.json")
+    headers = output_headers(result.sheet.headers, RESULT_HEADERS)
+    n_in = len(result.sheet.headers)
+
+    with _xlsx.atomic_path(paths.xlsx) as tmp_x, _xlsx.atomic_path(paths.csv) as tmp_c:
+        wb = _xlsx.new_workbook(tmp_x)
+        try:
+            counts = _write_workbook(wb, result, headers, n_in, tmp_c)
+        finally:
+            _xlsx.close_workbook(wb, paths.xlsx)
+
+    run_info = _run_json(result, meta or {}, counts, paths)
+    with _xlsx.atomic_path(paths.json) as tmp_j:
+        tmp_j.write_text(json.dumps(run_info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return paths
+
+
+def _write_workbook(
+    wb: Workbook, result: RunResult, headers: list[str], n_in: int, csv_path: Path
+) -> dict[Outcome, int]:
+    fmt = _xlsx.Formats(wb)
+    ws_rows = _xlsx.add_sheet(wb, "Results")
+    ws_sum = _xlsx.add_sheet(wb, "Summary")
+    ws_err = _xlsx.add_sheet(wb, "Errors")
+    ncols = len(headers)
+    status_col = n_in
+
+    # Widths from a sample, before any data row is written.
+    sample_src = _xlsx.sample_rows(result.rows, 400)
+    sample = [_row_cells(_cells_for(result, r), n_in, r) for r in sample_src]
+    widths = _xlsx.column_widths(headers, sample)
+    for j, name in enumerate(RESULT_HEADERS):
+        widths[n_in + j] = min(widths[n_in + j], float(_WIDTH_CAPS.get(name, 40)))
+    widths[status_col] = max(widths[status_col], 12.0)
+    row_formats = _status_row_formats(fmt, ncols, status_col)
+
+    # Pass 1: Results sheet and CSV, in input order.
+    for ws in (ws_rows, ws_err):
+        _xlsx.write_header(ws, headers, fmt.header)
+        _xlsx.set_widths(ws, widths)
+    counts = {o: 0 for o in Outcome}
+    n = 0
+    with open(csv_path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_ALL)
+        w.writerow(neutralise_all(headers))
+        write_row = ws_rows.write_text_row
+        for cells, r in _pairs(result):
+            n += 1
+            counts[r.status] += 1
+            out = _row_cells(cells, n_in, r)
+            write_row(n, out, row_formats[r.status])
+            w.writerow(out)
+    _xlsx.finish_table(ws_rows, header_row=0, last_row=n, ncols=ncols)
+
+    _write_summary(wb, ws_sum, fmt, result, counts, n)
+
+    # Pass 2: Errors sheet (constant_memory: each sheet is written top to bottom in one go).
+    e = 0
+    write_err = ws_err.write_text_row
+    for cells, r in _pairs(result):
+        if r.status in ATTENTION:
+            e += 1
+            write_err(e, _row_cells(cells, n_in, r), row_formats[r.status])
+    _xlsx.finish_table(ws_err, header_row=0, last_row=e, ncols=ncols)
+    ws_rows.activate()
+    return counts
+
+
+def _cells_for(result: RunResult, r: RowResult) -> tuple[str, ...]:
+    rows = result.sheet.rows
+    if 0 <= r.row < len(rows) and rows[r.row].index == r.row:
+        return rows[r.row].cells
+    for a in rows:
+        if a.index == r.row:
+            return a.cells
+    return ()
+
+
+def _status_row_formats(fmt: _xlsx.Formats, ncols: int, status_col: int) -> dict[Outcome, list[Format | None]]:
+    out: dict[Outcome, list[Format | None]] = {}
+    for o in Outcome:
+        row: list[Format | None] = [None] * ncols
+        row[status_col] = fmt.status[o.value]
+        out[o] = row
+    return out
+
+
+def _write_summary(
+    wb: Workbook, ws: _xlsx.StreamSheet, fmt: _xlsx.Formats, result: RunResult, counts: dict[Outcome, int], n: int
+) -> None:
+    ws.set_column(0, 0, 32)
+    ws.set_column(1, 3, 16)
+    sheet = result.sheet
+    ws.write_string(0, 0, "license-batch run summary", fmt.title)
+    facts: list[tuple[str, str | float | int]] = [
+        ("Run id", result.run_id),
+        ("Tenant", result.tenant),
+        ("Input file", str(sheet.path)),
+        ("Input sha256", sheet.sha256),
+        ("Started (UTC)", iso_utc(result.started)),
+        ("Finished (UTC)", iso_utc(result.finished)),
+        ("Duration (s)", _duration(result)),
+        ("Requests sent", result.requests_sent),
+        ("Throttled responses", result.throttled),
+        ("Time waiting on throttling (s)", round(result.throttle_wait_s, 1)),
+        ("Interrupted", "yes" if result.interrupted else "no"),
+    ]
+    row = 2
+    for label, value in facts:
+        ws.write_string(row, 0, label, fmt.bold)
+        if isinstance(value, str):
+            ws.write_string(row, 1, neutralise(value))
+        else:
+            ws.write_number(row, 1, value, fmt.decimal if isinstance(value, float) else fmt.number)
+        row += 1
+
+    row += 1
+    ws.write_string(row, 0, "Status", fmt.header)
+    ws.write_string(row, 1, "Rows", fmt.header)
+    row += 1
+    for o in Outcome:
+        ws.write_string(row, 0, o.value, fmt.status[o.value])
+        ws.write_number(row, 1, counts.get(o, 0), fmt.status_number[o.value])
+        row += 1
+    ws.write_string(row, 0, "Total", fmt.bold)
+    ws.write_number(row, 1, n, fmt.number)
+    row += 2
+
+    skus = sorted(set(result.seats_before) | set(result.seats_after))
+    ws.write_string(row, 0, "Seats per SKU (consumed)", fmt.header)
+    ws.write_string(row, 1, "Before", fmt.header)
+    ws.write_string(row, 2, "After", fmt.header)
+    ws.write_string(row, 3, "Change", fmt.header)
+    head = row
+    row += 1
+    for part in skus:
+        before = result.seats_before.get(part, 0)
+        after = result.seats_after.get(part, 0)
+        ws.write_string(row, 0, neutralise(part))
+        ws.write_number(row, 1, before, fmt.number)
+        ws.write_number(row, 2, after, fmt.number)
+        ws.write_number(row, 3, after - before, fmt.number)
+        row += 1
+    if not skus:
+        ws.write_string(row, 0, "No seat figures were recorded for this run.")
+        return
+
+    name = quote_sheetname(ws.get_name())
+    first, last = head + 1, head + len(skus)
+    chart = wb.add_chart({"type": "bar"})
+    assert chart is not None
+    for col, label in ((1, "Before"), (2, "After")):
+        chart.add_series(
+            {
+                "name": label,
+                "categories": f"={name}!{_abs(first, 0)}:{_abs(last, 0)}",
+                "values": f"={name}!{_abs(first, col)}:{_abs(last, col)}",
+                "data_labels": {"value": len(skus) <= 12},
+            }
+        )
+    chart.set_title({"name": "Seats per SKU, before and after"})
+    chart.set_x_axis({"name": "Seats consumed", "min": 0})
+    chart.set_y_axis({"reverse": True})
+    chart.set_legend({"position": "bottom"})
+    chart.set_size({"width": 640, "height": max(300, 80 + 36 * len(skus))})
+    ws.insert_chart(2, 5, chart)
+
+
+def _abs(row: int, col: int) -> str:
+    return xl_rowcol_to_cell(row, col, row_abs=True, col_abs=True)
+
+
+def _run_json(
+    result: RunResult, meta: Mapping[str, Any], counts: dict[Outcome, int], paths: ResultPaths
+) -> dict[str, Any]:
+    from .. import __version__
+
+    summary = summary_counts(result)
+    # The workbook's own counts (identical unless the RunResult's rows did not line up with the sheet).
+    summary["rows"] = sum(counts.values())
+    summary["counts"] = {_count_key(o): counts.get(o, 0) for o in Outcome}
+    summary["needs_attention"] = sum(counts.get(o, 0) for o in ATTENTION)
+    sheet = result.sheet
+    argv = meta.get("argv") or ()
+    if isinstance(argv, str):
+        argv = argv.split()
+    extra = {k: v for k, v in meta.items() if k != "argv"}
+    return {
+        "schema": 1,
+        "tool": "license-batch",
+        "version": __version__,
+        "run_id": result.run_id,
+        "tenant": result.tenant,
+        "input": {
+            "path": str(sheet.path),
+            "sha256": sheet.sha256,
+            "format": sheet.format,
+            "sheet": sheet.sheet_name,
+            "rows": len(sheet.rows),
+        },
+        "command_line": scrub_argv(argv),
+        "started": iso_utc_precise(result.started),
+        "finished": iso_utc_precise(result.finished),
+        "duration_s": summary["duration_s"],
+        "interrupted": result.interrupted,
+        "rows": summary["rows"],
+        "counts": summary["counts"],
+        "needs_attention": summary["needs_attention"],
+        "requests": summary["requests"],
+        "throttling": summary["throttling"],
+        "seats": {"before": dict(result.seats_before), "after": dict(result.seats_after)},
+        "files": {"results_xlsx": paths.xlsx.name, "results_csv": paths.csv.name},
+        "extra": scrub_value(extra),
+    }
