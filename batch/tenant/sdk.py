@@ -1,0 +1,124 @@
+"""The one place msgraph-sdk is used: typed single calls (imported only when called).
+
+Why it is here at all: a typed single read is what the SDK does soundly, and it proves that our credential
+plumbing works with the SDK the admin may also be scripting with. Why it is not used for volume: the first
+request loads ~1,800 modules (~0.8 s) and each typed call costs ~11 ms of CPU; its batch classes are
+unreliable (cloud-facts). So bulk reads and every write go through ``tenant/graph.py``.
+
+Settings that make it behave (cloud-facts, "msgraph-sdk against a local server"): ``base_url`` set WITHOUT a
+trailing slash, explicit ``scopes``, ``allowed_hosts`` naming our host (else the token is silently not sent),
+and ``RetryHandlerOption(max_retries=0)`` per request (its RetryHandler fails on fractional Retry-After; our
+own retry loop is used instead).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..models import LicenseState, User
+from .auth import TokenProvider
+from .http import HttpClient, error_for_status, error_for_transport
+
+SELECT = ["id", "userPrincipalName", "mail", "usageLocation", "accountEnabled", "userType",
+          "assignedLicenses", "licenseAssignmentStates"]  # fmt: skip
+
+
+class _AccessTokenCredential:
+    """Adapts our cached TokenProvider to azure-core's TokenCredential (the SDK checks for AccessToken)."""
+
+    def __init__(self, tokens: TokenProvider, scope: str) -> None:
+        self._tokens = tokens
+        self._scope = scope
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._tokens.token(self._scope), int(time.time()) + 300)
+
+
+def graph_service_client(http: HttpClient) -> Any:
+    """A GraphServiceClient bound to ``http``'s base URL, host and credential."""
+    from msgraph import GraphServiceClient
+    from msgraph_core import GraphRequestAdapter
+    from msgraph_core.authentication import AzureIdentityAuthenticationProvider
+
+    host = urlsplit(http.base_url).hostname or ""
+    auth = AzureIdentityAuthenticationProvider(
+        _AccessTokenCredential(http.tokens, http.scope), scopes=[http.scope], allowed_hosts=[host]
+    )
+    adapter = GraphRequestAdapter(auth)
+    adapter.base_url = http.base_url.rstrip("/")
+    return GraphServiceClient(request_adapter=adapter)
+
+
+async def get_user_typed(http: HttpClient, key: str) -> User | None:
+    """``GET /users/{id | UPN}`` through msgraph-sdk, as a ``models.User``; None when it does not exist."""
+    import httpx
+    from kiota_abstractions.api_error import APIError
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from kiota_http.middleware.options import RetryHandlerOption
+    from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+    client = graph_service_client(http)
+    config = RequestConfiguration(
+        query_parameters=UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=SELECT),
+        options=[RetryHandlerOption(max_retries=0)],
+    )
+    http.stats.add(requests=1)
+    try:
+        u = await client.users.by_user_id(key.strip()).get(request_configuration=config)
+    except APIError as e:
+        status = e.response_status_code or 0
+        if status == 404:
+            return None
+        err = getattr(e, "error", None)
+        code, message = getattr(err, "code", None), getattr(err, "message", None)
+        body = b'{"error":{"code":%s,"message":%s}}' % (_js(code), _js(message))
+        raise error_for_status(status, e.response_headers or {}, body, what=f"GET /users/{key}") from e
+    except httpx.HTTPError as e:
+        raise error_for_transport(e, what=f"GET /users/{key}") from e
+    finally:
+        await client.request_adapter._http_client.aclose()
+    if u is None or not u.id:
+        return None
+    return _from_sdk(u)
+
+
+def _js(v: object) -> bytes:
+    import orjson
+
+    return orjson.dumps(None if v is None else str(v))
+
+
+def _from_sdk(u: Any) -> User:
+    def low(x: object) -> str:
+        return str(x).lower()
+
+    def enum_text(x: object) -> str:
+        return str(getattr(x, "value", x))
+
+    states = tuple(
+        LicenseState(
+            sku_id=low(s.sku_id),
+            disabled_plans=frozenset(low(p) for p in s.disabled_plans or ()),
+            assigned_by_group=low(s.assigned_by_group) if s.assigned_by_group else None,
+            state=str(s.state or "Active"),
+            error=str(s.error or "None"),
+        )
+        for s in u.license_assignment_states or ()
+    )
+    return User(
+        id=low(u.id),
+        upn=u.user_principal_name or "",
+        mail=u.mail or None,
+        usage_location=u.usage_location or None,
+        account_enabled=True if u.account_enabled is None else bool(u.account_enabled),
+        user_type=enum_text(u.user_type) if u.user_type else "Member",
+        assigned=tuple(low(a.sku_id) for a in u.assigned_licenses or () if a.sku_id),
+        states=states,
+    )
+
+
+__all__ = ["get_user_typed", "graph_service_client"]
