@@ -34,6 +34,7 @@ from .models import (
     User,
     Validation,
 )
+from .validate import paused_gc
 
 
 def operation_key(user_id: str, kind: OpKind) -> str:
@@ -107,6 +108,11 @@ def plan(validation: Validation) -> Plan:
     """The operations that bring the tenant to what the sheet asks. Pure and deterministic."""
     if validation.wave_refused:
         return Plan(operations=[], seats=[], validation=validation)
+    with paused_gc():
+        return _plan(validation)
+
+
+def _plan(validation: Validation) -> Plan:
     snapshot = validation.snapshot
     ops: list[Operation] = []
     takes: dict[str, int] = {}

@@ -40,10 +40,12 @@ Semantics (decisions, in one place):
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
 from typing import Any
@@ -124,6 +126,22 @@ def _is_error(f: RowFinding) -> bool:
 def is_user_key(key: str) -> bool:
     """True when ``key`` looks like a user principal name / email address or an object id (GUID)."""
     return bool(_UPN.match(key) or _GUID.match(key))
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector around a bulk pass that allocates many small, acyclic objects.
+
+    With a 100,000-user snapshot on the heap, generation-2 collections triggered by the allocations cost
+    about as much as the checks themselves. The previous state is restored, also on error.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # ------------------------------------------------------------------------------------------- reserve
@@ -380,7 +398,9 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
         return
     if not r.sku.strip():
         if not any(_is_error(x) for x in r.findings):
-            f.append(_finding("license-missing", f"The row for {user.upn} names no license.", "Fill in the license.", row))
+            f.append(
+                _finding("license-missing", f"The row for {user.upn} names no license.", "Fill in the license.", row)
+            )
         return
     sku, sf = res.sku(r.sku)
     if sf is not None:
@@ -824,6 +844,18 @@ def validate(
     """
     reserve_of = parse_reserve(reserve)
     policy = ShortfallPolicy(policy)
+    with paused_gc():
+        return _validate(sheet, requests, snapshot, catalog, policy, reserve_of)
+
+
+def _validate(
+    sheet: Sheet,
+    requests: Sequence[LicenseRequest],
+    snapshot: TenantSnapshot,
+    catalog: Any,
+    policy: ShortfallPolicy,
+    reserve_of: Callable[[Sku], int],
+) -> Validation:
     res = _Resolver(snapshot, catalog, sheet)
     works = [_Work(r, list(r.findings)) for r in requests]
     for w in works:
