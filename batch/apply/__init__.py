@@ -1,0 +1,273 @@
+"""Apply a plan to the tenant, journalled, paced and resumable.
+
+    result = apply(plan, tenant, run_dir=run_dir, limits=limits, progress=print)   # -> RunResult
+    result = resume(run_dir, tenant, limits=limits)       # finish an interrupted run; nothing is done twice
+    result = load_result(run_dir)                         # rebuild a run's results from its journal alone
+
+``apply`` writes the whole plan to ``run_dir/journal.sqlite`` first, then sends the operations as Graph
+``$batch`` requests (see :mod:`batch.apply.engine`). Ctrl-C (or ``stop_event.set()``) stops taking new
+batches, lets the requests on the wire settle, and returns a RunResult with ``interrupted=True`` whose
+unsettled rows are ``not run``; a second Ctrl-C raises KeyboardInterrupt at once (the journal stays
+consistent either way: ``resume`` checks anything whose outcome it did not hear before sending it again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ..config import Limits
+from ..errors import JournalError, TenantError
+from ..journal import (
+    JOURNAL_NAME,
+    SETTLED,
+    Journal,
+    RunMeta,
+    journal_state,
+    scrub_argv,
+)
+from ..models import Plan, RunResult
+from ..throttle import Pacer
+from .engine import Engine, Progress, StopFlag, TenantWriter, in_after_state
+from .results import expected_consumed, graph_fix, row_checks, row_results, seats_by_part, sku_records
+
+
+def journal_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / JOURNAL_NAME
+
+
+# --------------------------------------------------------------------------------------------- public
+
+
+def apply(
+    plan: Plan,
+    tenant: TenantWriter,
+    *,
+    run_dir: str | Path,
+    limits: Limits,
+    progress: Callable[[Progress], None] | None = None,
+    stop_event: StopFlag | None = None,
+    run_id: str | None = None,
+    source: str | Path | None = None,
+    argv: Sequence[str] = (),
+    tenant_name: str | None = None,
+    tool_version: str | None = None,
+) -> RunResult:
+    """Journal ``plan`` in ``run_dir`` and apply it. Returns one RowResult per input row.
+
+    Raises JournalError when ``run_dir`` already holds a run (use :func:`resume`), TenantError when the
+    tenant refuses us as a whole (401/403 on the first writes: the journal is left resumable).
+    """
+    journal = start(plan, run_dir=run_dir, run_id=run_id, source=source, argv=argv,
+                    tenant_name=tenant_name or _tenant_name(tenant), tool_version=tool_version)
+    with journal:
+        return _execute(journal, tenant, limits, progress, stop_event, Path(run_dir))
+
+
+def start(
+    plan: Plan,
+    *,
+    run_dir: str | Path,
+    run_id: str | None = None,
+    source: str | Path | None = None,
+    argv: Sequence[str] = (),
+    tenant_name: str = "",
+    tool_version: str | None = None,
+) -> Journal:
+    """Write a new run's journal (the whole plan, one transaction) without sending anything."""
+    from .. import __version__
+
+    run_dir = Path(run_dir)
+    sheet = plan.validation.sheet
+    meta = RunMeta(
+        run_id=run_id or run_dir.name,
+        tool_version=tool_version or __version__,
+        input_path=str(source or sheet.path),
+        input_sha256=sheet.sha256,
+        command_line=scrub_argv(argv),
+        tenant=tenant_name,
+    )
+    return Journal.create(journal_path(run_dir), meta, plan, checks=row_checks(plan), skus=sku_records(plan))
+
+
+def resume(
+    run: str | Path,
+    tenant: TenantWriter,
+    *,
+    limits: Limits,
+    progress: Callable[[Progress], None] | None = None,
+    stop_event: StopFlag | None = None,
+) -> RunResult:
+    """Finish a run from its journal (``run`` is the run folder or the journal file).
+
+    Settled operations are not sent again; ``sent``/``unknown`` ones are checked against the tenant first;
+    ``planned`` ones are sent. Resuming a finished run changes nothing and returns its results.
+    """
+    run_dir = Path(run)
+    if run_dir.name == JOURNAL_NAME:
+        run_dir = run_dir.parent
+    with Journal.open(journal_path(run_dir)) as journal:
+        return _execute(journal, tenant, limits, progress, stop_event, run_dir)
+
+
+def load_result(run: str | Path) -> RunResult:
+    """A run's results rebuilt from its journal alone (no tenant, no input file)."""
+    run_dir = Path(run)
+    if run_dir.name == JOURNAL_NAME:
+        run_dir = run_dir.parent
+    with Journal.open(journal_path(run_dir)) as journal:
+        return _result(journal, run_dir)
+
+
+# --------------------------------------------------------------------------------------------- internals
+
+
+def _tenant_name(tenant: Any) -> str:
+    target = getattr(tenant, "target", None)
+    return str(getattr(target, "name", "") or "")
+
+
+class _Stop:
+    """The engine's stop flag: the caller's event, or a Ctrl-C caught while the engine runs."""
+
+    def __init__(self, outer: StopFlag | None) -> None:
+        self.outer = outer
+        self.interrupted = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.interrupted.is_set() or (self.outer is not None and self.outer.is_set())
+
+
+@contextmanager
+def _sigint_stops(stop: _Stop) -> Iterator[None]:
+    """First Ctrl-C: stop taking batches (graceful). Second: KeyboardInterrupt. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.interrupted.is_set():
+            raise KeyboardInterrupt
+        stop.interrupted.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _seed_pacer(pacer: Pacer, journal: Journal) -> None:
+    """Count the writes an interrupted run sent during the last window (Graph still counts them)."""
+    now_wall, now_mono = datetime.now(UTC), pacer.clock()
+    since = now_wall - timedelta(seconds=pacer.window + pacer.margin)
+    for when, n in journal.recent_sends(since):
+        pacer.record(n, now_mono - (now_wall - when).total_seconds())
+    pacer.stats.writes = 0
+
+
+def _execute(
+    journal: Journal,
+    tenant: TenantWriter,
+    limits: Limits,
+    progress: Callable[[Progress], None] | None,
+    stop_event: StopFlag | None,
+    run_dir: Path,
+) -> RunResult:
+    info = journal.run_info()
+    records = journal.operations()
+    if info.status != "finished" or any(r.state not in SETTLED for r in records):
+        stop = _Stop(stop_event)
+        journal.set_status("running")
+        pacer = Pacer(limits)
+        _seed_pacer(pacer, journal)
+        rows_total = len(journal.sheet().rows) if progress is not None else 0
+        engine: Engine | None = None
+
+        async def main() -> None:
+            nonlocal engine
+            engine = Engine(journal, tenant, limits, pacer=pacer, progress=progress, stop=stop,
+                            rows_total=rows_total, clock=pacer.clock)
+            engine.load(records)
+            try:
+                await engine.run()
+            finally:
+                http = getattr(tenant, "http", None)
+                aclose = getattr(http, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        try:
+            with _sigint_stops(stop):
+                asyncio.run(main())
+        except BaseException:
+            journal.set_status("interrupted")
+            raise
+        records = journal.operations()
+        done = all(r.state in SETTLED for r in records)
+        if done or (engine is not None and engine.ops_done):
+            _record_seats(journal, tenant, records)
+        journal.set_status("finished" if done else "interrupted", finished=done)
+    return _result(journal, run_dir)
+
+
+def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None:
+    skus = journal.skus()
+    consumed: dict[str, int] | None = None
+    read = getattr(tenant, "skus", None)
+    if callable(read):
+        try:
+            consumed = {sid: int(s.consumed) for sid, s in read().items()}
+        except TenantError:
+            consumed = None
+    if consumed is None:
+        consumed = expected_consumed(skus, records)
+    journal.set_seats_after({s.sku_id: consumed[s.sku_id] for s in skus if s.sku_id in consumed})
+
+
+def _result(journal: Journal, run_dir: Path) -> RunResult:
+    info = journal.run_info()
+    sheet = journal.sheet()
+    records = journal.operations()
+    skus = journal.skus()
+    rows = row_results(sheet.rows, journal.row_checks(), records, skus)
+    return RunResult(
+        run_id=info.run_id,
+        sheet=sheet,
+        rows=rows,
+        started=info.started,
+        finished=info.finished or datetime.now(UTC),
+        tenant=info.tenant,
+        requests_sent=info.requests_sent,
+        throttled=info.throttled,
+        throttle_wait_s=info.throttle_wait_s,
+        seats_before=seats_by_part(skus, after=False),
+        seats_after=seats_by_part(skus, after=True),
+        interrupted=info.status != "finished",
+        report_dir=run_dir,
+    )
+
+
+
+__all__ = [
+    "JOURNAL_NAME",
+    "Engine",
+    "JournalError",
+    "Progress",
+    "apply",
+    "graph_fix",
+    "in_after_state",
+    "journal_path",
+    "journal_state",
+    "load_result",
+    "resume",
+    "start",
+]

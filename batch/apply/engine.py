@@ -1,0 +1,554 @@
+"""The asynchronous engine: operations from the journal -> paced ``$batch`` requests -> settled operations.
+
+One scheduler coroutine takes ready operations in plan order, packs them into ``$batch`` requests of at most
+``Limits.batch_size`` items (an operation and the ones that depend on it travel together, linked with
+``dependsOn``), asks the :class:`~batch.throttle.Pacer` for room, commits the items as ``sent`` and starts the
+request; up to ``Limits.max_in_flight`` requests are on the wire at once. Each answer is settled item by item:
+
+=====================================  =========================================================================
+2xx                                    succeeded
+424 (its dependency failed)            waits for the dependency: re-sent after it succeeds, failed with the
+                                       dependency's error when it fails
+429                                    re-queued; ALL sending pauses for the longest Retry-After (the pacer)
+503                                    re-sent after Retry-After or a jittered exponential backoff
+500/502/504, missing from the answer   UNKNOWN: checked against the tenant, then re-sent only if not in effect
+401                                    the run stops (AuthenticationError)
+other 4xx (400, 403, 404, ...)         failed with Graph's code and message, never retried
+envelope 429                           all items re-queued (the batch was refused as a whole)
+envelope 5xx, drop after connecting    all items UNKNOWN (the request may have reached the server)
+connection refused                     all items re-queued with backoff (nothing left the machine)
+envelope 401/403/other 4xx             items back to planned (nothing was done); the run stops and raises
+=====================================  =========================================================================
+
+An operation is UNKNOWN when its request may have taken effect without our hearing of it. Before such an
+operation is sent again the user is read back (``tenant.read_users``): already in the operation's after-state
+means it succeeded; otherwise it goes back to the queue. Nothing is ever done twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ..config import Limits
+from ..errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    RetryableTenantError,
+    ServiceUnavailableError,
+    TenantError,
+    TenantUnreachableError,
+    ThrottledError,
+)
+from ..journal import SETTLED, Journal, OpRecord, OpState, Sent, Settlement
+from ..models import OpKind, User
+from ..throttle import Pacer
+from .results import graph_fix
+
+log = logging.getLogger(__name__)
+
+RETRY_NOW = 503  # item statuses re-sent after a backoff without a check
+UNKNOWN_ITEM = frozenset({500, 502, 504})  # item statuses after which the effect is uncertain
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class TenantWriter(Protocol):
+    async def post_batch(self, items: Sequence[Mapping[str, Any]]) -> Any: ...
+
+    def read_users(self, ids: Sequence[str]) -> dict[str, User]: ...
+
+
+@dataclass(slots=True)
+class Progress:
+    """What the engine reports after each answer (the CLI's ProgressPrinter reads these attributes)."""
+
+    done: int  # input rows whose outcome is final
+    total: int  # input rows
+    operations_done: int
+    operations_total: int
+    requests_sent: int
+    throttled: int
+    throttle_wait_s: float
+    in_flight: int
+    elapsed_s: float
+    stopping: bool = False
+
+
+@dataclass(slots=True)
+class _Op:
+    rec: OpRecord
+    not_before: float = 0.0
+    retries: int = 0  # retryable failures in this process (429, 5xx, drops)
+    dependents: list[str] = field(default_factory=list)
+    sent_at: float = 0.0
+    checks: int = 0
+
+
+def in_after_state(kind: OpKind, body: Mapping[str, Any], add: Sequence[tuple[str, Sequence[str]]],
+                   remove: Sequence[str], user: User) -> bool:
+    """Does the user already hold exactly what the operation would leave them with?"""
+    if kind is OpKind.SET_USAGE_LOCATION:
+        want = body.get("usageLocation")
+        return isinstance(want, str) and (user.usage_location or "").upper() == want.upper()
+    for sku_id, disabled in add:
+        d = user.direct(sku_id)
+        if d is None or set(d.disabled_plans) != {p.lower() for p in disabled}:
+            return False
+    return all(user.direct(sku_id) is None for sku_id in remove)
+
+
+class Engine:
+    """Runs the unsettled operations of one journal to completion (or until stopped)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        tenant: TenantWriter,
+        limits: Limits,
+        *,
+        pacer: Pacer | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        stop: StopFlag | None = None,
+        rows_total: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.journal = journal
+        self.tenant = tenant
+        self.limits = limits
+        self.clock = clock
+        self.pacer = pacer or Pacer(limits, clock=clock)
+        self.progress_cb = progress
+        self.stop = stop
+        self.batch_size = max(1, min(20, limits.batch_size))
+        self.max_in_flight = max(1, limits.max_in_flight)
+        self.ops: dict[str, _Op] = {}
+        self.ready: deque[str] = deque()  # roots: planned, no unsettled dependency
+        self.delayed: list[tuple[float, int, str]] = []  # (not_before, seq, key)
+        self.to_check: list[str] = []
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.checking: asyncio.Task[None] | None = None
+        self.fatal: BaseException | None = None
+        self.requests = 0  # $batch requests sent by this engine
+        self._pending: list[Settlement] = []
+        self._recorded = (0, 0, 0.0)  # requests, throttled, wait already added to the journal's counters
+        self.rows_total = rows_total
+        self.row_pending: dict[int, int] = {}
+        self.rows_done = 0
+        self.ops_done = 0
+        self.t0 = clock()
+        self._wake = asyncio.Event()
+        self._last_progress = -1.0
+
+    # ------------------------------------------------------------------------------------ setup
+
+    def load(self, records: Sequence[OpRecord]) -> None:
+        for rec in records:
+            self.ops[rec.key] = _Op(rec)
+        rows_with_ops: set[int] = set()
+        for o in self.ops.values():
+            dep = o.rec.op.depends_on
+            if dep and dep in self.ops:
+                self.ops[dep].dependents.append(o.rec.key)
+            rows_with_ops.update(o.rec.op.rows)
+            if o.rec.state in SETTLED:
+                self.ops_done += 1
+            else:
+                for r in o.rec.op.rows:
+                    self.row_pending[r] = self.row_pending.get(r, 0) + 1
+        self.rows_done = self.rows_total - sum(1 for r in rows_with_ops if self.row_pending.get(r, 0) > 0)
+        for o in sorted(self.ops.values(), key=lambda x: x.rec.seq):
+            st = o.rec.state
+            if st in (OpState.SENT, OpState.UNKNOWN):
+                o.rec.state = OpState.UNKNOWN
+                self.to_check.append(o.rec.key)
+            elif st is OpState.PLANNED:
+                self._enqueue(o.rec.key)
+        self._commit()
+
+    def _dep(self, o: _Op) -> _Op | None:
+        d = o.rec.op.depends_on
+        return self.ops.get(d) if d else None
+
+    def _enqueue(self, key: str) -> None:
+        """A planned operation becomes sendable: a root in the ready (or delayed) queue when it has no
+        unsettled dependency; failed when its dependency failed; otherwise it rides with its dependency."""
+        o = self.ops[key]
+        if o.rec.state is not OpState.PLANNED:
+            return
+        dep = self._dep(o)
+        if dep is not None and dep.rec.state is not OpState.SUCCEEDED:
+            if dep.rec.state is OpState.FAILED:
+                self._fail_from_dependency(o, dep)
+            return
+        if o.not_before > self.clock():
+            heapq.heappush(self.delayed, (o.not_before, o.rec.seq, key))
+        else:
+            self.ready.append(key)
+        self._wake.set()
+
+    def _fail_from_dependency(self, o: _Op, dep: _Op) -> None:
+        what = "set the usage location" if dep.rec.op.kind is OpKind.SET_USAGE_LOCATION else str(dep.rec.op.kind)
+        self._settle_local(
+            o,
+            Settlement(
+                key=o.rec.key,
+                attempt=0,
+                state=OpState.FAILED,
+                status=dep.rec.status,
+                error_code=dep.rec.error_code,
+                error_message=f"Not applied: could not {what} first. {dep.rec.error_message}".strip(),
+                fix=dep.rec.fix,
+                request_id=dep.rec.request_id,
+            ),
+        )
+
+    # ------------------------------------------------------------------------------------ main loop
+
+    def _stopping(self) -> bool:
+        return self.fatal is not None or (self.stop is not None and self.stop.is_set())
+
+    async def run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            # Let every request on the wire settle, whatever happened; then record the counters.
+            while self.in_flight:
+                await asyncio.gather(*list(self.in_flight), return_exceptions=True)
+            if self.checking is not None:
+                with contextlib.suppress(Exception):
+                    await self.checking
+            self._commit(force_progress=True)
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _loop(self) -> None:
+        while not self._stopping():
+            now = self.clock()
+            while self.delayed and self.delayed[0][0] <= now:
+                _, _, key = heapq.heappop(self.delayed)
+                if self.ops[key].rec.state is OpState.PLANNED:
+                    self.ready.append(key)
+            if self.to_check and self.checking is None:
+                self.checking = asyncio.create_task(self._check_unknown())
+            if self.ready and len(self.in_flight) < self.max_in_flight:
+                batch = self._take_batch()
+                if batch:
+                    if not await self.pacer.acquire(len(batch), should_stop=self._stopping):
+                        self._put_back(batch)
+                        return
+                    self._send(batch)
+                continue
+            if not (self.ready or self.in_flight or self.delayed or self.to_check or self.checking):
+                return
+            self._wake.clear()
+            timeout = 0.25
+            if self.delayed:
+                timeout = max(0.0, min(timeout, self.delayed[0][0] - self.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _take_batch(self) -> list[tuple[str, _Op]]:
+        """Up to batch_size operations: roots in plan order, each followed by its planned dependents."""
+        batch: list[tuple[str, _Op]] = []
+        taken: set[str] = set()
+        while self.ready and len(batch) < self.batch_size:
+            key = self.ready[0]
+            o = self.ops[key]
+            if o.rec.state is not OpState.PLANNED or key in taken:
+                self.ready.popleft()
+                continue
+            riders = [d for d in o.dependents if self.ops[d].rec.state is OpState.PLANNED and d not in taken]
+            if batch and len(batch) + 1 + len(riders) > self.batch_size:
+                break
+            self.ready.popleft()
+            batch.append((key, o))
+            taken.add(key)
+            for d in riders[: self.batch_size - len(batch)]:
+                batch.append((d, self.ops[d]))
+                taken.add(d)
+        return batch
+
+    def _put_back(self, batch: list[tuple[str, _Op]]) -> None:
+        for key, o in reversed(batch):
+            dep = self._dep(o)
+            if dep is None or dep.rec.state is OpState.SUCCEEDED:
+                self.ready.appendleft(key)
+
+    # ------------------------------------------------------------------------------------ sending
+
+    def _send(self, batch: list[tuple[str, _Op]]) -> None:
+        ids: dict[str, str] = {}
+        items: list[dict[str, Any]] = []
+        for i, (key, o) in enumerate(batch, start=1):
+            rid = str(i)
+            ids[key] = rid
+            op = o.rec.op
+            item: dict[str, Any] = {"id": rid, "method": op.method, "url": op.url,
+                                    "headers": {"Content-Type": "application/json"}, "body": dict(op.body)}
+            if op.depends_on and op.depends_on in ids:
+                item["dependsOn"] = [ids[op.depends_on]]
+            items.append(item)
+        now = self.clock()
+        sent: list[Sent] = []
+        for _key, o in batch:
+            o.rec.attempts += 1
+            o.rec.state = OpState.SENT
+            o.sent_at = now
+            sent.append(Sent(o.rec.key, o.rec.attempts))
+        self.journal.mark_sent(sent)  # committed BEFORE the request leaves
+        self.requests += 1
+        by_id = {ids[key]: o for key, o in batch}
+        task = asyncio.create_task(self._post(items, by_id, now))
+        self.in_flight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None and self.fatal is None:
+            self.fatal = task.exception()
+        self._wake.set()
+
+    async def _post(self, items: list[dict[str, Any]], by_id: dict[str, _Op], sent_at: float) -> None:
+        try:
+            reply = await self.tenant.post_batch(items)
+        except ThrottledError as e:
+            self.pacer.on_throttled(e.retry_after, sent_at=sent_at)
+            self._settle_all(by_id, OpState.PLANNED, e, retry_after=max(0.0, self.pacer.pause_until - self.clock()))
+        except ServiceUnavailableError as e:
+            self._settle_all(by_id, OpState.UNKNOWN, e, retry_after=e.retry_after)
+        except TenantUnreachableError as e:
+            state = OpState.PLANNED if _never_left(e) else OpState.UNKNOWN
+            self._settle_all(by_id, state, e, retry_after=e.retry_after)
+        except TenantError as e:  # 401/403/other 4xx on the envelope: nothing was done; stop the run
+            self._settle_all(by_id, OpState.PLANNED, e, retry_after=None, count=False)
+            if self.fatal is None:
+                self.fatal = e
+        except BaseException as e:  # a bug or a cancellation: the request may have left
+            self._settle_all(by_id, OpState.UNKNOWN, None, retry_after=None, count=False)
+            if self.fatal is None and not isinstance(e, asyncio.CancelledError):
+                self.fatal = e
+            raise
+        else:
+            self._settle_reply(reply, by_id, sent_at)
+        finally:
+            self._commit()
+
+    # ------------------------------------------------------------------------------------ settling
+
+    def _settle_all(
+        self,
+        by_id: Mapping[str, _Op],
+        state: OpState,
+        err: TenantError | None,
+        *,
+        retry_after: float | None,
+        count: bool = True,
+    ) -> None:
+        status = err.status if err is not None else None
+        code = (err.code or type(err).__name__) if err is not None else "Interrupted"
+        rid = (err.request_id or "") if err is not None else ""
+        for o in by_id.values():
+            if count:
+                o.retries += 1
+            s = Settlement(o.rec.key, o.rec.attempts, state, status, code, str(err) if err else "", "", rid, rid,
+                           f"envelope {status or code}")
+            self._apply_state(o, self._maybe_give_up(o, s), retry_after=retry_after)
+
+    def _settle_reply(self, reply: Any, by_id: Mapping[str, _Op], sent_at: float) -> None:
+        items: Mapping[str, Any] = getattr(reply, "items", reply)
+        if callable(items):
+            items = reply
+        batch_rid = getattr(reply, "request_id", None) or ""
+        throttled = [it for it in (items.get(i) for i in by_id) if it is not None and it.status == 429]
+        if throttled:
+            longest = max((it.retry_after or 0.0) for it in throttled) or None
+            self.pacer.on_throttled(longest, sent_at=sent_at, count=len(throttled))
+        for rid, o in by_id.items():
+            it = items.get(rid)
+            key, n = o.rec.key, o.rec.attempts
+            if it is None:  # sent but not answered: the effect is unknown
+                o.retries += 1
+                s = Settlement(key, n, OpState.UNKNOWN, None, "NoAnswer",
+                               "The $batch answer did not include this request.", "", "", batch_rid,
+                               "missing from the answer")
+                self._apply_state(o, s, retry_after=None)
+                continue
+            status = int(it.status)
+            code, message = it.error_code or "", it.error_message or ""
+            item_rid = it.request_id or batch_rid
+            excerpt = f"{status} {code} {message}".strip()[:300]
+            retry_after: float | None = None
+            if 200 <= status < 300:
+                s = Settlement(key, n, OpState.SUCCEEDED, status, "", "", "", item_rid, batch_rid, excerpt)
+            elif status == 424:
+                s = Settlement(key, n, OpState.PLANNED, status, code or "FailedDependency", message, "", item_rid,
+                               batch_rid, excerpt)
+            elif status == 429 or status == RETRY_NOW or status in UNKNOWN_ITEM:
+                o.retries += 1
+                state = OpState.UNKNOWN if status in UNKNOWN_ITEM else OpState.PLANNED
+                s = self._maybe_give_up(o, Settlement(key, n, state, status, code, message, "", item_rid,
+                                                      batch_rid, excerpt))
+                retry_after = None if status == 429 else it.retry_after
+            elif status == 401:
+                s = Settlement(key, n, OpState.PLANNED, status, code, message, "", item_rid, batch_rid, excerpt)
+                if self.fatal is None:
+                    self.fatal = AuthenticationError(f"Graph refused a write as unauthenticated: {message}",
+                                                     status=status, code=code, request_id=item_rid)
+            elif status == 403 and code == "Authorization_RequestDenied" and self.ops_done == 0:
+                # the very first answers refuse permission: every write would; stop instead of failing all rows
+                s = Settlement(key, n, OpState.PLANNED, status, code, message, "", item_rid, batch_rid, excerpt)
+                if self.fatal is None:
+                    self.fatal = PermissionDeniedError(
+                        f"Graph refused a write for lack of permission: {message}",
+                        status=status, code=code, request_id=item_rid)
+            else:  # 400, 403, 404, 409, ...: the row is wrong (or not permitted): never retried
+                s = Settlement(key, n, OpState.FAILED, status, code or f"HTTP{status}",
+                               message or f"Graph answered {status}.", graph_fix(status, code, message),
+                               item_rid, batch_rid, excerpt)
+            self._apply_state(o, s, retry_after=retry_after)
+
+    def _maybe_give_up(self, o: _Op, s: Settlement) -> Settlement:
+        """After max_attempts retryable failures an operation fails - unless its effect is unknown (then it
+        is checked first, and gives up after the check if it did not take effect)."""
+        if o.retries < self.limits.max_attempts or s.state is not OpState.PLANNED:
+            return s
+        msg = s.error_message or "Graph did not accept the request."
+        return Settlement(s.key, s.attempt, OpState.FAILED, s.status, s.error_code or "RetriesExhausted",
+                          f"Gave up after {o.retries} attempts: {msg}",
+                          graph_fix(s.status, s.error_code, s.error_message) or "Resume the run later.",
+                          s.request_id, s.batch_request_id, s.response)
+
+    def _apply_state(self, o: _Op, s: Settlement, *, retry_after: float | None) -> None:
+        """Record one settlement (in memory, and pending for the journal) and schedule what follows."""
+        self._settle_local(o, s)
+        if s.state is OpState.PLANNED:
+            if s.status != 424:  # a 424 waits for its dependency (or rides with it): no delay of its own
+                wait = retry_after
+                if wait is None and s.status != 429 and (s.status is not None or s.error_code):
+                    wait = self.pacer.backoff(o.retries)
+                o.not_before = self.clock() + (wait or 0.0)
+            self._enqueue(o.rec.key)
+        elif s.state is OpState.UNKNOWN:
+            o.not_before = self.clock() + (retry_after if retry_after is not None else self.pacer.backoff(o.retries))
+            self.to_check.append(o.rec.key)
+        if s.state in SETTLED:
+            for d in o.dependents:
+                if self.ops[d].rec.state is OpState.PLANNED:
+                    self._enqueue(d)
+
+    def _settle_local(self, o: _Op, s: Settlement) -> None:
+        was_settled = o.rec.state in SETTLED
+        o.rec.state = s.state
+        o.rec.status = s.status
+        o.rec.error_code, o.rec.error_message, o.rec.fix = s.error_code, s.error_message, s.fix
+        o.rec.request_id = s.request_id
+        if s.state in SETTLED:
+            o.rec.settled = datetime.now(UTC)
+            if not was_settled:
+                self.ops_done += 1
+                for r in o.rec.op.rows:
+                    left = self.row_pending.get(r, 0) - 1
+                    self.row_pending[r] = left
+                    if left == 0:
+                        self.rows_done += 1
+        self._pending.append(s)
+
+    def _commit(self, *, force_progress: bool = False) -> None:
+        """Write pending settlements and counter deltas in one transaction; report progress."""
+        st = self.pacer.stats
+        req0, thr0, wait0 = self._recorded
+        pending, self._pending = self._pending, []
+        self.journal.settle(pending, requests=self.requests - req0, throttled=st.throttled - thr0,
+                            wait_s=st.throttle_wait_s - wait0)
+        self._recorded = (self.requests, st.throttled, st.throttle_wait_s)
+        self._report(force=force_progress)
+        self._wake.set()
+
+    def _report(self, *, force: bool = False) -> None:
+        if self.progress_cb is None:
+            return
+        now = self.clock()
+        if not force and now - self._last_progress < 0.1:
+            return
+        self._last_progress = now
+        self.progress_cb(
+            Progress(
+                done=self.rows_done,
+                total=self.rows_total,
+                operations_done=self.ops_done,
+                operations_total=len(self.ops),
+                requests_sent=self.requests,
+                throttled=self.pacer.stats.throttled,
+                throttle_wait_s=self.pacer.stats.throttle_wait_s,
+                in_flight=len(self.in_flight),
+                elapsed_s=now - self.t0,
+                stopping=self._stopping(),
+            )
+        )
+
+    # ------------------------------------------------------------------------------------ unknowns
+
+    async def _check_unknown(self) -> None:
+        """Read back the users of UNKNOWN operations; settle those already in effect, re-queue the rest."""
+        try:
+            while self.to_check and not self._stopping():
+                now = self.clock()
+                due = [k for k in self.to_check if self.ops[k].not_before <= now]
+                if not due:
+                    wait = min(self.ops[k].not_before for k in self.to_check) - now
+                    await asyncio.sleep(min(max(wait, 0.0), 0.25))
+                    continue
+                chunk = due[:200]
+                keys = set(chunk)
+                self.to_check = [k for k in self.to_check if k not in keys]
+                ids = sorted({self.ops[k].rec.op.user_id for k in chunk})
+                try:
+                    users = await asyncio.to_thread(self.tenant.read_users, ids)
+                except RetryableTenantError as e:
+                    for k in chunk:
+                        o = self.ops[k]
+                        o.checks += 1
+                        o.not_before = self.clock() + self.pacer.backoff(o.checks, e.retry_after)
+                    self.to_check.extend(chunk)
+                    continue
+                except TenantError as e:
+                    self.to_check.extend(chunk)
+                    if self.fatal is None:
+                        self.fatal = e
+                    return
+                for k in chunk:
+                    o = self.ops[k]
+                    op = o.rec.op
+                    user = users.get(op.user_id)
+                    if user is not None and in_after_state(op.kind, op.body, op.add, op.remove, user):
+                        ok = o.rec.status if o.rec.status is not None and 200 <= o.rec.status < 300 else None
+                        s = Settlement(k, 0, OpState.SUCCEEDED, ok, "", "", "", o.rec.request_id, "",
+                                       "in effect when checked")
+                    else:
+                        # not in effect (or the user is gone: sending again gets Graph's own 404)
+                        s = self._maybe_give_up(o, Settlement(k, 0, OpState.PLANNED, o.rec.status,
+                                                              o.rec.error_code, o.rec.error_message, "",
+                                                              o.rec.request_id, "", ""))
+                    self._apply_state(o, s, retry_after=0.0)
+                self._commit()
+        finally:
+            self.checking = None
+            self._wake.set()
+
+
+def _never_left(e: TenantUnreachableError) -> bool:
+    """True when the connection was never established (so the request cannot have reached Graph)."""
+    cause = e.__cause__
+    name = type(cause).__name__ if cause is not None else ""
+    return name in ("ConnectError", "ConnectTimeout")

@@ -1,0 +1,720 @@
+"""The run journal: one SQLite file per run (``run_dir/journal.sqlite``) from which a run can be finished
+after a crash, and its results rebuilt without the input file.
+
+Safety rules (kill -9 at any instant leaves a usable journal):
+
+* WAL mode, ``synchronous=FULL``: a committed transaction survives the process dying (and power loss).
+* The whole plan (run, sheet, rows, validation outcomes, operations) is written in ONE transaction with
+  the run's status ``ready``: a journal either holds a complete plan or no run at all (:func:`journal_state`).
+* An operation is committed as ``sent`` BEFORE its request leaves (:meth:`Journal.mark_sent`), and settled
+  after its response (:meth:`Journal.settle`), each a small transaction per ``$batch``. An operation found
+  ``sent`` or ``unknown`` by ``resume`` may or may not have taken effect: it is checked against the tenant
+  before it is sent again.
+
+Schema (``SCHEMA`` below is the authority)::
+
+    run(run_id, tool_version, input_path, input_sha256, command_line, tenant, started, finished, status,
+        sheet_*, requests_sent, throttled, throttle_wait_s)          status: ready|running|interrupted|finished
+    header(col, name)                     input_row(idx, number, cells JSON)
+    row_check(row, seq, status, action, user_id, code, message, fix, findings JSON, licenses)
+    sku(sku_id, part_number, enabled, consumed_before, consumed_after)
+    operation(key, seq, kind, user_id, user_name, method, url, body JSON, rows JSON, depends_on, add/remove/
+              before/after JSON, state, attempts, status, error_code, error_message, fix, request_id, settled)
+              state: planned|sent|succeeded|failed|unknown
+    attempt(op_key, n, sent, status, request_id, batch_request_id, response)
+
+sqlite3 errors are translated into :class:`batch.errors.JournalError` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .errors import JournalError, RowFinding
+from .models import InputRow, Operation, OpKind, Plan, RequestStatus, Sheet
+
+JOURNAL_NAME = "journal.sqlite"
+SCHEMA_VERSION = 1
+
+
+class OpState(StrEnum):
+    PLANNED = "planned"  # not sent yet (or re-queued after a 429 / 5xx that certainly did nothing)
+    SENT = "sent"  # committed before the request left; outcome not known yet
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # the request may have reached the server: check the tenant before resending
+
+
+SETTLED = frozenset({OpState.SUCCEEDED, OpState.FAILED})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    run_id TEXT NOT NULL,
+    tool_version TEXT NOT NULL,
+    input_path TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    command_line TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ready', 'running', 'interrupted', 'finished')),
+    sheet_format TEXT NOT NULL,
+    sheet_name TEXT,
+    sheet_encoding TEXT,
+    sheet_delimiter TEXT,
+    sheet_header_row INTEGER NOT NULL,
+    sheet_blank_rows INTEGER NOT NULL,
+    sheet_columns TEXT NOT NULL,
+    sheet_notes TEXT NOT NULL,
+    requests_sent INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0,
+    throttle_wait_s REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS header (col INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS input_row (idx INTEGER PRIMARY KEY, number INTEGER NOT NULL, cells TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS row_check (
+    row INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    action TEXT NOT NULL,
+    user_id TEXT,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    fix TEXT NOT NULL,
+    findings TEXT NOT NULL,
+    licenses TEXT NOT NULL,
+    PRIMARY KEY (row, seq)
+);
+CREATE TABLE IF NOT EXISTS sku (
+    sku_id TEXT PRIMARY KEY,
+    part_number TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    consumed_before INTEGER NOT NULL,
+    consumed_after INTEGER
+);
+CREATE TABLE IF NOT EXISTS operation (
+    key TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    method TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    rows TEXT NOT NULL,
+    depends_on TEXT,
+    add_licenses TEXT NOT NULL,
+    remove_licenses TEXT NOT NULL,
+    before TEXT NOT NULL,
+    after TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('planned', 'sent', 'succeeded', 'failed', 'unknown')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status INTEGER,
+    error_code TEXT,
+    error_message TEXT,
+    fix TEXT,
+    request_id TEXT,
+    settled TEXT
+);
+CREATE INDEX IF NOT EXISTS operation_state ON operation (state);
+CREATE TABLE IF NOT EXISTS attempt (
+    op_key TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    sent TEXT NOT NULL,
+    status INTEGER,
+    request_id TEXT,
+    batch_request_id TEXT,
+    response TEXT,
+    PRIMARY KEY (op_key, n)
+);
+"""
+
+_SECRET_OPTION = re.compile(r"^--?[\w-]*(secret|password|token|key|credential|cert)[\w-]*", re.IGNORECASE)
+
+
+def scrub_argv(argv: Sequence[str]) -> str:
+    """The command line as text, with the value of any secret-looking option replaced by ``***``."""
+    out: list[str] = []
+    hide_next = False
+    for a in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        m = _SECRET_OPTION.match(a)
+        if m:
+            if "=" in a:
+                out.append(a.split("=", 1)[0] + "=***")
+            else:
+                out.append(a)
+                hide_next = True
+            continue
+        out.append(a)
+    return " ".join(out)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+# ------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class RunMeta:
+    """What the run row records about where the run came from. Holds no secret."""
+
+    run_id: str
+    tool_version: str = ""
+    input_path: str = ""
+    input_sha256: str = ""
+    command_line: str = ""  # already scrubbed (see :func:`scrub_argv`)
+    tenant: str = ""
+
+
+@dataclass(slots=True)
+class RunInfo:
+    run_id: str
+    tool_version: str
+    input_path: str
+    input_sha256: str
+    command_line: str
+    tenant: str
+    started: datetime
+    finished: datetime | None
+    status: str
+    requests_sent: int
+    throttled: int
+    throttle_wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RowCheck:
+    """One validated request of one input row, as the journal keeps it."""
+
+    row: int
+    seq: int
+    status: RequestStatus
+    action: str
+    user_id: str | None
+    code: str
+    message: str
+    fix: str
+    licenses: str  # the user's licenses at snapshot time, as part numbers
+    findings: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(slots=True)
+class OpRecord:
+    """An operation and where it stands."""
+
+    op: Operation
+    seq: int
+    state: OpState
+    attempts: int = 0
+    status: int | None = None
+    error_code: str = ""
+    error_message: str = ""
+    fix: str = ""
+    request_id: str = ""
+    settled: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return self.op.key
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One operation about to leave in a $batch."""
+
+    key: str
+    attempt: int  # 1-based
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What became of one sent operation."""
+
+    key: str
+    attempt: int
+    state: OpState  # succeeded | failed | unknown | planned (re-queued)
+    status: int | None = None
+    error_code: str = ""
+    error_message: str = ""
+    fix: str = ""
+    request_id: str = ""
+    batch_request_id: str = ""
+    response: str = ""  # a short excerpt: status, code, message; never headers or tokens
+
+
+@dataclass(slots=True)
+class SkuRecord:
+    sku_id: str
+    part_number: str
+    enabled: int
+    consumed_before: int
+    consumed_after: int | None = None
+
+
+@dataclass(slots=True)
+class _Loaded:
+    sheet: Sheet
+    checks: list[RowCheck] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------- journal
+
+
+def journal_state(path: Path) -> str:
+    """``missing`` (no file), ``empty`` (a crash before the plan was committed: nothing was sent),
+    or the run's status: ``ready`` | ``running`` | ``interrupted`` | ``finished``."""
+    if not path.exists():
+        return "missing"
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            has = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='run'").fetchone()
+            if not has:
+                return "empty"
+            row = con.execute("SELECT status FROM run WHERE id = 1").fetchone()
+            return "empty" if row is None else str(row[0])
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise JournalError(f"The journal {path} cannot be read: {e}.") from e
+
+
+class Journal:
+    """A run's journal. Not thread-safe: one engine (one event loop thread) writes it."""
+
+    def __init__(self, con: sqlite3.Connection, path: Path) -> None:
+        self._con = con
+        self.path = path
+
+    # -------------------------------------------------------------------------------- lifecycle
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        try:
+            con = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA busy_timeout=5000")
+            return con
+        except sqlite3.Error as e:
+            raise JournalError(f"The journal {path} cannot be opened: {e}.") from e
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One small transaction; any sqlite3 error becomes a JournalError (and nothing is committed)."""
+        con = self._con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise JournalError(f"Writing the journal {self.path} failed: {e}.") from e
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._con.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise JournalError(f"Reading the journal {self.path} failed: {e}.") from e
+
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        meta: RunMeta,
+        plan: Plan,
+        *,
+        checks: Iterable[RowCheck],
+        skus: Iterable[SkuRecord],
+    ) -> Journal:
+        """Write a new run's complete plan in one transaction. A journal left ``empty`` by a crash during
+        creation is replaced; one that holds a run is refused."""
+        state = journal_state(path)
+        if state not in ("missing", "empty"):
+            raise JournalError(
+                f"The run folder {path.parent} already holds a run ({state}).",
+            )
+        if state == "empty":
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        j = cls(cls._connect(path), path)
+        sheet = plan.validation.sheet
+        try:
+            with j._tx() as con:
+                # (executescript would COMMIT on its own: run the statements one by one, in this transaction)
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        con.execute(stmt)
+                con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                con.execute(
+                    "INSERT INTO run (id, run_id, tool_version, input_path, input_sha256, command_line, tenant,"
+                    " started, status, sheet_format, sheet_name, sheet_encoding, sheet_delimiter,"
+                    " sheet_header_row, sheet_blank_rows, sheet_columns, sheet_notes)"
+                    " VALUES (1, ?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        meta.run_id,
+                        meta.tool_version,
+                        meta.input_path or str(sheet.path),
+                        meta.input_sha256 or sheet.sha256,
+                        meta.command_line,
+                        meta.tenant,
+                        now_iso(),
+                        sheet.format,
+                        sheet.sheet_name,
+                        sheet.encoding,
+                        sheet.delimiter,
+                        sheet.header_row,
+                        sheet.blank_rows,
+                        json.dumps({str(k): v for k, v in sheet.columns.items()}),
+                        json.dumps(list(sheet.notes)),
+                    ),
+                )
+                con.executemany("INSERT INTO header VALUES (?, ?)", list(enumerate(sheet.headers)))
+                con.executemany(
+                    "INSERT INTO input_row VALUES (?, ?, ?)",
+                    ((r.index, r.number, json.dumps(list(r.cells), ensure_ascii=False)) for r in sheet.rows),
+                )
+                con.executemany(
+                    "INSERT INTO row_check VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        (
+                            c.row,
+                            c.seq,
+                            str(c.status),
+                            c.action,
+                            c.user_id,
+                            c.code,
+                            c.message,
+                            c.fix,
+                            json.dumps(list(c.findings), ensure_ascii=False),
+                            c.licenses,
+                        )
+                        for c in checks
+                    ),
+                )
+                con.executemany(
+                    "INSERT INTO sku VALUES (?, ?, ?, ?, NULL)",
+                    ((s.sku_id, s.part_number, s.enabled, s.consumed_before) for s in skus),
+                )
+                con.executemany(
+                    "INSERT INTO operation (key, seq, kind, user_id, user_name, method, url, body, rows,"
+                    " depends_on, add_licenses, remove_licenses, before, after, state)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned')",
+                    (
+                        (
+                            op.key,
+                            i,
+                            str(op.kind),
+                            op.user_id,
+                            op.user,
+                            op.method,
+                            op.url,
+                            json.dumps(op.body, ensure_ascii=False),
+                            json.dumps(list(op.rows)),
+                            op.depends_on,
+                            json.dumps([[s, list(d)] for s, d in op.add]),
+                            json.dumps(list(op.remove)),
+                            json.dumps(list(op.before)),
+                            json.dumps(list(op.after)),
+                        )
+                        for i, op in enumerate(plan.operations)
+                    ),
+                )
+        except BaseException:
+            j.close()
+            raise
+        return j
+
+    @classmethod
+    def open(cls, path: Path) -> Journal:
+        """Open an existing run's journal (for resume or to rebuild results)."""
+        state = journal_state(path)
+        if state == "missing":
+            raise JournalError(f"There is no journal at {path}.")
+        if state == "empty":
+            raise JournalError(
+                f"The journal {path} holds no plan: the run stopped before anything was sent. Start it again."
+            )
+        j = cls(cls._connect(path), path)
+        row = j._query("SELECT value FROM meta WHERE key = 'schema_version'")
+        if not row or int(row[0][0]) != SCHEMA_VERSION:
+            j.close()
+            raise JournalError(f"The journal {path} was written by an incompatible version.")
+        return j
+
+    def close(self) -> None:
+        try:
+            self._con.close()
+        except sqlite3.Error as e:  # pragma: no cover
+            raise JournalError(f"Closing the journal {self.path} failed: {e}.") from e
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------------------- run row
+
+    def run_info(self) -> RunInfo:
+        r = self._query(
+            "SELECT run_id, tool_version, input_path, input_sha256, command_line, tenant, started, finished,"
+            " status, requests_sent, throttled, throttle_wait_s FROM run WHERE id = 1"
+        )[0]
+        return RunInfo(
+            run_id=r[0],
+            tool_version=r[1],
+            input_path=r[2],
+            input_sha256=r[3],
+            command_line=r[4],
+            tenant=r[5],
+            started=parse_iso(r[6]) or datetime.now(UTC),
+            finished=parse_iso(r[7]),
+            status=r[8],
+            requests_sent=int(r[9]),
+            throttled=int(r[10]),
+            throttle_wait_s=float(r[11]),
+        )
+
+    def set_status(self, status: str, *, finished: bool = False) -> None:
+        with self._tx() as con:
+            if finished:
+                con.execute("UPDATE run SET status = ?, finished = ? WHERE id = 1", (status, now_iso()))
+            else:
+                con.execute("UPDATE run SET status = ? WHERE id = 1", (status,))
+
+    def add_counters(self, *, requests: int = 0, throttled: int = 0, wait_s: float = 0.0) -> None:
+        with self._tx() as con:
+            con.execute(
+                "UPDATE run SET requests_sent = requests_sent + ?, throttled = throttled + ?,"
+                " throttle_wait_s = throttle_wait_s + ? WHERE id = 1",
+                (requests, throttled, wait_s),
+            )
+
+    # -------------------------------------------------------------------------------- operations
+
+    def operations(self) -> list[OpRecord]:
+        out: list[OpRecord] = []
+        for r in self._query(
+            "SELECT key, seq, kind, user_id, user_name, method, url, body, rows, depends_on, add_licenses,"
+            " remove_licenses, before, after, state, attempts, status, error_code, error_message, fix,"
+            " request_id, settled FROM operation ORDER BY seq"
+        ):
+            op = Operation(
+                key=r[0],
+                kind=OpKind(r[2]),
+                user_id=r[3],
+                user=r[4],
+                method=r[5],
+                url=r[6],
+                body=json.loads(r[7]),
+                rows=tuple(json.loads(r[8])),
+                depends_on=r[9],
+                add=tuple((s, tuple(d)) for s, d in json.loads(r[10])),
+                remove=tuple(json.loads(r[11])),
+                before=tuple(json.loads(r[12])),
+                after=tuple(json.loads(r[13])),
+            )
+            out.append(
+                OpRecord(
+                    op=op,
+                    seq=int(r[1]),
+                    state=OpState(r[14]),
+                    attempts=int(r[15]),
+                    status=r[16],
+                    error_code=r[17] or "",
+                    error_message=r[18] or "",
+                    fix=r[19] or "",
+                    request_id=r[20] or "",
+                    settled=parse_iso(r[21]),
+                )
+            )
+        return out
+
+    def mark_sent(self, items: Sequence[Sent]) -> None:
+        """Commit ``items`` as sent (one attempt each) BEFORE their $batch request leaves."""
+        t = now_iso()
+        with self._tx() as con:
+            con.executemany(
+                "UPDATE operation SET state = 'sent', attempts = ? WHERE key = ?",
+                ((s.attempt, s.key) for s in items),
+            )
+            con.executemany(
+                "INSERT OR REPLACE INTO attempt (op_key, n, sent) VALUES (?, ?, ?)",
+                ((s.key, s.attempt, t) for s in items),
+            )
+
+    def settle(
+        self, items: Sequence[Settlement], *, requests: int = 0, throttled: int = 0, wait_s: float = 0.0
+    ) -> None:
+        """Record what became of sent operations, and add to the run's counters (one transaction).
+        Several settlements of one operation are applied in order (the last one stands)."""
+        if not items and not (requests or throttled or wait_s):
+            return
+        t = now_iso()
+        with self._tx() as con:
+            if requests or throttled or wait_s:
+                con.execute(
+                    "UPDATE run SET requests_sent = requests_sent + ?, throttled = throttled + ?,"
+                    " throttle_wait_s = throttle_wait_s + ? WHERE id = 1",
+                    (requests, throttled, wait_s),
+                )
+            for s in items:
+                settled = t if s.state in SETTLED else None
+                con.execute(
+                    "UPDATE operation SET state = ?, status = ?, error_code = ?, error_message = ?, fix = ?,"
+                    " request_id = ?, settled = ? WHERE key = ?",
+                    (
+                        str(s.state),
+                        s.status,
+                        s.error_code,
+                        s.error_message,
+                        s.fix,
+                        s.request_id,
+                        settled,
+                        s.key,
+                    ),
+                )
+                if s.attempt > 0:
+                    con.execute(
+                        "UPDATE attempt SET status = ?, request_id = ?, batch_request_id = ?, response = ?"
+                        " WHERE op_key = ? AND n = ?",
+                        (s.status, s.request_id, s.batch_request_id, s.response[:500], s.key, s.attempt),
+                    )
+
+    def attempts(self, key: str) -> list[tuple[int, str, int | None, str | None, str | None]]:
+        """(n, sent, status, request_id, response) of every attempt of one operation."""
+        return [
+            (int(r[0]), r[1], r[2], r[3], r[4])
+            for r in self._query(
+                "SELECT n, sent, status, request_id, response FROM attempt WHERE op_key = ? ORDER BY n", (key,)
+            )
+        ]
+
+    def recent_sends(self, since: datetime) -> list[tuple[datetime, int]]:
+        """(time, writes) of attempts sent at or after ``since``: a resumed run's pacer starts from them,
+        because Graph's quota window still counts the writes of the run that was interrupted."""
+        rows = self._query(
+            "SELECT sent, COUNT(*) FROM attempt WHERE sent >= ? GROUP BY sent ORDER BY sent",
+            (since.astimezone(UTC).isoformat(timespec="milliseconds"),),
+        )
+        return [(datetime.fromisoformat(t), int(n)) for t, n in rows]
+
+    # -------------------------------------------------------------------------------- sheet, rows
+
+    def sheet(self) -> Sheet:
+        """The input sheet as recorded (headers, every row's cells) - no need for the input file."""
+        from .models import Role
+
+        r = self._query(
+            "SELECT input_path, input_sha256, sheet_format, sheet_name, sheet_encoding, sheet_delimiter,"
+            " sheet_header_row, sheet_blank_rows, sheet_columns, sheet_notes FROM run WHERE id = 1"
+        )[0]
+        headers = tuple(h for (h,) in self._query("SELECT name FROM header ORDER BY col"))
+        rows = [
+            InputRow(index=int(i), number=int(n), cells=tuple(json.loads(c)))
+            for i, n, c in self._query("SELECT idx, number, cells FROM input_row ORDER BY idx")
+        ]
+        return Sheet(
+            path=Path(r[0]),
+            format=r[2],
+            sheet_name=r[3],
+            encoding=r[4],
+            delimiter=r[5],
+            header_row=int(r[6]),
+            headers=headers,
+            rows=rows,
+            columns={Role(k): int(v) for k, v in json.loads(r[8]).items()},
+            sha256=r[1],
+            blank_rows=int(r[7]),
+            notes=list(json.loads(r[9])),
+        )
+
+    def row_checks(self) -> list[RowCheck]:
+        return [
+            RowCheck(
+                row=int(r[0]),
+                seq=int(r[1]),
+                status=RequestStatus(r[2]),
+                action=r[3],
+                user_id=r[4],
+                code=r[5],
+                message=r[6],
+                fix=r[7],
+                findings=tuple(json.loads(r[8])),
+                licenses=r[9],
+            )
+            for r in self._query(
+                "SELECT row, seq, status, action, user_id, code, message, fix, findings, licenses"
+                " FROM row_check ORDER BY row, seq"
+            )
+        ]
+
+    def skus(self) -> list[SkuRecord]:
+        return [
+            SkuRecord(sku_id=r[0], part_number=r[1], enabled=int(r[2]), consumed_before=int(r[3]),
+                      consumed_after=None if r[4] is None else int(r[4]))
+            for r in self._query("SELECT sku_id, part_number, enabled, consumed_before, consumed_after FROM sku")
+        ]
+
+    def set_seats_after(self, consumed: dict[str, int]) -> None:
+        """``consumed`` by skuId."""
+        with self._tx() as con:
+            con.executemany(
+                "UPDATE sku SET consumed_after = ? WHERE sku_id = ?", ((v, k) for k, v in consumed.items())
+            )
+
+
+def finding_record(f: RowFinding) -> dict[str, Any]:
+    return {
+        "code": f.code,
+        "severity": str(f.severity),
+        "message": f.message,
+        "fix": f.fix,
+        "row": f.row,
+        "column": f.column,
+    }
+
+
+__all__ = [
+    "JOURNAL_NAME",
+    "SETTLED",
+    "Journal",
+    "OpRecord",
+    "OpState",
+    "RowCheck",
+    "RunInfo",
+    "RunMeta",
+    "Sent",
+    "Settlement",
+    "SkuRecord",
+    "finding_record",
+    "journal_state",
+    "now_iso",
+    "scrub_argv",
+]
