@@ -48,7 +48,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
-from typing import Any
 
 from .errors import ConfigError, RowFinding, Severity
 from .models import (
@@ -65,6 +64,8 @@ from .models import (
     User,
     Validation,
 )
+from .sheets.catalog import ProductCatalog
+from .sheets.resolve import SkuResolver, resolve_plans, resolve_usage_location
 
 _ERR, _WARN, _INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -113,6 +114,8 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _UPN = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _ADDS = (Action.ASSIGN, Action.REPLACE)
+#: subscribedSku.capabilityStatus values whose seats can still be assigned (Warning = grace period).
+_ASSIGNABLE_STATUS = frozenset({"Enabled", "Warning"})
 
 
 def _finding(code: str, message: str, fix: str, row: int | None, column: str | None = None) -> RowFinding:
@@ -172,100 +175,57 @@ def parse_reserve(reserve: str | int | None) -> Callable[[Sku], int]:
 
 
 class _Resolver:
-    """Memoised name resolution (a sheet repeats a handful of licenses, plans and countries 100,000 times).
+    """Memoised name resolution through ``batch.sheets``'s helpers (a sheet repeats a handful of licenses,
+    plans and countries 100,000 times). Findings come back without a row; callers stamp row and column."""
 
-    Delegates to ``batch.sheets``'s helpers; results are cached per distinct input and the findings are
-    copied with the row number of the request that asked.
-    """
-
-    def __init__(self, snapshot: TenantSnapshot, catalog: Any, sheet: Sheet) -> None:
-        self.snapshot = snapshot
+    def __init__(self, snapshot: TenantSnapshot, catalog: ProductCatalog | None, sheet: Sheet) -> None:
         self.catalog = catalog
+        self._sku_resolver = SkuResolver(snapshot.skus, catalog)
+        self._skus: dict[str, tuple[Sku | None, RowFinding | None]] = {}
+        self._plans: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], tuple[RowFinding, ...]]] = {}
+        self._locations: dict[str, tuple[str | None, RowFinding | None]] = {}
         self.col_sku = sheet.header_for(Role.SKU) or sheet.header_for(Role.TO_SKU)
         self.col_from = sheet.header_for(Role.FROM_SKU) or self.col_sku
         self.col_plans = sheet.header_for(Role.DISABLED_PLANS)
         self.col_location = sheet.header_for(Role.USAGE_LOCATION)
         self.col_user = sheet.header_for(Role.USER)
-        self._skus: dict[str, tuple[Sku | None, RowFinding | None]] = {}
-        self._plans: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], tuple[RowFinding, ...]]] = {}
-        self._locations: dict[str, tuple[str | None, RowFinding | None]] = {}
 
     def sku(self, text: str) -> tuple[Sku | None, RowFinding | None]:
+        """(the tenant's SKU, None) or (None, an error finding)."""
         hit = self._skus.get(text)
         if hit is None:
-            hit = self._skus[text] = _resolve_sku(text, self.snapshot, self.catalog)
+            got = self._sku_resolver.resolve(text)
+            if isinstance(got, RowFinding):
+                hit = (None, got)
+            elif got.sku.capability_status not in _ASSIGNABLE_STATUS:
+                hit = (
+                    None,
+                    RowFinding(
+                        "sku-not-assignable",
+                        Severity.ERROR,
+                        f"{got.label} is {got.sku.capability_status} in this tenant; its licenses cannot be assigned.",
+                        "Renew or reactivate the subscription first, or use another license.",
+                    ),
+                )
+            else:
+                hit = (got.sku, None)
+            self._skus[text] = hit
         return hit
 
     def plans(self, sku: Sku, texts: tuple[str, ...]) -> tuple[frozenset[str], tuple[RowFinding, ...]]:
         key = (sku.sku_id, texts)
         hit = self._plans.get(key)
         if hit is None:
-            hit = self._plans[key] = _resolve_plans(texts, sku, self.catalog)
+            ids, bad = resolve_plans(texts, sku, self.catalog)
+            hit = self._plans[key] = (ids, tuple(bad))
         return hit
 
     def location(self, text: str) -> tuple[str | None, RowFinding | None]:
         hit = self._locations.get(text)
         if hit is None:
-            hit = self._locations[text] = _resolve_location(text)
+            got = resolve_usage_location(text)
+            hit = self._locations[text] = (None, got) if isinstance(got, RowFinding) else (got, None)
         return hit
-
-
-def _resolve_sku(text: str, snapshot: TenantSnapshot, catalog: Any) -> tuple[Sku | None, RowFinding | None]:
-    """Fallback until batch.sheets lands: skuId or skuPartNumber of a tenant SKU."""
-    t = text.strip()
-    sku = snapshot.skus.get(t.lower()) or snapshot.sku_by_part_number(t)
-    if sku is not None:
-        if sku.applies_to != "User" or sku.capability_status not in ("Enabled", "Warning"):
-            return sku, _finding(
-                "sku-not-assignable",
-                f"License '{sku.part_number}' cannot be assigned to users "
-                f"(appliesTo {sku.applies_to}, status {sku.capability_status}).",
-                "Pick a user license that is active in the tenant.",
-                None,
-            )
-        return sku, None
-    code = "sku-not-in-tenant" if _GUID.match(t) else "sku-unknown"
-    return None, _finding(
-        code,
-        f"License '{t}' is not known to this tenant.",
-        "Use the string id (e.g. SPE_E3) or skuId of a license the tenant has bought.",
-        None,
-    )
-
-
-def _resolve_plans(texts: tuple[str, ...], sku: Sku, catalog: Any) -> tuple[frozenset[str], tuple[RowFinding, ...]]:
-    by_key: dict[str, str] = {}
-    for p in sku.service_plans:
-        by_key[p.id.lower()] = p.id
-        by_key[p.name.lower()] = p.id
-    ids: set[str] = set()
-    bad: list[RowFinding] = []
-    for t in texts:
-        pid = by_key.get(t.strip().lower())
-        if pid is None:
-            bad.append(
-                _finding(
-                    "plan-not-in-sku",
-                    f"Service plan '{t}' is not part of {sku.part_number}.",
-                    f"Use a plan name or id listed for {sku.part_number}.",
-                    None,
-                )
-            )
-        else:
-            ids.add(pid)
-    return frozenset(ids), tuple(bad)
-
-
-def _resolve_location(text: str) -> tuple[str | None, RowFinding | None]:
-    t = text.strip()
-    if len(t) == 2 and t.isascii() and t.isalpha():
-        return t.upper(), None
-    return None, _finding(
-        "usage-location-invalid",
-        f"Usage location '{t}' is not a two-letter ISO 3166 country code.",
-        "Give the country as a two-letter code, e.g. DE or US.",
-        None,
-    )
 
 
 # -------------------------------------------------------------------------------------- the checks
@@ -833,7 +793,7 @@ def validate(
     requests: Sequence[LicenseRequest],
     snapshot: TenantSnapshot,
     *,
-    catalog: Any = None,
+    catalog: ProductCatalog | None = None,
     policy: ShortfallPolicy = ShortfallPolicy.STOP,
     reserve: str | int = "0",
 ) -> Validation:
@@ -852,7 +812,7 @@ def _validate(
     sheet: Sheet,
     requests: Sequence[LicenseRequest],
     snapshot: TenantSnapshot,
-    catalog: Any,
+    catalog: ProductCatalog | None,
     policy: ShortfallPolicy,
     reserve_of: Callable[[Sku], int],
 ) -> Validation:

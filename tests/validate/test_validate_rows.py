@@ -8,6 +8,7 @@ import pytest
 
 from batch.errors import RowFinding, Severity
 from batch.models import Action, CheckedRequest, LicenseRequest, RequestStatus, TenantSnapshot, Validation
+from batch.sheets import ProductCatalog
 from batch.validate import FINDING_CODES, is_user_key, validate
 
 from .builders import (
@@ -115,7 +116,6 @@ def test_guest_and_disabled_are_warnings() -> None:
     ("text", "code"),
     [
         ("NOPE_E9", "sku-unknown"),
-        ("6fd2c87f-b296-42f0-b197-1e91e994b900", "sku-not-in-tenant"),
         ("O365_BUSINESS_PREMIUM", "sku-not-assignable"),
         ("FLOW_FREE_COMPANY", "sku-not-assignable"),
     ],
@@ -126,6 +126,44 @@ def test_sku_errors(text: str, code: str) -> None:
     assert code in codes(c)
     f = next(f for f in c.findings if f.code == code)
     assert f.row == 2 and f.column == "License"
+
+
+MINI_CATALOG = (
+    "\ufeffProduct_Display_Name,String_Id,GUID,Service_Plan_Name,Service_Plan_Id,Service_Plans_Included_Friendly_Names\n"
+    f"Microsoft 365 E5,SPE_E5,{E5},TEAMS1,{TEAMS},Microsoft Teams\n"
+    f"Microsoft 365 E5,SPE_E5,{E5},SWAY,{SWAY},Sway\n"
+    "Office 365 E1,STANDARDPACK,18181a46-0d4e-45cd-891e-60aabd171b4e,SWAY,a23b959c-7ce8-4e57-9140-b90eb88a9e97,Sway\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("18181a46-0d4e-45cd-891e-60aabd171b4e", "sku-not-in-tenant"),
+        ("STANDARDPACK", "sku-not-in-tenant"),
+        ("Office 365 E1", "sku-not-in-tenant"),
+        ("Microsoft 365 E5", None),
+    ],
+)
+def test_sku_resolution_with_the_product_list(text: str, code: str | None) -> None:
+    catalog = ProductCatalog.from_text(MINI_CATALOG)
+    snap = tenant(user(ALICE))
+    rs = [req(0, ALICE, A, text, plans=("Microsoft Teams",))]
+    c = validate(sheet_for(rs), rs, snap, catalog=catalog).requests[0]
+    if code is None:
+        assert c.status is RequestStatus.READY and c.sku_id == E5 and c.disabled_plan_ids == {TEAMS}
+    else:
+        assert codes(c) == [code] and "STANDARDPACK" in c.findings[0].message
+
+
+def test_sku_ambiguous_product_name() -> None:
+    from dataclasses import replace
+
+    snap = tenant(user(ALICE))
+    snap.skus[E3] = replace(snap.skus[E3], product_name="Office 365 E3")
+    snap.skus[E5] = replace(snap.skus[E5], product_name="Office 365 E3")
+    c = one(snap, req(0, ALICE, A, "office 365 e3"))
+    assert codes(c) == ["sku-ambiguous"] and c.status is RequestStatus.ERROR
 
 
 def test_missing_action_and_license() -> None:
