@@ -7,9 +7,11 @@ with msgraph-sdk's batch classes (they drop ids, make URLs absolute and lose JSO
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -44,6 +46,22 @@ def is_guid(value: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- parsing
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a bulk read builds ~10^5 records (none of them cyclic).
+
+    Each full collection walks every live object; while 100,000 users are being built the collector would
+    run dozens of times and roughly double the parse's CPU. Reference counting still frees everything.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class _StateCache:
@@ -288,8 +306,9 @@ class Graph:
 
     def list_users(self, *, page_size: int = MAX_PAGE_SIZE) -> list[User]:
         out: list[User] = []
-        for page in self.iter_user_pages(page_size=page_size):
-            out.extend(page)
+        with gc_paused():
+            for page in self.iter_user_pages(page_size=page_size):
+                out.extend(page)
         return out
 
     def user_count(self) -> int | None:

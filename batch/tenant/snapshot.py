@@ -33,6 +33,7 @@ from .graph import (
     ItemReply,
     _item_error,
     _StateCache,
+    gc_paused,
     is_guid,
     sku_from_json,
     tenant_id_from_skus,
@@ -168,9 +169,10 @@ def take_snapshot(
         strategy = choose_strategy(len(keys), size)
     users: dict[str, User] = {}
     if strategy == "page":
-        for page in graph.iter_user_pages():
-            for u in page:
-                users[u.id] = u
+        with gc_paused():
+            for page in graph.iter_user_pages():
+                for u in page:
+                    users[u.id] = u
     elif keys:
         for u in lookup_users(graph, keys).values():
             users[u.id] = u
