@@ -21,6 +21,8 @@ CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".xltx", ".xltm"})
 TEXT_SUFFIXES = frozenset({".csv", ".txt", ".tsv", ".tab", ".psv", ""})
 
+DAMAGED_MESSAGE = "The workbook is damaged: its ZIP archive cannot be opened."
+DAMAGED_FIX = "Open it in Excel and save it again, or export it once more."
 ENCRYPTED_MESSAGE = "The workbook is password-protected (encrypted), so it cannot be read."
 ENCRYPTED_FIX = (
     "Open it in Excel, clear the password (File > Info > Protect Workbook > Encrypt with Password) "
@@ -32,10 +34,17 @@ def sniff(data: bytes, suffix: str, path: str) -> str:
     """The format of ``data`` (a file named ``*suffix``), or SheetReadError."""
     suffix = suffix.lower()
     if data.startswith((ZIP_MAGIC, ZIP_EMPTY_MAGIC)):
-        return _zip_format(data, suffix)
+        return _zip_format(data, suffix, path)
     if data.startswith(CFB_MAGIC):
-        if is_encrypted_cfb(data):
+        names = cfb_stream_names(data)
+        if is_encrypted_cfb(data, names):
             raise SheetReadError(ENCRYPTED_MESSAGE, path=path, fix=ENCRYPTED_FIX)
+        if names and not {"Workbook", "Book"} & set(names):
+            raise SheetReadError(
+                "The file is an Office document but not an Excel workbook: it has no Workbook stream.",
+                path=path,
+                fix="Check that this is the right file; a workbook is saved as .xlsx (or .xls) from Excel.",
+            )
         return "xls"
     if suffix in EXCEL_SUFFIXES:
         kind = "an OpenDocument spreadsheet" if suffix == ".ods" else "an Excel workbook"
@@ -48,13 +57,18 @@ def sniff(data: bytes, suffix: str, path: str) -> str:
     return "csv"
 
 
-def _zip_format(data: bytes, suffix: str) -> str:
-    """xlsx / xlsm / xlsb / ods from the archive's member names (the suffix breaks ties)."""
+def _zip_format(data: bytes, suffix: str, path: str) -> str:
+    """xlsx / xlsm / xlsb / ods from the archive's member names."""
     try:
         names = set(zipfile.ZipFile(BytesIO(data)).namelist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        # Damaged archive: let calamine try and report it; guess from the name.
-        return {".xlsm": "xlsm", ".xlsb": "xlsb", ".ods": "ods"}.get(suffix, "xlsx")
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise SheetReadError(DAMAGED_MESSAGE, path=path, fix=DAMAGED_FIX) from e
+    if not names & {"xl/workbook.xml", "xl/workbook.bin", "content.xml"}:
+        raise SheetReadError(
+            "The file is a ZIP archive but not a workbook: it has no xl/workbook.xml (nor an ODS content.xml).",
+            path=path,
+            fix="Give the .xlsx file itself (not a .zip of it), or open it in Excel and save it again as .xlsx.",
+        )
     if "xl/workbook.bin" in names:
         return "xlsb"
     if "content.xml" in names and "mimetype" in names:
@@ -100,9 +114,9 @@ def cfb_stream_names(data: bytes) -> list[str]:
         return []
 
 
-def is_encrypted_cfb(data: bytes) -> bool:
+def is_encrypted_cfb(data: bytes, names: list[str] | None = None) -> bool:
     """True for an OLE2 file holding an encrypted OOXML package (Excel's "Encrypt with Password")."""
-    names = cfb_stream_names(data)
+    names = cfb_stream_names(data) if names is None else names
     if names:
         return "EncryptedPackage" in names
     return "EncryptedPackage".encode("utf-16-le") in data[:1 << 20]

@@ -15,7 +15,7 @@ from io import BytesIO
 import python_calamine as pc
 
 from ..errors import ColumnError, EmptySheetError, SheetReadError
-from .detect import ENCRYPTED_FIX, ENCRYPTED_MESSAGE
+from .detect import DAMAGED_FIX, DAMAGED_MESSAGE, ENCRYPTED_FIX, ENCRYPTED_MESSAGE
 
 Cell = int | float | str | bool | dt.time | dt.date | dt.datetime | dt.timedelta
 MergedRange = tuple[tuple[int, int], tuple[int, int]]
@@ -63,11 +63,7 @@ def read_workbook(data: bytes, path: str, fmt: str, sheet: str | None) -> Workbo
     except pc.PasswordError as e:
         raise SheetReadError(ENCRYPTED_MESSAGE, path=path, fix=ENCRYPTED_FIX) from e
     except pc.ZipError as e:
-        raise SheetReadError(
-            "The workbook is damaged: its ZIP archive cannot be opened.",
-            path=path,
-            fix="Open it in Excel and save it again, or export it once more.",
-        ) from e
+        raise SheetReadError(DAMAGED_MESSAGE, path=path, fix=DAMAGED_FIX) from e
     except (pc.CalamineError, ValueError, OSError) as e:
         raise SheetReadError(
             f"The file cannot be read as a {fmt} workbook ({_short(e)}).",
