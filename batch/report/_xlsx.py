@@ -27,6 +27,11 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from ._text import neutralise
+
+#: Rows in an Excel sheet, header included.
+EXCEL_MAX_ROWS = 1_048_576
+
 #: Characters xlsxwriter escapes as ``_xHHHH_`` (the row is joined with NUL, which is counted separately),
 #: and literal ``_xHHHH_`` text, which it escapes too: rows with either go the public way.
 _SLOW_CHARS = re.compile(r"[\x01-\x08\x0b-\x1f\ufffe\uffff]")
@@ -185,9 +190,10 @@ def add_sheet(wb: Workbook, name: str) -> StreamSheet:
 
 
 def write_header(ws: Worksheet, headers: Sequence[str], fmt: Format, *, row: int = 0) -> None:
-    """Header row in bold on a dark band, frozen, with an autofilter set later by ``finish_table``."""
+    """Header row in bold on a dark band, frozen, with an autofilter set later by ``finish_table``.
+    Headers come from the input sheet, so they are neutralised like any other cell."""
     for col, h in enumerate(headers):
-        ws.write_string(row, col, h, fmt)
+        ws.write_string(row, col, neutralise(h), fmt)
     ws.freeze_panes(row + 1, 0)
 
 

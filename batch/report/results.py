@@ -283,6 +283,15 @@ def _write_summary(
         ("Time waiting on throttling (s)", round(result.throttle_wait_s, 1)),
         ("Interrupted", "yes" if result.interrupted else "no"),
     ]
+    if n >= _xlsx.EXCEL_MAX_ROWS:
+        # Excel stops at 1,048,576 rows and xlsxwriter drops what lies beyond; the CSV has every row.
+        facts.append(
+            (
+                "Note",
+                f"Only the first {_xlsx.EXCEL_MAX_ROWS - 1:,} of {n:,} rows fit in this workbook; "
+                "results.csv has them all.",
+            )
+        )
     row = 2
     for label, value in facts:
         ws.write_string(row, 0, label, fmt.bold)

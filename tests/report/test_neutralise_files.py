@@ -79,3 +79,13 @@ def test_validation_workbook_is_neutralised_too(tmp_path: Path) -> None:
     got = [c.value for c in wb["Rows"][2]]
     assert got == ["E1", "'=1+1", "'@x", "SPE_E5", "'-", "error", "'=BAD", "'+bad message", "'-fix"]
     assert all(c.data_type == "s" for c in wb["Rows"][2])
+
+
+def test_input_headers_are_neutralised_in_both_files(tmp_path: Path) -> None:
+    r = run(statuses=[Outcome.APPLIED])
+    r.sheet.headers = ("=ID", "Work Email", "Department", "License", "@Notes")
+    paths = write_results(r, tmp_path)
+    head = [c.value for c in load(paths.xlsx)["Results"][1]]
+    assert head[0] == "'=ID" and head[4] == "'@Notes"
+    first = next(csv.reader(io.StringIO(paths.csv.read_bytes().decode("utf-8-sig"), newline="")))
+    assert first[0] == "'=ID" and first[4] == "'@Notes"

@@ -288,3 +288,12 @@ def test_many_rows_stream_in_order(tmp_path: Path) -> None:
     assert rows[1235][len(HEADERS) + 3] == " padded & <tagged> _x0041_ \x07 "
     errs = calamine_rows(paths.xlsx, "Errors")
     assert len(errs) == 1 + sum(s in ATTENTION for s in statuses) + (statuses[1234] not in ATTENTION)
+
+
+def test_summary_notes_rows_beyond_excels_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batch.report import _xlsx
+
+    monkeypatch.setattr(_xlsx, "EXCEL_MAX_ROWS", 5)  # pretend Excel stops at 5 rows
+    rows = [list(r) for r in load(write_results(run(), tmp_path).xlsx)["Summary"].iter_rows(values_only=True)]
+    facts = {r[0]: r[1] for r in rows if r and r[0]}
+    assert facts["Note"] == "Only the first 4 of 10 rows fit in this workbook; results.csv has them all."
