@@ -190,8 +190,9 @@ class _Resolver:
         self.col_location = sheet.header_for(Role.USAGE_LOCATION)
         self.col_user = sheet.header_for(Role.USER)
 
-    def sku(self, text: str) -> tuple[Sku | None, RowFinding | None]:
-        """(the tenant's SKU, None) or (None, an error finding)."""
+    def sku(self, text: str, *, to_add: bool) -> tuple[Sku | None, RowFinding | None]:
+        """(the tenant's SKU, None) or (None, an error finding). A suspended, deleted or locked-out
+        subscription can still lose seats, so only ``to_add`` checks its capabilityStatus."""
         hit = self._skus.get(text)
         if hit is None:
             got = self._sku_resolver.resolve(text)
@@ -199,7 +200,7 @@ class _Resolver:
                 hit = (None, got)
             elif got.sku.capability_status not in _ASSIGNABLE_STATUS:
                 hit = (
-                    None,
+                    got.sku,
                     RowFinding(
                         "sku-not-assignable",
                         Severity.ERROR,
@@ -210,7 +211,9 @@ class _Resolver:
             else:
                 hit = (got.sku, None)
             self._skus[text] = hit
-        return hit
+        if hit[1] is not None and hit[0] is not None and not to_add:
+            return hit[0], None
+        return (None, hit[1]) if hit[1] is not None else hit
 
     def plans(self, sku: Sku, texts: tuple[str, ...]) -> tuple[frozenset[str], tuple[RowFinding, ...]]:
         key = (sku.sku_id, texts)
@@ -248,6 +251,7 @@ class _Work:
     frees: str | None = None  # skuId the user will lose (frees a seat)
     status: RequestStatus = RequestStatus.READY
     touches: list[tuple[str, str]] = field(default_factory=list)  # (skuId, "add"|"remove")
+    needs_location: bool = False  # adds a license, the user has no usage location, the row gives none
 
 
 def _name(sku: Sku) -> str:
@@ -288,13 +292,10 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
     r = w.req
     row = r.row_number
     f = w.findings
-    if any(_is_error(x) for x in r.findings):
-        # the reader already said this row is unusable; still resolve what we can for cross-row checks
-        pass
     # -- the user
     key = r.user.strip()
     if not key:
-        if not r.findings:
+        if not any(x.code == "user-missing" for x in r.findings):
             f.append(
                 _finding(
                     "user-missing", "The row names no user.", "Fill in the user's UPN or email.", row, res.col_user
@@ -344,25 +345,29 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
             )
         )
     # -- the action and licenses
+    if any(_is_error(x) for x in r.findings):
+        return  # the reader already said what is wrong with the license part of this row
     action = r.action
     if action is None:
-        if not any(_is_error(x) for x in r.findings):
-            f.append(
-                _finding(
-                    "action-missing",
-                    f"The row for {user.upn} gives no action.",
-                    "Write assign, remove or replace.",
-                    row,
-                )
+        f.append(
+            _finding(
+                "action-missing", f"The row for {user.upn} gives no action.", "Write assign, remove or replace.", row
             )
+        )
         return
     if not r.sku.strip():
-        if not any(_is_error(x) for x in r.findings):
-            f.append(
-                _finding("license-missing", f"The row for {user.upn} names no license.", "Fill in the license.", row)
-            )
+        f.append(_finding("license-missing", f"The row for {user.upn} names no license.", "Fill in the license.", row))
         return
-    sku, sf = res.sku(r.sku)
+    given = (r.usage_location or "").strip()
+    if given and action is not Action.REMOVE:
+        code, lf = res.location(given)
+        if lf is not None:
+            f.append(_dc_replace(lf, row=row, column=lf.column or res.col_location))
+        if code is not None:
+            w.location = code
+            if (user.usage_location or "").upper() != code:
+                w.set_location = code
+    sku, sf = res.sku(r.sku, to_add=action is not Action.REMOVE)
     if sf is not None:
         f.append(_dc_replace(sf, row=row, column=sf.column or res.col_sku))
     if sf is not None and _is_error(sf):
@@ -379,7 +384,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
                 )
             )
         else:
-            from_sku, ff = res.sku(r.from_sku or "")
+            from_sku, ff = res.sku(r.from_sku or "", to_add=False)
             if ff is not None:
                 f.append(_dc_replace(ff, row=row, column=ff.column or res.col_from))
             if ff is not None and _is_error(ff):
@@ -531,26 +536,10 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
             w.gains = sku.sku_id
 
     # -- usage location (only when something is added)
-    given = (r.usage_location or "").strip()
-    if given:
-        code, lf = res.location(given)
-        if lf is not None:
-            f.append(_dc_replace(lf, row=row, column=lf.column or res.col_location))
-        if code is not None:
-            w.location = code
-            if (user.usage_location or "").upper() != code:
-                w.set_location = code
     if not w.license_change:
         return
-    if w.set_location is None and not user.usage_location and not (given and w.location is None):
-        f.append(
-            _finding(
-                "usage-location-missing",
-                f"{user.upn} has no usage location and the row gives none.",
-                "Add a usage location column (two-letter country code) or set it on the user.",
-                row,
-            )
-        )
+    if w.set_location is None and not user.usage_location and not (r.usage_location or "").strip():
+        w.needs_location = True  # settled in _cross_checks: another row for this user may give one
 
 
 def _location_findings(w: _Work, row: int) -> None:
@@ -616,6 +605,25 @@ def _cross_checks(works: list[_Work]) -> None:
         for i in idx:
             conflict_with[i].update(j for j in idx if j != i and works[j].location != works[i].location)
 
+    for w in works:
+        if not w.needs_location:
+            continue
+        assert w.user is not None
+        given = {loc for j in by_user_loc.get(w.user.id, ()) if (loc := works[j].location)}
+        if len(given) == 1:
+            w.set_location = given.pop()  # another row for this user gives it: set it before this one too
+        else:
+            disagree = " (the user's other rows disagree on it)" if given else ""
+            w.findings.append(
+                _finding(
+                    "usage-location-missing",
+                    f"{w.user.upn} has no usage location and the row gives none{disagree}.",
+                    "Add a usage location column (two-letter country code) or set it on the user.",
+                    w.req.row_number,
+                    None,
+                )
+            )
+
     for i, first in sorted(dup_of.items()):
         if i in conflict_with:
             continue  # the conflict says more
@@ -652,7 +660,6 @@ def _signature(w: _Work) -> tuple[object, ...]:
         w.req.action,
         w.sku.sku_id if w.sku else None,
         w.from_sku.sku_id if w.from_sku else None,
-        w.location,
     )
 
 

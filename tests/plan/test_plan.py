@@ -161,3 +161,26 @@ def test_render_lines() -> None:
     assert lines[0].startswith("3 operations for 2 users")
     assert "... and 1 more users" in lines
     assert any("SPE_E5: takes 1, frees 0" in x for x in lines)
+
+
+def test_location_given_on_one_row_serves_the_users_other_rows() -> None:
+    u = user(ALICE, location=None)
+    rows = [req(0, ALICE, A, "NOPE_E9", location="DE"), req(1, ALICE, A, "SPE_E3")]
+    p = planned(tenant(u), rows)
+    c0, c1 = p.validation.requests
+    assert c0.status is RequestStatus.ERROR
+    assert c1.status is RequestStatus.READY and c1.usage_location == "DE"
+    loc, asg = p.operations
+    assert loc.body == {"usageLocation": "DE"} and loc.rows == (1,) and asg.depends_on == loc.key
+
+
+def test_disagreeing_locations_leave_the_silent_row_without_one() -> None:
+    u = user(ALICE, location=None)
+    rows = [
+        req(0, ALICE, A, "SPE_E5", location="DE"),
+        req(1, ALICE, A, "SPE_E3", location="FR"),
+        req(2, ALICE, R, "SPE_E3"),
+        req(3, ALICE, A, "O365_BUSINESS_PREMIUM"),
+    ]
+    v = planned(tenant(u), rows).validation
+    assert "usage-location-missing" not in [f.code for f in v.requests[2].findings]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -448,3 +449,43 @@ def test_status_follows_findings() -> None:
     assert all(f.is_error for f in v.requests[0].findings)
     assert v.requests[1].status is RequestStatus.READY
     assert [c.request.row for c in v.requests] == [0, 1]  # input order kept
+
+
+def test_remove_from_suspended_subscription_is_allowed() -> None:
+    c = one(tenant(user(ALICE, direct={BP: ()})), req(0, ALICE, R, "O365_BUSINESS_PREMIUM"))
+    assert c.status is RequestStatus.READY and c.findings == []
+
+
+def test_reader_error_skips_license_checks_but_not_user_checks() -> None:
+    from dataclasses import replace
+
+    bad = RowFinding("replace-multiple", Severity.ERROR, "A replace swaps one license for one other.", "Fix it.", 2)
+    r = replace(req(0, "ghost@contoso.com", X, "SPE_E5;SPE_E3", from_sku="SPE_E3"), findings=(bad,))
+    c = one(tenant(user(ALICE)), r)
+    assert codes(c) == ["replace-multiple", "user-not-found"]
+
+
+def test_from_a_real_csv_through_the_reader(tmp_path: Path) -> None:
+    """read_sheet + parse_requests on a file, then validate against a hand-built snapshot."""
+    from batch.sheets import parse_requests, read_sheet
+
+    csv = tmp_path / "wave.csv"
+    csv.write_text(
+        "UserPrincipalName,Action,License,Disabled Plans,Usage Location\n"
+        f"{ALICE},assign,SPE_E5;SPE_E3,SWAY,Germany\n"
+        "bob@contoso.com,remove,SPE_E3,,\n"
+        f"{ALICE},assign,spe_e5,,\n",
+        encoding="utf-8",
+    )
+    sheet = read_sheet(csv)
+    requests = parse_requests(sheet)
+    snap = tenant(user(ALICE, location=None), user("bob@contoso.com", direct={E3: ()}))
+    v = validate(sheet, requests, snap)
+    got = [(c.request.row_number, c.status.value, codes(c)) for c in v.requests]
+    assert got == [
+        (2, "ready", ["usage-location-set"]),
+        (2, "ready", ["usage-location-set"]),
+        (3, "ready", []),
+        (4, "error", ["duplicate-row"]),
+    ]
+    assert v.requests[0].usage_location == "DE" and v.requests[0].disabled_plan_ids == {SWAY}
