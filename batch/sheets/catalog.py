@@ -50,7 +50,7 @@ class Product:
     name: str  # Product_Display_Name
     string_id: str  # skuPartNumber
     guid: str  # skuId, lower-case
-    plans: tuple[CatalogPlan, ...]
+    plans: tuple[CatalogPlan, ...]  # in file order; a plan id may appear under two spellings
 
     def label(self) -> str:
         return f"{self.string_id} ({self.name})"
@@ -121,7 +121,7 @@ class ProductCatalog:
         width = max(i_name, i_sid, i_guid, i_pname, i_pid, i_friendly or 0) + 1
         order: list[str] = []
         info: dict[str, tuple[str, str]] = {}
-        plans: dict[str, dict[str, CatalogPlan]] = {}
+        plans: dict[str, dict[tuple[str, str, str], CatalogPlan]] = {}
         for rec in reader:
             if len(rec) < width:
                 continue
@@ -133,9 +133,13 @@ class ProductCatalog:
                 order.append(guid)
                 plans[guid] = {}
             pid = rec[i_pid].strip().lower()
-            if pid and pid not in plans[guid]:
+            if pid:
+                # The same plan id can be listed twice under different names (5 rows in the Dec 2025
+                # list): keep each distinct spelling, so every name resolves.
                 friendly = rec[i_friendly].strip() if i_friendly is not None else ""
-                plans[guid][pid] = CatalogPlan(pid, rec[i_pname].strip(), friendly)
+                key = (pid, rec[i_pname].strip(), friendly)
+                if key not in plans[guid]:
+                    plans[guid][key] = CatalogPlan(pid, key[1], friendly)
         products = [Product(info[g][0], info[g][1], g, tuple(plans[g].values())) for g in order]
         if not products:
             raise ConfigError("The product list has no products.", path=where, fix="Download it again.")
