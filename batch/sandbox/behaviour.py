@@ -1,0 +1,150 @@
+"""Every behaviour of the sandbox that Microsoft does not document (UNCONFIRMED), in one place.
+
+Each constant says what we chose and why. Change them here only; tests import them rather than
+repeating the text. Documented facts (cloud-facts.md) live next to the code that applies them.
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------------------------- Graph: users
+
+#: Properties Graph v1.0 returns for a user when no $select is given (documented default set).
+USER_DEFAULT_PROPERTIES: tuple[str, ...] = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+)
+
+#: UNCONFIRMED: the user object returned by a successful assignLicense. The docs show a user object;
+#: we return the default set plus assignedLicenses so a client can confirm the effect.
+ASSIGN_LICENSE_RESPONSE_PROPERTIES: tuple[str, ...] = (*USER_DEFAULT_PROPERTIES, "assignedLicenses")
+
+#: Facts: message when one of the two arrays is missing.
+MSG_MISSING_PARAMETERS = (
+    "One or more parameters of the operation 'assignLicense' are missing from the request payload. "
+    "The missing parameters are: {names}."
+)
+MSG_INVALID_USAGE_LOCATION = "License assignment cannot be done for user with invalid usage location."
+MSG_NO_AVAILABLE_LICENSES = "Subscription with SKU {sku_id} does not have any available licenses."
+MSG_SKU_NOT_IN_TENANT = "License {sku_id} does not correspond to a valid company License."
+#: UNCONFIRMED (facts give only "contains 'User does not have a corresponding license'").
+MSG_REMOVE_NOT_HELD = "User does not have a corresponding license {sku_id}."
+#: UNCONFIRMED: removing a group-inherited license directly.
+MSG_REMOVE_INHERITED = (
+    "License {sku_id} is assigned to the user by group {group_id} and cannot be removed directly. "
+    "Remove the user from the group instead."
+)
+#: Facts give these as audit texts; UNCONFIRMED that a direct call answers 400 Request_BadRequest with them.
+MSG_MUTUALLY_EXCLUSIVE = "License assignment failed because service plans {a}, {b} are mutually exclusive."
+MSG_DEPENDENCY = "License assignment failed because service plan {a} depends on the service plan(s) {b}."
+#: UNCONFIRMED: a disabled plan that is not part of the SKU.
+MSG_PLAN_NOT_IN_SKU = "Service plan {plan_id} is not part of the license {sku_id}."
+#: UNCONFIRMED: a Company-only SKU (appliesTo == "Company") sent to a user.
+MSG_COMPANY_SKU = "License {sku_id} applies to the company and cannot be assigned to a user."
+#: UNCONFIRMED: the same SKU in addLicenses and removeLicenses.
+MSG_ADD_AND_REMOVE = "License {sku_id} cannot be both added and removed in the same request."
+#: UNCONFIRMED: malformed assignLicense payload (not a GUID, wrong type).
+MSG_BAD_PAYLOAD = "Invalid value specified for property '{name}' of resource 'assignedLicense'."
+MSG_RESOURCE_NOT_FOUND = (
+    "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+)
+MSG_FORBIDDEN = "Insufficient privileges to complete the operation."
+MSG_TOKEN_EMPTY = "Access token is empty."
+MSG_TOKEN_INVALID = "CompactToken parsing failed with error code: 80049217"
+#: Graph's message for a bad usageLocation on PATCH (seen in practice).
+MSG_BAD_USAGE_LOCATION_VALUE = "Invalid value specified for property 'usageLocation' of resource 'User'."
+MSG_UNKNOWN_PROPERTY = "Could not find a property named '{name}' on type 'Microsoft.DirectoryServices.{type}'."
+MSG_UNSUPPORTED_QUERY = "Unsupported Query."
+MSG_TOO_MANY_IN = (
+    "Too many child clauses specified in search filter expression containing 'OR' operators: {n}. Max allowed: {max}."
+)
+MSG_MEMBER_EXISTS = (
+    "One or more added object references already exist for the following modified properties: 'members'."
+)
+MSG_NOT_ALLOWED = "Request not applicable to target tenant or the method is not allowed."
+MSG_THROTTLED = "Please retry again later."
+MSG_SERVICE_UNAVAILABLE = "The service is temporarily unavailable. Please retry later."
+MSG_GATEWAY_TIMEOUT = "The gateway did not receive a response in time."
+
+#: Graph documents `in` as limited to 15 values by default.
+MAX_IN_VALUES = 15
+
+# ------------------------------------------------------------------------------------- Graph: $batch
+
+MAX_BATCH_ITEMS = 20
+#: UNCONFIRMED wording; the rule (at most 20, relative URLs, Content-Type with a body) is documented.
+MSG_BATCH_TOO_MANY = "The number of requests in the batch exceeds the limit of {max}."
+MSG_BATCH_ABSOLUTE_URL = "Invalid request URL for batch request id : {id}. The url must be relative."
+MSG_BATCH_NO_CONTENT_TYPE = "Write request id : {id} does not contain Content-Type header or body."
+MSG_BATCH_DUPLICATE_ID = "Batch request contains duplicate request id : {id}."
+MSG_BATCH_BAD_DEPENDS = "Request id {id} depends on an unknown request id {dep}."
+MSG_BATCH_INVALID = "Invalid batch payload format."
+MSG_DEPENDENCY_FAILED = "The dependent request failed."
+
+# ----------------------------------------------------------------------------------- throttling
+
+#: UNCONFIRMED: how far a quota's counter may grow past the quota when a client keeps sending while
+#: throttled (requests sent while throttled count). 2.0 = a hammering client waits at most one extra window.
+THROTTLE_OVERDRAW_FACTOR = 2.0
+#: UNCONFIRMED: resource-unit cost of requests the docs do not list.
+COST_GET_USER = 1
+COST_GET_GROUPS = 2
+COST_GET_MEMBERS = 2
+COST_WRITE = 1
+#: A Retry-After below this many seconds is always sent fractional (integer form would round it to 0 or 1
+#: and defeat time_scale); at or above, the form is drawn by the configured rates.
+MIN_INTEGER_RETRY_AFTER = 1.0
+#: An HTTP-date Retry-After has one-second resolution: only used when the wait is at least this long.
+MIN_HTTP_DATE_RETRY_AFTER = 2.0
+#: UNCONFIRMED: the fault 503 with Retry-After advertises this many seconds (scaled by time_scale).
+FAULT_503_RETRY_AFTER_SECONDS = 3.0
+#: UNCONFIRMED: share of dropped connections that happen AFTER the request took effect (write outcome unknown).
+DROP_AFTER_EFFECT_SHARE = 0.5
+
+# ------------------------------------------------------------------------------ group-based licensing
+
+#: UNCONFIRMED: a group without a usage location on the member uses the tenant's country (Microsoft
+#: documents that group licensing falls back to the directory's location).
+GROUP_LICENSING_FALLBACK_LOCATION = True
+
+# ---------------------------------------------------------------------------------- Power Platform
+
+PP_API_VERSION_ALLOCATIONS = frozenset({"2022-03-01-preview"})
+PP_API_VERSION_V2 = frozenset({"2024-10-01"})
+#: UNCONFIRMED: environments accept the new version and the preview one.
+PP_API_VERSION_ENVIRONMENTS = frozenset({"2024-10-01", "2022-03-01-preview"})
+#: UNCONFIRMED: 404 for an unknown environment (403 with an empty body has also been seen).
+PP_UNKNOWN_ENVIRONMENT_STATUS = 404
+PP_UNKNOWN_ENVIRONMENT_CODE = "EnvironmentNotFound"
+PP_UNKNOWN_ENVIRONMENT_MSG = "The environment '{id}' could not be found in the tenant '{tenant}'."
+#: UNCONFIRMED: over-allocation is a 400 with an {"error": {...}} body.
+PP_OVER_ALLOCATION_CODE = "InsufficientCapacity"
+PP_OVER_ALLOCATION_MSG = (
+    "Insufficient capacity for currency type '{currency}': requested total {requested}, purchased {purchased}."
+)
+PP_UNKNOWN_CURRENCY_CODE = "InvalidCurrencyType"
+PP_UNKNOWN_CURRENCY_MSG = "The currency type '{currency}' is not valid."
+PP_BAD_REQUEST_CODE = "InvalidRequestBody"
+#: Facts: gateway errors are a bare {"code","message"} object.
+PP_API_VERSION_CODE = "ApiVersionInvalid"
+PP_API_VERSION_MSG = "The specified api version '{version}' is invalid. Supported versions: {supported}."
+PP_UNAUTHORIZED_CODE = "Unauthorized"
+PP_FORBIDDEN_CODE = "Forbidden"
+PP_THROTTLED_CODE = "TooManyRequests"
+#: UNCONFIRMED: currencyReports without includeAllocations=true omit the allocated field.
+PP_REPORT_ALLOCATED_ONLY_WHEN_ASKED = True
+#: UNCONFIRMED: PATCH allocations answers every allocation of the environment, not only the patched ones.
+PP_PATCH_RETURNS_ALL = True
+
+# ------------------------------------------------------------------------------------------ tokens
+
+#: A second development token without any write permission (for 403 tests). Not a secret.
+READ_ONLY_TOKEN = "sandbox-readonly-token"

@@ -1,0 +1,580 @@
+"""The Microsoft Graph v1.0 face: routes, query options, the license semantics, $batch."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from . import behaviour as B
+from . import directory as D
+from .config import SandboxConfig
+from .http import Context, Reply, decode_skiptoken, encode_query, encode_skiptoken, graph_error, graph_error_body
+from .limits import Chaos, GraphThrottle
+from .store import Store
+
+# Scopes that satisfy a read / a write of each kind (least privileged first, then higher ones).
+READ_USERS = frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
+READ_SKUS = frozenset({"LicenseAssignment.Read.All", "LicenseAssignment.ReadWrite.All", "Organization.Read.All",
+                       "Directory.Read.All", "Directory.ReadWrite.All"})  # fmt: skip
+READ_GROUPS = frozenset(
+    {"Group.Read.All", "GroupMember.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+)
+WRITE_LICENSES = frozenset({"LicenseAssignment.ReadWrite.All", "Directory.ReadWrite.All"})
+WRITE_USERS = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"})
+WRITE_MEMBERS = frozenset({"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"})
+
+Handler = Callable[["GraphFace", Context, list[str], dict[str, str], Any], Reply]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    handler: Handler
+    write: bool
+    scopes: frozenset[str]
+    cost: int  # resource units before query-option adjustments
+    kind: str  # for the log / latency model
+
+
+class GraphFace:
+    def __init__(self, store: Store, config: SandboxConfig, chaos: Chaos, throttle: GraphThrottle,
+                 meta: Mapping[str, str]) -> None:  # fmt: skip
+        self.store = store
+        self.config = config
+        self.chaos = chaos
+        self.throttle = throttle
+        self.tenant_id = meta["tenant_id"]
+        self.tenant_name = meta.get("tenant_name", "Contoso")
+        self.country = meta.get("country", "US")
+        self.base_url = ""  # public base, ends in /v1.0 (set by the server once it knows its port)
+
+    # ------------------------------------------------------------------------------ routing
+
+    def route(self, method: str, segs: list[str]) -> Route | Reply | None:
+        """segs: path segments after v1.0. Returns a Route, None (404), or a ready Reply (405)."""
+        n = len(segs)
+        head = segs[0].lower() if segs else ""
+        if head == "subscribedskus" and n in (1, 2) and method == "GET":
+            return Route(_get_skus, False, READ_SKUS, 3 if n == 1 else 1, "read")
+        if head == "users":
+            if n == 1 and method == "GET":
+                return Route(_list_users, False, READ_USERS, 2, "read")
+            if n == 2 and method == "GET":
+                return Route(_get_user, False, READ_USERS, B.COST_GET_USER, "read")
+            if n == 2 and method == "PATCH":
+                return Route(_patch_user, True, WRITE_USERS, B.COST_WRITE, "write")
+            if n == 3 and segs[2].lower() == "assignlicense" and method == "POST":
+                return Route(_assign_user, True, WRITE_LICENSES, B.COST_WRITE, "write")
+            if n == 3 and segs[2].lower() == "licensedetails" and method == "GET":
+                return Route(_license_details, False, READ_SKUS | READ_USERS, 2, "read")
+        if head == "groups":
+            if n == 1 and method == "GET":
+                return Route(_list_groups, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
+            if n == 2 and method == "GET":
+                return Route(_get_group, False, READ_GROUPS, 1, "read")
+            if n == 3 and segs[2].lower() == "members" and method == "GET":
+                return Route(_list_members, False, READ_GROUPS, B.COST_GET_MEMBERS, "read")
+            if n == 4 and segs[2].lower() == "members" and segs[3] == "$ref" and method == "POST":
+                return Route(_add_member, True, WRITE_MEMBERS, B.COST_WRITE, "write")
+            if n == 5 and segs[2].lower() == "members" and segs[4] == "$ref" and method == "DELETE":
+                return Route(_remove_member, True, WRITE_MEMBERS, B.COST_WRITE, "write")
+            if n == 3 and segs[2].lower() == "assignlicense" and method == "POST":
+                return Route(_assign_group, True, WRITE_LICENSES, B.COST_WRITE, "write")
+        return None
+
+    def cost(self, route: Route, query: Mapping[str, str]) -> int:
+        c = route.cost
+        if route.write:
+            return c
+        if "$select" in query:
+            c -= 1
+        if "$expand" in query:
+            c += 1
+        top = query.get("$top")
+        if top and top.isdigit() and int(top) < 20:
+            c -= 1
+        return max(1, c)
+
+    # ------------------------------------------------------------------------ one request
+
+    def call(self, ctx: Context, method: str, segs: list[str], query: dict[str, str], body: Any,
+             *, in_batch: bool) -> Reply:  # fmt: skip
+        """Authorise, throttle, fault, run. Used for single requests and for each $batch item."""
+        route = self.route(method, segs)
+        if route is None:
+            return self._not_found_route(ctx, method, segs)
+        if isinstance(route, Reply):
+            return route
+        if not (route.scopes & ctx.scopes):
+            return graph_error(403, "Authorization_RequestDenied", B.MSG_FORBIDDEN, ctx)
+        throttled = self.throttle.check(ctx.app_id, write=route.write, units=self.cost(route, query))
+        if throttled is not None:
+            ra = self.chaos.retry_after(throttled.retry_after)
+            ctx.note = "429"
+            return graph_error(429, "TooManyRequests", B.MSG_THROTTLED, ctx, {
+                "Retry-After": ra, "x-ms-throttle-scope": throttled.scope,
+                "x-ms-throttle-information": throttled.information,
+            })  # fmt: skip
+        if in_batch:
+            fault = self.chaos.fault(connection_level=False)
+            if fault is not None:
+                return self.fault_reply(ctx, fault)
+        try:
+            if route.write:
+                with self.store.write():
+                    reply = route.handler(self, ctx, segs, query, body)
+            else:
+                reply = route.handler(self, ctx, segs, query, body)
+        except D.GraphError as e:
+            return graph_error(e.status, e.code, e.message, ctx, e.headers)
+        except sqlite3.OperationalError as e:  # database locked beyond the busy timeout
+            return graph_error(
+                503, "serviceNotAvailable", f"{B.MSG_SERVICE_UNAVAILABLE} ({e})", ctx, {"Retry-After": "1"}
+            )
+        reply.headers.setdefault("x-ms-resource-unit", str(self.cost(route, query)))
+        return reply
+
+    def fault_reply(self, ctx: Context, fault: str) -> Reply:
+        ctx.note = fault
+        if fault.startswith("503"):
+            headers = {}
+            if fault == "503-retry":
+                headers["Retry-After"] = self.chaos.retry_after(self.config.scaled(B.FAULT_503_RETRY_AFTER_SECONDS))
+            return graph_error(503, "serviceNotAvailable", B.MSG_SERVICE_UNAVAILABLE, ctx, headers)
+        return graph_error(504, "UnknownError", B.MSG_GATEWAY_TIMEOUT, ctx)
+
+    def _not_found_route(self, ctx: Context, method: str, segs: list[str]) -> Reply:
+        head = segs[0].lower() if segs else ""
+        if head in ("users", "groups", "subscribedskus") and len(segs) <= 5:
+            return graph_error(405, "Request_BadRequest", B.MSG_NOT_ALLOWED, ctx)
+        seg = segs[0] if segs else ""
+        return graph_error(400, "BadRequest", f"Resource not found for the segment '{seg}'.", ctx)
+
+    # ------------------------------------------------------------------------------ $batch
+
+    def batch(self, ctx: Context, body: Any) -> Reply:
+        reqs = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(reqs, list) or not reqs:
+            return graph_error(400, "BadRequest", B.MSG_BATCH_INVALID, ctx)
+        if len(reqs) > B.MAX_BATCH_ITEMS:
+            return graph_error(400, "BadRequest", B.MSG_BATCH_TOO_MANY.format(max=B.MAX_BATCH_ITEMS), ctx)
+        seen: set[str] = set()
+        items: list[tuple[str, str, str, Any, dict[str, str], list[str]]] = []
+        for r in reqs:
+            if (
+                not isinstance(r, dict)
+                or not isinstance(r.get("id"), str | int)
+                or not isinstance(r.get("method"), str)
+                or not isinstance(r.get("url"), str)
+            ):
+                return graph_error(400, "BadRequest", B.MSG_BATCH_INVALID, ctx)
+            rid = str(r["id"])
+            if rid in seen:
+                return graph_error(400, "BadRequest", B.MSG_BATCH_DUPLICATE_ID.format(id=rid), ctx)
+            url = r["url"]
+            if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url) or url.startswith("//"):
+                return graph_error(400, "BadRequest", B.MSG_BATCH_ABSOLUTE_URL.format(id=rid), ctx)
+            headers = {str(k).lower(): str(v) for k, v in (r.get("headers") or {}).items()} \
+                if isinstance(r.get("headers"), dict) else {}  # fmt: skip
+            has_body = "body" in r and r["body"] is not None
+            if has_body and "content-type" not in headers:
+                return graph_error(400, "BadRequest", B.MSG_BATCH_NO_CONTENT_TYPE.format(id=rid), ctx)
+            deps = r.get("dependsOn") or []
+            if not isinstance(deps, list):
+                return graph_error(400, "BadRequest", B.MSG_BATCH_INVALID, ctx)
+            deps = [str(d) for d in deps]
+            for d in deps:
+                if d not in seen:
+                    return graph_error(400, "BadRequest", B.MSG_BATCH_BAD_DEPENDS.format(id=rid, dep=d), ctx)
+            seen.add(rid)
+            items.append((rid, r["method"].upper(), url, r.get("body"), headers, deps))
+        ctx.items = len(items)
+        writes = any(m != "GET" for _, m, *_ in items)
+        statuses: dict[str, int] = {}
+        out: list[dict[str, Any]] = []
+
+        def run_all() -> None:
+            for rid, method, url, ibody, headers, deps in items:
+                ictx = Context(str(uuid.uuid4()), headers.get("client-request-id") or ctx.client_request_id,
+                               ctx.app_id, ctx.scopes, ctx.tenant_id)  # fmt: skip
+                if any(statuses.get(d, 0) >= 400 for d in deps):
+                    rep = graph_error(424, "FailedDependency", B.MSG_DEPENDENCY_FAILED, ictx)
+                else:
+                    path, _, qs = url.lstrip("/").partition("?")
+                    from .http import parse_query, split_path
+
+                    segs = split_path(path)
+                    if segs and segs[0].lower() in ("v1.0", "beta"):
+                        segs = segs[1:]
+                    rep = self.call(ictx, method, segs, parse_query(qs), ibody, in_batch=True)
+                statuses[rid] = rep.status
+                entry: dict[str, Any] = {"id": rid, "status": rep.status}
+                h = dict(rep.headers)
+                if rep.body is not None:
+                    h.setdefault("Content-Type", "application/json")
+                entry["headers"] = h
+                if rep.body is not None:
+                    entry["body"] = rep.body
+                out.append(entry)
+
+        if writes:
+            with self.store.write():
+                run_all()
+        else:
+            run_all()
+        if self.config.shuffle_batch:
+            self.chaos.shuffle(out)  # type: ignore[arg-type]
+        return Reply(200, {"responses": out})
+
+    # ----------------------------------------------------------------------- shared helpers
+
+    def select(self, query: Mapping[str, str], known: frozenset[str], default: tuple[str, ...], typ: str) -> list[str]:
+        raw = query.get("$select")
+        if not raw:
+            return list(default)
+        lower = {k.lower(): k for k in known}
+        out: list[str] = []
+        for part in raw.split(","):
+            p = part.strip()
+            if not p:
+                continue
+            canon = lower.get(p.lower())
+            if canon is None:
+                raise D.bad_request(B.MSG_UNKNOWN_PROPERTY.format(name=p, type=typ), code="BadRequest")
+            if canon not in out:
+                out.append(canon)
+        if "id" not in out:
+            out.append("id")  # Graph always returns id
+        return out
+
+    def top(self, query: Mapping[str, str], default: int = 100, maximum: int = 999) -> int:
+        raw = query.get("$top")
+        if raw is None:
+            return default
+        if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+            raise D.bad_request(
+                f"Invalid page size specified: '{raw}'. Must be between 1 and {maximum} inclusive.",
+                code="Request_UnsupportedQuery",
+            )
+        return int(raw)
+
+    def context_url(self, entity: str, props: list[str] | None) -> str:
+        sel = f"({','.join(props)})" if props else ""
+        return f"{self.base_url}/$metadata#{entity}{sel}"
+
+    def page(self, ctx: Context, entity: str, path: str, query: Mapping[str, str], rows: list[sqlite3.Row],
+             top: int, render: Callable[[sqlite3.Row], dict[str, Any]], props: list[str] | None) -> Reply:  # fmt: skip
+        body: dict[str, Any] = {"@odata.context": self.context_url(entity, props)}
+        more = len(rows) > top
+        rows = rows[:top]
+        body["value"] = [render(r) for r in rows]
+        if more:
+            params = {k: v for k, v in query.items() if k.lower() != "$skiptoken"}
+            params["$skiptoken"] = encode_skiptoken(rows[-1]["n"])
+            body["@odata.nextLink"] = f"{self.base_url}/{path}?{encode_query(params)}"
+        return Reply(200, body)
+
+
+# ---------------------------------------------------------------------------------- $filter
+
+_TOKEN = re.compile(r"\s*(?:(\()|(\))|(,)|('(?:[^']|'')*')|([A-Za-z_][A-Za-z0-9_/.]*)|(-?\d+))")
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise D.bad_request(B.MSG_UNSUPPORTED_QUERY, code="Request_UnsupportedQuery")
+        pos = m.end()
+        if m.group(1):
+            out.append(("(", "("))
+        elif m.group(2):
+            out.append((")", ")"))
+        elif m.group(3):
+            out.append((",", ","))
+        elif m.group(4):
+            out.append(("str", m.group(4)[1:-1].replace("''", "'")))
+        elif m.group(5):
+            out.append(("name", m.group(5)))
+        else:
+            out.append(("num", m.group(6)))
+    return out
+
+
+def parse_filter(text: str, columns: Mapping[str, tuple[str, bool]]) -> tuple[str, list[Any]]:
+    """A conjunction of ``prop eq value`` / ``prop in (v, ...)`` / ``startswith(prop, 'x')`` -> SQL.
+
+    columns: property (lower-case) -> (column, lower-case the value for an indexed lower column).
+    """
+    toks = _tokens(text)
+    clauses: list[str] = []
+    args: list[Any] = []
+    i = 0
+
+    def expect(kind: str) -> str:
+        nonlocal i
+        if i >= len(toks) or toks[i][0] != kind:
+            raise D.bad_request(B.MSG_UNSUPPORTED_QUERY, code="Request_UnsupportedQuery")
+        v = toks[i][1]
+        i += 1
+        return v
+
+    def column(name: str) -> tuple[str, bool]:
+        c = columns.get(name.lower())
+        if c is None:
+            raise D.bad_request(B.MSG_UNSUPPORTED_QUERY, code="Request_UnsupportedQuery")
+        return c
+
+    def value() -> Any:
+        nonlocal i
+        if i < len(toks) and toks[i][0] == "str":
+            i += 1
+            return toks[i - 1][1]
+        if i < len(toks) and toks[i][0] == "name" and toks[i][1] in ("true", "false", "null"):
+            i += 1
+            return {"true": 1, "false": 0, "null": None}[toks[i - 1][1]]
+        if i < len(toks) and toks[i][0] == "num":
+            i += 1
+            return int(toks[i - 1][1])
+        raise D.bad_request(B.MSG_UNSUPPORTED_QUERY, code="Request_UnsupportedQuery")
+
+    while True:
+        name = expect("name")
+        if name.lower() == "startswith":
+            expect("(")
+            col, _low = column(expect("name"))
+            expect(",")
+            v = value()
+            expect(")")
+            clauses.append(f"{col} LIKE ? ESCAPE '\\'")
+            args.append(str(v).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        else:
+            col, low = column(name)
+            op = expect("name").lower()
+            if op == "eq":
+                v = value()
+                if v is None:
+                    clauses.append(f"{col} IS NULL")
+                else:
+                    clauses.append(f"{col} = ? COLLATE NOCASE" if not low else f"{col} = ?")
+                    args.append(v.lower() if low and isinstance(v, str) else v)
+            elif op == "in":
+                expect("(")
+                vals = [value()]
+                while i < len(toks) and toks[i][0] == ",":
+                    i += 1
+                    vals.append(value())
+                expect(")")
+                if len(vals) > B.MAX_IN_VALUES:
+                    raise D.bad_request(B.MSG_TOO_MANY_IN.format(n=len(vals), max=B.MAX_IN_VALUES))
+                clauses.append(f"{col} IN ({','.join('?' * len(vals))})")
+                args.extend(v.lower() if low and isinstance(v, str) else v for v in vals)
+            else:
+                raise D.bad_request(B.MSG_UNSUPPORTED_QUERY, code="Request_UnsupportedQuery")
+        if i >= len(toks):
+            break
+        if toks[i] != ("name", "and"):
+            raise D.bad_request(B.MSG_UNSUPPORTED_QUERY, code="Request_UnsupportedQuery")
+        i += 1
+    return " AND ".join(clauses), args
+
+
+USER_FILTER_COLUMNS: dict[str, tuple[str, bool]] = {
+    "id": ("id", True),
+    "userprincipalname": ("upn_lower", True),
+    "mail": ("mail_lower", True),
+    "department": ("department", False),
+    "usagelocation": ("usage_location", False),
+    "accountenabled": ("account_enabled", False),
+    "usertype": ("user_type", False),
+    "displayname": ("display_name", False),
+    "jobtitle": ("job_title", False),
+    "country": ("country", False),
+}
+GROUP_FILTER_COLUMNS: dict[str, tuple[str, bool]] = {
+    "displayname": ("display_name", False),
+    "id": ("id", True),
+    "mailnickname": ("mail_nickname", False),
+}
+
+
+# ---------------------------------------------------------------------------------- handlers
+
+
+def _get_skus(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    if "$filter" in query:
+        raise D.bad_request(B.MSG_UNSUPPORTED_QUERY, code="Request_UnsupportedQuery")
+    skus = D.load_skus(face.store.conn)
+    known = frozenset(D.sku_json(next(iter(skus.values())), "", "").keys()) if skus else frozenset({"id"})
+    if len(segs) == 2:
+        tid, _, sku_id = segs[1].partition("_")
+        s = skus.get(sku_id.lower())
+        if s is None or tid.lower() != face.tenant_id:
+            raise D.not_found(segs[1])
+        return Reply(200, {"@odata.context": face.context_url("subscribedSkus/$entity", None),
+                           **D.sku_json(s, face.tenant_id, face.tenant_name)})  # fmt: skip
+    props = face.select(query, known, (), "SubscribedSku") if "$select" in query else None
+    value = []
+    for s in skus.values():
+        j = D.sku_json(s, face.tenant_id, face.tenant_name)
+        value.append({k: j[k] for k in props} if props else j)
+    return Reply(200, {"@odata.context": face.context_url("subscribedSkus", props), "value": value})
+
+
+def _user_props(face: GraphFace, query: Mapping[str, str]) -> list[str]:
+    return face.select(query, D.USER_PROPERTIES, B.USER_DEFAULT_PROPERTIES, "User")
+
+
+def _list_users(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    props = _user_props(face, query)
+    top = face.top(query)
+    where, args = ["n > ?"], [0]
+    tok = query.get("$skiptoken")
+    if tok is not None:
+        after = decode_skiptoken(tok)
+        if after is None:
+            raise D.bad_request("Specified skiptoken is invalid.", code="Request_BadRequest")
+        args[0] = after
+    if query.get("$filter"):
+        sql, fargs = parse_filter(query["$filter"], USER_FILTER_COLUMNS)
+        where.append(f"({sql})")
+        args.extend(fargs)
+    rows = face.store.conn.execute(
+        f"SELECT * FROM users WHERE {' AND '.join(where)} ORDER BY n LIMIT ?", (*args, top + 1)
+    ).fetchall()
+    sel = props if "$select" in query else None
+    return face.page(ctx, "users", "users", query, rows, top, lambda r: D.user_json(r, props), sel)
+
+
+def _get_user(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    props = _user_props(face, query)
+    r = D.find_user(face.store.conn, segs[1])
+    sel = props if "$select" in query else None
+    return Reply(200, {"@odata.context": face.context_url("users", sel) + "/$entity", **D.user_json(r, props)})
+
+
+def _patch_user(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    D.set_user_properties(face.store.conn, segs[1], body)
+    return Reply(204)
+
+
+def _assign_user(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    r = D.assign_user_license(face.store.conn, segs[1], body)
+    return Reply(200, {"@odata.context": face.context_url("users", None) + "/$entity",
+                       **D.user_json(r, B.ASSIGN_LICENSE_RESPONSE_PROPERTIES)})  # fmt: skip
+
+
+def _license_details(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    conn = face.store.conn
+    r = D.find_user(conn, segs[1])
+    details = D.license_details(r, D.load_skus(conn))
+    ctx_url = f"{face.base_url}/$metadata#users('{r['id']}')/licenseDetails"
+    return Reply(200, {"@odata.context": ctx_url, "value": details})
+
+
+def _list_groups(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    props = face.select(query, D.GROUP_PROPERTIES, D.GROUP_DEFAULT_PROPERTIES, "Group")
+    top = face.top(query)
+    where, args = ["n > ?"], [0]
+    tok = query.get("$skiptoken")
+    if tok is not None:
+        after = decode_skiptoken(tok)
+        if after is None:
+            raise D.bad_request("Specified skiptoken is invalid.")
+        args[0] = after
+    if query.get("$filter"):
+        sql, fargs = parse_filter(query["$filter"], GROUP_FILTER_COLUMNS)
+        where.append(f"({sql})")
+        args.extend(fargs)
+    rows = face.store.conn.execute(
+        f"SELECT * FROM groups WHERE {' AND '.join(where)} ORDER BY n LIMIT ?", (*args, top + 1)
+    ).fetchall()
+    sel = props if "$select" in query else None
+    return face.page(ctx, "groups", "groups", query, rows, top, lambda r: D.group_json(r, props), sel)
+
+
+def _get_group(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    props = face.select(query, D.GROUP_PROPERTIES, D.GROUP_DEFAULT_PROPERTIES, "Group")
+    r = D.find_group(face.store.conn, segs[1])
+    sel = props if "$select" in query else None
+    return Reply(200, {"@odata.context": face.context_url("groups", sel) + "/$entity", **D.group_json(r, props)})
+
+
+def _list_members(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    conn = face.store.conn
+    g = D.find_group(conn, segs[1])
+    props = _user_props(face, query)
+    top = face.top(query)
+    after = 0
+    tok = query.get("$skiptoken")
+    if tok is not None:
+        dec = decode_skiptoken(tok)
+        if dec is None:
+            raise D.bad_request("Specified skiptoken is invalid.")
+        after = dec
+    rows = conn.execute(
+        "SELECT m.n AS mn, u.* FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id=? AND m.n > ? "
+        "ORDER BY m.n LIMIT ?",
+        (g["id"], after, top + 1),
+    ).fetchall()
+
+    class _R(dict[str, Any]):
+        pass
+
+    wrapped = []
+    for r in rows:
+        d = _R({k: r[k] for k in r.keys()})  # noqa: SIM118 - sqlite3.Row
+        d["n"] = r["mn"]
+        wrapped.append(d)
+
+    def render(r: Any) -> dict[str, Any]:
+        return {"@odata.type": "#microsoft.graph.user", **D.user_json(r, props)}
+
+    return face.page(ctx, "directoryObjects", f"groups/{g['id']}/members", query, wrapped, top, render, None)  # type: ignore[arg-type]
+
+
+def _due(face: GraphFace) -> float:
+    return time.time() + face.config.scaled(face.config.group_processing_seconds)
+
+
+def _add_member(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    D.add_member(face.store.conn, segs[1], body, _due(face))
+    return Reply(204)
+
+
+def _remove_member(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    D.remove_member(face.store.conn, segs[1], segs[3], _due(face))
+    return Reply(204)
+
+
+def _assign_group(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    r = D.assign_group_license(face.store.conn, segs[1], body, _due(face))
+    return Reply(202, {"@odata.context": face.context_url("groups", None) + "/$entity",
+                       **D.group_json(r, (*D.GROUP_DEFAULT_PROPERTIES, "assignedLicenses"))})  # fmt: skip
+
+
+def process_due_group_jobs(store: Store, country: str, limit: int = 20) -> int:
+    """Run queued group-licensing jobs whose time has come. Returns how many ran."""
+    conn = store.conn
+    jobs = conn.execute(
+        "SELECT id, group_id, user_id FROM group_jobs WHERE due <= ? ORDER BY id LIMIT ?", (time.time(), limit)
+    ).fetchall()
+    for job in jobs:
+        with store.write() as c:
+            if c.execute("DELETE FROM group_jobs WHERE id=?", (job["id"],)).rowcount == 0:
+                continue  # another process took it
+            c.execute("UPDATE groups SET processing_state='ProcessingInProgress' WHERE id=?", (job["group_id"],))
+            D.process_group_job(c, job["group_id"], job["user_id"], country)
+    return len(jobs)
+
+
+__all__ = ["GraphFace", "graph_error_body", "orjson", "process_due_group_jobs"]
