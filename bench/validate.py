@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+#: Microsoft's product list (reference data beside the checkout; used for product names when present).
+PRODUCT_LIST = ROOT / ".." / "shared" / "reference" / "Product names and service plan identifiers for licensing.csv"
 HEADERS = ["UserPrincipalName", "Action", "License", "From License", "Disabled Plans", "Usage Location", "Priority"]
 
 
@@ -79,7 +81,7 @@ def build_rows(users: list[dict[str, Any]], n_rows: int) -> list[list[str]]:
                 [
                     upn,
                     "assign",
-                    "SPE_E3" if i % 2 else "Microsoft 365 E5",
+                    "SPE_E3" if i % 2 else ("Microsoft 365 E5" if i % 10 == 0 else "SPE_E5"),
                     "",
                     plan if i % 6 == 0 else "",
                     loc or "US",
@@ -149,18 +151,19 @@ def child_snapshot(graph_url: str, csv_path: Path, out: Path) -> dict[str, Any]:
 def child_validate(sheet_path: Path, snap_path: Path, policy: str) -> dict[str, Any]:
     from batch.models import ShortfallPolicy
     from batch.plan import plan
-    from batch.sheets import parse_requests, read_sheet
+    from batch.sheets import ProductCatalog, parse_requests, read_sheet
     from batch.validate import validate
 
     with snap_path.open("rb") as f:
         snap = pickle.load(f)
+    catalog = ProductCatalog.load(PRODUCT_LIST) if PRODUCT_LIST.exists() else None
     rss0 = _rss_mb()
     w0, c0 = time.perf_counter(), time.process_time()
     sheet = read_sheet(sheet_path)
     c1 = time.process_time()
-    requests = parse_requests(sheet)
+    requests = parse_requests(sheet, catalog=catalog)
     c2 = time.process_time()
-    v = validate(sheet, requests, snap, policy=ShortfallPolicy(policy), reserve="1%")
+    v = validate(sheet, requests, snap, catalog=catalog, policy=ShortfallPolicy(policy), reserve="1%")
     w3, c3 = time.perf_counter(), time.process_time()
     peak = _rss_mb()
     p = plan(v)
@@ -182,6 +185,7 @@ def child_validate(sheet_path: Path, snap_path: Path, policy: str) -> dict[str, 
         "findings": dict(Counter(f.code for c in v.requests for f in c.findings).most_common(8)),
         "operations": len(p.operations),
         "wave_refused": v.wave_refused,
+        "catalog": catalog is not None,
     }
 
 
@@ -257,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print(f"{r['phase']:<22}{r['wall_s']:>8.2f}{r['cpu_s']:>8.2f}{r['peak_rss_mb']:>9.0f}  {detail}")
         v = results[-1]
-        print(f"\nstatuses ({a.policy}): {v['status']}; wave refused: {v['wave_refused']}")
+        print(f"\nproduct list loaded: {v['catalog']}")
+        print(f"statuses ({a.policy}): {v['status']}; wave refused: {v['wave_refused']}")
         print(f"top findings: {v['findings']}")
         x = results[2]
         ok_cpu = x["cpu_s"] < 6.0
