@@ -63,7 +63,7 @@ def read_csv_text(text: str) -> tuple[list[list[str]], str, list[str]]:
         notes.append(f"delimiter {delimiter!r} taken from the file's 'sep=' line")
     if delimiter is None:
         delimiter = detect_delimiter(text)
-    grid = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    grid = [[f.strip() for f in rec] for rec in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     if grid and text.count('"') % 2 and any("\n" in f or "\r" in f for f in grid[-1]):
         raise UnclosedQuote(len(grid))
     return grid, delimiter, notes

@@ -119,4 +119,4 @@ def is_encrypted_cfb(data: bytes, names: list[str] | None = None) -> bool:
     names = cfb_stream_names(data) if names is None else names
     if names:
         return "EncryptedPackage" in names
-    return "EncryptedPackage".encode("utf-16-le") in data[:1 << 20]
+    return "EncryptedPackage".encode("utf-16-le") in data[: 1 << 20]

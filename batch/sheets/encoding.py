@@ -21,8 +21,7 @@ _BOMS: tuple[tuple[bytes, str, str], ...] = (
 
 BINARY_MESSAGE = "The file is not text: it holds binary data, so it cannot be read as CSV."
 BINARY_FIX = (
-    "If it is a workbook, give it its real extension (.xlsx, .xls or .ods); "
-    "otherwise export the sheet again as CSV."
+    "If it is a workbook, give it its real extension (.xlsx, .xls or .ods); otherwise export the sheet again as CSV."
 )
 
 

@@ -95,7 +95,8 @@ def read_workbook(data: bytes, path: str, fmt: str, sheet: str | None) -> Workbo
                 path=path,
                 fix="Open it in Excel and save it again, or export it once more.",
             ) from e
-    grid = [[c if type(c) is str else cell_text(c) for c in row] for row in rows]
+    # Text and trimmed in one pass (most cells are already str).
+    grid = [[c.strip() if type(c) is str else cell_text(c).strip() for c in row] for row in rows]
     return WorkbookGrid(ws.name, grid, merged, notes)
 
 
@@ -133,8 +134,7 @@ def _first_with_data(
         if len(names) > 1:
             others = [n for n in names if n != name]
             notes.append(
-                f"read sheet '{name}', the first with data; the workbook also has {_list(others)} "
-                "(choose with --sheet)"
+                f"read sheet '{name}', the first with data; the workbook also has {_list(others)} (choose with --sheet)"
             )
         if name in hidden:
             notes.append(f"sheet '{name}' is hidden")

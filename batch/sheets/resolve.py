@@ -162,8 +162,7 @@ class SkuResolver:
                 return RowFinding(
                     "sku-ambiguous",
                     Severity.ERROR,
-                    f"'{text}' names {len(products)} products, and this tenant has none of them: "
-                    f"{_listing(labels)}.",
+                    f"'{text}' names {len(products)} products, and this tenant has none of them: {_listing(labels)}.",
                     "Write the skuPartNumber of the one you mean; the tenant also needs a subscription for it.",
                 )
         return self._unknown(text, None)

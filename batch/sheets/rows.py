@@ -82,23 +82,77 @@ def parse_requests(sheet: Sheet, *, catalog: ProductCatalog | None = None) -> li
     action_i, plans_i = get(Role.ACTION), get(Role.DISABLED_PLANS)
     loc_i, prio_i = get(Role.USAGE_LOCATION), get(Role.PRIORITY)
     has_target_column = sku_i is not None or to_i is not None
+    idx = (user_i, sku_i, to_i, from_i, action_i, prio_i)
+
+    # Cells repeat a lot in real sheets (the same license, action, plans on thousands of rows):
+    # parse each distinct text once.
+    lic_cache: dict[str, list[str]] = {}
+    plan_cache: dict[str, tuple[str, ...]] = {"": ()}
+    prio_cache: dict[str, int | None] = {"": None}
+    act_cache: dict[str, Action | None] = {"": Action.ASSIGN}
+    assign, remove = Action.ASSIGN, Action.REMOVE
+
     out: list[LicenseRequest] = []
-    extend = out.extend
+    append = out.append
     for row in sheet.rows:
         c = row.cells
-        extend(
+        user = c[user_i] if user_i is not None else ""
+        sku = c[sku_i] if sku_i is not None else ""
+        to = c[to_i] if to_i is not None else ""
+        frm = c[from_i] if from_i is not None else ""
+        word = c[action_i] if action_i is not None else ""
+        plans = c[plans_i] if plans_i is not None else ""
+        prio = c[prio_i] if prio_i is not None else ""
+        loc = (c[loc_i] if loc_i is not None else "") or None
+
+        # Fast path: a user, assign/remove (or no action word), no from-license, a valid priority.
+        if user and not frm:
+            if word in act_cache:
+                action = act_cache[word]
+            else:
+                action = act_cache[word] = parse_action(word)
+            if prio in prio_cache:
+                priority = prio_cache[prio]
+            else:
+                priority = prio_cache[prio] = _parse_int(prio)
+            target = sku or to
+            if (action is assign or action is remove) and (priority is not None or not prio) and target:
+                licenses = lic_cache.get(target)
+                if licenses is None:
+                    licenses = lic_cache[target] = split_licenses(target, catalog)
+                disabled = plan_cache.get(plans)
+                if disabled is None:
+                    disabled = plan_cache[plans] = split_plans(plans)
+                if licenses:
+                    for x in licenses:
+                        append(
+                            LicenseRequest(
+                                row.index,
+                                row.number,
+                                user,
+                                action,
+                                x,
+                                None,
+                                disabled,
+                                loc,
+                                priority,
+                                (),
+                            )
+                        )
+                    continue
+        out.extend(
             _row_requests(
                 row,
-                user=c[user_i] if user_i is not None else "",
-                sku=c[sku_i] if sku_i is not None else "",
-                to=c[to_i] if to_i is not None else "",
-                frm=c[from_i] if from_i is not None else "",
-                action_word=c[action_i] if action_i is not None else "",
-                plans=c[plans_i] if plans_i is not None else "",
-                location=c[loc_i] if loc_i is not None else "",
-                prio=c[prio_i] if prio_i is not None else "",
+                user=user,
+                sku=sku,
+                to=to,
+                frm=frm,
+                action_word=word,
+                plans=plans,
+                location=loc or "",
+                prio=prio,
                 headers=headers,
-                idx=(user_i, sku_i, to_i, from_i, action_i, prio_i),
+                idx=idx,
                 has_target_column=has_target_column,
                 catalog=catalog,
             )

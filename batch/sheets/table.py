@@ -36,13 +36,15 @@ def build_sheet(
     merged: Sequence[MergedRange] = (),
     notes: Sequence[str] = (),
 ) -> Sheet:
+    """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``."""
     where = str(path)
-    cells = [[c.strip() for c in row] for row in grid]
+    cells = grid
     nonblank = [i for i, row in enumerate(cells) if any(row)]
     if not nonblank:
         raise EmptySheetError(
-            "The file has no data: every row is empty." if sheet_name is None else
-            f"The sheet '{sheet_name}' has no data: every row is empty.",
+            "The file has no data: every row is empty."
+            if sheet_name is None
+            else f"The sheet '{sheet_name}' has no data: every row is empty.",
             path=where,
             fix="Check that this is the right file, and that it was saved after the data was entered.",
         )

@@ -36,8 +36,12 @@ def write_text(tmp_path: Path) -> Callable[..., Path]:
 def write_xlsx(tmp_path: Path) -> Callable[..., Path]:
     """Write a workbook with openpyxl: ``sheets`` maps sheet name -> rows (lists of cell values)."""
 
-    def write(name: str, sheets: dict[str, Sequence[Sequence[Any]]], merges: dict[str, list[str]] | None = None,
-              hidden: Sequence[str] = ()) -> Path:
+    def write(
+        name: str,
+        sheets: dict[str, Sequence[Sequence[Any]]],
+        merges: dict[str, list[str]] | None = None,
+        hidden: Sequence[str] = (),
+    ) -> Path:
         import openpyxl
 
         wb = openpyxl.Workbook()
@@ -64,8 +68,9 @@ def write_xlsx(tmp_path: Path) -> Callable[..., Path]:
 _FREE, _END, _FATSECT, _NOSTREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
 
 
-def _dir_entry(name: str, kind: int, child: int = _NOSTREAM, right: int = _NOSTREAM, start: int = _END,
-               size: int = 0) -> bytes:
+def _dir_entry(
+    name: str, kind: int, child: int = _NOSTREAM, right: int = _NOSTREAM, start: int = _END, size: int = 0
+) -> bytes:
     raw = (name + "\0").encode("utf-16-le") if name else b""
     return (
         raw.ljust(64, b"\0")
@@ -100,7 +105,7 @@ def build_cfb(streams: Sequence[tuple[str, bytes]]) -> bytes:
     # Directory: root's child is the first stream; the others hang off as right siblings (a valid,
     # if unbalanced, tree when the names are given in CFB order: shorter names first).
     entries = [_dir_entry("Root Entry", 5, child=1 if streams else _NOSTREAM)]
-    for i, ((name, _), d) in enumerate(zip(streams, datas, strict=True)):
+    for i, (name, _) in enumerate(streams):
         right = i + 2 if i + 1 < len(streams) else _NOSTREAM
         entries.append(_dir_entry(name, 2, right=right, start=starts[i], size=len(streams[i][1])))
     while len(entries) < 4:
@@ -127,8 +132,10 @@ def build_encrypted_xlsx_bytes() -> bytes:
 
 # ------------------------------------------------------------------------------------------ ODS
 
+
 def build_ods(path: Path, rows: Sequence[Sequence[str]], sheet: str = "Sheet1") -> Path:
     """A minimal OpenDocument spreadsheet with string cells."""
+
     def cell(v: str) -> str:
         if v == "":
             return "<table:table-cell/>"

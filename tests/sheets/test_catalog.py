@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -21,7 +22,8 @@ TINY = (
     "efb87545-963c-4e0d-99df-69c6916d9eb0,Exchange Online (Plan 2)\n"
     "Microsoft 365 E3,SPE_E3,05e9a617-0261-4cee-bb44-138d3ef5d965,SWAY,a23b959c-7ce8-4e57-9140-b90eb88a9e97,Sway\n"
     "Microsoft 365 F1,M365_F1,44575883-256e-4a79-9da4-ebe9acabe2b2,SWAY,a23b959c-7ce8-4e57-9140-b90eb88a9e97,Sway\n"
-    "Microsoft 365 F1,M365_F1_COMM,50f60901-3181-4b75-8a2c-4c8e4c1d5a72,SWAY,a23b959c-7ce8-4e57-9140-b90eb88a9e97,Sway\n"
+    "Microsoft 365 F1,M365_F1_COMM,50f60901-3181-4b75-8a2c-4c8e4c1d5a72,SWAY,"
+    "a23b959c-7ce8-4e57-9140-b90eb88a9e97,Sway\n"
 )
 
 
@@ -66,7 +68,9 @@ def test_reference_file(product_list: Path) -> None:
     assert sum(len({x.id for x in p.plans}) for p in cat.products) == 5448
     faculty = cat.by_string_id("PROJECTPREMIUM_FACULTY")[0]
     assert {x.friendly_name for x in faculty.plans if x.id == "fafd7243-e5c1-4a3a-9e40-495efcb1d3c3"} == {
-        "Project Online Desktop Client", "Project Client"}
+        "Project Online Desktop Client",
+        "Project Client",
+    }
     e3 = cat.by_string_id("SPE_E3")[0]
     assert e3.name == "Microsoft 365 E3" and e3.guid == "05e9a617-0261-4cee-bb44-138d3ef5d965"
     assert "EXCHANGE_S_ENTERPRISE" in {p.name for p in e3.plans}
@@ -84,7 +88,7 @@ def test_cached_none_when_empty(tmp_path: Path) -> None:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, bytes]] = {}
+    routes: ClassVar[dict[str, tuple[int, bytes]]] = {}
 
     def do_GET(self) -> None:
         status, body = self.routes.get(self.path, (404, b"not found"))
@@ -100,7 +104,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, dict[str, tuple[int, bytes]]]]:
-    routes: dict[str, tuple[int, bytes]] = {}
+    routes: ClassVar[dict[str, tuple[int, bytes]]] = {}
     handler = type("H", (_Handler,), {"routes": routes})
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)

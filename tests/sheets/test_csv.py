@@ -75,7 +75,7 @@ def test_semicolon_file_with_commas_in_values(tmp_path: Path) -> None:
     text = (
         "Name;UPN;License\n"
         "Smith, Anna;a@contoso.com;SPE_E3\n"
-        "Jones, Bob;b@contoso.com;\"Windows 365 Business 16 vCPU, 64 GB, 1 TB\"\n"
+        'Jones, Bob;b@contoso.com;"Windows 365 Business 16 vCPU, 64 GB, 1 TB"\n'
         "Carla;c@contoso.com;EMS\n"
     )
     p = tmp_path / "semi.csv"
@@ -130,7 +130,10 @@ def test_unclosed_quote_is_an_error_not_a_swallowed_file(tmp_path: Path) -> None
 
 
 def test_title_rows_above_header(tmp_path: Path) -> None:
-    text = "Licence wave 3,,\nPrepared by HR,,\n,,\nWork Email,Product name,Country\na@contoso.com,Microsoft 365 E3,Germany\n"
+    text = (
+        "Licence wave 3,,\nPrepared by HR,,\n,,\n"
+        "Work Email,Product name,Country\na@contoso.com,Microsoft 365 E3,Germany\n"
+    )
     p = tmp_path / "titles.csv"
     p.write_text(text, encoding="utf-8")
     s = read_sheet(p)
@@ -153,7 +156,9 @@ def test_one_megabyte_cell(tmp_path: Path) -> None:
 
 def test_fifty_columns(tmp_path: Path) -> None:
     headers = [f"Field {i}" for i in range(48)] + ["UPN", "License"]
-    rows = [",".join(headers)] + [",".join([f"v{i}" for i in range(48)] + [f"u{n}@contoso.com", "SPE_E3"]) for n in range(3)]
+    rows = [",".join(headers)] + [
+        ",".join([f"v{i}" for i in range(48)] + [f"u{n}@contoso.com", "SPE_E3"]) for n in range(3)
+    ]
     p = tmp_path / "wide.csv"
     p.write_text("\n".join(rows) + "\n", encoding="utf-8")
     s = read_sheet(p)
@@ -194,7 +199,8 @@ def test_binary_junk_named_csv(tmp_path: Path) -> None:
         read_sheet(p)
     assert str(e.value) == (
         f"{p}: The file is not text: it holds binary data, so it cannot be read as CSV. "
-        "If it is a workbook, give it its real extension (.xlsx, .xls or .ods); otherwise export the sheet again as CSV."
+        "If it is a workbook, give it its real extension (.xlsx, .xls or .ods); "
+        "otherwise export the sheet again as CSV."
     )
 
 

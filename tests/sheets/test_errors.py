@@ -30,7 +30,10 @@ def test_empty_file(tmp_path: Path, name: str) -> None:
     p.write_bytes(b"")
     with pytest.raises(EmptySheetError) as e:
         read_sheet(p)
-    assert str(e.value) == f"{p}: The file is empty (0 bytes). Export the sheet again, or check that this is the right file."
+    assert (
+        str(e.value)
+        == f"{p}: The file is empty (0 bytes). Export the sheet again, or check that this is the right file."
+    )
 
 
 def test_no_header_row(write_text) -> None:  # type: ignore[no-untyped-def]

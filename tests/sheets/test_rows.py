@@ -13,15 +13,27 @@ from batch.sheets import ProductCatalog, parse_requests, split_licenses
 
 def sheet(headers: tuple[str, ...], columns: dict[Role, int], *rows: tuple[str, ...]) -> Sheet:
     return Sheet(
-        path=Path("in.csv"), format="csv", sheet_name=None, encoding="utf-8", delimiter=",", header_row=1,
-        headers=headers, rows=[InputRow(i, i + 2, r) for i, r in enumerate(rows)], columns=columns,
+        path=Path("in.csv"),
+        format="csv",
+        sheet_name=None,
+        encoding="utf-8",
+        delimiter=",",
+        header_row=1,
+        headers=headers,
+        rows=[InputRow(i, i + 2, r) for i, r in enumerate(rows)],
+        columns=columns,
     )
 
 
 FULL = ("UPN", "Action", "License", "From license", "Disabled plans", "Usage location", "Priority")
 FULL_COLS = {
-    Role.USER: 0, Role.ACTION: 1, Role.SKU: 2, Role.FROM_SKU: 3, Role.DISABLED_PLANS: 4,
-    Role.USAGE_LOCATION: 5, Role.PRIORITY: 6,
+    Role.USER: 0,
+    Role.ACTION: 1,
+    Role.SKU: 2,
+    Role.FROM_SKU: 3,
+    Role.DISABLED_PLANS: 4,
+    Role.USAGE_LOCATION: 5,
+    Role.PRIORITY: 6,
 }
 
 
@@ -32,9 +44,16 @@ def one(*cells: str) -> list[LicenseRequest]:
 @pytest.mark.parametrize(
     ("word", "action"),
     [
-        ("assign", Action.ASSIGN), ("Add", Action.ASSIGN), ("GRANT", Action.ASSIGN), ("+", Action.ASSIGN),
-        ("remove", Action.REMOVE), ("Revoke", Action.REMOVE), ("unassign", Action.REMOVE),
-        ("delete", Action.REMOVE), ("-", Action.REMOVE), (" remove ", Action.REMOVE),
+        ("assign", Action.ASSIGN),
+        ("Add", Action.ASSIGN),
+        ("GRANT", Action.ASSIGN),
+        ("+", Action.ASSIGN),
+        ("remove", Action.REMOVE),
+        ("Revoke", Action.REMOVE),
+        ("unassign", Action.REMOVE),
+        ("delete", Action.REMOVE),
+        ("-", Action.REMOVE),
+        (" remove ", Action.REMOVE),
         ("", Action.ASSIGN),
     ],
 )
@@ -65,7 +84,15 @@ def test_repeated_license_in_cell_once() -> None:
 
 
 def test_disabled_plans_split() -> None:
-    [r] = one("a@contoso.com", "", "SPE_E3", "", "SWAY; YAMMER_ENTERPRISE, TEAMS1|a1b2c3d4-0000-0000-0000-000000000000", "", "")
+    [r] = one(
+        "a@contoso.com",
+        "",
+        "SPE_E3",
+        "",
+        "SWAY; YAMMER_ENTERPRISE, TEAMS1|a1b2c3d4-0000-0000-0000-000000000000",
+        "",
+        "",
+    )
     assert r.disabled_plans == ("SWAY", "YAMMER_ENTERPRISE", "TEAMS1", "a1b2c3d4-0000-0000-0000-000000000000")
 
 
@@ -123,11 +150,18 @@ def test_assign_with_from_license_warns() -> None:
 
 
 def test_from_to_sheet() -> None:
-    s = sheet(("UPN", "From", "To"), {Role.USER: 0, Role.FROM_SKU: 1, Role.TO_SKU: 2},
-              ("a@x", "SPE_E3", "SPE_E5"), ("b@x", "", "EMS"), ("c@x", "EMS", ""))
+    s = sheet(
+        ("UPN", "From", "To"),
+        {Role.USER: 0, Role.FROM_SKU: 1, Role.TO_SKU: 2},
+        ("a@x", "SPE_E3", "SPE_E5"),
+        ("b@x", "", "EMS"),
+        ("c@x", "EMS", ""),
+    )
     reqs = parse_requests(s)
     assert [(r.action, r.sku, r.from_sku) for r in reqs[:2]] == [
-        (Action.REPLACE, "SPE_E5", "SPE_E3"), (Action.ASSIGN, "EMS", None)]
+        (Action.REPLACE, "SPE_E5", "SPE_E3"),
+        (Action.ASSIGN, "EMS", None),
+    ]
     assert [f.code for f in reqs[2].findings] == ["replace-incomplete"]
 
 
