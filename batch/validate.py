@@ -706,24 +706,24 @@ def _capacity(
             )
         )
     lines.sort(key=lambda c: (c.part_number.upper(), c.sku_id))
-    by_sku = {c.sku_id: c for c in lines}
 
     if policy is ShortfallPolicy.STOP:
-        for w in works:
-            if w.status is RequestStatus.READY and w.gains and by_sku[w.gains].short:
-                c = by_sku[w.gains]
-                w.status = RequestStatus.OVER_CAPACITY
-                w.findings.append(
-                    _finding(
-                        "capacity-shortfall",
-                        f"{c.part_number} is short of seats: {c.available} available"
-                        f"{f' (after keeping {c.reserve} in reserve)' if c.reserve else ''}, "
-                        f"this sheet needs {c.net} net ({c.needed} users gain it, {c.freed} lose it): "
-                        f"short by {c.short}. Nothing in this wave will be applied.",
-                        f"Buy or free {c.short} {c.part_number} seats, drop rows, or run with --on-shortfall partial.",
-                        w.req.row_number,
-                    )
+        texts: dict[str, tuple[str, str]] = {}
+        for c in lines:
+            if c.short:
+                texts[c.sku_id] = (
+                    f"{c.part_number} is short of seats: {c.available} available"
+                    f"{f' (after keeping {c.reserve} in reserve)' if c.reserve else ''}, "
+                    f"this sheet needs {c.net} net ({c.needed} users gain it, {c.freed} lose it): "
+                    f"short by {c.short}. Nothing in this wave will be applied.",
+                    f"Buy or free {c.short} {c.part_number} seats, drop rows, or run with --on-shortfall partial.",
                 )
+        if texts:
+            for w in works:
+                if w.status is RequestStatus.READY and w.gains in texts:
+                    message, fix = texts[w.gains]
+                    w.status = RequestStatus.OVER_CAPACITY
+                    w.findings.append(_finding("capacity-shortfall", message, fix, w.req.row_number))
         return lines
 
     # PARTIAL: serve requests in priority, then sheet order. A served replace frees its old seat, which goes
@@ -765,25 +765,24 @@ def _capacity(
             serve(i)
         else:
             waiting[g].append(i)
+    skipped: dict[str, tuple[str, str, str]] = {
+        c.sku_id: (
+            f"Skipped: over capacity. No {c.part_number} seat left for ",
+            f" ({c.available} available{f' after keeping {c.reserve} in reserve' if c.reserve else ''}, "
+            f"{c.freed} freed by this sheet, {c.needed} users asking: short by {c.short}).",
+            f"Buy or free {c.short} {c.part_number} seats and run the skipped rows again, "
+            "or give this row a lower priority number.",
+        )
+        for c in lines
+    }
     for i in takers:
         if i in served:
             continue
         w = works[i]
         assert w.gains is not None and w.user is not None
-        c = by_sku[w.gains]
+        head, tail, fix = skipped[w.gains]
         w.status = RequestStatus.OVER_CAPACITY
-        w.findings.append(
-            _finding(
-                "over-capacity",
-                f"Skipped: over capacity. No {c.part_number} seat left for {w.user.upn} "
-                f"({c.available} available"
-                f"{f' after keeping {c.reserve} in reserve' if c.reserve else ''}, "
-                f"{c.freed} freed by this sheet, {c.needed} users asking: short by {c.short}).",
-                f"Buy or free {c.short} {c.part_number} seats and run the skipped rows again, "
-                "or give this row a lower priority number.",
-                w.req.row_number,
-            )
-        )
+        w.findings.append(_finding("over-capacity", head + w.user.upn + tail, fix, w.req.row_number))
     return lines
 
 
