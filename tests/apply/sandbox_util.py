@@ -48,52 +48,61 @@ def seed(db: Path, users: int, seed: int = 3) -> None:
     init_tenant(db, users=users, seed=seed)
 
 
-def write_wave(db: Path, path: Path, rows: int, *, rng_seed: int = 11) -> dict[str, int]:
-    """A CSV wave over the seeded users: mostly assigns, swaps E3 -> E5 (atomic), removes, rows that also set
-    a usage location, and rows that must fail or be skipped (unknown user / license). Returns kind counts."""
+ADDONS = ("AAD_PREMIUM", "POWER_BI_PRO", "MCOMEETADV", "EMS")
+
+
+def add_seats(db: Path, parts: tuple[str, ...], n: int) -> None:
+    """Buy ``n`` more seats of each SKU in ``parts`` (server-side, before the server starts)."""
+    con = sqlite3.connect(db)
+    try:
+        with con:
+            con.executemany("UPDATE skus SET enabled = enabled + ? WHERE part_number = ?", [(n, p) for p in parts])
+    finally:
+        con.close()
+
+
+def write_wave(db: Path, path: Path, rows: int, *, rng_seed: int = 11, graph_failures: bool = True) -> dict[str, int]:
+    """A CSV wave over the seeded users (seats bought so capacity does not bind): mostly add-on assigns,
+    swaps SPE_E3 -> SPE_E5 (atomic), removes of direct licenses, rows that also set a usage location, rows
+    that validation skips (unknown user) and, with ``graph_failures``, rows Graph refuses (an Office E1 for a
+    user with E3: mutually exclusive Exchange plans). Returns the count of each kind."""
     from batch.sandbox.seed import list_users, tenant_info
 
-    info = tenant_info(db)
-    skus = info["skus"]
+    add_seats(db, (*ADDONS, "SPE_E5"), rows)
+    skus = tenant_info(db)["skus"]
+    part_of = {s["skuId"]: p for p, s in skus.items()}
     users = [u for u in list_users(db) if u["accountEnabled"] and u["userType"] == "Member"]
     rng = random.Random(rng_seed)
     rng.shuffle(users)
-    free = {p: s["enabled"] - s["consumed"] for p, s in skus.items() if s["appliesTo"] == "User"}
-    big = sorted(free, key=lambda p: -free[p])[:3]  # the SKUs with the most free seats
     kinds: dict[str, int] = {}
     out: list[list[str]] = []
 
-    def direct(u: dict[str, Any]) -> set[str]:
-        ids = {s["skuId"] for s in u["licenseAssignmentStates"] if not s.get("assignedByGroup")}
-        return {p for p, s in skus.items() if s["skuId"] in ids}
-
-    def held(u: dict[str, Any]) -> set[str]:
-        ids = {s["skuId"] for s in u["licenseAssignmentStates"]}
-        return {p for p, s in skus.items() if s["skuId"] in ids}
+    def add(kind: str, row: list[str]) -> None:
+        out.append(row)
+        kinds[kind] = kinds.get(kind, 0) + 1
 
     for u in users:
         if len(out) >= rows:
             break
-        d, h = direct(u), held(u)
+        states = u["licenseAssignmentStates"]
+        direct = {part_of[s["skuId"]] for s in states if not s.get("assignedByGroup")}
+        held = {part_of[s["skuId"]] for s in states}
+        upn = u["userPrincipalName"]
+        loc = "" if u["usageLocation"] else "DE"
         r = rng.random()
-        loc = ""
-        if not u["usageLocation"]:
-            loc = "DE"
-        if r < 0.1 and "SPE_E3" in d and "SPE_E5" not in h:
-            out.append([u["userPrincipalName"], "SPE_E5", "replace", "SPE_E3", loc])
-            kinds["replace"] = kinds.get("replace", 0) + 1
-        elif r < 0.2 and (d - {"SPE_E3", "SPE_E5"}):
-            out.append([u["userPrincipalName"], sorted(d - {"SPE_E3", "SPE_E5"})[0], "remove", "", ""])
-            kinds["remove"] = kinds.get("remove", 0) + 1
-        elif r < 0.22:
-            out.append([f"nobody{len(out)}@nowhere.example", big[0], "assign", "", ""])
-            kinds["bad"] = kinds.get("bad", 0) + 1
+        removable = sorted(direct & set(ADDONS))
+        if r < 0.08 and "SPE_E3" in direct and "SPE_E5" not in held:
+            add("replace", [upn, "SPE_E5", "replace", "SPE_E3", loc])
+        elif r < 0.15 and removable:
+            add("remove", [upn, removable[0], "remove", "", ""])
+        elif r < 0.17:
+            add("bad", [f"nobody{len(out)}@nowhere.example", ADDONS[0], "assign", "", ""])
+        elif graph_failures and r < 0.19 and "SPE_E3" in held and "STANDARDPACK" not in held:
+            add("refused", [upn, "STANDARDPACK", "assign", "", loc])
         else:
-            choice = [p for p in big if p not in h]
-            if not choice:
-                continue
-            out.append([u["userPrincipalName"], choice[0], "assign", "", loc])
-            kinds["assign"] = kinds.get("assign", 0) + 1
+            choice = [p for p in ADDONS if p not in held]
+            if choice:
+                add("assign", [upn, choice[0], "assign", "", loc])
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["userPrincipalName", "License", "Action", "From license", "Usage location"])
@@ -131,8 +140,9 @@ def tenant_state(db: Path) -> State:
     try:
         users = {}
         for uid, loc, lic in con.execute("SELECT id, usage_location, licenses FROM users"):
-            states = tuple(sorted((s["skuId"], tuple(sorted(s.get("disabledPlans") or [])), s.get("assignedByGroup"))
-                                  for s in json.loads(lic)))
+            states = tuple(sorted(
+                (s["skuId"], tuple(sorted(s.get("disabledPlans") or [])), s.get("assignedByGroup") or "")
+                for s in json.loads(lic)))
             users[uid] = (loc, states)
         consumed = {p: int(c) for p, c in con.execute("SELECT part_number, consumed FROM skus")}
     finally:

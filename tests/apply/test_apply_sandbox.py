@@ -57,9 +57,9 @@ def intended(before: State, plan: Plan, result: RunResult) -> State:
                 users[rec.op.user_id] = (str(rec.op.body["usageLocation"]), st)
                 continue
             for sid in rec.op.remove:
-                st.pop((sid, None), None)
+                st.pop((sid, ""), None)
             for sid, disabled in rec.op.add:
-                st[(sid, None)] = tuple(sorted(disabled))
+                st[(sid, "")] = tuple(sorted(disabled))
     out = {k: (loc, tuple(sorted((s, d, g) for (s, g), d in st.items()))) for k, (loc, st) in users.items()}
     return State(out, {})
 
@@ -75,7 +75,7 @@ def check_run(db: Path, before: State, plan: Plan, result: RunResult) -> None:
     for uid, (loc, states) in want.users.items():
         got_loc, got_states = after.users[uid]
         assert got_loc == loc, uid
-        assert [s for s in got_states if s[2] is None] == [s for s in states if s[2] is None], uid
+        assert [s for s in got_states if not s[2]] == [s for s in states if not s[2]], uid
     # nothing was done twice: at most one 2xx answer per operation, and seats moved exactly as planned
     assert result.report_dir is not None
     with Journal.open(result.report_dir / "journal.sqlite") as j:
@@ -169,12 +169,25 @@ def test_resume_after_crash_checks_before_resending(tmp_path: Path) -> None:
     check_run(db, before, plan, result)
 
 
+def settled(run_dir: Path) -> int:
+    """Operations settled so far (0 when the run has no plan yet)."""
+    from batch.journal import journal_state
+
+    path = run_dir / "journal.sqlite"
+    if journal_state(path) in ("missing", "empty"):
+        return 0
+    with Journal.open(path) as j:
+        return sum(1 for r in j.operations() if r.state in (OpState.SUCCEEDED, OpState.FAILED))
+
+
 def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     users, n_rows = 500, 420
     ref_db, db = tmp_path / "ref" / "sandbox.db", tmp_path / "killed" / "sandbox.db"
     seed(ref_db, users=users, seed=9)
     seed(db, users=users, seed=9)
     write_wave(db, tmp_path / "wave.csv", n_rows)
+    write_wave(ref_db, tmp_path / "same-wave.csv", n_rows)  # (buys the same seats on the reference copy)
+    assert (tmp_path / "same-wave.csv").read_bytes() == (tmp_path / "wave.csv").read_bytes()
     faults = {"fault_seed": 2, "fault_503_rate": 0.02, "fault_drop_rate": 0.02}
 
     # the reference: one uninterrupted run on a fresh copy of the same tenant
@@ -195,6 +208,7 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_p
                 "--sheet", str(tmp_path / "wave.csv"), "--run-dir", str(run_dir),
                 "--limits", json.dumps(asdict(limits))]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
+        progress: list[int] = []
         for _ in range(40):
             proc = subprocess.Popen(args, cwd=REPO, env=env, stderr=subprocess.PIPE)
             if kills < 10:
@@ -202,6 +216,7 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_p
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                     kills += 1
+                    progress.append(settled(run_dir))
             try:
                 _, err = proc.communicate(timeout=60)
             finally:
@@ -214,6 +229,10 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_p
         else:
             pytest.fail("the killed run never finished")
     assert kills >= 10
+    # the kills landed while operations were being sent, not only before or after
+    total = len(ref_plan.operations)
+    assert len({p for p in progress if 0 < p < total}) >= 3, progress
+    print("settled operations at each kill:", progress, "of", total)
     outcome = [tuple(r) for r in json.loads((run_dir / "outcome.json").read_text())]
     assert outcome == [tuple(r) for r in outcome_rows(ref)]
     assert tenant_state(db) == tenant_state(ref_db)
