@@ -19,7 +19,7 @@ ZIP_EMPTY_MAGIC = b"PK\x05\x06"
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".xltx", ".xltm"})
-TEXT_SUFFIXES = frozenset({".csv", ".txt", ".tsv", ".tab", ".psv", ""})
+TEXT_SUFFIXES = frozenset({".csv", ".txt", ".tsv", ".tab", ".psv"})
 
 DAMAGED_MESSAGE = "The workbook is damaged: its ZIP archive cannot be opened."
 DAMAGED_FIX = "Open it in Excel and save it again, or export it once more."

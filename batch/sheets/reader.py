@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import EmptySheetError, SheetReadError
 from ..models import Sheet
 from .csvread import UnclosedQuote, read_csv_text
-from .detect import sniff
+from .detect import TEXT_SUFFIXES, sniff
 from .encoding import decode
 from .excel import read_workbook
 from .table import build_sheet
@@ -44,7 +44,7 @@ def read_sheet(
     notes: list[str] = []
     suffix = p.suffix.lower().lstrip(".")
     if fmt == "csv":
-        if suffix and suffix not in ("csv", "txt", "tsv", "tab", "psv"):
+        if suffix and f".{suffix}" not in TEXT_SUFFIXES:
             notes.append(f"the file is named .{suffix} but holds text; read as CSV")
         if sheet is not None:
             notes.append(f"--sheet '{sheet}' ignored: a CSV file has one sheet")

@@ -107,7 +107,7 @@ def server() -> Iterator[tuple[str, dict[str, tuple[int, bytes]]]]:
     routes: ClassVar[dict[str, tuple[int, bytes]]] = {}
     handler = type("H", (_Handler,), {"routes": routes})
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()
     try:
         yield f"http://127.0.0.1:{srv.server_address[1]}", routes

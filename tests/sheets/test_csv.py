@@ -230,3 +230,17 @@ def test_sha256_of_bytes(tmp_path: Path) -> None:
     p = tmp_path / "h.csv"
     p.write_text(ROWS, encoding="utf-8")
     assert read_sheet(p).sha256 == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_sheet_option_ignored_for_csv(tmp_path: Path) -> None:
+    p = tmp_path / "in.csv"
+    p.write_text(ROWS, encoding="utf-8")
+    assert "--sheet 'Wave 2' ignored: a CSV file has one sheet" in read_sheet(p, sheet="Wave 2").notes
+
+
+def test_text_with_odd_extension_is_read_as_csv(tmp_path: Path) -> None:
+    p = tmp_path / "export.dat"
+    p.write_text(ROWS, encoding="utf-8")
+    s = read_sheet(p)
+    assert s.format == "csv"
+    assert "the file is named .dat but holds text; read as CSV" in s.notes

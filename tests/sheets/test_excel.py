@@ -280,3 +280,25 @@ def test_ole2_file_that_is_not_a_workbook(tmp_path: Path) -> None:
         f"{p}: The file is an Office document but not an Excel workbook: it has no Workbook stream. "
         "Check that this is the right file; a workbook is saved as .xlsx (or .xls) from Excel."
     )
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_legacy_xls_fixture() -> None:
+    # fixtures/legacy.xls: written once with xlwt 1.3.0 (BIFF8), committed (5.6 KB).
+    p = FIXTURES / "legacy.xls"
+    s = read_sheet(p)
+    assert (s.format, s.sheet_name, s.header_row) == ("xls", "Wave 1", 4)
+    assert s.headers == ("User Principal Name", "Licence", "Usage location", "Start date", "Priority")
+    assert [r.number for r in s.rows] == [5, 6]
+    assert s.rows[0].cells == ("jörg@contoso.com", "SPE_E3", "DE", "2024-05-01", "1")
+    reqs = parse_requests(s)
+    assert [(r.row_number, r.sku, r.usage_location, r.priority) for r in reqs] == [
+        (5, "SPE_E3", "DE", 1),
+        (6, "SPE_E3", "FR", 2),
+        (6, "POWER_BI_PRO", "FR", 2),
+    ]
+    with pytest.raises(ColumnError) as e:
+        read_sheet(p, sheet="Wave 2")
+    assert e.value.message == "There is no sheet named 'Wave 2'. The sheets are: 'Wave 1', 'Empty'."
