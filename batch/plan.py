@@ -29,7 +29,6 @@ from .models import (
     Plan,
     RequestStatus,
     SeatChange,
-    Sku,
     TenantSnapshot,
     User,
     Validation,
@@ -187,18 +186,21 @@ def _part(snapshot: TenantSnapshot, sku_id: str) -> str:
     return sku.part_number if sku else sku_id
 
 
-def _plan_name(sku: Sku | None, plan_id: str) -> str:
-    if sku is not None:
-        for p in sku.service_plans:
-            if p.id == plan_id:
-                return p.name
-    return plan_id
+def _plan_names(snapshot: TenantSnapshot) -> dict[str, str]:
+    """servicePlanId -> servicePlanName across the tenant's SKUs (a plan id names one plan everywhere)."""
+    return {p.id: p.name for s in snapshot.skus.values() for p in s.service_plans}
 
 
 def describe_operations(p: Plan) -> list[str]:
     """One line per user, in plan order: ``alice@contoso.com: + SPE_E5 (disabled: X), - SPE_E3; set usage
     location DE``."""
+    with paused_gc():
+        return _describe_operations(p)
+
+
+def _describe_operations(p: Plan) -> list[str]:
     snapshot = p.validation.snapshot
+    plan_names = _plan_names(snapshot)
     order: list[str] = []
     parts: dict[str, list[str]] = {}
     location: dict[str, str] = {}
@@ -212,10 +214,9 @@ def describe_operations(p: Plan) -> list[str]:
             location[op.user_id] = str(op.body.get("usageLocation", ""))
             continue
         for sku_id, disabled in op.add:
-            sku = snapshot.skus.get(sku_id)
             text = f"+ {_part(snapshot, sku_id)}"
             if disabled:
-                text += f" (disabled: {', '.join(sorted(_plan_name(sku, d) for d in disabled))})"
+                text += f" (disabled: {', '.join(sorted(plan_names.get(d, d) for d in disabled))})"
             parts[op.user_id].append(text)
         for sku_id in op.remove:
             parts[op.user_id].append(f"- {_part(snapshot, sku_id)}")
