@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 import orjson
 
@@ -57,7 +57,7 @@ def graph_error(status: int, code: str, message: str, ctx: Context, headers: Map
 
 
 def parse_query(raw: str) -> dict[str, str]:
-    """Query string -> dict. '+' stays literal (UPNs may contain it); later duplicates win."""
+    """Query string -> dict; '+' is a space (as Graph reads it: a '+' in a UPN must be sent as %2B)."""
     out: dict[str, str] = {}
     if not raw:
         return out
@@ -65,7 +65,7 @@ def parse_query(raw: str) -> dict[str, str]:
         if not part:
             continue
         k, _, v = part.partition("=")
-        out[unquote(k)] = unquote(v)
+        out[unquote_plus(k)] = unquote_plus(v)
     return out
 
 
