@@ -542,6 +542,15 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
         w.needs_location = True  # settled in _cross_checks: another row for this user may give one
 
 
+def _unchanged(user: User, sku: Sku, asked: frozenset[str], row: int) -> RowFinding:
+    state = user.direct(sku.sku_id)
+    kept = (state.disabled_plans if state else frozenset()) - asked
+    text = f"{user.upn} already has {_name(sku)}{' with those plans disabled' if asked else ''}: nothing to do."
+    if kept:
+        text += f" {_plan_names(sku, kept)} stay disabled as they are (this tool never re-enables plans)."
+    return _finding("unchanged", text, "", row)
+
+
 def _location_findings(w: _Work, row: int) -> None:
     """Findings for a location that will be set (only when the row is otherwise going ahead)."""
     user = w.user
@@ -692,8 +701,9 @@ def _capacity(
         if w.frees:
             freed[w.frees] += 1
     lines: list[CapacityLine] = []
+    by_id = {s.sku_id: s for s in snapshot.skus.values()}
     for sku_id in set(needed) | set(freed):
-        sku = snapshot.skus[sku_id]
+        sku = by_id[sku_id]
         lines.append(
             CapacityLine(
                 sku_id=sku_id,
@@ -833,15 +843,7 @@ def _validate(
         elif not w.license_change and w.set_location is None:
             w.status = RequestStatus.UNCHANGED
             if w.user is not None and w.sku is not None and w.req.action in _ADDS:
-                w.findings.append(
-                    _finding(
-                        "unchanged",
-                        f"{w.user.upn} already has {_name(w.sku)}"
-                        f"{' with those plans disabled' if w.plan_ids else ''}: nothing to do.",
-                        "",
-                        w.req.row_number,
-                    )
-                )
+                w.findings.append(_unchanged(w.user, w.sku, w.plan_ids, w.req.row_number))
         else:
             w.status = RequestStatus.READY
             if w.set_location is not None:

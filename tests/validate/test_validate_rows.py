@@ -489,3 +489,9 @@ def test_from_a_real_csv_through_the_reader(tmp_path: Path) -> None:
         (4, "error", ["duplicate-row"]),
     ]
     assert v.requests[0].usage_location == "DE" and v.requests[0].disabled_plan_ids == {SWAY}
+
+
+def test_unchanged_says_which_plans_stay_disabled() -> None:
+    c = one(tenant(user(ALICE, direct={E5: (TEAMS, SWAY)})), req(0, ALICE, A, "SPE_E5", plans=("SWAY",)))
+    assert c.status is RequestStatus.UNCHANGED
+    assert "TEAMS1 stay disabled" in c.findings[0].message and "SWAY stay" not in c.findings[0].message
