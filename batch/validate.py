@@ -13,7 +13,9 @@ Semantics (decisions, in one place):
 - **Usage location from the sheet wins.** A row that adds a license and names a usage location different from
   the user's sets it (HR exports are usually the source of truth): ``CheckedRequest.usage_location`` is the ISO
   code to set, with finding ``usage-location-change`` (warning) or ``usage-location-set`` (info, the user had
-  none). Removals ignore the location column.
+  none). Removals ignore the location column. A row whose license already matches but whose location differs
+  is READY (only the location is set). A location given on one of a user's rows also serves that user's other
+  rows that add a license (the plan sets it once, before the assignment); rows that disagree conflict.
 - **Group-inherited licenses.** Graph counts a user once per SKU however many paths assign it. A direct
   assignment of a SKU the user already inherits is a real change but takes no seat (``assign-inherited``,
   info). A license held only through a group cannot be removed or replaced from the user (``remove-inherited``,
