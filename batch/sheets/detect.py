@@ -39,7 +39,7 @@ def sniff(data: bytes, suffix: str, path: str) -> str:
         names = cfb_stream_names(data)
         if is_encrypted_cfb(data, names):
             raise SheetReadError(ENCRYPTED_MESSAGE, path=path, fix=ENCRYPTED_FIX)
-        if names and not {"Workbook", "Book"} & set(names):
+        if names and not {"Workbook", "Book"} & set(names) and _utf16("Workbook") not in data:
             raise SheetReadError(
                 "The file is an Office document but not an Excel workbook: it has no Workbook stream.",
                 path=path,
@@ -117,6 +117,10 @@ def cfb_stream_names(data: bytes) -> list[str]:
 def is_encrypted_cfb(data: bytes, names: list[str] | None = None) -> bool:
     """True for an OLE2 file holding an encrypted OOXML package (Excel's "Encrypt with Password")."""
     names = cfb_stream_names(data) if names is None else names
-    if names:
-        return "EncryptedPackage" in names
-    return "EncryptedPackage".encode("utf-16-le") in data[: 1 << 20]
+    # The directory parse covers the usual layout; the byte search covers directories it cannot follow
+    # (e.g. FAT sectors listed beyond the header's 109 DIFAT slots in very large files).
+    return "EncryptedPackage" in names or _utf16("EncryptedPackage") in data
+
+
+def _utf16(name: str) -> bytes:
+    return name.encode("utf-16-le")

@@ -302,3 +302,13 @@ def test_legacy_xls_fixture() -> None:
     with pytest.raises(ColumnError) as e:
         read_sheet(p, sheet="Wave 2")
     assert e.value.message == "There is no sheet named 'Wave 2'. The sheets are: 'Wave 1', 'Empty'."
+
+
+def test_encrypted_workbook_with_unparsable_directory(tmp_path: Path) -> None:
+    # Directory pointer broken: the parse finds nothing, the stream name in the bytes still gives it away.
+    data = bytearray(build_encrypted_xlsx_bytes())
+    data[0x30:0x34] = (0x7FFF).to_bytes(4, "little")
+    p = tmp_path / "locked2.xlsx"
+    p.write_bytes(bytes(data))
+    with pytest.raises(SheetReadError, match="password-protected"):
+        read_sheet(p)
