@@ -288,18 +288,29 @@ class Graph:
 
     # users
 
-    def iter_user_pages(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[list[User]]:
-        """Every user, a page at a time, following the absolute ``@odata.nextLink``."""
-        top = max(1, min(MAX_PAGE_SIZE, page_size))
-        url: str | None = f"/users?$select={USER_SELECT}&$top={top}"
-        cache = _StateCache()
+    def first_users_url(self, page_size: int = MAX_PAGE_SIZE) -> str:
+        return f"/users?$select={USER_SELECT}&$top={max(1, min(MAX_PAGE_SIZE, page_size))}"
+
+    def user_page(self, url: str, states: _StateCache | None = None) -> tuple[list[User], str | None]:
+        """One page of users from ``url`` (the first page's path or an absolute nextLink)."""
+        resp = self.http.request("GET", url)
+        users, nxt = parse_users_page(resp.content, states)
+        if nxt is not None and nxt == url:  # a server that loops would page forever
+            raise ServiceError("The users listing returned the same page as its next page.", request_id=resp.request_id)
+        return users, nxt
+
+    def iter_user_pages(
+        self, *, page_size: int = MAX_PAGE_SIZE, start: str | None = None, states: _StateCache | None = None
+    ) -> Iterator[list[User]]:
+        """Every user, a page at a time, following the absolute ``@odata.nextLink`` (from ``start`` if given)."""
+        url: str | None = start or self.first_users_url(page_size)
+        cache = states or _StateCache()
         seen: set[str] = set()
         while url:
-            resp = self.http.request("GET", url)
-            users, nxt = parse_users_page(resp.content, cache)
+            users, nxt = self.user_page(url, cache)
             yield users
-            if nxt is not None and nxt in seen:  # a server that loops would page forever
-                raise ServiceError("The users listing returned the same next page twice.", request_id=resp.request_id)
+            if nxt is not None and nxt in seen:
+                raise ServiceError("The users listing returned the same next page twice.")
             if nxt:
                 seen.add(nxt)
             url = nxt

@@ -40,8 +40,7 @@ class _AccessTokenCredential:
 
 def graph_service_client(http: HttpClient) -> Any:
     """A GraphServiceClient bound to ``http``'s base URL, host and credential."""
-    from msgraph import GraphServiceClient
-    from msgraph_core import GraphRequestAdapter
+    from msgraph import GraphRequestAdapter, GraphServiceClient
     from msgraph_core.authentication import AzureIdentityAuthenticationProvider
 
     host = urlsplit(http.base_url).hostname or ""

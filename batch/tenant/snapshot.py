@@ -12,7 +12,9 @@ Two ways to read the users, chosen by what costs fewer HTTP requests:
 The rule (``choose_strategy``): with K <= ``LOOKUP_ONLY_MAX_KEYS`` keys (one batch) look up. Otherwise ask
 the directory's size once (``GET /users/$count``, ConsistencyLevel: eventual; 1 request) and page when
 paging costs no more requests than looking up: ceil(D / 999) <= ceil(K / 20) * ``PAGE_COST_RATIO``. Where the
-count is not served, page when K >= ``PAGE_WITHOUT_COUNT_MIN_KEYS``.
+count is not served, read the first page: without a nextLink the directory is already complete (1 request);
+with one, page on when K >= ``PAGE_WITHOUT_COUNT_MIN_KEYS`` (the first page is then not wasted), else
+look up (one page spent on the probe).
 """
 
 from __future__ import annotations
@@ -164,15 +166,36 @@ def take_snapshot(
     taken_at = datetime.now(UTC)
     skus, tid, _raw = read_skus(graph)
     keys = normalise_keys(user_keys)
-    if strategy is None:
-        size = graph.user_count() if len(keys) > LOOKUP_ONLY_MAX_KEYS else None
-        strategy = choose_strategy(len(keys), size)
     users: dict[str, User] = {}
+    cache = _StateCache()
+    next_link: str | None = None
+    probed = False
+    if strategy is None:
+        strategy = "lookup"
+        if len(keys) > LOOKUP_ONLY_MAX_KEYS:
+            size = graph.user_count()
+            if size is None:
+                # $count not served: the first page tells a small directory (no nextLink) at once, and is
+                # not wasted when the rule then pages.
+                with gc_paused():
+                    first, next_link = graph.user_page(graph.first_users_url(), cache)
+                    users.update((u.id, u) for u in first)
+                probed = True
+                if next_link is None:
+                    strategy = "page"
+                else:
+                    size = None  # more than one page: decide on the key count alone
+                    strategy = choose_strategy(len(keys), size)
+                    if strategy == "lookup":
+                        users.clear()
+            else:
+                strategy = choose_strategy(len(keys), size)
     if strategy == "page":
-        with gc_paused():
-            for page in graph.iter_user_pages():
-                for u in page:
-                    users[u.id] = u
+        if not probed or next_link is not None:
+            with gc_paused():
+                for page in graph.iter_user_pages(start=next_link, states=cache):
+                    for u in page:
+                        users[u.id] = u
     elif keys:
         for u in lookup_users(graph, keys).values():
             users[u.id] = u

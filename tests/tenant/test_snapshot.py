@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from batch.config import Target
 from batch.models import User
 from batch.tenant import Tenant
 from batch.tenant.graph import gc_paused
@@ -98,12 +99,43 @@ def test_lookup_request_count(sandbox: Sandbox, everyone: list[User]) -> None:
     assert len(snap.users) == 100
 
 
-def test_auto_strategy_pages_when_keys_are_a_large_share(sandbox: Sandbox, everyone: list[User]) -> None:
-    keys = [u.upn for u in everyone[:400]]  # 20 batches vs 2 pages
+def test_auto_strategy_pages_for_many_keys(sandbox: Sandbox, everyone: list[User]) -> None:
+    keys = [u.upn for u in everyone] + [f"left{i}@contoso.example" for i in range(PAGE_WITHOUT_COUNT_MIN_KEYS)]
+    with sandbox.tenant() as t:
+        served = t.graph.user_count() is not None
     with sandbox.tenant() as t:
         snap = t.snapshot(keys)
-    assert snap.complete_directory
-    assert snap.requests <= 1 + 1 + 2 + 1  # skus, $count, two pages, group names
+    assert snap.complete_directory and len(snap.users) == len(everyone)
+    # skus, $count, two pages (the first one the probe when $count is not served), group names
+    assert snap.requests == 1 + 1 + 2 + math.ceil(len(snap.groups) / 20)
+    assert served or snap.requests == 5  # the probe page was not wasted
+
+
+def test_auto_strategy_middle_sized_sheet(sandbox: Sandbox, everyone: list[User]) -> None:
+    keys = [u.upn for u in everyone[:400]]  # 20 look-up batches vs 2 pages
+    with sandbox.tenant() as t:
+        served = t.graph.user_count() is not None
+    with sandbox.tenant() as t:
+        snap = t.snapshot(keys)
+    # with a directory count the rule pages (2 pages < 20 batches); without one, 400 keys are looked up
+    assert snap.complete_directory is served
+    assert all(snap.find_user(k) for k in keys)
+
+
+def test_auto_strategy_small_directory_is_one_page(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from .conftest import start_sandbox
+
+    server, summary = start_sandbox(tmp_path_factory.mktemp("small") / "small.db", 300, 3)
+    try:
+        target = Target(name="sandbox", graph_url=server.graph_url, powerplatform_url=server.powerplatform_url)
+        with Tenant(target) as t:
+            upns = [u.upn for u in t.graph.list_users()]
+        with Tenant(target) as t:
+            snap = t.snapshot(upns[:50])
+        assert snap.complete_directory and len(snap.users) == summary.users
+        assert snap.requests <= 1 + 1 + 1 + 1  # skus, $count, one page, group names
+    finally:
+        server.stop()
 
 
 def test_few_keys_never_count_or_page(sandbox: Sandbox, everyone: list[User]) -> None:
