@@ -9,6 +9,7 @@ not calculate, e.g. openpyxl) reads as an empty cell. Row *n* of the grid is Exc
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 
@@ -27,6 +28,7 @@ class WorkbookGrid:
     grid: list[list[str]]
     merged: list[MergedRange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sheet_count: int = 1
 
 
 def cell_text(v: Cell) -> str:
@@ -56,8 +58,17 @@ def cell_text(v: Cell) -> str:
     return str(v)
 
 
-def read_workbook(data: bytes, path: str, fmt: str, sheet: str | None) -> WorkbookGrid:
-    """The chosen sheet of the workbook in ``data`` as text cells."""
+def read_workbook(
+    data: bytes,
+    path: str,
+    fmt: str,
+    sheet: str | None,
+    looks_like_input: Callable[[list[list[str]]], bool] = lambda rows: False,
+) -> WorkbookGrid:
+    """The chosen sheet of the workbook in ``data`` as text cells.
+
+    Without ``sheet``: the first sheet for which ``looks_like_input(top rows)`` holds, else the first
+    sheet with data."""
     try:
         wb = pc.CalamineWorkbook.from_filelike(BytesIO(data))
     except pc.PasswordError as e:
@@ -85,7 +96,7 @@ def read_workbook(data: bytes, path: str, fmt: str, sheet: str | None) -> Workbo
                     )
                 notes: list[str] = []
             else:
-                ws, rows, notes = _first_with_data(wb, names, path)
+                ws, rows, notes = _first_with_data(wb, names, path, looks_like_input)
             merged = list(ws.merged_cell_ranges or [])
         except pc.PasswordError as e:
             raise SheetReadError(ENCRYPTED_MESSAGE, path=path, fix=ENCRYPTED_FIX) from e
@@ -97,7 +108,7 @@ def read_workbook(data: bytes, path: str, fmt: str, sheet: str | None) -> Workbo
             ) from e
     # Text and trimmed in one pass (most cells are already str).
     grid = [[c.strip() if type(c) is str else cell_text(c).strip() for c in row] for row in rows]
-    return WorkbookGrid(ws.name, grid, merged, notes)
+    return WorkbookGrid(ws.name, grid, merged, notes, len(names))
 
 
 def _pick_named(names: list[str], wanted: str, path: str) -> str:
@@ -114,28 +125,43 @@ def _pick_named(names: list[str], wanted: str, path: str) -> str:
 
 
 def _first_with_data(
-    wb: pc.CalamineWorkbook, names: list[str], path: str
+    wb: pc.CalamineWorkbook, names: list[str], path: str, looks_like_input: Callable[[list[list[str]]], bool]
 ) -> tuple[pc.CalamineSheet, list[list[Cell]], list[str]]:
-    """The first visible worksheet with any value; hidden ones only when no visible one has data."""
+    """The first visible worksheet whose top rows hold a header of known column names, else the first
+    visible one with any value (a workbook often starts with an instructions sheet); hidden sheets
+    likewise, only when no visible sheet has data."""
     meta = {m.name: m for m in wb.sheets_metadata}
     visible = [n for n in names if meta[n].visible == pc.SheetVisibleEnum.Visible]
     hidden = [n for n in names if n not in visible]
-    for name in visible + hidden:
-        m = meta[name]
-        if m.typ not in (pc.SheetTypeEnum.WorkSheet,):
-            continue
-        ws = wb.get_sheet_by_name(name)
-        if ws.start is None:
-            continue
-        rows = ws.to_python(skip_empty_area=False)
-        if not any(any(c != "" for c in r) for r in rows):
-            continue
+    fallback: tuple[pc.CalamineSheet, list[list[Cell]]] | None = None
+    chosen: tuple[pc.CalamineSheet, list[list[Cell]]] | None = None
+    for group in (visible, hidden):
+        for name in group:
+            if meta[name].typ != pc.SheetTypeEnum.WorkSheet:
+                continue
+            ws = wb.get_sheet_by_name(name)
+            if ws.start is None:
+                continue
+            rows = ws.to_python(skip_empty_area=False)
+            if not any(any(c != "" for c in r) for r in rows):
+                continue
+            top = [[c.strip() if type(c) is str else cell_text(c).strip() for c in r] for r in rows[:200]]
+            if looks_like_input(top):
+                chosen = (ws, rows)
+                break
+            if fallback is None:
+                fallback = (ws, rows)
+        if chosen or fallback:
+            break
+    pick = chosen or fallback
+    if pick is not None:
+        ws, rows = pick
+        name = ws.name
         notes = []
         if len(names) > 1:
+            how = "the first with a header row" if chosen else "the first with data"
             others = [n for n in names if n != name]
-            notes.append(
-                f"read sheet '{name}', the first with data; the workbook also has {_list(others)} (choose with --sheet)"
-            )
+            notes.append(f"read sheet '{name}', {how}; the workbook also has {_list(others)} (choose with --sheet)")
         if name in hidden:
             notes.append(f"sheet '{name}' is hidden")
         return ws, rows, notes

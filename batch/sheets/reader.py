@@ -13,7 +13,7 @@ from .csvread import UnclosedQuote, read_csv_text
 from .detect import TEXT_SUFFIXES, sniff
 from .encoding import decode
 from .excel import read_workbook
-from .table import build_sheet
+from .table import build_sheet, looks_like_input
 
 
 def read_sheet(
@@ -72,7 +72,7 @@ def read_sheet(
         )
     if suffix and suffix != fmt and not (suffix in ("xltx", "xltm") and fmt in ("xlsx", "xlsm")):
         notes.append(f"the file is named .{suffix} but is a {fmt} workbook; read as {fmt}")
-    wb = read_workbook(data, where, fmt, sheet)
+    wb = read_workbook(data, where, fmt, sheet, lambda rows: looks_like_input(rows, column_map))
     notes.extend(wb.notes)
     return build_sheet(
         wb.grid,
@@ -85,6 +85,7 @@ def read_sheet(
         column_map=column_map,
         merged=wb.merged,
         notes=notes,
+        where=f"{where}, sheet '{wb.sheet_name}'" if wb.sheet_count > 1 else where,
     )
 
 

@@ -35,9 +35,11 @@ def build_sheet(
     column_map: Mapping[str, str] | None,
     merged: Sequence[MergedRange] = (),
     notes: Sequence[str] = (),
+    where: str | None = None,
 ) -> Sheet:
-    """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``."""
-    where = str(path)
+    """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``. ``where`` names the input in
+    errors (default: the path)."""
+    where = where or str(path)
     cells = grid
     nonblank = [i for i, row in enumerate(cells) if any(row)]
     if not nonblank:
@@ -115,6 +117,21 @@ def build_sheet(
         blank_rows=blank,
         notes=all_notes,
     )
+
+
+def looks_like_input(rows: list[list[str]], column_map: Mapping[str, str] | None = None) -> bool:
+    """True when one of the first non-blank rows names at least two known (or mapped) columns."""
+    mapped = mapped_headers(column_map)
+    seen = 0
+    for row in rows:
+        if not any(row):
+            continue
+        if header_score(row, mapped) >= 2:
+            return True
+        seen += 1
+        if seen >= HEADER_SCAN:
+            break
+    return False
 
 
 def _with_merged(cells: list[list[str]], r: int, merged: Sequence[MergedRange]) -> list[str]:

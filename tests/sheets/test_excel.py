@@ -160,8 +160,8 @@ def test_sheet_selection(write_xlsx) -> None:  # type: ignore[no-untyped-def]
     first = read_sheet(p)
     assert first.sheet_name == "Wave 1"
     assert (
-        "read sheet 'Wave 1', the first with data; the workbook also has 'Cover', 'Wave 2' (choose with --sheet)"
-        in first.notes
+        "read sheet 'Wave 1', the first with a header row; the workbook also has 'Cover', 'Wave 2' "
+        "(choose with --sheet)" in first.notes
     )
     assert read_sheet(p, sheet="Wave 2").rows[1].cells == ("c@contoso.com", "EMS")
     assert read_sheet(p, sheet="wave 2").sheet_name == "Wave 2"  # case-insensitive when unambiguous
@@ -312,3 +312,20 @@ def test_encrypted_workbook_with_unparsable_directory(tmp_path: Path) -> None:
     p.write_bytes(bytes(data))
     with pytest.raises(SheetReadError, match="password-protected"):
         read_sheet(p)
+
+
+def test_instructions_sheet_before_the_data(write_xlsx) -> None:  # type: ignore[no-untyped-def]
+    sheets = {
+        "Read me": [["How to fill in this workbook"], ["One row per user; licenses by skuPartNumber."]],
+        "Users": [["Staff", "Package"], ["a@contoso.com", "SPE_E3"]],
+        "Licenses": [["UPN", "License"], ["b@contoso.com", "EMS"]],
+    }
+    p = write_xlsx("instr.xlsx", sheets)
+    assert read_sheet(p).sheet_name == "Licenses"  # the first whose header names known columns
+    # with a --map naming the headers of 'Users', that sheet's header is recognised first
+    assert read_sheet(p, column_map={"user": "Staff", "sku": "Package"}).sheet_name == "Users"
+    # a sheet with data but no known header is the fallback when no sheet has one
+    only = write_xlsx("instr2.xlsx", {"Read me": sheets["Read me"], "Users": sheets["Users"]})
+    with pytest.raises(ColumnError) as e:
+        read_sheet(only)
+    assert str(e.value).startswith(f"{only}, sheet 'Read me': No column names the user.")
