@@ -33,14 +33,12 @@ class Bucket:
         self.level = max(0.0, self.level - (now - self.stamp) * self.rate)
         self.stamp = now
 
-    def would_fit(self, cost: float, now: float) -> float:
-        """0.0 if ``cost`` fits now, else the seconds until it would."""
+    def take(self, cost: float, now: float) -> float:
+        """Count the request (throttled or not). 0.0 if it fitted, else the seconds until another would."""
         self._drain(now)
-        over = self.level + cost - self.quota
-        return 0.0 if over <= 0 else over / self.rate
-
-    def add(self, cost: float) -> None:
+        fits = self.level + cost <= self.quota
         self.level = min(self.cap, self.level + cost)
+        return 0.0 if fits else max(0.0, self.level + cost - self.quota) / self.rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +76,15 @@ class GraphThrottle:
             writes, ru = self._app(app_id)
             waits: list[tuple[float, str, str]] = []
             if write:
-                w = writes.would_fit(1, now)
+                w = writes.take(1, now)
                 if w:
                     waits.append((w, "WriteLimitExceeded", "Tenant_Application"))
-                w = self._tenant.would_fit(1, now)
+                w = self._tenant.take(1, now)
                 if w:
                     waits.append((w, "WriteLimitExceeded", "Tenant"))
-            w = ru.would_fit(units, now)
+            w = ru.take(units, now)
             if w:
                 waits.append((w, "ResourceUnitLimitExceeded", "Tenant_Application"))
-            # every request counts, throttled or not
-            if write:
-                writes.add(1)
-                self._tenant.add(1)
-            ru.add(units)
             if not waits:
                 return None
             wait, info, scope = max(waits)
@@ -113,9 +106,7 @@ class PowerPlatformThrottle:
             if b is None:
                 c = self.config
                 b = self._apps[app_id] = Bucket(c.powerplatform_request_quota, c.scaled(c.powerplatform_window_seconds))
-            w = b.would_fit(1, time.monotonic())
-            b.add(1)
-            return w or None
+            return b.take(1, time.monotonic()) or None
 
 
 class Chaos:
