@@ -85,7 +85,7 @@ def read_sheet(
         column_map=column_map,
         merged=wb.merged,
         notes=notes,
-        where=f"{where}, sheet '{wb.sheet_name}'" if wb.sheet_count > 1 else where,
+        in_sheet=f" in sheet '{wb.sheet_name}'" if wb.sheet_count > 1 else "",
     )
 
 

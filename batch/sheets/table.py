@@ -35,11 +35,11 @@ def build_sheet(
     column_map: Mapping[str, str] | None,
     merged: Sequence[MergedRange] = (),
     notes: Sequence[str] = (),
-    where: str | None = None,
+    in_sheet: str = "",
 ) -> Sheet:
-    """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``. ``where`` names the input in
-    errors (default: the path)."""
-    where = where or str(path)
+    """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``. ``in_sheet`` (e.g.
+    " in sheet 'Wave 2'") goes into error messages when a workbook has several sheets."""
+    where = str(path)
     cells = grid
     nonblank = [i for i, row in enumerate(cells) if any(row)]
     if not nonblank:
@@ -59,7 +59,7 @@ def build_sheet(
     header_cells = _with_merged(cells, h, merged)
     if best_score == 0 and any("@" in c or _GUID.match(c) for c in header_cells):
         raise EmptySheetError(
-            f"The file has no header row: the first row holds data ({_preview(header_cells)}).",
+            f"The file has no header row{in_sheet}: the first row holds data ({_preview(header_cells)}).",
             path=where,
             row=h + 1,
             fix="Add a header row above the data, e.g. userPrincipalName and License.",
@@ -72,7 +72,7 @@ def build_sheet(
     body = body[:last]
     if not body:
         raise EmptySheetError(
-            f"There are no data rows below the header (row {h + 1}).",
+            f"There are no data rows below the header (row {h + 1}){in_sheet}.",
             path=where,
             row=h + 1,
             fix="Add one row per user below the header row.",
@@ -102,7 +102,7 @@ def build_sheet(
 
     columns, col_notes = detect_columns(headers, column_map, where)
     all_notes.extend(col_notes)
-    _require(columns, headers, where, h + 1)
+    _require(columns, headers, where, h + 1, in_sheet)
     return Sheet(
         path=path,
         format=fmt,
@@ -193,17 +193,17 @@ def _unique_headers(header: list[str], lo: int, hi: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _require(columns: dict[Role, int], headers: Sequence[str], where: str, header_row: int) -> None:
+def _require(columns: dict[Role, int], headers: Sequence[str], where: str, header_row: int, in_sheet: str = "") -> None:
     listed = ", ".join(f"'{h}'" for h in headers)
     if Role.USER not in columns:
         raise ColumnError(
-            f"No column names the user. The headers (row {header_row}) are: {listed}.",
+            f"No column names the user{in_sheet}. The headers (row {header_row}) are: {listed}.",
             path=where,
             fix='Head the column userPrincipalName (or UPN, Email), or map it: --map "user=<header>".',
         )
     if not ({Role.SKU, Role.TO_SKU, Role.FROM_SKU} & columns.keys()):
         raise ColumnError(
-            f"No column names the license. The headers (row {header_row}) are: {listed}.",
+            f"No column names the license{in_sheet}. The headers (row {header_row}) are: {listed}.",
             path=where,
             fix=(
                 "Head the column License (or skuPartNumber, SKU, Product name), or give From license and "

@@ -328,4 +328,4 @@ def test_instructions_sheet_before_the_data(write_xlsx) -> None:  # type: ignore
     only = write_xlsx("instr2.xlsx", {"Read me": sheets["Read me"], "Users": sheets["Users"]})
     with pytest.raises(ColumnError) as e:
         read_sheet(only)
-    assert str(e.value).startswith(f"{only}, sheet 'Read me': No column names the user.")
+    assert str(e.value).startswith(f"{only}: No column names the user in sheet 'Read me'. The headers (row 1) are:")
