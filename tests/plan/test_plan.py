@@ -15,8 +15,8 @@ A, R, X = Action.ASSIGN, Action.REMOVE, Action.REPLACE
 ALICE, BOB = "alice@contoso.com", "bob@contoso.com"
 
 
-def tenant(*users: object, e5: int = 100, e5_used: int = 0) -> TenantSnapshot:
-    return snapshot([sku("SPE_E3", E3), sku("SPE_E5", E5, enabled=e5, consumed=e5_used)], users)  # type: ignore[arg-type]
+def tenant(*users: User, e5: int = 100, e5_used: int = 0) -> TenantSnapshot:
+    return snapshot([sku("SPE_E3", E3), sku("SPE_E5", E5, enabled=e5, consumed=e5_used)], users)
 
 
 def planned(snap: TenantSnapshot, requests: Sequence[LicenseRequest], **kw: object) -> Plan:
