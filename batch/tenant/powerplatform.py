@@ -93,6 +93,20 @@ class PowerPlatform:
         rows = body.get("currencyAllocations") if isinstance(body, dict) else None
         return {str(r.get("currencyType")): float(r.get("allocated") or 0) for r in rows or () if r.get("currencyType")}
 
+    def allocations_by_environment(self) -> dict[str, dict[str, float]]:
+        """environmentId -> currencyType -> allocated, for every environment in one request (2024-10-01)."""
+        body = self.http.get_json(f"/licensing/allocationsByEnvironment?api-version={REPORTS_API_VERSION}")
+        out: dict[str, dict[str, float]] = {}
+        for r in _value(body):
+            env = str(r.get("environmentId") or "")
+            if env:
+                out[env] = {
+                    str(a.get("currencyType")): float(a.get("allocated") or 0)
+                    for a in r.get("currencyAllocations") or ()
+                    if isinstance(a, dict) and a.get("currencyType")
+                }
+        return out
+
     def currency_reports(self) -> dict[str, CurrencyReport]:
         body = self.http.get_json(
             f"/licensing/tenantCapacity/currencyReports?includeAllocations=true&api-version={REPORTS_API_VERSION}"
