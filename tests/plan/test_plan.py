@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from validate.builders import E3, E5, EXCHANGE, GROUP_SALES, SWAY, TEAMS, YAMMER, req, sheet_for, sku, snapshot, user
 
-from batch.models import Action, LicenseRequest, OpKind, Plan, RequestStatus, ShortfallPolicy, TenantSnapshot
+from batch.models import Action, LicenseRequest, OpKind, Plan, RequestStatus, ShortfallPolicy, TenantSnapshot, User
 from batch.plan import describe_operations, plan, render_plan
 from batch.validate import validate
 
