@@ -82,13 +82,13 @@ def test_throttling_can_be_switched_off(db: Path) -> None:
 
 
 def test_power_platform_request_quota(db: Path) -> None:
-    with start(db, powerplatform_request_quota=2, powerplatform_window_seconds=120) as sb:
-        with httpx.Client(base_url=sb.powerplatform_url, headers=sb.auth_headers) as p:
-            url = "/licensing/tenantCapacity/currencyReports?api-version=2024-10-01"
-            assert [p.get(url).status_code for _ in range(2)] == [200, 200]
-            r = p.get(url)
-            assert r.status_code == 429 and float(r.headers["Retry-After"]) > 0
-            assert r.json()["error"]["code"] == "TooManyRequests"
+    sb = start(db, powerplatform_request_quota=2, powerplatform_window_seconds=120)
+    with sb, httpx.Client(base_url=sb.powerplatform_url, headers=sb.auth_headers) as p:
+        url = "/licensing/tenantCapacity/currencyReports?api-version=2024-10-01"
+        assert [p.get(url).status_code for _ in range(2)] == [200, 200]
+        r = p.get(url)
+        assert r.status_code == 429 and float(r.headers["Retry-After"]) > 0
+        assert r.json()["error"]["code"] == "TooManyRequests"
 
 
 @pytest.mark.parametrize(("share", "has_retry"), [(1.0, True), (0.0, False)])
@@ -118,9 +118,9 @@ def test_dropped_connections_before_and_after_the_effect(db: Path) -> None:
 
 
 def test_slow_responses(db: Path) -> None:
-    with start(db, fault_slow_rate=1.0, slow_seconds=2.0) as sb, client(sb, timeout=0.2) as g:
-        with pytest.raises(httpx.ReadTimeout):
-            g.get("/users")
+    sb = start(db, fault_slow_rate=1.0, slow_seconds=2.0)
+    with sb, client(sb, timeout=0.2) as g, pytest.raises(httpx.ReadTimeout):
+        g.get("/users")
 
 
 def test_faults_replay_with_the_same_seed(db: Path) -> None:
