@@ -79,7 +79,7 @@ def open_session(settings: Settings) -> Iterator[Session]:
 
         db = settings.sandbox.db
         seeded = ensure_sandbox(settings.sandbox)
-        server = SandboxServer(db, SandboxConfig(time_scale=settings.sandbox.time_scale))
+        server = SandboxServer(db, SandboxConfig(time_scale=settings.sandbox.time_scale), init_if_missing=False)
         server.start()
         target = Target(
             name="sandbox",
@@ -149,7 +149,7 @@ def check_file(
 
     policy = _policy(on_shortfall)
     sh = read_sheet(Path(path), sheet=sheet, column_map=dict(session.settings.column_map) or None)
-    requests = parse_requests(sh)
+    requests = parse_requests(sh, catalog=session.catalog)
     keys = sorted({r.user for r in requests if r.user})
     snapshot = session.tenant.snapshot(keys)
     return validate(sh, requests, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
@@ -308,6 +308,7 @@ def execute(
         limits=session.settings.limits,
         source=prepared.source,
         argv=list(argv),
+        tenant_name=session.target.name,
         progress=progress,
     )
     write_results(result, prepared.run_dir, meta=_meta(session, argv, prepared.source))
@@ -429,8 +430,13 @@ def sandbox_init(db: Path, *, users: int, seed: int) -> list[str]:
     from .sandbox import init_tenant
 
     db.parent.mkdir(parents=True, exist_ok=True)
-    summary = init_tenant(db, users=users, seed=seed)
-    return [f"Seeded a sandbox tenant in {db}: {summary}"]
+    s = init_tenant(db, users=users, seed=seed)
+    return [
+        f"Seeded a sandbox tenant in {db} (seed {s.seed}, {s.seconds:.1f} s): tenant {s.tenant_id} ({s.domain}),",
+        f"  {s.users} users ({s.guests} guests, {s.disabled} disabled, {s.without_usage_location} without usage "
+        f"location), {s.skus} SKUs, {s.groups} groups ({s.licensing_groups} licensing), "
+        f"{s.environments} Power Platform environments.",
+    ]
 
 
 def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings: Settings) -> None:
@@ -438,7 +444,7 @@ def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings
 
     if not db.exists():
         sandbox_init(db, users=settings.sandbox.users, seed=settings.sandbox.seed)
-    serve(db, host=host, port=port, config=SandboxConfig(time_scale=time_scale))
+    serve(db, SandboxConfig(time_scale=time_scale), host=host, port=port)
 
 
 def count_by(items: Mapping[str, int]) -> str:

@@ -259,7 +259,8 @@ class CapacityLine:
 
     @property
     def short(self) -> int:
-        return max(0, self.net - self.available)
+        # Not the clamped ``available``: an over-consumed SKU (consumed > enabled) needs its deficit freed too.
+        return max(0, self.net - (self.enabled - self.consumed - self.reserve))
 
 
 @dataclass(slots=True)
