@@ -38,18 +38,29 @@ class _AccessTokenCredential:
         return AccessToken(self._tokens.token(self._scope), int(time.time()) + 300)
 
 
-def graph_service_client(http: HttpClient) -> Any:
-    """A GraphServiceClient bound to ``http``'s base URL, host and credential."""
+def graph_service_client(http: HttpClient) -> tuple[Any, Any]:
+    """A GraphServiceClient bound to ``http``'s base URL, host and credential, and the transport to close.
+
+    The httpx client is ours (HTTP/1.1, our timeouts) wrapped in the SDK's default middleware. msgraph-core's
+    ``AsyncGraphTransport`` has no ``aclose``, so closing the client would leak its pooled connections:
+    the caller closes the returned inner transport itself.
+    """
+    import httpx
     from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.graph_request_adapter import options as sdk_options
+    from msgraph_core import GraphClientFactory
     from msgraph_core.authentication import AzureIdentityAuthenticationProvider
 
     host = urlsplit(http.base_url).hostname or ""
     auth = AzureIdentityAuthenticationProvider(
         _AccessTokenCredential(http.tokens, http.scope), scopes=[http.scope], allowed_hosts=[host]
     )
-    adapter = GraphRequestAdapter(auth)
+    raw = httpx.AsyncClient(timeout=http.limits.request_timeout_seconds, http1=True, http2=False)
+    inner = raw._transport
+    client = GraphClientFactory.create_with_default_middleware(client=raw, options=sdk_options)
+    adapter = GraphRequestAdapter(auth, client=client)
     adapter.base_url = http.base_url.rstrip("/")
-    return GraphServiceClient(request_adapter=adapter)
+    return GraphServiceClient(request_adapter=adapter), inner
 
 
 async def get_user_typed(http: HttpClient, key: str) -> User | None:
@@ -60,7 +71,7 @@ async def get_user_typed(http: HttpClient, key: str) -> User | None:
     from kiota_http.middleware.options import RetryHandlerOption
     from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 
-    client = graph_service_client(http)
+    client, transport = graph_service_client(http)
     config = RequestConfiguration(
         query_parameters=UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=SELECT),
         options=[RetryHandlerOption(max_retries=0)],
@@ -79,7 +90,7 @@ async def get_user_typed(http: HttpClient, key: str) -> User | None:
     except httpx.HTTPError as e:
         raise error_for_transport(e, what=f"GET /users/{key}") from e
     finally:
-        await client.request_adapter._http_client.aclose()
+        await transport.aclose()
     if u is None or not u.id:
         return None
     return _from_sdk(u)

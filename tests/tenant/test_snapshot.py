@@ -213,3 +213,36 @@ def test_tenant_requires_a_graph_url() -> None:
 
     with pytest.raises(ConfigError):
         Tenant(Target(name="sandbox", graph_url="", powerplatform_url="", embedded_sandbox=True))
+
+
+def test_snapshot_survives_faults(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """503/504 (envelope and item), dropped connections: reads retry and the snapshot is the same."""
+    from .conftest import start_sandbox
+
+    db = tmp_path_factory.mktemp("faults") / "f.db"
+    clean, _ = start_sandbox(db, 1200, 11)
+    try:
+        target = Target(name="sandbox", graph_url=clean.graph_url, powerplatform_url=clean.powerplatform_url)
+        with Tenant(target) as t:
+            everyone = t.graph.list_users()
+            expected_page = t.snapshot([], strategy="page")
+        keys = [u.upn for u in everyone[::7]] + [u.mail or u.upn for u in everyone if u.is_guest]
+        with Tenant(target) as t:
+            expected_lookup = t.snapshot(keys, strategy="lookup")
+    finally:
+        clean.stop()
+    faulty, _ = start_sandbox(
+        db, 1200, 11, fault_seed=5, fault_503_rate=0.15, fault_504_rate=0.05, fault_drop_rate=0.05
+    )
+    try:
+        target = Target(name="sandbox", graph_url=faulty.graph_url, powerplatform_url=faulty.powerplatform_url)
+        waits: list[float] = []
+        with Tenant(target, sleep=waits.append) as t:
+            paged = t.snapshot([], strategy="page")
+            looked = t.snapshot(keys, strategy="lookup")
+            retries = t.http.stats.retries
+    finally:
+        faulty.stop()
+    assert paged.users == expected_page.users and paged.groups == expected_page.groups
+    assert looked.users == expected_lookup.users and looked.groups == expected_lookup.groups
+    assert retries > 0 and waits  # the faults happened and were retried
