@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -72,7 +73,10 @@ def main() -> int:
                         chunk = [mine[(i + j) % len(mine)] for j in range(20)]
                         if not add:
                             i += 20
-                        body = {"addLicenses": [{"skuId": C.ENTRA_P1, "disabledPlans": []}], "removeLicenses": []}
+                        body: dict[str, list[Any]] = {
+                            "addLicenses": [{"skuId": C.ENTRA_P1, "disabledPlans": []}],
+                            "removeLicenses": [],
+                        }
                         if not add:
                             body = {"addLicenses": [], "removeLicenses": [C.ENTRA_P1]}
                         reqs = [

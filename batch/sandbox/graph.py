@@ -15,7 +15,17 @@ import orjson
 from . import behaviour as B
 from . import directory as D
 from .config import SandboxConfig
-from .http import Context, Reply, decode_skiptoken, encode_query, encode_skiptoken, graph_error, graph_error_body
+from .http import (
+    Context,
+    Reply,
+    decode_skiptoken,
+    encode_query,
+    encode_skiptoken,
+    graph_error,
+    graph_error_body,
+    parse_query,
+    split_path,
+)
 from .limits import Chaos, GraphThrottle
 from .store import Store
 
@@ -207,8 +217,6 @@ class GraphFace:
                     rep = graph_error(424, "FailedDependency", B.MSG_DEPENDENCY_FAILED, ictx)
                 else:
                     path, _, qs = url.lstrip("/").partition("?")
-                    from .http import parse_query, split_path
-
                     segs = split_path(path)
                     if segs and segs[0].lower() in ("v1.0", "beta"):
                         segs = segs[1:]
@@ -527,12 +535,9 @@ def _list_members(face: GraphFace, ctx: Context, segs: list[str], query: dict[st
         (g["id"], after, top + 1),
     ).fetchall()
 
-    class _R(dict[str, Any]):
-        pass
-
-    wrapped = []
+    wrapped: list[dict[str, Any]] = []
     for r in rows:
-        d = _R({k: r[k] for k in r.keys()})  # noqa: SIM118 - sqlite3.Row
+        d = dict(zip(r.keys(), tuple(r), strict=True))
         d["n"] = r["mn"]
         wrapped.append(d)
 

@@ -35,4 +35,4 @@ def assert_graph_error(r: httpx.Response, status: int, code: str) -> dict[str, A
     assert set(inner) == {"date", "request-id", "client-request-id"}
     assert inner["request-id"] == r.headers["request-id"]
     assert inner["client-request-id"] == r.headers["client-request-id"]
-    return err  # type: ignore[no-any-return]
+    return err
