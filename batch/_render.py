@@ -110,12 +110,23 @@ def render_run(result: RunResult) -> list[str]:
         f"({dur:.1f} s, {result.requests_sent} requests, {result.throttled} throttled, "
         f"{result.throttle_wait_s:.1f} s waiting on throttling)",
     ]
-    bad = [r for r in result.rows if r.status in (Outcome.FAILED, Outcome.SKIPPED)]
-    if bad:
-        by: Counter[str] = Counter(f"{r.status}: {r.code}" for r in bad)
-        lines.append("Rows that need attention:")
-        lines.extend(f"  {k} x{n}" for k, n in by.most_common(10))
+    failed = [r for r in result.rows if r.status is Outcome.FAILED]
+    if failed:
+        lines.append("Failed (the tenant refused):")
+        lines.extend(f"  row {r.row_number}: {r.action}: {r.code}: {r.message}" for r in failed[:10])
+        if len(failed) > 10:
+            lines.append(f"  ... and {len(failed) - 10} more (see the Errors sheet)")
+    skipped = [r for r in result.rows if r.status is Outcome.SKIPPED]
+    if skipped:
+        by: Counter[str] = Counter(r.code for r in skipped)
+        lines.append("Skipped (not sent; fix the sheet and run those rows again):")
+        for code, n in by.most_common(12):
+            rows = [str(r.row_number) for r in skipped if r.code == code]
+            more = ", ..." if len(rows) > 6 else ""
+            lines.append(f"  {code} x{n} (rows {', '.join(rows[:6])}{more})")
     lines.append(f"Results: {s['report']}")
+    if s["rows"] and s["unchanged"] == s["rows"] - s["skipped"] - s["failed"] and not s["applied"]:
+        lines.append("Nothing needed changing: the tenant already matches every valid row.")
     if result.interrupted:
         lines.append(f"Interrupted. Continue with: license-batch resume {result.run_id}")
     return lines

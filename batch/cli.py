@@ -236,6 +236,8 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
     progress = _render.ProgressPrinter(out.stream)
     result = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
     code = _finish(result, args, out)
+    if not any(r.status == "applied" for r in result.rows):
+        out("The sandbox already holds this wave. Reset it with 'license-batch sandbox init' to see it applied again.")
     # The demo's sample wave fails some rows on purpose; that is the demonstration, not an error.
     return EXIT_OK if code == EXIT_ROWS else code
 

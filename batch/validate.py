@@ -466,6 +466,11 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
             )
             return
         held, direct, groups = _held(user, from_sku.sku_id)
+        target = user.direct(sku.sku_id)
+        if not held and target is not None and w.plan_ids <= target.disabled_plans:
+            # Already replaced (e.g. the sheet is run a second time): the desired state holds -> unchanged.
+            w.touches.pop()
+            return
         if not held:
             f.append(
                 _finding(

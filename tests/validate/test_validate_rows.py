@@ -322,6 +322,23 @@ def test_replace_checks() -> None:
     assert "replace-same-sku" in codes(c4)
 
 
+def test_replace_already_done_is_unchanged() -> None:
+    """Running a swap sheet a second time: the user holds the target and not the source any more."""
+    snap = tenant(user(ALICE, direct={E5: ()}), user("bob@contoso.com", direct={E5: ()}))
+    v = run(
+        snap,
+        [
+            req(0, ALICE, X, "SPE_E5", from_sku="SPE_E3"),
+            req(1, "bob@contoso.com", X, "SPE_E5", from_sku="SPE_E3", plans=("TEAMS1",)),
+        ],
+    )
+    c0, c1 = v.requests
+    assert c0.status is RequestStatus.UNCHANGED and codes(c0) == ["unchanged"]
+    # Asking for more disabled plans is not "already done": the replace cannot be applied as written.
+    assert c1.status is RequestStatus.ERROR and codes(c1) == ["replace-from-not-held"]
+    assert all(c.net == 0 for c in v.capacity)
+
+
 # ----------------------------------------------------------------------------------- cross-row
 
 
