@@ -154,10 +154,10 @@ def cmd_validate(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
-        _announce(session, out)
         res = jobs.validate_file(
             session, args.file, sheet=args.sheet, on_shortfall=args.on_shortfall, reserve=args.reserve
         )
+        _announce(session, out)
     summary = jobs.validation_summary(res)
     if args.json:
         _emit_json(summary)
@@ -171,10 +171,10 @@ def cmd_plan(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
-        _announce(session, out)
         res = jobs.plan_file(
             session, args.file, sheet=args.sheet, on_shortfall=args.on_shortfall, reserve=args.reserve
         )
+        _announce(session, out)
     summary = jobs.plan_summary(res)
     if args.json:
         _emit_json(summary)
@@ -199,7 +199,6 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
         return cmd_plan(args, out)
     settings = _settings(args)
     with jobs.open_session(settings) as session:
-        _announce(session, out)
         prepared = jobs.plan_file(
             session,
             args.file,
@@ -208,6 +207,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             reserve=args.reserve,
             strict=args.strict,
         )
+        _announce(session, out)
         for line in _render.render_plan(prepared, brief=True):
             out(line)
         if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name, out):
@@ -223,9 +223,9 @@ def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
-        _announce(session, out)
         progress = _render.ProgressPrinter(out.stream)
         result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress)
+        _announce(session, out)
     return _finish(result, args, out)
 
 

@@ -41,16 +41,61 @@ DEMO_SHEET = "onboarding-wave.csv"
 # -------------------------------------------------------------------------------------------- session
 
 
-@dataclass
 class Session:
-    """A connection to one target for one command: the tenant client, and the embedded sandbox if any."""
+    """A connection to one target for one command: the tenant client, and the embedded sandbox if any.
 
-    settings: Settings
-    target: Target
-    tenant: Tenant
-    sandbox_note: str = ""
-    _catalog: ProductCatalog | None = None
-    _catalog_loaded: bool = False
+    Connecting is lazy: the sandbox starts (and the credential is asked for a token) only when the tenant is
+    first needed, so a sheet with a file-level problem is refused before anything is started or contacted.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.target: Target = settings.target
+        self.sandbox_note = ""
+        self._tenant: Tenant | None = None
+        self._server: Any = None
+        self._catalog: ProductCatalog | None = None
+        self._catalog_loaded = False
+
+    @property
+    def tenant(self) -> Tenant:
+        if self._tenant is None:
+            self._connect()
+        assert self._tenant is not None
+        return self._tenant
+
+    def _connect(self) -> None:
+        from .tenant import Tenant
+
+        if self.target.embedded_sandbox:
+            from .sandbox import SandboxConfig, SandboxServer
+
+            db = self.settings.sandbox.db
+            seeded = ensure_sandbox(self.settings.sandbox)
+            self._server = SandboxServer(
+                db, SandboxConfig(time_scale=self.settings.sandbox.time_scale), init_if_missing=False
+            ).start()
+            self.target = Target(
+                name="sandbox",
+                graph_url=self._server.graph_url,
+                powerplatform_url=self._server.powerplatform_url,
+                embedded_sandbox=True,
+            )
+            self.sandbox_note = (
+                f"Using the built-in sandbox tenant ({'seeded now, ' if seeded else ''}state in {db}), "
+                f"served at {self._server.graph_url}."
+            )
+        self._tenant = Tenant(self.target, self.settings.limits)
+
+    def close(self) -> None:
+        try:
+            if self._tenant is not None:
+                self._tenant.close()
+        finally:
+            self._tenant = None
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
 
     @property
     def catalog(self) -> ProductCatalog | None:
@@ -68,38 +113,12 @@ class Session:
 
 @contextmanager
 def open_session(settings: Settings) -> Iterator[Session]:
-    """Connect to the configured target; for the embedded sandbox, seed it if needed and start it."""
-    from .tenant import Tenant
-
-    target = settings.target
-    server = None
-    note = ""
-    if target.embedded_sandbox:
-        from .sandbox import SandboxConfig, SandboxServer
-
-        db = settings.sandbox.db
-        seeded = ensure_sandbox(settings.sandbox)
-        server = SandboxServer(db, SandboxConfig(time_scale=settings.sandbox.time_scale), init_if_missing=False)
-        server.start()
-        target = Target(
-            name="sandbox",
-            graph_url=server.graph_url,
-            powerplatform_url=server.powerplatform_url,
-            embedded_sandbox=True,
-        )
-        note = (
-            f"Using the built-in sandbox tenant ({'seeded now, ' if seeded else ''}state in {db}), "
-            f"served at {server.graph_url}."
-        )
+    """A session on the configured target; for the embedded sandbox, seeded if needed and started on first use."""
+    session = Session(settings)
     try:
-        tenant = Tenant(target, settings.limits)
-        try:
-            yield Session(settings=settings, target=target, tenant=tenant, sandbox_note=note)
-        finally:
-            tenant.close()
+        yield session
     finally:
-        if server is not None:
-            server.stop()
+        session.close()
 
 
 def ensure_sandbox(sb: SandboxSettings) -> bool:
@@ -381,9 +400,9 @@ def demo(
     if not sheet.exists():
         raise InputError("The sample sheet is missing from this installation.", path=str(sheet))
     with open_session(settings) as session:
-        say(session.sandbox_note)
         # The sample asks for Copilot seats the tenant does not have: partial shows those rows skipped.
         prepared = plan_file(session, sheet, on_shortfall=ShortfallPolicy.PARTIAL)
+        say(session.sandbox_note)
         say(f"Applying the sample onboarding wave {sheet} ({len(prepared.validation.sheet.rows)} rows, "
             f"{len(prepared.plan.operations)} operations planned, --on-shortfall partial). Some rows fail on "
             "purpose: each kind of problem the tool reports is in the sample.")
