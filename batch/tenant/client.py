@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..config import Limits, Target
-from ..errors import ConfigError, ServiceError
+from ..errors import ConfigError, PermissionDeniedError, ServiceError
 from ..models import Sku, TenantSnapshot, User
 from .auth import TokenCredentialLike, TokenProvider, graph_scope, make_credential
 from .graph import BatchReply, Graph
@@ -87,7 +87,7 @@ class Tenant:
                 body = self.http.get_json("/organization?$select=id,displayName,verifiedDomains")
                 vals = body.get("value") if isinstance(body, dict) else None
                 org = vals[0] if vals else {}
-            except ServiceError:  # not served (sandbox) or not permitted by a narrow app: use what we know
+            except (ServiceError, PermissionDeniedError):  # not served (sandbox) or not permitted: use what we know
                 org = {}
             self._org = org
         org = self._org
