@@ -34,6 +34,8 @@ def main() -> None:
         else:
             result = resume(a.run_dir, tenant, limits=limits)
     (a.run_dir / "outcome.json").write_text(json.dumps([list(r) for r in outcome_rows(result)]))
+    if result.interrupted:
+        raise SystemExit(130)
 
 
 if __name__ == "__main__":

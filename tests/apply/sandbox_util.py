@@ -91,12 +91,12 @@ def write_wave(db: Path, path: Path, rows: int, *, rng_seed: int = 11, graph_fai
         loc = "" if u["usageLocation"] else "DE"
         r = rng.random()
         removable = sorted(direct & set(ADDONS))
-        if r < 0.08 and "SPE_E3" in direct and "SPE_E5" not in held:
-            add("replace", [upn, "SPE_E5", "replace", "SPE_E3", loc])
-        elif r < 0.15 and removable:
-            add("remove", [upn, removable[0], "remove", "", ""])
-        elif r < 0.17:
+        if r < 0.02:
             add("bad", [f"nobody{len(out)}@nowhere.example", ADDONS[0], "assign", "", ""])
+        elif r < 0.10 and "SPE_E3" in direct and "SPE_E5" not in held:
+            add("replace", [upn, "SPE_E5", "replace", "SPE_E3", loc])
+        elif r < 0.17 and removable:
+            add("remove", [upn, removable[0], "remove", "", ""])
         elif graph_failures and r < 0.19 and "SPE_E3" in held and "STANDARDPACK" not in held:
             add("refused", [upn, "STANDARDPACK", "assign", "", loc])
         else:

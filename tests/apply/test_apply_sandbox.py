@@ -131,7 +131,7 @@ def test_paced_run_stays_under_the_quota(tmp_path: Path) -> None:
 def test_resume_after_crash_checks_before_resending(tmp_path: Path) -> None:
     db = tmp_path / "sandbox.db"
     seed(db, users=300)
-    write_wave(db, tmp_path / "wave.csv", 120)
+    write_wave(db, tmp_path / "wave.csv", 120, graph_failures=False)
     before = tenant_state(db)
     with running_sandbox(db, time_scale=SCALE) as server:
         limits = fast_limits(write_quota=3000, write_window_seconds=1.0)
@@ -201,7 +201,7 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_p
     # the same wave, SIGKILLed at random moments (slow quota so the run outlasts the kills), resumed each time
     rng = random.Random(int(os.environ.get("KILL_TEST_SEED", "1")))
     run_dir = tmp_path / "run"
-    limits = fast_limits(write_quota=60, write_window_seconds=1.0, max_in_flight=3)
+    limits = fast_limits(write_quota=40, write_window_seconds=1.0, max_in_flight=3)
     kills = 0
     with running_sandbox(db, time_scale=SCALE, **faults) as server:
         args = [sys.executable, "-m", "tests.apply.kill_worker", "--graph-url", server.graph_url,
@@ -242,3 +242,36 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_p
             oks = [a for a in j.attempts(rec.key) if a[2] is not None and 200 <= a[2] < 300]
             assert len(oks) <= 1, rec.key
     assert Counter(r[1] for r in outcome)[Outcome.APPLIED.value] > 300
+
+
+def test_ctrl_c_lets_in_flight_requests_settle_then_resume_finishes(tmp_path: Path) -> None:
+    db = tmp_path / "sandbox.db"
+    seed(db, users=300)
+    write_wave(db, tmp_path / "wave.csv", 200, graph_failures=False)
+    before = tenant_state(db)
+    run_dir = tmp_path / "run"
+    limits = fast_limits(write_quota=40, write_window_seconds=1.0, max_in_flight=3)
+    with running_sandbox(db, time_scale=SCALE) as server:
+        args = [sys.executable, "-m", "tests.apply.kill_worker", "--graph-url", server.graph_url,
+                "--sheet", str(tmp_path / "wave.csv"), "--run-dir", str(run_dir),
+                "--limits", json.dumps(asdict(limits))]
+        proc = subprocess.Popen(args, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                stderr=subprocess.PIPE)
+        while settled(run_dir) < 20:
+            time.sleep(0.05)
+            assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err.decode()[-2000:]
+        partial = json.loads((run_dir / "outcome.json").read_text())
+        statuses = Counter(r[1] for r in partial)
+        assert statuses[Outcome.NOT_RUN.value] > 0 and statuses[Outcome.APPLIED.value] >= 10
+        with Journal.open(run_dir / "journal.sqlite") as j:
+            assert j.run_info().status == "interrupted"
+            # in-flight requests were allowed to settle: nothing is left sent-but-unknown
+            assert not [r for r in j.operations() if r.state in (OpState.SENT, OpState.UNKNOWN)]
+        with tenant_for(server, limits) as tenant:
+            result = resume(run_dir, tenant, limits=limits)
+            plan = make_plan(tenant, tmp_path / "wave.csv")  # (only its sheet rows are used below)
+    assert not result.interrupted and result.counts()[Outcome.NOT_RUN] == 0
+    check_run(db, before, plan, result)
