@@ -42,8 +42,8 @@ def _findings_by_code(res: ValidationRun | PlanRun, limit: int = 5) -> list[str]
             message.setdefault(f.code, f"{f.severity}: {f.message}")
     lines = []
     for code, n in counts.most_common():
-        rows = ", ".join(str(r) for r in first[code]) + (", ..." if n > limit else "")
-        lines.append(f"  {code} x{n} (rows {rows})  e.g. {message[code]}")
+        where = ", ".join(str(r) for r in first[code]) + (", ..." if n > limit else "")
+        lines.append(f"  {code} x{n} (rows {where})  e.g. {message[code]}")
     return lines
 
 
@@ -90,7 +90,9 @@ def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[s
     if not brief:
         lines.extend("  " + o for o in shown[:limit])
         if len(ops) > limit:
-            lines.append(f"  ... and {len(ops) - limit} more (all in the report)")
+            lines.append(f"  ... and {len(ops) - limit} more")
+    if res.plan_csv:
+        lines.append(f"Every operation, with its exact request body: {res.plan_csv}")
     if res.plan.seats:
         lines.extend(
             "  " + ln

@@ -304,15 +304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
     out = _Out()
-    from .errors import InputError, JournalError, LicenseBatchError, TenantError
+    from .errors import InputError, JournalError, LicenseBatchError, OutputError, TenantError
 
     try:
         return HANDLERS[args.command](args, out)
     except KeyboardInterrupt:
         out("Interrupted. The journal is consistent; run 'license-batch resume RUN_ID' to continue.")
         return EXIT_INTERRUPTED
-    except (InputError, JournalError) as e:
-        out(f"error: {e}", "Nothing was applied." if isinstance(e, InputError) else "")
+    except (InputError, JournalError, OutputError) as e:
+        out(f"error: {e}", *(["Nothing was applied."] if isinstance(e, InputError) else []))
         return EXIT_INPUT
     except TenantError as e:
         rid = f" (request-id {e.request_id})" if e.request_id else ""

@@ -34,6 +34,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -217,7 +218,7 @@ def parse_column_map(text: str) -> dict[str, str]:
     return out
 
 
-def _read_toml(config_file: str | os.PathLike[str] | None) -> dict:  # type: ignore[type-arg]
+def _read_toml(config_file: str | os.PathLike[str] | None) -> dict[str, Any]:
     path = Path(config_file) if config_file else Path(DEFAULT_CONFIG_FILE)
     if not path.exists():
         if config_file:

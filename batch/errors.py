@@ -20,11 +20,12 @@
     │       ├── ThrottledError          429 (carries retry_after seconds, or None)
     │       ├── ServiceUnavailableError 500/502/503/504 (may carry retry_after)
     │       └── TenantUnreachableError  connect error, dropped connection, read timeout
-    └── JournalError                    the run journal is missing, corrupt, or belongs to other input
+    ├── JournalError                    the run journal is missing, corrupt, or belongs to other input
+    └── OutputError                     a report cannot be written (disk full, file open in Excel)
 
 Third-party errors (httpx, sqlite3, calamine, openpyxl, azure-identity) are translated into this tree in
 one place per boundary (``tenant/http.py``, ``journal.py``, ``sheets/``) and chained with ``raise ... from``.
-The CLI maps the tree to exit codes: InputError and JournalError -> 2, TenantError -> 3; KeyboardInterrupt
+The CLI maps the tree to exit codes: InputError, JournalError and OutputError -> 2, TenantError -> 3; KeyboardInterrupt
 -> 130. Row findings never change the exit code by themselves: rows that end failed or skipped give 1.
 """
 
@@ -214,6 +215,10 @@ class JournalError(LicenseBatchError):
     """The run journal cannot be used: missing, corrupt, or recorded for different input."""
 
 
+class OutputError(LicenseBatchError):
+    """A report file cannot be written. What was applied stays applied and the journal is intact."""
+
+
 __all__ = [
     "AuthenticationError",
     "ColumnError",
@@ -222,6 +227,7 @@ __all__ = [
     "InputError",
     "JournalError",
     "LicenseBatchError",
+    "OutputError",
     "PermissionDeniedError",
     "RetryableTenantError",
     "RowFinding",

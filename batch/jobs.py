@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import SandboxSettings, Settings, Target, parse_column_map
-from .errors import ConfigError, InputError, StrictModeError
+from .errors import ConfigError, InputError, OutputError, StrictModeError
 from .models import (
     Plan,
     RequestStatus,
@@ -188,8 +188,7 @@ def validate_file(
     validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve)
     run_id = new_run_id()
     run_dir = session.settings.report_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    report = write_validation(validation, run_dir)
+    report = _write(lambda: write_validation(validation, run_dir), run_dir)
     return ValidationRun(run_id=run_id, run_dir=run_dir, validation=validation, report=report)
 
 
@@ -249,6 +248,7 @@ class PlanRun:
     validation: Validation
     plan: Plan
     report: Path | None = None
+    plan_csv: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -266,7 +266,7 @@ def plan_file(
     With ``strict``, any row with an error finding refuses the whole sheet (StrictModeError, exit 2).
     """
     from .plan import plan as make_plan
-    from .report import write_validation
+    from .report import write_plan, write_validation
 
     validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve)
     if strict and (n := _request_errors(validation)):
@@ -277,15 +277,17 @@ def plan_file(
         )
     run_id = new_run_id()
     run_dir = session.settings.report_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    report = write_validation(validation, run_dir)
+    report = _write(lambda: write_validation(validation, run_dir), run_dir)
+    the_plan = make_plan(validation)
+    plan_csv = _write(lambda: write_plan(the_plan, run_dir), run_dir)
     return PlanRun(
         run_id=run_id,
         run_dir=run_dir,
         source=Path(path),
         validation=validation,
-        plan=make_plan(validation),
+        plan=the_plan,
         report=report,
+        plan_csv=plan_csv,
         options={"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict},
     )
 
@@ -330,7 +332,8 @@ def execute(
         tenant_name=session.target.name,
         progress=progress,
     )
-    write_results(result, prepared.run_dir, meta=_meta(session, argv, prepared.source))
+    _write(lambda: write_results(result, prepared.run_dir, meta=_meta(session, argv, prepared.source)),
+           prepared.run_dir, run_id=result.run_id)
     return result
 
 
@@ -352,8 +355,24 @@ def resume_run(
             fix="Give the run id that apply printed, and the same --report-dir.",
         )
     result = engine.resume(run_dir, session.tenant, limits=session.settings.limits, progress=progress)
-    write_results(result, run_dir, meta=_meta(session, argv, result.sheet.path))
+    _write(lambda: write_results(result, run_dir, meta=_meta(session, argv, result.sheet.path)),
+           run_dir, run_id=result.run_id)
     return result
+
+
+def _write(fn: Callable[[], Any], run_dir: Path, *, run_id: str | None = None) -> Any:
+    """Write a report, translating file-system errors into OutputError (exit 2, with what to do)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return fn()
+    except OSError as e:
+        fix = (
+            f"The changes were applied and the journal is intact: free the space or close the file, then run "
+            f"'license-batch resume {run_id}' to write the results again."
+            if run_id
+            else "Free some space or choose another --report-dir."
+        )
+        raise OutputError(f"{e} {fix}") from e
 
 
 def _meta(session: Session, argv: Sequence[str], source: Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Public API::
     neutralise(value) -> str
     write_validation(validation, run_dir) -> Path                     # run_dir/validation.xlsx
     write_results(result, run_dir, *, meta=None) -> ResultPaths       # results.xlsx, results.csv, run.json
+    write_plan(plan, run_dir) -> Path                                 # run_dir/plan.csv
     summary_counts(result) -> dict                                    # for the CLI's --json
 
 Layouts are described in :mod:`batch.report.validation` and :mod:`batch.report.results` (run.json keys
@@ -15,17 +16,20 @@ cell and goes through :func:`neutralise` first, in the .xlsx and the .csv alike.
 from __future__ import annotations
 
 from ._text import neutralise, scrub_argv
+from .plan import PLAN_HEADERS, write_plan
 from .results import RESULT_HEADERS, ResultPaths, summary_counts, write_results
 from .validation import CAPACITY_HEADERS, VALIDATION_HEADERS, write_validation
 
 __all__ = [
     "CAPACITY_HEADERS",
+    "PLAN_HEADERS",
     "RESULT_HEADERS",
     "VALIDATION_HEADERS",
     "ResultPaths",
     "neutralise",
     "scrub_argv",
     "summary_counts",
+    "write_plan",
     "write_results",
     "write_validation",
 ]

@@ -1,0 +1,293 @@
+"""The command line end to end: invoke the command, then open the workbook and journal it wrote.
+
+Each test runs in its own folder with its own embedded sandbox (seeded from the default seed), so the
+sample onboarding wave meets the tenant it was generated from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from batch.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+WAVE = REPO / "samples" / "onboarding-wave.csv"
+DEPT = REPO / "samples" / "department-assignment.xlsx"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for var in ("LICENSE_BATCH_GRAPH_URL", "LICENSE_BATCH_TENANT", "LICENSE_BATCH_TOKEN", "LICENSE_BATCH_REPORT_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_DB", str(tmp_path / "sandbox.db"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no product list: offline behaviour
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def rows_of(path: Path, sheet: str) -> list[dict[str, object]]:
+    wb = openpyxl.load_workbook(path, read_only=True)
+    values = list(wb[sheet].iter_rows(values_only=True))
+    wb.close()
+    head = [str(h) for h in values[0]]
+    return [dict(zip(head, r, strict=False)) for r in values[1:]]
+
+
+def only_run_dir(workdir: Path) -> Path:
+    runs = sorted((workdir / "reports").iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+# ------------------------------------------------------------------------------------------ validate
+
+
+def test_validate_sample_wave_reports_every_row_and_the_shortfall(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "validate", str(WAVE), "--json")
+    assert code == 1
+    summary = json.loads(out)
+    assert summary["rows"] == 196
+    assert summary["errors"] == 13 and summary["over_capacity"] == 3 and summary["unchanged"] == 1
+    copilot = next(c for c in summary["capacity"] if c["sku"] == "Microsoft_365_Copilot")
+    assert copilot == {"sku": "Microsoft_365_Copilot", "available": 0, "needed": 3, "short": 3}
+    assert "Using the built-in sandbox tenant (seeded now" in err
+    assert "Not applicable: a SKU is short of seats" in err
+
+    report = Path(summary["report"])
+    assert report.name == "validation.xlsx" and report.parent.parent == Path("reports")
+    rows = rows_of(workdir / report, "Rows")
+    assert len(rows) == 196
+    assert [r["Employee ID"] for r in rows] == sorted(r["Employee ID"] for r in rows)  # input order kept
+    by_note = {r["Notes"]: r for r in rows if r["Notes"]}
+    assert by_note["malformed: no @"]["Finding code"] == "user-malformed"
+    assert by_note["inherited from a group"]["Finding code"] == "remove-inherited"
+    assert "Licensing - Microsoft 365 E3" in str(by_note["inherited from a group"]["Message"])
+    assert by_note["already has it"]["Status"] == "unchanged"
+    capacity = rows_of(workdir / report, "Capacity")
+    assert any(c["SKU part number"] == "Microsoft_365_Copilot" and c["short by"] == 3 for c in capacity), capacity
+
+
+def test_validate_excel_sheet_with_title_rows(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", str(DEPT), "--json")
+    summary = json.loads(out)
+    assert summary["rows"] == 42
+    assert summary["errors"] == 3  # Finance users without a usage location in the seed
+    assert code == 1
+
+
+# ------------------------------------------------------------------------------------- input errors
+
+
+def test_missing_file_is_exit_2_and_starts_nothing(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "validate", "nope.csv")
+    assert code == 2 and out == ""
+    assert err == "error: nope.csv: The file does not exist. Check the path and the file name.\nNothing was applied.\n"
+    assert not (workdir / "sandbox.db").exists()  # refused before the sandbox was even seeded
+
+
+def test_sheet_without_license_column(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "nolic.csv").write_text("Name,Email\nA,a@contoso.onmicrosoft.com\n", encoding="utf-8")
+    code, _, err = run(capsys, "apply", "nolic.csv")
+    assert code == 2
+    assert err.startswith("error: nolic.csv: No column names the license. The headers (row 1) are: 'Name', 'Email'.")
+    assert err.endswith("Nothing was applied.\n")
+
+
+def test_unknown_map_column(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", str(WAVE), "--map", "user=Mail Address")
+    assert code == 2
+    assert "column 'Mail Address': --map names the column 'Mail Address' for user, but there is no such header." in err
+
+
+def test_bad_map_syntax(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", str(WAVE), "--map", "user")
+    assert code == 2
+    assert err.startswith("error: --map entry 'user' is not of the form role=Header.")
+
+
+def test_strict_refuses_the_whole_sheet(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "apply", str(WAVE), "--strict", "--on-shortfall", "partial")
+    assert code == 2
+    assert "13 row(s) have errors and --strict refuses the whole sheet." in err
+    assert not list((workdir / "reports").glob("*/journal.sqlite"))
+
+
+def test_resume_unknown_run(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "resume", "20260101-000000-dead")
+    assert code == 2
+    assert "No run '20260101-000000-dead' under reports." in err
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: license-batch" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------------------- apply
+
+
+def test_apply_wave_then_again_is_unchanged(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "apply", str(WAVE), "--on-shortfall", "partial", "--json")
+    assert code == 1  # rows failed and were skipped on purpose
+    s = json.loads(out)
+    assert s["rows"] == 196
+    assert (s["applied"], s["unchanged"], s["skipped"], s["failed"], s["not_run"]) == (178, 1, 16, 1, 0)
+    run_dir = only_run_dir(workdir)
+    assert s["run_id"] == run_dir.name
+    assert "Failed (the tenant refused):" in err and "mutually exclusive" in err
+
+    results = rows_of(run_dir / "results.xlsx", "Results")
+    assert len(results) == 196 and [r["Employee ID"] for r in results][:2] == ["E10401", "E10402"]
+    by_note = {r["Notes"]: r for r in results if r["Notes"]}
+    failed = by_note["E1 and E3 Exchange plans are mutually exclusive"]
+    assert failed["Status"] == "failed" and failed["Error code"] == "Request_BadRequest"
+    assert failed["Request id"]
+    assert by_note["no Copilot seats left"]["Status"] == "skipped"
+    assert by_note["no Copilot seats left"]["Error code"] == "over-capacity"
+    promoted = next(r for r in results if r["Notes"] == "promotion")
+    assert promoted["Status"] == "applied" and "SPE_E5" in str(promoted["Licenses after"])
+    assert "SPE_E3" not in str(promoted["Licenses after"]).split(", ")
+    # The formula in the Notes column is neutralised in both outputs.
+    injected = next(r for r in results if str(r["Notes"]).startswith("'=HYPERLINK"))
+    assert injected["Status"] == "applied"
+    with (run_dir / "results.csv").open(encoding="utf-8-sig", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert len(csv_rows) == 196
+    assert any(r["Notes"].startswith("'=HYPERLINK") for r in csv_rows)
+    errors = rows_of(run_dir / "results.xlsx", "Errors")
+    assert len(errors) == 17
+
+    # The journal: every operation settled, none sent twice.
+    con = sqlite3.connect(run_dir / "journal.sqlite")
+    try:
+        states = dict(con.execute("SELECT state, COUNT(*) FROM operation GROUP BY state").fetchall())
+    finally:
+        con.close()
+    assert set(states) <= {"succeeded", "failed"} and states["failed"] == 1
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert meta["input"]["sha256"] and meta["counts"]["applied"] == 178
+
+    # Re-running the same sheet changes nothing: every valid row is now unchanged.
+    code, out, _ = run(capsys, "apply", str(WAVE), "--on-shortfall", "partial", "--json")
+    again = json.loads(out)
+    assert again["applied"] == 0 and again["unchanged"] == 179 and code == 1
+
+
+def test_dry_run_sends_nothing(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "apply", str(WAVE), "--dry-run", "--on-shortfall", "partial", "--json")
+    s = json.loads(out)
+    assert code == 1  # the sample has rows with errors
+    assert s["operations"] == 179 and not s["refused"]
+    assert "Every operation, with its exact request body: reports/" in err
+    with (only_run_dir(workdir) / "plan.csv").open(encoding="utf-8-sig", newline="") as f:
+        ops = list(csv.DictReader(f))
+    assert len(ops) == 179 and sum(o["Method"] == "PATCH" for o in ops) == 4  # 4 usage locations set first
+    patch = next(o for o in ops if o["Change"] == "set usage location DE")
+    assert patch["Method"] == "PATCH" and json.loads(patch["Body"]) == {"usageLocation": "DE"}
+    after = ops[ops.index(patch) + 1]
+    assert after["Depends on"] == f"{patch['URL'].rsplit('/', 1)[1]}/setUsageLocation"
+    assert json.loads(after["Body"])["removeLicenses"] == []  # both arrays, always
+    assert not list((workdir / "reports").glob("*/journal.sqlite"))
+    _, out, _ = run(capsys, "apply", str(WAVE), "--dry-run", "--on-shortfall", "partial", "--json")
+    assert json.loads(out)["operations"] == 179  # still all to do: nothing was sent
+
+
+def test_resume_of_finished_run_changes_nothing(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "apply", str(WAVE), "--on-shortfall", "partial")
+    run_dir = only_run_dir(workdir)
+    before = (run_dir / "journal.sqlite").stat().st_size
+    code, out, _ = run(capsys, "resume", run_dir.name, "--json")
+    s = json.loads(out)
+    assert code == 1 and s["applied"] == 178 and s["failed"] == 1
+    con = sqlite3.connect(run_dir / "journal.sqlite")
+    try:
+        attempts = con.execute("SELECT COUNT(*) FROM attempt").fetchone()[0]
+        ops = con.execute("SELECT COUNT(*) FROM operation").fetchone()[0]
+    finally:
+        con.close()
+    assert attempts >= ops  # the first run's attempts; resume sent nothing new
+    assert before > 0
+
+
+def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "demo", "--json")
+    assert code == 0
+    s = json.loads(out)
+    assert s["applied"] == 178 and s["failed"] == 1
+    assert "Applying the sample onboarding wave" in err and "Results: reports/" in err
+    code, _, err = run(capsys, "demo")
+    assert code == 0 and "The sandbox already holds this wave." in err
+
+
+# ------------------------------------------------------------------------------------------- tenant
+
+
+def test_tenant_refusing_the_token_is_exit_3(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from batch.sandbox import SandboxServer, init_tenant
+
+    init_tenant(workdir / "other.db", users=50, seed=3)
+    with SandboxServer(workdir / "other.db") as sb:
+        os.environ["LICENSE_BATCH_TOKEN"] = "not-a-token"
+        try:
+            code, _, err = run(capsys, "validate", str(WAVE), "--graph-url", sb.graph_url)
+        finally:
+            del os.environ["LICENSE_BATCH_TOKEN"]
+    assert code == 3
+    assert err.startswith("error: the tenant refused the request:")
+
+
+# ---------------------------------------------------------------------------------- process level
+
+
+def test_help_is_fast_and_imports_no_heavy_modules() -> None:
+    code = (
+        "import sys; from batch.cli import build_parser; build_parser().format_help();"
+        "heavy = [m for m in ('httpx', 'pandas', 'msgraph', 'azure.identity', 'openpyxl', 'python_calamine')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_sandbox_serve_prints_three_lines(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "batch.cli", "sandbox", "serve", "--db", str(tmp_path / "s.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline().strip() for _ in range(3)]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert lines[0].startswith("graph-url: http://127.0.0.1:") and lines[0].endswith("/v1.0")
+    assert lines[1].startswith("powerplatform-url: http://127.0.0.1:")
+    assert lines[2] == "token: sandbox-dev-token"
+
+
+def test_sandbox_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "sandbox", "init", "--db", str(tmp_path / "x.db"), "--users", "60", "--seed", "7")
+    assert code == 0
+    assert "60 users" in err and "Seeded a sandbox tenant" in err
