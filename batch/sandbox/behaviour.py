@@ -148,3 +148,6 @@ PP_PATCH_RETURNS_ALL = True
 
 #: A second development token without any write permission (for 403 tests). Not a secret.
 READ_ONLY_TOKEN = "sandbox-readonly-token"
+
+#: ``GET /users/$count`` without ``ConsistencyLevel: eventual`` (advanced queries need it). UNCONFIRMED text.
+MSG_COUNT_NEEDS_EVENTUAL = "Count is not currently supported."

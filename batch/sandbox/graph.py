@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import sqlite3
 import time
@@ -75,6 +76,8 @@ class GraphFace:
         if head == "users":
             if n == 1 and method == "GET":
                 return Route(_list_users, False, READ_USERS, 2, "read")
+            if n == 2 and segs[1] == "$count" and method == "GET":
+                return Route(_count_users, False, READ_USERS, 1, "read")
             if n == 2 and method == "GET":
                 return Route(_get_user, False, READ_USERS, B.COST_GET_USER, "read")
             if n == 2 and method == "PATCH":
@@ -213,6 +216,8 @@ class GraphFace:
             for rid, method, url, ibody, headers, deps in items:
                 ictx = Context(str(uuid.uuid4()), headers.get("client-request-id") or ctx.client_request_id,
                                ctx.app_id, ctx.scopes, ctx.tenant_id)  # fmt: skip
+                ictx.eventual = any(k.lower() == "consistencylevel" and str(v).lower() == "eventual"
+                                    for k, v in headers.items())  # fmt: skip
                 if any(statuses.get(d, 0) >= 400 for d in deps):
                     rep = graph_error(424, "FailedDependency", B.MSG_DEPENDENCY_FAILED, ictx)
                 else:
@@ -224,11 +229,13 @@ class GraphFace:
                 statuses[rid] = rep.status
                 entry: dict[str, Any] = {"id": rid, "status": rep.status}
                 h = dict(rep.headers)
-                if rep.body is not None:
+                if rep.text is not None:  # non-JSON bodies travel base64-encoded inside a $batch answer
+                    h.setdefault("Content-Type", "text/plain")
+                    entry["body"] = base64.b64encode(rep.text.encode("utf-8")).decode("ascii")
+                elif rep.body is not None:
                     h.setdefault("Content-Type", "application/json")
-                entry["headers"] = h
-                if rep.body is not None:
                     entry["body"] = rep.body
+                entry["headers"] = h
                 out.append(entry)
 
         if writes:
@@ -461,6 +468,19 @@ def _list_users(face: GraphFace, ctx: Context, segs: list[str], query: dict[str,
     ).fetchall()
     sel = props if "$select" in query else None
     return face.page(ctx, "users", "users", query, rows, top, lambda r: D.user_json(r, props), sel)
+
+
+def _count_users(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    """``GET /users/$count``: an advanced query, served only with ``ConsistencyLevel: eventual``."""
+    if not ctx.eventual:
+        raise D.bad_request(B.MSG_COUNT_NEEDS_EVENTUAL, code="Request_BadRequest")
+    where, args = ["1"], []
+    if query.get("$filter"):
+        sql, fargs = parse_filter(query["$filter"], USER_FILTER_COLUMNS)
+        where.append(f"({sql})")
+        args.extend(fargs)
+    (count,) = face.store.conn.execute(f"SELECT COUNT(*) FROM users WHERE {' AND '.join(where)}", args).fetchone()
+    return Reply(200, text=str(count))
 
 
 def _get_user(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:

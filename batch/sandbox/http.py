@@ -19,6 +19,7 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None  # a text/plain body instead of JSON (e.g. /users/$count)
 
 
 @dataclass(slots=True)
@@ -32,6 +33,7 @@ class Context:
     tenant_id: str = ""
     items: int = 0  # $batch items, for the log
     note: str = ""  # fault injected, for the log
+    eventual: bool = False  # the request said ConsistencyLevel: eventual (advanced queries such as $count)
 
 
 def utc_stamp() -> str:

@@ -87,6 +87,7 @@ class SandboxApp:
         path, _, qs = raw_path.partition("?")
         crid = headers.get("client-request-id") or str(uuid.uuid4())
         ctx = Context(str(uuid.uuid4()), crid, tenant_id=self.meta["tenant_id"])
+        ctx.eventual = (headers.get("ConsistencyLevel") or "").strip().lower() == "eventual"
         segs = split_path(path)
         is_graph = bool(segs) and segs[0] == "v1.0"
         c = self.config
@@ -103,7 +104,10 @@ class SandboxApp:
         if not is_graph:
             out.append(("x-ms-correlation-id", ctx.request_id))
         payload = b""
-        if reply.body is not None:
+        if reply.text is not None:
+            payload = reply.text.encode("utf-8")
+            out.append(("Content-Type", "text/plain; charset=utf-8"))
+        elif reply.body is not None:
             payload = orjson.dumps(reply.body)
             out.append(("Content-Type", "application/json; charset=utf-8" if is_graph else "application/json"))
         out.extend(reply.headers.items())
