@@ -1,6 +1,6 @@
 """Seeding: a realistic, deterministic tenant (same seed, same tenant) in one SQLite file.
 
-The first users are fixed personas with documented situations (see docs/sandbox.md), so sample
+The first users are fixed personas with documented situations (see the README, "The sandbox tenant"), so sample
 sheets and tests can name them; the rest are generated from the seed with predictable UPNs
 ``firstname.lastname[N]@contoso.onmicrosoft.com`` (a number is appended on a clash).
 """
