@@ -520,6 +520,11 @@ class Journal:
 
     def operations(self) -> list[OpRecord]:
         out: list[OpRecord] = []
+        strings: dict[str, str] = {}  # one object per distinct skuId/plan id (100k operations share a few)
+
+        def ids(text: str) -> tuple[str, ...]:
+            return tuple(strings.setdefault(x, x) for x in json.loads(text))
+
         for r in self._query(
             "SELECT key, seq, kind, user_id, user_name, method, url, body, rows, depends_on, add_licenses,"
             " remove_licenses, before, after, state, attempts, status, error_code, error_message, fix,"
@@ -535,10 +540,11 @@ class Journal:
                 body=json.loads(r[7]),
                 rows=tuple(json.loads(r[8])),
                 depends_on=r[9],
-                add=tuple((s, tuple(d)) for s, d in json.loads(r[10])),
-                remove=tuple(json.loads(r[11])),
-                before=tuple(json.loads(r[12])),
-                after=tuple(json.loads(r[13])),
+                add=tuple((strings.setdefault(s, s), tuple(strings.setdefault(x, x) for x in d))
+                          for s, d in json.loads(r[10])),
+                remove=ids(r[11]),
+                before=ids(r[12]),
+                after=ids(r[13]),
             )
             out.append(
                 OpRecord(

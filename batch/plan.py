@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ._gc import paused_gc
 from .models import (
     Action,
     CheckedRequest,
@@ -33,7 +34,6 @@ from .models import (
     User,
     Validation,
 )
-from .validate import paused_gc
 
 
 def operation_key(user_id: str, kind: OpKind) -> str:

@@ -42,15 +42,14 @@ Semantics (decisions, in one place):
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
 
+from ._gc import paused_gc
 from .errors import ConfigError, RowFinding, Severity
 from .models import (
     Action,
@@ -131,22 +130,6 @@ def _is_error(f: RowFinding) -> bool:
 def is_user_key(key: str) -> bool:
     """True when ``key`` looks like a user principal name / email address or an object id (GUID)."""
     return bool(_UPN.match(key) or _GUID.match(key))
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a bulk pass that allocates many small, acyclic objects.
-
-    With a 100,000-user snapshot on the heap, generation-2 collections triggered by the allocations cost
-    about as much as the checks themselves. The previous state is restored, also on error.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 # ------------------------------------------------------------------------------------------- reserve

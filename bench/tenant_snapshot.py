@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import orjson
 
+from batch._gc import paused_gc as gc_paused
 from batch.config import Limits, Target
 from batch.tenant import Tenant
-from batch.tenant.graph import USER_SELECT, _StateCache, gc_paused, parse_users_page
+from batch.tenant.graph import USER_SELECT, _StateCache, parse_users_page
 
 
 def _serve(db: str, conn: Any) -> None:

@@ -29,11 +29,14 @@ from ..journal import (
     JOURNAL_NAME,
     SETTLED,
     Journal,
+    OpRecord,
+    OpState,
+    RowCheck,
     RunMeta,
     journal_state,
     scrub_argv,
 )
-from ..models import Plan, RunResult
+from ..models import Plan, RunResult, Sheet
 from ..throttle import Pacer
 from .engine import Engine, Progress, StopFlag, TenantWriter, in_after_state
 from .results import expected_consumed, graph_fix, row_checks, row_results, seats_by_part, sku_records
@@ -65,10 +68,14 @@ def apply(
     Raises JournalError when ``run_dir`` already holds a run (use :func:`resume`), TenantError when the
     tenant refuses us as a whole (401/403 on the first writes: the journal is left resumable).
     """
+    checks = row_checks(plan)
     journal = start(plan, run_dir=run_dir, run_id=run_id, source=source, argv=argv,
-                    tenant_name=tenant_name or _tenant_name(tenant), tool_version=tool_version)
+                    tenant_name=tenant_name or _tenant_name(tenant), tool_version=tool_version, checks=checks)
+    # the engine works on the plan's own Operation objects (no second copy read back from the journal)
+    records = [OpRecord(op=op, seq=i, state=OpState.PLANNED) for i, op in enumerate(plan.operations)]
     with journal:
-        return _execute(journal, tenant, limits, progress, stop_event, Path(run_dir))
+        return _execute(journal, tenant, limits, progress, stop_event, Path(run_dir),
+                        records=records, sheet=plan.validation.sheet, checks=checks)
 
 
 def start(
@@ -80,6 +87,7 @@ def start(
     argv: Sequence[str] = (),
     tenant_name: str = "",
     tool_version: str | None = None,
+    checks: list[RowCheck] | None = None,
 ) -> Journal:
     """Write a new run's journal (the whole plan, one transaction) without sending anything."""
     from .. import __version__
@@ -94,7 +102,8 @@ def start(
         command_line=scrub_argv(argv),
         tenant=tenant_name,
     )
-    return Journal.create(journal_path(run_dir), meta, plan, checks=row_checks(plan), skus=sku_records(plan))
+    return Journal.create(journal_path(run_dir), meta, plan, checks=row_checks(plan) if checks is None else checks,
+                          skus=sku_records(plan))
 
 
 def resume(
@@ -181,25 +190,36 @@ def _execute(
     progress: Callable[[Progress], None] | None,
     stop_event: StopFlag | None,
     run_dir: Path,
+    *,
+    records: list[OpRecord] | None = None,
+    sheet: Sheet | None = None,
+    checks: list[RowCheck] | None = None,
 ) -> RunResult:
+    """Run the unsettled operations, then build the results. ``records``/``sheet``/``checks`` are the
+    in-memory copies when the caller has them (apply); otherwise they are read from the journal (resume).
+    The engine keeps ``records`` in step with what it commits to the journal."""
     info = journal.run_info()
-    records = journal.operations()
+    if records is None:
+        records = journal.operations()
     if info.status != "finished" or any(r.state not in SETTLED for r in records):
         stop = _Stop(stop_event)
         journal.set_status("running")
         pacer = Pacer(limits)
         _seed_pacer(pacer, journal)
-        rows_total = len(journal.sheet().rows) if progress is not None else 0
-        engine: Engine | None = None
+        if sheet is None and progress is not None:
+            sheet = journal.sheet()
+        rows_total = len(sheet.rows) if sheet is not None else 0
+        ops_done = 0
 
         async def main() -> None:
-            nonlocal engine
+            nonlocal ops_done
             engine = Engine(journal, tenant, limits, pacer=pacer, progress=progress, stop=stop,
                             rows_total=rows_total, clock=pacer.clock)
             engine.load(records)
             try:
                 await engine.run()
             finally:
+                ops_done = engine.ops_done
                 http = getattr(tenant, "http", None)
                 aclose = getattr(http, "aclose", None)
                 if aclose is not None:
@@ -211,12 +231,11 @@ def _execute(
         except BaseException:
             journal.set_status("interrupted")
             raise
-        records = journal.operations()
         done = all(r.state in SETTLED for r in records)
-        if done or (engine is not None and engine.ops_done):
+        if done or ops_done:
             _record_seats(journal, tenant, records)
         journal.set_status("finished" if done else "interrupted", finished=done)
-    return _result(journal, run_dir)
+    return _result(journal, run_dir, records=records, sheet=sheet, checks=checks)
 
 
 def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None:
@@ -233,12 +252,23 @@ def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None
     journal.set_seats_after({s.sku_id: consumed[s.sku_id] for s in skus if s.sku_id in consumed})
 
 
-def _result(journal: Journal, run_dir: Path) -> RunResult:
+def _result(
+    journal: Journal,
+    run_dir: Path,
+    *,
+    records: list[OpRecord] | None = None,
+    sheet: Sheet | None = None,
+    checks: list[RowCheck] | None = None,
+) -> RunResult:
     info = journal.run_info()
-    sheet = journal.sheet()
-    records = journal.operations()
+    sheet = sheet if sheet is not None else journal.sheet()
     skus = journal.skus()
-    rows = row_results(sheet.rows, journal.row_checks(), records, skus)
+    rows = row_results(
+        sheet.rows,
+        checks if checks is not None else journal.row_checks(),
+        records if records is not None else journal.operations(),
+        skus,
+    )
     return RunResult(
         run_id=info.run_id,
         sheet=sheet,
@@ -254,7 +284,6 @@ def _result(journal: Journal, run_dir: Path) -> RunResult:
         interrupted=info.status != "finished",
         report_dir=run_dir,
     )
-
 
 
 __all__ = [

@@ -358,9 +358,12 @@ class Engine:
         status = err.status if err is not None else None
         code = (err.code or type(err).__name__) if err is not None else "Interrupted"
         rid = (err.request_id or "") if err is not None else ""
-        for o in by_id.values():
-            if count:
+        if count:
+            for o in by_id.values():
                 o.retries += 1
+        if retry_after is None and count:  # one backoff for the whole batch: its items are re-sent/checked together
+            retry_after = self.pacer.backoff(max(o.retries for o in by_id.values()))
+        for o in by_id.values():
             s = Settlement(o.rec.key, o.rec.attempts, state, status, code, str(err) if err else "", "", rid, rid,
                            f"envelope {status or code}")
             self._apply_state(o, self._maybe_give_up(o, s), retry_after=retry_after)

@@ -7,16 +7,15 @@ with msgraph-sdk's batch classes (they drop ids, make URLs absolute and lose JSO
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
 
+from .._gc import paused_gc
 from ..errors import RetryableTenantError, ServiceError, TenantError, TenantUnreachableError
 from ..models import Group, LicenseState, ServicePlan, Sku, User
 from .http import (
@@ -46,22 +45,6 @@ def is_guid(value: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- parsing
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a bulk read builds ~10^5 records (none of them cyclic).
-
-    Each full collection walks every live object; while 100,000 users are being built the collector would
-    run dozens of times and roughly double the parse's CPU. Reference counting still frees everything.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class _StateCache:
@@ -317,7 +300,7 @@ class Graph:
 
     def list_users(self, *, page_size: int = MAX_PAGE_SIZE) -> list[User]:
         out: list[User] = []
-        with gc_paused():
+        with paused_gc():
             for page in self.iter_user_pages(page_size=page_size):
                 out.extend(page)
         return out

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .._gc import paused_gc
 from ..errors import ServiceError
 from ..models import Group, Sku, TenantSnapshot, User
 from .graph import (
@@ -35,7 +36,6 @@ from .graph import (
     ItemReply,
     _item_error,
     _StateCache,
-    gc_paused,
     is_guid,
     sku_from_json,
     tenant_id_from_skus,
@@ -177,7 +177,7 @@ def take_snapshot(
             if size is None:
                 # $count not served: the first page tells a small directory (no nextLink) at once, and is
                 # not wasted when the rule then pages.
-                with gc_paused():
+                with paused_gc():
                     first, next_link = graph.user_page(graph.first_users_url(), cache)
                     users.update((u.id, u) for u in first)
                 probed = True
@@ -192,7 +192,7 @@ def take_snapshot(
                 strategy = choose_strategy(len(keys), size)
     if strategy == "page":
         if not probed or next_link is not None:
-            with gc_paused():
+            with paused_gc():
                 for page in graph.iter_user_pages(start=next_link, states=cache):
                     for u in page:
                         users[u.id] = u

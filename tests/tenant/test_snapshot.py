@@ -7,10 +7,10 @@ import math
 
 import pytest
 
+from batch._gc import paused_gc as gc_paused
 from batch.config import Target
 from batch.models import User
 from batch.tenant import Tenant
-from batch.tenant.graph import gc_paused
 from batch.tenant.snapshot import (
     LOOKUP_ONLY_MAX_KEYS,
     PAGE_WITHOUT_COUNT_MIN_KEYS,
