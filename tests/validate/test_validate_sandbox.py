@@ -140,7 +140,8 @@ def test_revalidating_after_apply_is_unchanged(server: SandboxServer, tmp_path: 
     if statuses["adele.vance"] is RequestStatus.READY:
         pytest.skip("runs after test_plan_is_accepted_by_the_tenant only")
     # adele.vance's replace E3 -> E5 already happened: the desired state holds, so it is unchanged too.
-    done = ("adele.vance", "megan.bowen", "pradeep.gupta", "lynne.robbins", "diego.siciliani", "jane.doe_fabrikam.com#EXT#")
+    done = ("adele.vance", "megan.bowen", "pradeep.gupta", "lynne.robbins", "diego.siciliani",
+            "jane.doe_fabrikam.com#EXT#")  # fmt: skip
     for who in done:
         assert statuses[who] is RequestStatus.UNCHANGED, who
     assert plan(v).operations == [] or all(op.user.startswith(("isaiah", "lee")) for op in plan(v).operations)
