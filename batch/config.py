@@ -125,6 +125,7 @@ class Settings:
     product_list: Path | None = None  # Microsoft's product CSV; else the cache
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    config_file: Path | None = None  # the license-batch.toml that was read, if any (its [sandbox] table too)
 
 
 def _default_cache_dir() -> Path:
@@ -153,6 +154,7 @@ def load_settings(
     """
     env = os.environ if env is None else env
     data = _read_toml(config_file)
+    used_file = Path(config_file) if config_file else (Path(DEFAULT_CONFIG_FILE) if data else None)
     t = data.get("tenant", {})
     lim = data.get("limits", {})
     sb = data.get("sandbox", {})
@@ -199,6 +201,7 @@ def load_settings(
         column_map=cmap,
         product_list=Path(p) if (p := product_list or env.get("LICENSE_BATCH_PRODUCT_LIST")) else None,
         sandbox=sandbox,
+        config_file=used_file,
     )
 
 

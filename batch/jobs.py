@@ -30,6 +30,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from .sandbox import SandboxConfig
     from .sheets import ProductCatalog
     from .tenant import Tenant
 
@@ -68,13 +69,11 @@ class Session:
         from .tenant import Tenant
 
         if self.target.embedded_sandbox:
-            from .sandbox import SandboxConfig, SandboxServer
+            from .sandbox import SandboxServer
 
             db = self.settings.sandbox.db
             seeded = ensure_sandbox(self.settings.sandbox)
-            self._server = SandboxServer(
-                db, SandboxConfig(time_scale=self.settings.sandbox.time_scale), init_if_missing=False
-            ).start()
+            self._server = SandboxServer(db, sandbox_config(self.settings), init_if_missing=False).start()
             self.target = Target(
                 name="sandbox",
                 graph_url=self._server.graph_url,
@@ -119,6 +118,15 @@ def open_session(settings: Settings) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+def sandbox_config(settings: Settings, **overrides: Any) -> SandboxConfig:
+    """The embedded sandbox's limits, latency and faults: [sandbox] in the config file, then
+    LICENSE_BATCH_SANDBOX_* variables, then ``overrides``; its time scale is the one the client's limits use."""
+    from .sandbox import SandboxConfig
+
+    overrides.setdefault("time_scale", settings.sandbox.time_scale)
+    return SandboxConfig.load(toml_path=settings.config_file, **overrides)
 
 
 def ensure_sandbox(sb: SandboxSettings) -> bool:
@@ -480,11 +488,11 @@ def sandbox_init(db: Path, *, users: int, seed: int) -> list[str]:
 
 
 def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings: Settings) -> None:
-    from .sandbox import SandboxConfig, serve
+    from .sandbox import serve
 
     if not db.exists():
         sandbox_init(db, users=settings.sandbox.users, seed=settings.sandbox.seed)
-    serve(db, SandboxConfig(time_scale=time_scale), host=host, port=port)
+    serve(db, sandbox_config(settings, time_scale=time_scale), host=host, port=port)
 
 
 def count_by(items: Mapping[str, int]) -> str:

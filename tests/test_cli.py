@@ -291,3 +291,46 @@ def test_sandbox_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     code, _, err = run(capsys, "sandbox", "init", "--db", str(tmp_path / "x.db"), "--users", "60", "--seed", "7")
     assert code == 0
     assert "60 users" in err and "Seeded a sandbox tenant" in err
+
+
+def test_ctrl_c_writes_partial_results_then_resume_finishes(tmp_path: Path) -> None:
+    """SIGINT mid-run: in-flight requests settle, a partial workbook is written, exit 130; resume finishes."""
+    import signal
+    import time
+
+    (tmp_path / "license-batch.toml").write_text(
+        "[limits]\nwrite_quota = 40\nwrite_window_seconds = 2\n\n"
+        "[sandbox]\nwrite_quota = 40\nwrite_window_seconds = 2\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LICENSE_BATCH_")}
+    env.update({"LICENSE_BATCH_SANDBOX_DB": str(tmp_path / "sandbox.db"), "XDG_CACHE_HOME": str(tmp_path / "c"),
+                "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    cmd = [sys.executable, "-m", "batch.cli"]
+    with subprocess.Popen(
+        [*cmd, "apply", str(WAVE), "--on-shortfall", "partial"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:  # fmt: skip
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        for line in proc.stderr:  # wait until writes are under way
+            if (" rows " in line and not line.startswith("0/")) or time.monotonic() > deadline:
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    assert code == 130, rest
+    run_dir = only_run_dir(tmp_path)
+    assert f"Interrupted. Continue with: license-batch resume {run_dir.name}" in rest
+    partial = rows_of(run_dir / "results.xlsx", "Results")
+    statuses = [r["Status"] for r in partial]
+    assert len(partial) == 196 and "not run" in statuses and "applied" in statuses
+
+    done = subprocess.run([*cmd, "resume", run_dir.name, "--json"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1, done.stderr  # the sample's deliberate failures
+    s = json.loads(done.stdout)
+    assert (s["applied"], s["failed"], s["not_run"]) == (178, 1, 0)
+    final = rows_of(run_dir / "results.xlsx", "Results")
+    assert [r["Employee ID"] for r in final] == [r["Employee ID"] for r in partial]
