@@ -205,6 +205,12 @@ def row_results(
         elif skipped is not None:
             res.status = Outcome.SKIPPED
             res.code, res.message, res.fix = skipped.code, skipped.message, skipped.fix
+        elif any(c.status is RequestStatus.READY for c in cs) and not os_:
+            # validation passed the row but the plan holds nothing for it: the wave was refused as a whole
+            res.status = Outcome.SKIPPED
+            res.code = "wave-refused"
+            res.message = "Not applied: the wave was refused because a license is short of seats."
+            res.fix = "Buy or free seats, or run with --on-shortfall partial."
         elif os_:
             res.status = Outcome.APPLIED
             res.request_id = (assign or os_[-1]).request_id

@@ -181,3 +181,11 @@ def test_stop_event_leaves_not_run_rows_then_resume_finishes(tmp_path: Path) -> 
     with Journal.open(tmp_path / "journal.sqlite") as j:
         assert {o.state for o in j.operations()} == {OpState.SUCCEEDED}
         assert j.run_info().status == "finished"
+
+
+def test_a_refused_wave_sends_nothing_and_skips_every_row(tmp_path: Path) -> None:
+    tenant, plan = setup(3)
+    plan.operations = []  # what plan() gives for a refused wave (STOP and a SKU short)
+    res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
+    assert [(r.status, r.code) for r in res.rows] == [(Outcome.SKIPPED, "wave-refused")] * 3
+    assert tenant.batches == [] and not res.interrupted
