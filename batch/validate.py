@@ -70,9 +70,8 @@ from .sheets.resolve import SkuResolver, resolve_plans, resolve_usage_location
 
 _ERR, _WARN, _INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
-#: Every finding code validation can give: code -> (severity, meaning). Codes are stable: reports, scripts
-#: and the result sheet key off them. Findings produced while reading the sheet (``batch.sheets``) pass
-#: through unchanged and are documented there.
+#: Every row finding code, from reading the sheet (``batch.sheets``) and from validation: code -> (severity,
+#: meaning). Codes are stable: reports, scripts and the result sheet key off them.
 FINDING_CODES: dict[str, tuple[Severity, str]] = {
     # the user
     "user-missing": (_ERR, "The row names no user."),
@@ -81,7 +80,12 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
     "user-guest": (_WARN, "The user is a guest (B2B) account; licensing guests is unusual."),
     "user-disabled": (_WARN, "The user's account is disabled (sign-in blocked); the license still takes a seat."),
     # the action and the license
+    "action-unknown": (_ERR, "The action cell is not a known word (assign, remove, replace and their synonyms)."),
     "action-missing": (_ERR, "The row gives no usable action (assign, remove or replace)."),
+    "replace-incomplete": (_ERR, "A replace row needs both the license to take away and the one to give."),
+    "replace-multiple": (_ERR, "A replace row names several licenses to take away or to give; one of each."),
+    "from-sku-ignored": (_WARN, "A from-license was given on a row that is not a replace; it is ignored."),
+    "priority-invalid": (_WARN, "The priority cell is not a whole number; the row has no priority."),
     "license-missing": (_ERR, "The row names no license."),
     "sku-unknown": (_ERR, "The license is not a known product name, string id or skuId."),
     "sku-not-in-tenant": (_ERR, "The product exists but the tenant has not bought it."),

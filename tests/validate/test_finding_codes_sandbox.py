@@ -106,16 +106,6 @@ def test_the_source_scan_finds_the_known_codes() -> None:
 
 # ------------------------------------------------------------------------------------------ the rows
 
-#: Severity of the reader's codes that FINDING_CODES does not list (see the xfail at the end).
-READER_SEVERITY = {
-    "action-unknown": Severity.ERROR,
-    "replace-incomplete": Severity.ERROR,
-    "replace-multiple": Severity.ERROR,
-    "priority-invalid": Severity.WARNING,
-    "from-sku-ignored": Severity.WARNING,
-}
-
-
 @dataclass(frozen=True)
 class Case:
     """One sheet row and what validation must say about it.
@@ -323,7 +313,7 @@ def _outcome(c: CheckedRequest) -> tuple[RequestStatus, tuple[str, ...]]:
 
 
 def _severity(code: str) -> Severity:
-    return FINDING_CODES[code][0] if code in FINDING_CODES else READER_SEVERITY[code]
+    return FINDING_CODES[code][0]
 
 
 # --------------------------------------------------------------------------------------------- tests
@@ -403,14 +393,6 @@ def test_every_code_is_seen(run: Run, direct: Validation) -> None:
     assert seen == ALL_CODES, sorted(ALL_CODES - seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README line 92 ('Row findings have stable codes (batch.validate.FINDING_CODES): ... and the reader's "
-    "user-missing, license-missing, action-unknown, replace-incomplete, priority-invalid'), validate.py's "
-    "docstring (line 5) and errors.py RowFinding (line 114) say every finding code is listed in "
-    "FINDING_CODES; action-unknown, replace-incomplete, replace-multiple, priority-invalid and "
-    "from-sku-ignored (batch/sheets/rows.py) are not.",
-)
 def test_every_code_seen_is_documented_in_finding_codes(run: Run) -> None:
     seen = {f.code for v in (run.stop, run.partial) for c in v.requests for f in c.findings}
     assert seen <= set(FINDING_CODES), sorted(seen - set(FINDING_CODES))
