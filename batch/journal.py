@@ -33,7 +33,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -270,12 +270,6 @@ class SkuRecord:
     enabled: int
     consumed_before: int
     consumed_after: int | None = None
-
-
-@dataclass(slots=True)
-class _Loaded:
-    sheet: Sheet
-    checks: list[RowCheck] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------- journal
