@@ -13,12 +13,20 @@ request; up to ``Limits.max_in_flight`` requests are on the wire at once. Each a
 503                                    re-sent after Retry-After or a jittered exponential backoff
 500/502/504, missing from the answer   UNKNOWN: checked against the tenant, then re-sent only if not in effect
 401                                    the run stops (AuthenticationError)
+400 on an add while another operation  waits until the operations that free that SKU have settled, then is
+that frees the SKU is not settled      re-sent once (seats freed by removals and swaps in the same sheet)
 other 4xx (400, 403, 404, ...)         failed with Graph's code and message, never retried
 envelope 429                           all items re-queued (the batch was refused as a whole)
 envelope 5xx, drop after connecting    all items UNKNOWN (the request may have reached the server)
 connection refused                     all items re-queued with backoff (nothing left the machine)
 envelope 401/403/other 4xx             items back to planned (nothing was done); the run stops and raises
 =====================================  =========================================================================
+
+Seats: validation counts the seats a sheet frees (removals, swaps) toward the ones it takes, but concurrent
+batches may reach Graph before the removals do, and Graph answers 400 ("... does not have any available
+licenses") to the early add. The engine does not read that message (Graph's messages are not a contract):
+a 400 on an operation that adds a SKU which some not-yet-settled operation of this run removes (or which one
+removed after this request left) is re-sent once when those have settled; a second 400 fails it as usual.
 
 An operation is UNKNOWN when its request may have taken effect without our hearing of it. Before such an
 operation is sent again the user is read back (``tenant.read_users``): already in the operation's after-state
@@ -93,6 +101,9 @@ class _Op:
     dependents: list[str] = field(default_factory=list)
     sent_at: float = 0.0
     checks: int = 0
+    settled_at: float = 0.0  # clock() when it settled in this process
+    seat_retried: bool = False  # re-sent once already after the seats its adds need were freed
+    waits_for: set[str] = field(default_factory=set)  # seat-freeing operations it waits on
 
 
 def in_after_state(kind: OpKind, body: Mapping[str, Any], add: Sequence[tuple[str, Sequence[str]]],
@@ -133,6 +144,8 @@ class Engine:
         self.batch_size = max(1, min(20, limits.batch_size))
         self.max_in_flight = max(1, limits.max_in_flight)
         self.ops: dict[str, _Op] = {}
+        self.freed_by: dict[str, list[str]] = {}  # skuId -> keys of the operations that remove it
+        self.seat_waiters: dict[str, list[str]] = {}  # freeing op key -> ops waiting for it to settle
         self.ready: deque[str] = deque()  # roots: planned, no unsettled dependency
         self.delayed: list[tuple[float, int, str]] = []  # (not_before, seq, key)
         self.to_check: list[str] = []
@@ -160,6 +173,8 @@ class Engine:
             dep = o.rec.op.depends_on
             if dep and dep in self.ops:
                 self.ops[dep].dependents.append(o.rec.key)
+            for sku_id in o.rec.op.remove:
+                self.freed_by.setdefault(sku_id, []).append(o.rec.key)
             rows_with_ops.update(o.rec.op.rows)
             if o.rec.state in SETTLED:
                 self.ops_done += 1
@@ -415,11 +430,44 @@ class Engine:
                     self.fatal = PermissionDeniedError(
                         f"Graph refused a write for lack of permission: {message}",
                         status=status, code=code, request_id=item_rid)
+            elif status == 400 and self._wait_for_seats(o):
+                s = Settlement(key, n, OpState.PLANNED, status, code, message, "", item_rid, batch_rid, excerpt)
+                self._settle_local(o, s)
+                if not o.waits_for:  # the seats were freed after this request left: re-send now
+                    self._enqueue(key)
+                continue
             else:  # 400, 403, 404, 409, ...: the row is wrong (or not permitted): never retried
                 s = Settlement(key, n, OpState.FAILED, status, code or f"HTTP{status}",
                                message or f"Graph answered {status}.", graph_fix(status, code, message),
                                item_rid, batch_rid, excerpt)
             self._apply_state(o, s, retry_after=retry_after)
+
+    def _wait_for_seats(self, o: _Op) -> bool:
+        """After a 400 on ``o``: should it be re-sent once the seats its adds need are freed by this run?
+
+        True when an operation of this run that removes one of the SKUs ``o`` adds has not settled yet (``o``
+        then waits for all of them: ``o.waits_for``), or succeeded after ``o``'s request left (re-send now).
+        """
+        if o.seat_retried or o.rec.op.kind is not OpKind.ASSIGN_LICENSE:
+            return False
+        pending: set[str] = set()
+        freed_since = False
+        for sku_id, _plans in o.rec.op.add:
+            for k in self.freed_by.get(sku_id, ()):
+                f = self.ops[k]
+                if k == o.rec.key or f.waits_for:  # itself waiting for seats: no cycles (a swap pair)
+                    continue
+                if f.rec.state not in SETTLED:
+                    pending.add(k)
+                elif f.rec.state is OpState.SUCCEEDED and f.settled_at >= o.sent_at:
+                    freed_since = True
+        if not pending and not freed_since:
+            return False
+        o.seat_retried = True
+        o.waits_for = pending
+        for k in pending:
+            self.seat_waiters.setdefault(k, []).append(o.rec.key)
+        return True
 
     def _maybe_give_up(self, o: _Op, s: Settlement) -> Settlement:
         """After max_attempts retryable failures an operation fails - unless its effect is unknown (then it
@@ -449,6 +497,11 @@ class Engine:
             for d in o.dependents:
                 if self.ops[d].rec.state is OpState.PLANNED:
                     self._enqueue(d)
+            for w in self.seat_waiters.pop(o.rec.key, ()):
+                waiter = self.ops[w]
+                waiter.waits_for.discard(o.rec.key)
+                if not waiter.waits_for:
+                    self._enqueue(w)
 
     def _settle_local(self, o: _Op, s: Settlement) -> None:
         was_settled = o.rec.state in SETTLED
@@ -458,6 +511,7 @@ class Engine:
         o.rec.request_id = s.request_id
         if s.state in SETTLED:
             o.rec.settled = datetime.now(UTC)
+            o.settled_at = self.clock()
             if not was_settled:
                 self.ops_done += 1
                 for r in o.rec.op.rows:

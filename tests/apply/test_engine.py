@@ -189,3 +189,54 @@ def test_a_refused_wave_sends_nothing_and_skips_every_row(tmp_path: Path) -> Non
     res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
     assert [(r.status, r.code) for r in res.rows] == [(Outcome.SKIPPED, "wave-refused")] * 3
     assert tenant.batches == [] and not res.interrupted
+
+
+def _swap_pair(plan: object) -> object:
+    """Turn a 2-row plan into a swap pair: user 0 gives E3 for E5, user 1 gives E5 for E3."""
+    from batch.models import Operation
+
+    from .helpers import E3
+
+    p = plan  # a Plan
+    a, b = p.operations  # type: ignore[attr-defined]
+
+    def swap(op: Operation, give: str, take: str) -> Operation:
+        body = {"addLicenses": [{"skuId": take, "disabledPlans": []}], "removeLicenses": [give]}
+        return replace(op, body=body, add=((take, ()),), remove=(give,), before=(give,), after=(take,))
+
+    p.operations = [swap(a, E3, E5), swap(b, E5, E3)]  # type: ignore[attr-defined]
+    return p
+
+
+def test_400_on_an_add_waits_for_the_removal_that_frees_its_seat(tmp_path: Path) -> None:
+    from .helpers import E3
+
+    tenant, plan = setup(2, with_location=False)
+    plan = _swap_pair(plan)
+    tenant.direct[uid(0)] = {E3: frozenset()}
+    tenant.direct[uid(1)] = {E5: frozenset()}
+    no_seat = err(400, "Request_BadRequest", f"Subscription with SKU {E5} does not have any available licenses.")
+    tenant.script[("POST", f"/users/{uid(0)}/assignLicense")] = [no_seat]  # user 1's removal of E5 not in yet
+    res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
+    assert [r.status for r in res.rows] == [Outcome.APPLIED, Outcome.APPLIED]
+    assert tenant.direct[uid(0)] == {E5: frozenset()} and tenant.direct[uid(1)] == {E3: frozenset()}
+    with Journal.open(tmp_path / "journal.sqlite") as j:
+        assert sorted(o.attempts for o in j.operations()) == [1, 2]  # re-sent once, after the removal
+
+
+def test_seat_waits_never_deadlock_and_retry_only_once(tmp_path: Path) -> None:
+    """Both halves of a swap pair refused for seats: one waits for the other, the other fails; then the
+    waiting one is re-sent once and fails too. Every row ends; nothing hangs."""
+    from .helpers import E3
+
+    tenant, plan = setup(2, with_location=False)
+    plan = _swap_pair(plan)
+    no_seat = err(400, "Request_BadRequest", "Subscription with SKU x does not have any available licenses.")
+    tenant.script[("POST", f"/users/{uid(0)}/assignLicense")] = [no_seat, no_seat, no_seat]
+    tenant.script[("POST", f"/users/{uid(1)}/assignLicense")] = [no_seat, no_seat, no_seat]
+    tenant.direct[uid(0)] = {E3: frozenset()}
+    tenant.direct[uid(1)] = {E5: frozenset()}
+    res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
+    assert [r.status for r in res.rows] == [Outcome.FAILED, Outcome.FAILED]
+    with Journal.open(tmp_path / "journal.sqlite") as j:
+        assert sorted(o.attempts for o in j.operations()) == [1, 2]
