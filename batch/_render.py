@@ -103,6 +103,11 @@ def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[s
     return lines
 
 
+def changed_anything(result: RunResult) -> bool:
+    """Did the run change the tenant? (A skipped row with a request id was partly applied.)"""
+    return any(r.status is Outcome.APPLIED or (r.status is Outcome.SKIPPED and r.request_id) for r in result.rows)
+
+
 def render_run(result: RunResult) -> list[str]:
     s = run_summary(result)
     dur = (result.finished - result.started).total_seconds()
@@ -127,7 +132,7 @@ def render_run(result: RunResult) -> list[str]:
             more = ", ..." if len(rows) > 6 else ""
             lines.append(f"  {code} x{n} (rows {', '.join(rows[:6])}{more})")
     lines.append(f"Results: {s['report']}")
-    if s["rows"] and s["unchanged"] == s["rows"] - s["skipped"] - s["failed"] and not s["applied"]:
+    if s["rows"] and not s["not_run"] and not changed_anything(result):
         lines.append("Nothing needed changing: the tenant already matches every valid row.")
     if result.interrupted:
         lines.append(f"Interrupted. Continue with: license-batch resume {result.run_id}")

@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("resume", help="finish an interrupted run without doing anything twice")
     p.add_argument("run_id", help="the run id printed by apply (a folder under the report dir)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
     p.add_argument("--report-dir", help="where run folders go (default ./reports)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
     _add_target_options(p)
@@ -223,6 +224,9 @@ def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
+        if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name, out):
+            out("Nothing was sent.")
+            return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
         result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress)
         _announce(session, out)
@@ -236,7 +240,7 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
     progress = _render.ProgressPrinter(out.stream)
     result = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
     code = _finish(result, args, out)
-    if not any(r.status == "applied" for r in result.rows):
+    if not _render.changed_anything(result):
         out("The sandbox already holds this wave. Reset it with 'license-batch sandbox init' to see it applied again.")
     # The demo's sample wave fails some rows on purpose; that is the demonstration, not an error.
     return EXIT_OK if code == EXIT_ROWS else code

@@ -131,9 +131,10 @@ def sandbox_config(settings: Settings, **overrides: Any) -> SandboxConfig:
 
 def ensure_sandbox(sb: SandboxSettings) -> bool:
     """Seed the sandbox database when it does not exist yet. True when it was seeded now."""
-    if sb.db.exists():
+    from .sandbox import init_tenant, is_seeded
+
+    if is_seeded(sb.db):
         return False
-    from .sandbox import init_tenant
 
     sb.db.parent.mkdir(parents=True, exist_ok=True)
     init_tenant(sb.db, users=sb.users, seed=sb.seed)
@@ -172,9 +173,10 @@ def check_file(
 ) -> Validation:
     """Read the sheet, take one tenant snapshot, validate every row. Raises InputError for file-level problems."""
     from .sheets import parse_requests, read_sheet
-    from .validate import validate
+    from .validate import parse_reserve, validate
 
     policy = _policy(on_shortfall)
+    parse_reserve(reserve)  # a bad --reserve is refused before the tenant is read
     sh = read_sheet(Path(path), sheet=sheet, column_map=dict(session.settings.column_map) or None)
     requests = parse_requests(sh, catalog=session.catalog)
     keys = sorted({r.user for r in requests if r.user})

@@ -29,7 +29,6 @@ sqlite3 errors are translated into :class:`batch.errors.JournalError` here and n
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +38,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from ._secrets import scrub_argv as _scrub_argv
 from .errors import JournalError, RowFinding
 from .models import InputRow, Operation, OpKind, Plan, RequestStatus, Sheet
 
@@ -140,28 +140,11 @@ CREATE TABLE IF NOT EXISTS attempt (
 );
 """
 
-_SECRET_OPTION = re.compile(r"^--?[\w-]*(secret|password|token|key|credential|cert)[\w-]*", re.IGNORECASE)
 
 
 def scrub_argv(argv: Sequence[str]) -> str:
-    """The command line as text, with the value of any secret-looking option replaced by ``***``."""
-    out: list[str] = []
-    hide_next = False
-    for a in argv:
-        if hide_next:
-            out.append("***")
-            hide_next = False
-            continue
-        m = _SECRET_OPTION.match(a)
-        if m:
-            if "=" in a:
-                out.append(a.split("=", 1)[0] + "=***")
-            else:
-                out.append(a)
-                hide_next = True
-            continue
-        out.append(a)
-    return " ".join(out)
+    """The command line as text, secrets replaced by ``***`` (the same rules as the reports)."""
+    return " ".join(_scrub_argv(argv))
 
 
 def now_iso() -> str:
@@ -365,6 +348,8 @@ class Journal:
                     if stmt.strip():
                         con.execute(stmt)
                 con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                # Which tenant the plan was made against: resume refuses to continue it anywhere else.
+                con.execute("INSERT INTO meta VALUES ('tenant_id', ?)", (plan.validation.snapshot.tenant_id,))
                 con.execute(
                     "INSERT INTO run (id, run_id, tool_version, input_path, input_sha256, command_line, tenant,"
                     " started, status, sheet_format, sheet_name, sheet_encoding, sheet_delimiter,"
@@ -460,6 +445,11 @@ class Journal:
             j.close()
             raise JournalError(f"The journal {path} was written by an incompatible version.")
         return j
+
+    def meta(self, key: str) -> str | None:
+        """A value of the journal's meta table (``schema_version``, ``tenant_id``), or None."""
+        row = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(row[0][0]) if row else None
 
     def close(self) -> None:
         try:

@@ -334,3 +334,34 @@ def test_ctrl_c_writes_partial_results_then_resume_finishes(tmp_path: Path) -> N
     assert (s["applied"], s["failed"], s["not_run"]) == (178, 1, 0)
     final = rows_of(run_dir / "results.xlsx", "Results")
     assert [r["Employee ID"] for r in final] == [r["Employee ID"] for r in partial]
+
+
+def test_resume_refuses_another_tenant(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from batch.sandbox import SandboxServer, init_tenant
+
+    run(capsys, "apply", str(WAVE), "--on-shortfall", "partial")
+    run_dir = only_run_dir(workdir)
+    init_tenant(workdir / "other.db", users=50, seed=9)  # another seed: another tenant id
+    with SandboxServer(workdir / "other.db") as sb:
+        code, _, err = run(capsys, "resume", run_dir.name, "--graph-url", sb.graph_url)
+    assert code == 2
+    assert f"error: Run {run_dir.name} was planned against tenant " in err
+    assert "Nothing was sent." in err
+
+
+def test_row_with_one_bad_license_among_several_is_partly_applied(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sheet = workdir / "mixed.csv"
+    sheet.write_text(
+        'User,License,Country\npradeep.gupta@contoso.onmicrosoft.com,"POWER_BI_PRO; NOPE_SKU",India\n',
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, "apply", str(sheet), "--json")
+    s = json.loads(out)
+    assert code == 1 and s["skipped"] == 1 and s["applied"] == 0
+    row = rows_of(only_run_dir(workdir) / "results.xlsx", "Results")[0]
+    assert row["Status"] == "skipped" and row["Error code"] == "sku-unknown"
+    assert str(row["Message"]).startswith("Partly applied: assign POWER_BI_PRO was applied. Not applied: ")
+    assert row["Licenses after"] == "POWER_BI_PRO" and row["Request id"]
+    assert "Nothing needed changing" not in err

@@ -123,7 +123,20 @@ def resume(
     if run_dir.name == JOURNAL_NAME:
         run_dir = run_dir.parent
     with Journal.open(journal_path(run_dir)) as journal:
+        _same_tenant(journal, tenant)
         return _execute(journal, tenant, limits, progress, stop_event, run_dir)
+
+
+def _same_tenant(journal: Journal, tenant: TenantWriter) -> None:
+    """Refuse to continue a run against another tenant than the one it was planned for."""
+    planned = (journal.meta("tenant_id") or "").lower()
+    current = str(getattr(tenant, "tenant_id", "") or "").lower()
+    if planned and current and planned != current:
+        raise JournalError(
+            f"Run {journal.run_info().run_id} was planned against tenant {planned}, but the target is tenant "
+            f"{current}. Nothing was sent. Resume it with the settings (license-batch.toml, --tenant, "
+            "--graph-url) the run was started with."
+        )
 
 
 def load_result(run: str | Path) -> RunResult:

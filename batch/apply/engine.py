@@ -20,6 +20,7 @@ envelope 429                           all items re-queued (the batch was refuse
 envelope 5xx, drop after connecting    all items UNKNOWN (the request may have reached the server)
 connection refused                     all items re-queued with backoff (nothing left the machine)
 envelope 401/403/other 4xx             items back to planned (nothing was done); the run stops and raises
+envelope 2xx that cannot be read       all items UNKNOWN (checked against the tenant before any re-send)
 =====================================  =========================================================================
 
 Seats: validation counts the seats a sheet frees (removals, swaps) toward the ones it takes, but concurrent
@@ -345,7 +346,13 @@ class Engine:
         except TenantUnreachableError as e:
             state = OpState.PLANNED if _never_left(e) else OpState.UNKNOWN
             self._settle_all(by_id, state, e, retry_after=e.retry_after)
-        except TenantError as e:  # 401/403/other 4xx on the envelope: nothing was done; stop the run
+        except TenantError as e:
+            if e.status is not None and 200 <= e.status < 300:
+                # Graph accepted the batch but its answer could not be read (truncated, not JSON): the items
+                # may have taken effect. Check each against the tenant before anything is sent again.
+                self._settle_all(by_id, OpState.UNKNOWN, e, retry_after=None)
+                return
+            # 401/403/other 4xx on the envelope: nothing was done; stop the run
             self._settle_all(by_id, OpState.PLANNED, e, retry_after=None, count=False)
             if self.fatal is None:
                 self.fatal = e
@@ -423,8 +430,11 @@ class Engine:
                 if self.fatal is None:
                     self.fatal = AuthenticationError(f"Graph refused a write as unauthenticated: {message}",
                                                      status=status, code=code, request_id=item_rid)
-            elif status == 403 and code == "Authorization_RequestDenied" and self.ops_done == 0:
-                # the very first answers refuse permission: every write would; stop instead of failing all rows
+            elif status == 403 and code == "Authorization_RequestDenied" and self.ops_done == 0 and all(
+                x is not None and x.status == 403 for x in (items.get(i) for i in by_id)
+            ):
+                # the first answer refuses permission for every item: every write would; stop instead of
+                # failing all rows (a 403 for one user, e.g. a privileged admin, fails only that row)
                 s = Settlement(key, n, OpState.PLANNED, status, code, message, "", item_rid, batch_rid, excerpt)
                 if self.fatal is None:
                     self.fatal = PermissionDeniedError(

@@ -205,6 +205,12 @@ def row_results(
         elif skipped is not None:
             res.status = Outcome.SKIPPED
             res.code, res.message, res.fix = skipped.code, skipped.message, skipped.fix
+            if os_:  # other requests of the same row (a cell with several licenses) went ahead
+                done = "; ".join(dict.fromkeys(c.action for c in cs if c.status is RequestStatus.READY and c.action))
+                res.message = f"Partly applied: {done or 'the rest of the row'} was applied. Not applied: {res.message}"
+                res.request_id = (assign or os_[-1]).request_id
+                if assign is not None:
+                    res.licenses_after = parts.text(assign.op.after)
         elif any(c.status is RequestStatus.READY for c in cs) and not os_:
             # validation passed the row but the plan holds nothing for it: the wave was refused as a whole
             res.status = Outcome.SKIPPED

@@ -1,11 +1,11 @@
-"""Text helpers shared by the report writers: formula neutralisation, timestamps, secret scrubbing."""
+"""Text helpers shared by the report writers: formula neutralisation, timestamps (secrets: ``batch._secrets``)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+
+from .._secrets import REDACTED, scrub_argv, scrub_text, scrub_value  # noqa: F401 - re-exported
 
 #: First characters that make Excel, LibreOffice or Google Sheets treat a cell as a formula (OWASP CSV
 #: injection list: ``= + - @``, tab, carriage return), plus line feed and the full-width forms of the four
@@ -58,65 +58,3 @@ def iso_utc_precise(when: datetime | None) -> str | None:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-# ------------------------------------------------------------------------------------- secrets
-
-REDACTED = "***"
-
-#: Option names whose value is a secret: --token, --client-secret, --password and their kin.
-_SECRET_OPTION = re.compile(r"^--?[\w-]*(token|secret|password|passwd|pwd|api[-_]?key)[\w-]*$", re.IGNORECASE)
-_SECRET_OPTION_EQ = re.compile(
-    r"^(--?[\w-]*(?:token|secret|password|passwd|pwd|api[-_]?key)[\w-]*)=.*$", re.IGNORECASE | re.DOTALL
-)
-_BEARER = re.compile(r"(?i)\b(bearer)\s+\S+")
-#: A JSON Web Token anywhere in a string (three base64url parts, the first one a JSON header).
-_JWT = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
-_SECRET_KEY = re.compile(r"token|secret|password|passwd|pwd|api[-_]?key|authorization|credential", re.I)
-
-
-def _scrub_text(s: str) -> str:
-    return _JWT.sub(REDACTED, _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", s))
-
-
-def scrub_argv(argv: Iterable[object]) -> list[str]:
-    """The command line with every secret replaced by ``***``.
-
-    Scrubs the value after ``--token``, ``--client-secret``, ``--password`` (and any option whose name
-    contains token/secret/password/api-key, in ``--opt value`` and ``--opt=value`` forms), anything after
-    ``Bearer``, and anything shaped like a JWT.
-    """
-    out: list[str] = []
-    hide_next = False
-    for raw in argv:
-        arg = str(raw)
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
-            continue
-        m = _SECRET_OPTION_EQ.match(arg)
-        if m:
-            out.append(f"{m.group(1)}={REDACTED}")
-            continue
-        if _SECRET_OPTION.match(arg) or arg.strip().lower() in ("bearer", "authorization: bearer"):
-            hide_next = True
-            out.append(arg)
-            continue
-        out.append(_scrub_text(arg))
-    return out
-
-
-def scrub_value(value: Any, key: str = "") -> Any:
-    """A JSON-able copy of ``value`` with secrets removed: secret-named keys dropped to ``***``, strings
-    scrubbed of bearer tokens and JWTs, lists under an ``argv``-like key scrubbed as a command line."""
-    if key and _SECRET_KEY.search(key):
-        return REDACTED
-    if isinstance(value, str):
-        return _scrub_text(value)
-    if isinstance(value, Mapping):
-        return {str(k): scrub_value(v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        if key in ("argv", "command_line", "args"):
-            return scrub_argv(value)
-        return [scrub_value(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return _scrub_text(str(value))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .behaviour import READ_ONLY_TOKEN
 from .config import SandboxConfig
 from .seed import PERSONAS, SeedSummary, init_tenant, list_users, tenant_info
-from .server import SandboxApp, SandboxServer, serve
+from .server import SandboxApp, SandboxServer, is_seeded, serve
 from .store import issue_token
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "SandboxServer",
     "SeedSummary",
     "init_tenant",
+    "is_seeded",
     "issue_token",
     "list_users",
     "serve",

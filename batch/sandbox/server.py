@@ -286,7 +286,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._httpd is not None:
             return self
-        if self.init_if_missing and not _is_seeded(self.db):
+        if self.init_if_missing and not is_seeded(self.db):
             from .seed import init_tenant
 
             init_tenant(self.db)
@@ -377,7 +377,8 @@ class SandboxServer:
         return self._app.meta["tenant_id"]
 
 
-def _is_seeded(db: Path) -> bool:
+def is_seeded(db: Path) -> bool:
+    """True when ``db`` holds a seeded tenant (a crashed seed leaves a file that is not)."""
     if not db.exists():
         return False
     import sqlite3

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
+from .._secrets import scrub_text
 from ..config import SANDBOX_DEV_TOKEN, Target
 from ..errors import AuthenticationError, ConfigError
 
@@ -149,7 +150,10 @@ class TokenProvider:
             try:
                 at = self.credential.get_token(scope)
             except Exception as e:  # azure-identity raises ClientAuthenticationError, CredentialUnavailableError
-                raise AuthenticationError(f"Could not get a token for {scope}: {type(e).__name__}.") from e
+                detail = _first_line(str(e))
+                raise AuthenticationError(
+                    f"Could not get a token for {scope}: {type(e).__name__}{': ' + detail if detail else ''}"
+                ) from e
             token = getattr(at, "token", None)
             if not token:
                 raise AuthenticationError(f"The credential gave no token for {scope}.")
@@ -177,3 +181,9 @@ __all__ = [
     "make_credential",
     "powerplatform_scope",
 ]
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    """The first line of a credential error (e.g. ``AADSTS700016: Application ... was not found``), scrubbed."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return scrub_text(line)[:limit]

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from batch.errors import ServiceUnavailableError, TenantUnreachableError, ThrottledError
+from batch.errors import ServiceError, ServiceUnavailableError, TenantUnreachableError, ThrottledError
 from batch.models import LicenseState, User
 from batch.tenant.graph import BatchReply, ItemReply
 
@@ -31,7 +31,8 @@ class FakeTenant:
         self.upn = {u.id: u.upn for u in users}
         # (method, url) -> list of scripted behaviours, used one per attempt:
         #   an ItemReply to answer instead of acting, "drop-after" (act, then raise unreachable),
-        #   "drop-before" (raise unreachable without acting), "envelope-429", "envelope-503"
+        #   "drop-before" (raise unreachable without acting), "envelope-429", "envelope-503",
+        #   "garbled-after" (act, then answer 200 with a body that cannot be read)
         self.script: dict[tuple[str, str], list[Any]] = defaultdict(list)
         self.effects: Counter[tuple[str, str]] = Counter()
         self.batches: list[list[Mapping[str, Any]]] = []
@@ -43,7 +44,7 @@ class FakeTenant:
         envelope: Any = None
         for it in items:
             s = self.script.get((it["method"], it["url"]))
-            if s and isinstance(s[0], str) and s[0].startswith(("envelope", "drop")):
+            if s and isinstance(s[0], str) and s[0].startswith(("envelope", "drop", "garbled")):
                 envelope = s.pop(0)
                 break
         if envelope == "envelope-429":
@@ -72,6 +73,8 @@ class FakeTenant:
                 failed.add(rid)
         if envelope == "drop-after":
             raise TenantUnreachableError("dropped after the effect")
+        if envelope == "garbled-after":
+            raise ServiceError("The tenant answered with something that is not JSON.", status=200)
         return BatchReply(replies, "batch-rid", "crid", 200)
 
     def _act(self, it: Mapping[str, Any]) -> ItemReply:

@@ -240,3 +240,13 @@ def test_seat_waits_never_deadlock_and_retry_only_once(tmp_path: Path) -> None:
     assert [r.status for r in res.rows] == [Outcome.FAILED, Outcome.FAILED]
     with Journal.open(tmp_path / "journal.sqlite") as j:
         assert sorted(o.attempts for o in j.operations()) == [1, 2]
+
+
+def test_unreadable_2xx_batch_answer_is_checked_not_resent(tmp_path: Path) -> None:
+    """Graph ran the items but its answer was truncated: the items are UNKNOWN, read back, found done."""
+    tenant, plan = setup(2, with_location=False)
+    tenant.script[("POST", f"/users/{uid(0)}/assignLicense")] = ["garbled-after"]
+    res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
+    assert [r.status for r in res.rows] == [Outcome.APPLIED, Outcome.APPLIED]
+    assert tenant.reads >= 1 and len(tenant.batches) == 1
+    assert all(v == 1 for v in tenant.effects.values())  # nothing done twice

@@ -24,10 +24,8 @@ class Sandbox:
 
 
 def start_sandbox(db: Path, users: int, seed: int, **config: Any) -> tuple[Any, Any]:
-    try:
-        from batch.sandbox import SandboxConfig, SandboxServer, init_tenant
-    except ImportError as e:  # the sandbox is built alongside; until then these tests wait
-        pytest.skip(f"the sandbox server is not available yet: {e}")
+    from batch.sandbox import SandboxConfig, SandboxServer, init_tenant
+
     summary = init_tenant(db, users=users, seed=seed)
     server = SandboxServer(db, SandboxConfig(**config))
     server.start()
