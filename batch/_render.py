@@ -56,6 +56,7 @@ def render_validation(res: ValidationRun | PlanRun) -> list[str]:
     ]
     if v.sheet.blank_rows:
         lines.append(f"({v.sheet.blank_rows} blank rows ignored)")
+    lines.extend(f"Note: {n}" for n in v.sheet.notes)
     findings = _findings_by_code(res)
     if findings:
         lines.append("Findings:")

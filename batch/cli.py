@@ -313,14 +313,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return HANDLERS[args.command](args, out)
     except KeyboardInterrupt:
-        out("Interrupted. The journal is consistent; run 'license-batch resume RUN_ID' to continue.")
+        out(
+            "Interrupted. If apply had started a run, its journal is consistent and "
+            "'license-batch resume <run-id>' continues it (run ids are the folders under the report dir)."
+        )
         return EXIT_INTERRUPTED
-    except (InputError, JournalError, OutputError) as e:
+    except OutputError as e:
+        out(f"error: {e}")
+        return EXIT_ROWS if e.after_apply else EXIT_INPUT
+    except (InputError, JournalError) as e:
         out(f"error: {e}", *(["Nothing was applied."] if isinstance(e, InputError) else []))
         return EXIT_INPUT
     except TenantError as e:
         rid = f" (request-id {e.request_id})" if e.request_id else ""
-        out(f"error: the tenant refused the request: {e}{rid}")
+        out(f"error: {e}{rid}")
         return EXIT_TENANT
     except LicenseBatchError as e:  # pragma: no cover - every subclass is handled above
         out(f"error: {e}")
@@ -328,6 +334,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `license-batch ... --json | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as e:  # a bug: say so plainly; the traceback on request
+        if os.environ.get("LICENSE_BATCH_DEBUG"):
+            raise
+        out(
+            f"error: unexpected {type(e).__name__}: {e}. This is a bug in license-batch; run again with "
+            "LICENSE_BATCH_DEBUG=1 for the details. If apply had started a run, its journal is consistent and "
+            "'license-batch resume <run-id>' continues it."
+        )
+        return EXIT_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

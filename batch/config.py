@@ -169,14 +169,14 @@ def load_settings(
     dflt = SandboxSettings()
     sandbox = SandboxSettings(
         db=Path(env.get("LICENSE_BATCH_SANDBOX_DB") or sb.get("db", dflt.db)),
-        users=int(sb.get("users", dflt.users)),
-        seed=int(sb.get("seed", dflt.seed)),
-        time_scale=float(env.get("LICENSE_BATCH_SANDBOX_TIME_SCALE") or sb.get("time_scale", 1.0)),
+        users=_number("[sandbox] users", sb.get("users", dflt.users), int, minimum=0),
+        seed=_number("[sandbox] seed", sb.get("seed", dflt.seed), int),
+        time_scale=_number(
+            "sandbox time_scale", env.get("LICENSE_BATCH_SANDBOX_TIME_SCALE") or sb.get("time_scale", 1.0), float,
+            minimum=1e-6,
+        ),
     )
-    try:
-        limits = Limits(**{k.replace("-", "_"): v for k, v in lim.items()})
-    except TypeError as e:
-        raise ConfigError(f"Unknown setting in [limits]: {e}.") from e
+    limits = _limits(lim)
 
     if name in (None, "", "sandbox") and not g_url:
         target = Target(name="sandbox", graph_url="", powerplatform_url="", embedded_sandbox=True)
@@ -203,6 +203,46 @@ def load_settings(
         sandbox=sandbox,
         config_file=used_file,
     )
+
+
+#: Range of each [limits] setting: (type, minimum, maximum or None).
+_LIMIT_RANGES: dict[str, tuple[type, float, float | None]] = {
+    "write_quota": (int, 1, None),
+    "write_window_seconds": (float, 1e-3, None),
+    "quota_headroom": (float, 0.05, 1.0),
+    "batch_size": (int, 1, 20),  # Graph's $batch maximum
+    "max_in_flight": (int, 1, 64),
+    "max_attempts": (int, 1, 100),
+    "backoff_base_seconds": (float, 0.0, None),
+    "backoff_max_seconds": (float, 0.0, None),
+    "request_timeout_seconds": (float, 1.0, None),
+    "page_size": (int, 1, 999),  # Graph's $top maximum for users
+    "powerplatform_requests_per_minute": (int, 1, None),
+}
+
+
+def _number(name: str, raw: Any, typ: type, *, minimum: float | None = None, maximum: float | None = None) -> Any:
+    try:
+        if isinstance(raw, bool) or (typ is int and isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError(raw)
+        value = typ(raw)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"The setting {name} must be a {'whole ' if typ is int else ''}number, not {raw!r}.") from e
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" + (f" and at most {maximum}" if maximum is not None else "")
+        raise ConfigError(f"The setting {name} must be {bounds}, not {raw!r}.")
+    return value
+
+
+def _limits(table: Mapping[str, Any]) -> Limits:
+    values: dict[str, Any] = {}
+    for raw_key, raw in table.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in _LIMIT_RANGES:
+            raise ConfigError(f"Unknown setting in [limits]: '{raw_key}'.", fix=f"Known: {', '.join(_LIMIT_RANGES)}.")
+        typ, lo, hi = _LIMIT_RANGES[key]
+        values[key] = _number(f"[limits] {key}", raw, typ, minimum=lo, maximum=hi)
+    return Limits(**values)
 
 
 def parse_column_map(text: str) -> dict[str, str]:

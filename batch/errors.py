@@ -218,6 +218,10 @@ class JournalError(LicenseBatchError):
 class OutputError(LicenseBatchError):
     """A report file cannot be written. What was applied stays applied and the journal is intact."""
 
+    def __init__(self, message: str, *, after_apply: bool = False) -> None:
+        self.after_apply = after_apply  # changes were sent: the CLI must not say "nothing was applied"
+        super().__init__(message)
+
 
 __all__ = [
     "AuthenticationError",

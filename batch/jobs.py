@@ -382,7 +382,7 @@ def _write(fn: Callable[[], Any], run_dir: Path, *, run_id: str | None = None) -
             if run_id
             else "Free some space or choose another --report-dir."
         )
-        raise OutputError(f"{e} {fix}") from e
+        raise OutputError(f"{e} {fix}", after_apply=run_id is not None) from e
 
 
 def _meta(session: Session, argv: Sequence[str], source: Path) -> dict[str, Any]:
@@ -479,6 +479,8 @@ def refresh_products(settings: Settings, *, from_file: str | None = None) -> tup
 def sandbox_init(db: Path, *, users: int, seed: int) -> list[str]:
     from .sandbox import init_tenant
 
+    if users < 0:
+        raise ConfigError(f"--users must be 0 or more, not {users}.")
     db.parent.mkdir(parents=True, exist_ok=True)
     s = init_tenant(db, users=users, seed=seed)
     return [

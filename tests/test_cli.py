@@ -250,7 +250,9 @@ def test_tenant_refusing_the_token_is_exit_3(workdir: Path, capsys: pytest.Captu
         finally:
             del os.environ["LICENSE_BATCH_TOKEN"]
     assert code == 3
-    assert err.startswith("error: the tenant refused the request:")
+    assert err.startswith("error: GET /v1.0/subscribedSkus was refused as unauthenticated (401): ")
+    assert "InvalidAuthenticationToken" in err and "(request-id " in err
+    assert "not-a-token" not in err
 
 
 # ---------------------------------------------------------------------------------- process level

@@ -39,7 +39,7 @@ def test_unknown_cloud_and_limit_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Unknown cloud 'mars'"):
         load_settings(config_file=cfg, env={})
     cfg.write_text("[limits]\nwrites_per_hour = 3\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"Unknown setting in \[limits\]"):
+    with pytest.raises(ConfigError, match=r"Unknown setting in \[limits\]: .writes_per_hour."):
         load_settings(config_file=cfg, env={})
 
 
@@ -64,3 +64,25 @@ def test_limits_scaled_rejects_non_positive() -> None:
 
 def test_dev_token_is_not_empty() -> None:
     assert SANDBOX_DEV_TOKEN
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("[limits]\nwrite_quota = \"abc\"\n", "The setting [limits] write_quota must be a whole number, not 'abc'."),
+        ("[limits]\nbatch_size = 25\n", "The setting [limits] batch_size must be at least 1 and at most 20, not 25."),
+        ("[limits]\nmax_in_flight = 0\n", "The setting [limits] max_in_flight must be at least 1 and at most 64"),
+        ("[sandbox]\nusers = \"many\"\n", "The setting [sandbox] users must be a whole number, not 'many'."),
+    ],
+)
+def test_bad_values_are_config_errors(tmp_path: Path, table: str, message: str) -> None:
+    cfg = tmp_path / "lb.toml"
+    cfg.write_text(table, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_settings(config_file=cfg, env={})
+    assert str(e.value).startswith(message)
+
+
+def test_bad_time_scale_from_env() -> None:
+    with pytest.raises(ConfigError, match=r"The setting sandbox time_scale must be a number, not 'abc'\."):
+        load_settings(env={"LICENSE_BATCH_SANDBOX_TIME_SCALE": "abc"})
