@@ -663,7 +663,6 @@ def _signature(w: _Work) -> tuple[object, ...]:
         w.req.action,
         w.sku.sku_id if w.sku else None,
         w.from_sku.sku_id if w.from_sku else None,
-        w.plan_ids,  # same license, other plans disabled: that is a conflict, not a duplicate
     )
 
 
