@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -498,6 +498,3 @@ def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings
         sandbox_init(db, users=settings.sandbox.users, seed=settings.sandbox.seed)
     serve(db, sandbox_config(settings, time_scale=time_scale), host=host, port=port)
 
-
-def count_by(items: Mapping[str, int]) -> str:
-    return ", ".join(f"{v} {k}" for k, v in items.items() if v)

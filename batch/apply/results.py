@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 from ..errors import Severity
 from ..journal import OpRecord, OpState, RowCheck, SkuRecord, finding_record
@@ -254,8 +253,3 @@ def expected_consumed(skus: Iterable[SkuRecord], ops: Iterable[OpRecord]) -> dic
         for sid in before - after:
             consumed[sid] = consumed.get(sid, 0) - 1
     return consumed
-
-
-def latest(times: Iterable[datetime | None]) -> datetime | None:
-    ts = [t for t in times if t is not None]
-    return max(ts) if ts else None
