@@ -150,38 +150,32 @@ def _announce(session: Session, out: _Out) -> None:
         out(session.sandbox_note)
 
 
-def cmd_validate(args: argparse.Namespace, out: _Out) -> int:
+def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool) -> int:
+    """validate (with_plan False) and plan / apply --dry-run (True): read, snapshot, validate[, plan]; report."""
     from . import _render, jobs
 
     settings = _settings(args)
+    opts = {"sheet": args.sheet, "on_shortfall": args.on_shortfall, "reserve": args.reserve}
     with jobs.open_session(settings) as session:
-        res = jobs.validate_file(
-            session, args.file, sheet=args.sheet, on_shortfall=args.on_shortfall, reserve=args.reserve
-        )
+        run = jobs.plan_file if with_plan else jobs.validate_file
+        res = run(session, args.file, **opts)
         _announce(session, out)
-    summary = jobs.validation_summary(res)
+    summary = jobs.plan_summary(res) if isinstance(res, jobs.PlanRun) else jobs.validation_summary(res)
     if args.json:
         _emit_json(summary)
-    for line in _render.render_validation(res):
+    lines = _render.render_plan(res) if isinstance(res, jobs.PlanRun) else _render.render_validation(res)
+    for line in lines:
         out(line)
-    return EXIT_OK if summary["errors"] == 0 and not any(c["short"] for c in summary["capacity"]) else EXIT_ROWS
+    short = any(c["short"] for c in summary["capacity"])
+    return EXIT_OK if summary["errors"] == 0 and not short else EXIT_ROWS
+
+
+def cmd_validate(args: argparse.Namespace, out: _Out) -> int:
+    return _check(args, out, with_plan=False)
 
 
 def cmd_plan(args: argparse.Namespace, out: _Out) -> int:
-    from . import _render, jobs
-
-    settings = _settings(args)
-    with jobs.open_session(settings) as session:
-        res = jobs.plan_file(
-            session, args.file, sheet=args.sheet, on_shortfall=args.on_shortfall, reserve=args.reserve
-        )
-        _announce(session, out)
-    summary = jobs.plan_summary(res)
-    if args.json:
-        _emit_json(summary)
-    for line in _render.render_plan(res):
-        out(line)
-    return EXIT_OK if summary["errors"] == 0 and not summary["refused"] else EXIT_ROWS
+    return _check(args, out, with_plan=True)
 
 
 def _confirm_real_tenant(name: str, out: _Out) -> bool:

@@ -329,7 +329,6 @@ def execute(
 ) -> RunResult:
     """Apply a prepared plan: journal, throttled $batch writes, result workbook. Returns the RunResult."""
     from . import apply as engine
-    from .report import write_results
 
     result = engine.apply(
         prepared.plan,
@@ -342,8 +341,7 @@ def execute(
         tenant_name=session.target.name,
         progress=progress,
     )
-    _write(lambda: write_results(result, prepared.run_dir, meta=_meta(session, argv, prepared.source)),
-           prepared.run_dir, run_id=result.run_id)
+    _write_results(session, result, prepared.run_dir, argv, prepared.source)
     return result
 
 
@@ -356,7 +354,6 @@ def resume_run(
 ) -> RunResult:
     """Finish an interrupted run from its journal; settled operations are not sent again."""
     from . import apply as engine
-    from .report import write_results
 
     run_dir = session.settings.report_dir / run_id
     if not (run_dir / engine.JOURNAL_NAME).exists():
@@ -365,8 +362,7 @@ def resume_run(
             fix="Give the run id that apply printed, and the same --report-dir.",
         )
     result = engine.resume(run_dir, session.tenant, limits=session.settings.limits, progress=progress)
-    _write(lambda: write_results(result, run_dir, meta=_meta(session, argv, result.sheet.path)),
-           run_dir, run_id=result.run_id)
+    _write_results(session, result, run_dir, argv, result.sheet.path)
     return result
 
 
@@ -385,9 +381,12 @@ def _write(fn: Callable[[], Any], run_dir: Path, *, run_id: str | None = None) -
         raise OutputError(f"{e} {fix}", after_apply=run_id is not None) from e
 
 
-def _meta(session: Session, argv: Sequence[str], source: Path) -> dict[str, Any]:
-    return {"argv": list(argv), "tenant": session.target.name, "graph_url": session.target.graph_url,
-            "source": str(source)}
+def _write_results(session: Session, result: RunResult, run_dir: Path, argv: Sequence[str], source: Path) -> None:
+    from .report import write_results
+
+    meta = {"argv": list(argv), "tenant": session.target.name, "graph_url": session.target.graph_url,
+            "source": str(source)}  # fmt: skip
+    _write(lambda: write_results(result, run_dir, meta=meta), run_dir, run_id=result.run_id)
 
 
 def run_summary(result: RunResult) -> dict[str, Any]:
