@@ -367,3 +367,15 @@ def test_row_with_one_bad_license_among_several_is_partly_applied(
     assert str(row["Message"]).startswith("Partly applied: assign POWER_BI_PRO was applied. Not applied: ")
     assert row["Licenses after"] == "POWER_BI_PRO" and row["Request id"]
     assert "Nothing needed changing" not in err
+
+
+def test_rows_of_one_user_fail_together_and_say_why(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sheet = workdir / "diego.csv"
+    d = "diego.siciliani@contoso.onmicrosoft.com"
+    sheet.write_text(f"User,License\n{d},STANDARDPACK\n{d},POWER_BI_PRO\n", encoding="utf-8")
+    code, out, _ = run(capsys, "apply", str(sheet), "--json")
+    assert code == 1 and json.loads(out)["failed"] == 2
+    rows = rows_of(only_run_dir(workdir) / "results.xlsx", "Results")
+    assert [r["Status"] for r in rows] == ["failed", "failed"]
+    assert "mutually exclusive" in str(rows[1]["Message"])
+    assert str(rows[1]["Message"]).endswith("(This user's rows 3, 2 go to Graph as one call, so they fail together.)")

@@ -172,6 +172,8 @@ def row_results(
         for r in rec.op.rows:
             by_row_ops[r].append(rec)
 
+    rows = list(rows)
+    numbers = {r.index: r.number for r in rows}
     out: list[RowResult] = []
     for row in rows:
         cs = by_row_checks.get(row.index, [])
@@ -192,6 +194,12 @@ def row_results(
             res.status = Outcome.FAILED
             res.code, res.message, res.request_id = failed.error_code, failed.error_message, failed.request_id
             res.fix = failed.fix
+            if len(failed.op.rows) > 1:  # one assignLicense per user: its rows succeed or fail together
+                others = ", ".join(str(numbers[r]) for r in failed.op.rows if r != row.index and r in numbers)
+                res.message += (
+                    f" (This user's rows {row.number}, {others} go to Graph as one call, so they fail together.)"
+                )
+
         elif pending:
             res.status = Outcome.NOT_RUN
             o = pending[0]
