@@ -153,6 +153,7 @@ class ProgressPrinter:
         self.every = every
         self.t0 = time.monotonic()
         self.last = 0.0
+        self.width = 0  # length of the progress line last written on the TTY
 
     def __call__(self, p: Any) -> None:
         get = (lambda k: p.get(k, 0)) if isinstance(p, dict) else (lambda k: getattr(p, k, 0))
@@ -166,12 +167,10 @@ class ProgressPrinter:
         el = max(now - self.t0, 1e-9)
         rate = done / el
         eta = (total - done) / rate if rate > 0 else 0.0
-        text = (
-            f"{done}/{total} rows  {rate:,.0f}/s  ETA {eta:,.0f} s  "
-            f"throttled {wait:.1f} s"
-        )
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if final else ""))
+        text = f"{done}/{total} rows  {rate:,.0f} rows/s  ETA {eta:,.0f} s  waiting on throttling {wait:.1f} s"
+        if self.tty:  # rewrite the line in place; pad over a longer previous text
+            self.stream.write("\r" + text.ljust(self.width) + ("\n" if final else ""))
+            self.width = len(text)
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
