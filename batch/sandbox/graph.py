@@ -449,36 +449,47 @@ def _user_props(face: GraphFace, query: Mapping[str, str]) -> list[str]:
     return face.select(query, D.USER_PROPERTIES, B.USER_DEFAULT_PROPERTIES, "User")
 
 
-def _list_users(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
-    props = _user_props(face, query)
-    top = face.top(query)
-    where, args = ["n > ?"], [0]
-    tok = query.get("$skiptoken")
+def _where(query: Mapping[str, str], columns: Mapping[str, tuple[str, bool]], *, paged: bool = True,
+           ) -> tuple[list[str], list[Any]]:  # fmt: skip
+    """SQL conditions for ``$filter`` (and the ``$skiptoken`` position of a paged list)."""
+    where: list[str] = ["1"]
+    args: list[Any] = []
+    tok = query.get("$skiptoken") if paged else None
     if tok is not None:
         after = decode_skiptoken(tok)
         if after is None:
             raise D.bad_request("Specified skiptoken is invalid.", code="Request_BadRequest")
-        args[0] = after
+        where.append("n > ?")
+        args.append(after)
     if query.get("$filter"):
-        sql, fargs = parse_filter(query["$filter"], USER_FILTER_COLUMNS)
+        sql, fargs = parse_filter(query["$filter"], columns)
         where.append(f"({sql})")
         args.extend(fargs)
+    return where, args
+
+
+def _list(face: GraphFace, ctx: Context, query: Mapping[str, str], table: str, columns: Mapping[str, tuple[str, bool]],
+          props: list[str], render: Callable[[Any], dict[str, Any]]) -> Reply:  # fmt: skip
+    """A paged collection (users, groups): $filter, $top, $skiptoken, @odata.nextLink."""
+    top = face.top(query)
+    where, args = _where(query, columns)
     rows = face.store.conn.execute(
-        f"SELECT * FROM users WHERE {' AND '.join(where)} ORDER BY n LIMIT ?", (*args, top + 1)
+        f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY n LIMIT ?", (*args, top + 1)
     ).fetchall()
     sel = props if "$select" in query else None
-    return face.page(ctx, "users", "users", query, rows, top, lambda r: D.user_json(r, props), sel)
+    return face.page(ctx, table, table, query, rows, top, render, sel)
+
+
+def _list_users(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    props = _user_props(face, query)
+    return _list(face, ctx, query, "users", USER_FILTER_COLUMNS, props, lambda r: D.user_json(r, props))
 
 
 def _count_users(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
     """``GET /users/$count``: an advanced query, served only with ``ConsistencyLevel: eventual``."""
     if not ctx.eventual:
         raise D.bad_request(B.MSG_COUNT_NEEDS_EVENTUAL, code="Request_BadRequest")
-    where, args = ["1"], []
-    if query.get("$filter"):
-        sql, fargs = parse_filter(query["$filter"], USER_FILTER_COLUMNS)
-        where.append(f"({sql})")
-        args.extend(fargs)
+    where, args = _where(query, USER_FILTER_COLUMNS, paged=False)
     (count,) = face.store.conn.execute(f"SELECT COUNT(*) FROM users WHERE {' AND '.join(where)}", args).fetchone()
     return Reply(200, text=str(count))
 
@@ -511,23 +522,7 @@ def _license_details(face: GraphFace, ctx: Context, segs: list[str], query: dict
 
 def _list_groups(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
     props = face.select(query, D.GROUP_PROPERTIES, D.GROUP_DEFAULT_PROPERTIES, "Group")
-    top = face.top(query)
-    where, args = ["n > ?"], [0]
-    tok = query.get("$skiptoken")
-    if tok is not None:
-        after = decode_skiptoken(tok)
-        if after is None:
-            raise D.bad_request("Specified skiptoken is invalid.")
-        args[0] = after
-    if query.get("$filter"):
-        sql, fargs = parse_filter(query["$filter"], GROUP_FILTER_COLUMNS)
-        where.append(f"({sql})")
-        args.extend(fargs)
-    rows = face.store.conn.execute(
-        f"SELECT * FROM groups WHERE {' AND '.join(where)} ORDER BY n LIMIT ?", (*args, top + 1)
-    ).fetchall()
-    sel = props if "$select" in query else None
-    return face.page(ctx, "groups", "groups", query, rows, top, lambda r: D.group_json(r, props), sel)
+    return _list(face, ctx, query, "groups", GROUP_FILTER_COLUMNS, props, lambda r: D.group_json(r, props))
 
 
 def _get_group(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
