@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import SandboxSettings, Settings, Target, parse_column_map
+from .config import SandboxSettings, Settings, Target
 from .errors import ConfigError, InputError, OutputError, StrictModeError
 from .models import (
     Plan,
@@ -455,9 +455,19 @@ def read_map_file(path: str | os.PathLike[str]) -> dict[str, str]:
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"The map file is not valid TOML: {e}.", path=str(p)) from e
         return {str(k).lower(): str(v) for k, v in cols.items()}
-    lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
-    entries = [ln.replace(":", "=", 1) if "=" not in ln else ln for ln in lines if ln]
-    return parse_column_map(",".join(e.replace(",", " ") for e in entries)) if entries else {}
+    out: dict[str, str] = {}
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        role, sep, header = line.partition("=")
+        if not sep:
+            role, sep, header = line.partition(":")
+        if not sep or not role.strip() or not header.strip():
+            raise ConfigError(f"'{line}' is not of the form role = Header.", path=str(p), row=n,
+                              fix="Write one mapping per line, e.g. user = Work Email.")
+        out[role.strip().lower()] = header.strip().strip('"')
+    return out
 
 
 def refresh_products(settings: Settings, *, from_file: str | None = None) -> tuple[Path, int]:

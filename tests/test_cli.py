@@ -379,3 +379,15 @@ def test_rows_of_one_user_fail_together_and_say_why(workdir: Path, capsys: pytes
     assert [r["Status"] for r in rows] == ["failed", "failed"]
     assert "mutually exclusive" in str(rows[1]["Message"])
     assert str(rows[1]["Message"]).endswith("(This user's rows 3, 2 go to Graph as one call, so they fail together.)")
+
+
+def test_map_file_keeps_commas_in_headers(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sheet = workdir / "odd.csv"
+    sheet.write_text('"Mail, work";"Licence (new)"\nadele.vance@contoso.onmicrosoft.com;SPE_E3\n', encoding="utf-8")
+    (workdir / "map.txt").write_text("# HR export\nuser = Mail, work\nsku: Licence (new)\n", encoding="utf-8")
+    code, out, _ = run(capsys, "validate", str(sheet), "--map-file", "map.txt", "--json")
+    assert code == 0 and json.loads(out)["unchanged"] == 1
+    (workdir / "bad.txt").write_text("user Mail\n", encoding="utf-8")
+    code, _, err = run(capsys, "validate", str(sheet), "--map-file", "bad.txt")
+    assert code == 2
+    assert err.startswith("error: bad.txt, row 1: 'user Mail' is not of the form role = Header.")
