@@ -422,19 +422,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
                 )
             )
         else:
-            w.license_change = True
-            if groups:
-                f.append(
-                    _finding(
-                        "remove-still-inherited",
-                        f"{user.upn} keeps {_name(sku)} through group {_group_names(snapshot, groups)} "
-                        "after the direct license is removed; no seat is freed.",
-                        f"Also remove {user.upn} from group {_group_names(snapshot, groups)} if they should lose it.",
-                        row,
-                    )
-                )
-            else:
-                w.frees = sku.sku_id
+            _drop_direct(w, snapshot, user, sku, groups, "removed", row)
         return
 
     # adds: assign and replace
@@ -478,19 +466,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
                 )
             )
         else:
-            w.license_change = True
-            if groups:
-                f.append(
-                    _finding(
-                        "remove-still-inherited",
-                        f"{user.upn} keeps {_name(from_sku)} through group {_group_names(snapshot, groups)} "
-                        "after the direct license is replaced; no seat is freed.",
-                        f"Also remove {user.upn} from group {_group_names(snapshot, groups)} if they should lose it.",
-                        row,
-                    )
-                )
-            else:
-                w.frees = from_sku.sku_id
+            _drop_direct(w, snapshot, user, from_sku, groups, "replaced", row)
             old = user.direct(from_sku.sku_id)
             if old is not None and old.disabled_plans:
                 new_ids = {p.id for p in sku.service_plans}
@@ -534,6 +510,26 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
         return
     if w.set_location is None and not user.usage_location and not (r.usage_location or "").strip():
         w.needs_location = True  # settled in _cross_checks: another row for this user may give one
+
+
+def _drop_direct(w: _Work, snapshot: TenantSnapshot, user: User, sku: Sku, groups: tuple[str, ...], verb: str,
+                 row: int) -> None:  # fmt: skip
+    """The row takes the user's direct ``sku`` away (remove, or the old side of a replace): a seat is freed
+    unless a group still gives the user the same license."""
+    w.license_change = True
+    if not groups:
+        w.frees = sku.sku_id
+        return
+    names = _group_names(snapshot, groups)
+    w.findings.append(
+        _finding(
+            "remove-still-inherited",
+            f"{user.upn} keeps {_name(sku)} through group {names} after the direct license is {verb}; "
+            "no seat is freed.",
+            f"Also remove {user.upn} from group {names} if they should lose it.",
+            row,
+        )
+    )
 
 
 def _unchanged(user: User, sku: Sku, asked: frozenset[str], row: int) -> RowFinding:

@@ -257,19 +257,23 @@ class HttpClient:
         n = max(1, self.limits.max_in_flight)
         return httpx.Limits(max_connections=n + 2, max_keepalive_connections=n + 2, keepalive_expiry=30.0)
 
+    def _client_options(self) -> dict[str, Any]:
+        """The same settings for the sync (reads) and async (writes) clients."""
+        return {
+            "timeout": self._timeout(),
+            "limits": self._pool(),
+            "http1": True,
+            "http2": False,
+            "headers": {"User-Agent": self._user_agent},
+            "follow_redirects": False,
+        }
+
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(
-                        timeout=self._timeout(),
-                        limits=self._pool(),
-                        http1=True,
-                        http2=False,
-                        headers={"User-Agent": self._user_agent},
-                        follow_redirects=False,
-                    )
+                    self._client = httpx.Client(**self._client_options())
         return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
@@ -277,14 +281,7 @@ class HttpClient:
         if self._aclient is None or self._aloop is not loop:
             # An AsyncClient's pooled connections belong to the loop that opened them: a new loop
             # (a second asyncio.run) gets a new client. Call ``aclose()`` inside the loop when done.
-            self._aclient = httpx.AsyncClient(
-                timeout=self._timeout(),
-                limits=self._pool(),
-                http1=True,
-                http2=False,
-                headers={"User-Agent": self._user_agent},
-                follow_redirects=False,
-            )
+            self._aclient = httpx.AsyncClient(**self._client_options())
             self._aloop = loop
         return self._aclient
 
