@@ -31,6 +31,10 @@ class Role(StrEnum):
     DISABLED_PLANS = "disabled_plans"  # service plan names or ids, ; or , separated
     USAGE_LOCATION = "usage_location"  # ISO 3166 alpha-2 or a country name
     PRIORITY = "priority"  # optional: lower number = served first under --on-shortfall partial
+    # environment-to-add-on sheets (batch.kinds.addons)
+    ENVIRONMENT = "environment"  # Power Platform environment: id, Default-{tenantId} or display name
+    ADDON = "addon"  # add-on: currencyType (AI, AppPass, ...) or a friendly name ("AI Builder credits")
+    AMOUNT = "amount"  # absolute (500) or a change (+500, -200); 0 unassigns
 
 
 class Action(StrEnum):

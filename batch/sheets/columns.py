@@ -113,6 +113,36 @@ SYNONYMS: dict[Role, tuple[str, ...]] = {
         "usage country",
     ),
     Role.PRIORITY: ("priority", "prio"),
+    Role.ENVIRONMENT: (
+        "environment",
+        "environment id",
+        "environmentid",
+        "environment name",
+        "environment display name",
+        "power platform environment",
+        "env",
+        "env id",
+    ),
+    Role.ADDON: (
+        "add-on",
+        "addon",
+        "add-on type",
+        "currency type",
+        "currencytype",
+        "capacity type",
+        "add-ons",
+        "capacity",
+        "entitlement",
+    ),
+    Role.AMOUNT: (
+        "amount",
+        "allocated",
+        "allocation",
+        "quantity",
+        "units",
+        "credits",
+        "count",
+    ),
 }
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
