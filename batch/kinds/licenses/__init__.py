@@ -1,0 +1,1 @@
+"""Kind of change: a user's direct license (users-to-SKU rows)."""
