@@ -29,6 +29,11 @@ import batch.sheets.rows
 import batch.validate
 from batch.config import Limits, Target
 from batch.errors import Severity
+from batch.kinds import capacity as kinds_capacity
+from batch.kinds.capacity import CAPACITY_FINDINGS
+from batch.kinds.licenses import checks as licenses_checks
+from batch.kinds.licenses import cross as licenses_cross
+from batch.kinds.licenses.findings import FINDINGS as LICENSE_FINDINGS
 from batch.models import (
     CheckedRequest,
     LicenseRequest,
@@ -41,11 +46,6 @@ from batch.models import (
 from batch.sandbox import SandboxConfig, SandboxServer, init_tenant, list_users
 from batch.sheets import ProductCatalog, parse_requests, read_sheet
 from batch.tenant import Tenant
-from batch.kinds import capacity as kinds_capacity
-from batch.kinds.capacity import CAPACITY_FINDINGS
-from batch.kinds.licenses import checks as licenses_checks
-from batch.kinds.licenses import cross as licenses_cross
-from batch.kinds.licenses.findings import FINDINGS as LICENSE_FINDINGS
 from batch.validate import FINDING_CODES, validate
 
 D = "contoso.onmicrosoft.com"
