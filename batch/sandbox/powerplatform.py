@@ -1,4 +1,5 @@
-"""The Power Platform licensing face: environments, tenant currency capacity, allocations."""
+"""The Power Platform licensing face: environments, tenant currency capacity, allocations (per environment,
+allocationsByEnvironment, allocationsV2 and its availability, all on one state), environment-group policy locks."""
 
 from __future__ import annotations
 
