@@ -11,9 +11,9 @@ A header is tried, in order, as:
    only words that keep the meaning (``Employee Email Address`` and ``Primary Work Email`` are the user's
    email; ``Work Country`` is the usage location; ``Assigned Licenses`` the license). Words that change
    whose value it is (``Manager Email``, ``Personal Email``, ``Alternate email address``) are not
-   qualifiers, so those columns are never taken for the user. A match this way ranks below every exact
-   name, so ``Email`` (exact) still loses to ``User principal name`` and an exact ``Work Email`` beats
-   ``Business Email Address``.
+   qualifiers, so those columns are never taken for the user. A match this way ranks just after the name
+   it qualifies: ``Work Country`` is as good as ``Country`` (and beats the generic ``Location``, which in
+   HR exports is an office site), ``Email`` never beats ``User principal name``.
 
 Where the names come from (the corpus in ``tests/sheets/corpus`` imitates each):
 
@@ -238,8 +238,10 @@ QUALIFIERS: dict[Role, tuple[str, ...]] = {
     Role.USAGE_LOCATION: ("work", "office", "business", "employee", "worker", "user", "primary", "location"),
 }
 
-#: A match through qualifier words ranks after every exact synonym of its role.
-QUALIFIED_PENALTY = 1000
+
+#: Names too generic to be reached through qualifier words: ``Office Location`` / ``Work Location`` is a site,
+#: not a country; ``Employee User`` says nothing.
+_NOT_QUALIFIABLE = frozenset({"location", "user"})
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _REMARK = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -263,11 +265,11 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(t.casefold())
 
 
-#: normalised synonym -> (role, rank)
+#: normalised synonym -> (role, rank); ranks are even, a match through qualifier words is the odd rank after.
 _LOOKUP: dict[str, tuple[Role, int]] = {}
 for _role, _names in SYNONYMS.items():
     for _rank, _name in enumerate(_names):
-        _LOOKUP.setdefault(norm(_name), (_role, _rank))
+        _LOOKUP.setdefault(norm(_name), (_role, 2 * _rank))
 
 _QUALIFIER_WORDS: dict[Role, tuple[tuple[str, ...], ...]] = {
     role: tuple(sorted((tuple(_words(q)) for q in qs), key=len, reverse=True)) for role, qs in QUALIFIERS.items()
@@ -292,9 +294,10 @@ def _qualified(label: str) -> tuple[Role, int] | None:
                     break
             else:
                 break
-            hit = _LOOKUP.get("".join(rest))
+            key = "".join(rest)
+            hit = None if key in _NOT_QUALIFIABLE else _LOOKUP.get(key)
             if hit is not None and hit[0] is role:
-                return role, hit[1] + QUALIFIED_PENALTY
+                return role, hit[1] + 1
     return None
 
 
