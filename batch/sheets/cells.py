@@ -28,6 +28,9 @@ _EDGE_CLOSE = _QUOTES + ">)]}.,;:!?"
 _EMAIL = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 #: ``Adele Vance <adele.vance@contoso.com>`` (Outlook, Gmail), ``"Vance, Adele" <...>``, and the same with
 #: the address in parentheses or square brackets.
+#: The example row of Entra's bulk templates ("Example: chris@contoso.com") and its kin are not a user: the
+#: address is not taken out of them, so validation reports the row instead of licensing chris@contoso.com.
+_EXAMPLE = re.compile(r"^\W*(?:for\s+)?(?:example|sample|e\.?g)\b", re.IGNORECASE)
 _DISPLAY_FORM = re.compile(r"[<(\[]\s*(?:mailto:\s*)?([^<>()\[\]\s]+@[^<>()\[\]\s]+?)\s*[>)\]]")
 
 
@@ -47,7 +50,8 @@ def clean_user(cell: str) -> str:
     t = t.strip()
     if not t:
         return ""
-    if " " in t or "<" in t:
+    example = _EXAMPLE.match(t) is not None
+    if (" " in t or "<" in t) and not example:
         found = _DISPLAY_FORM.findall(t)
         if len(found) == 1:
             t = found[0]
@@ -57,7 +61,7 @@ def clean_user(cell: str) -> str:
         if "?" in t:
             t = t.split("?", 1)[0]
         t = _strip_edges(t)
-    if " " in t and "@" in t:
+    if " " in t and "@" in t and not example:
         emails = _EMAIL.findall(t)
         if len(emails) == 1:  # "adele.vance@contoso.com (Sales)", "Adele: adele.vance@contoso.com"
             t = _strip_edges(emails[0])

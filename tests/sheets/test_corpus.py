@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.models import Role
+from batch.models import Action, Role
 from batch.sheets import ProductCatalog, parse_requests, read_sheet
 from batch.sheets.synonyms import role_of
 
@@ -29,6 +29,18 @@ LAYOUTS: dict[str, tuple[int, dict[Role, str]]] = {
     "entra_bulk_create_users_template_older.csv": (
         2,
         {U: "User name [userPrincipalName] Required", L: "Usage location [usageLocation]", S: "Licenses"},
+    ),
+    "entra_bulk_create_users_template_2019.csv": (
+        2,
+        {
+            U: "User name (example: chris@contoso.com) [userPrincipalName] *",
+            L: "Usage location [usageLocation]",
+            S: "License",
+        },
+    ),
+    "entra_bulk_delete_template_example_row_left_in.csv": (
+        2,
+        {U: "User name [userPrincipalName] Required", F: "License to remove"},
     ),
     "entra_bulk_invite_template.csv": (2, {U: "Email address to invite [inviteeEmail] Required", S: "License"}),
     "entra_group_members_import_template.csv": (
@@ -156,6 +168,14 @@ def test_messy_upn_cells_are_looked_up_clean_and_kept_as_written(case: str, corp
     assert sheet.rows[2].cells[0] == "\u200bmegan.bowen@contoso.com\u200b"
     [empty] = [r for r in reqs if r.user == ""]
     assert [f.code for f in empty.findings] == ["user-missing"]
+
+
+def test_template_example_row_is_not_taken_for_a_user() -> None:
+    reqs = parse_requests(read_sheet(CORPUS / "entra_bulk_delete_template_example_row_left_in.csv"))
+    assert [(r.user, r.action, r.sku, [f.code for f in r.findings]) for r in reqs] == [
+        ("Example: chris@contoso.com", Action.ASSIGN, "", ["license-missing"]),
+        ("isaiah.langer@contoso.com", Action.REMOVE, "SPE_E3", []),
+    ]
 
 
 LICENSE_CELLS_NO_CATALOG = [
