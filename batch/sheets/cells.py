@@ -50,8 +50,9 @@ def clean_user(cell: str) -> str:
     t = t.strip()
     if not t:
         return ""
-    example = _EXAMPLE.match(t) is not None
-    if (" " in t or "<" in t) and not example:
+    if _EXAMPLE.match(t):
+        return t
+    if " " in t or "<" in t:
         found = _DISPLAY_FORM.findall(t)
         if len(found) == 1:
             t = found[0]
@@ -61,7 +62,7 @@ def clean_user(cell: str) -> str:
         if "?" in t:
             t = t.split("?", 1)[0]
         t = _strip_edges(t)
-    if " " in t and "@" in t and not example:
+    if " " in t and "@" in t:
         emails = _EMAIL.findall(t)
         if len(emails) == 1:  # "adele.vance@contoso.com (Sales)", "Adele: adele.vance@contoso.com"
             t = _strip_edges(emails[0])
