@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xlsx", help="also write the table to this Excel file")
     _add_target_options(p)
 
+    from .desired.commands import add_parsers as _add_desired
+
+    _add_desired(sub, _add_target_options)
+
     p = sub.add_parser("demo", help="seed the sandbox if needed and apply the sample onboarding wave")
     p.add_argument("--report-dir", help="where run folders go (default ./reports)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
@@ -328,6 +332,18 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
     "products": cmd_products,
     "sandbox": cmd_sandbox,
 }
+
+
+def _desired_handler(name: str) -> Callable[[argparse.Namespace, _Out], int]:
+    def run(args: argparse.Namespace, out: _Out) -> int:
+        from .desired.commands import HANDLERS as DESIRED
+
+        return DESIRED[name](args, out)
+
+    return run
+
+
+HANDLERS.update({name: _desired_handler(name) for name in ("export", "reconcile", "rollback")})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

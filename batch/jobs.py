@@ -574,3 +574,24 @@ def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings
         sandbox_init(db, users=settings.sandbox.users, seed=settings.sandbox.seed)
     serve(db, sandbox_config(settings, time_scale=time_scale), host=host, port=port)
 
+
+
+# --------------------------------------------------------------------------------------- desired state
+
+
+def export_users(
+    session: Session, out: str | os.PathLike[str], *, department: str | None = None, sku: str | None = None,
+    group: str | None = None,
+) -> Any:
+    """``license-batch export users``: today's licenses in the layout apply/reconcile read (streamed)."""
+    from .desired.export import UserFilter
+    from .desired.export import export_users as run
+
+    return run(session.tenant, out, UserFilter(department=department, sku=sku, group=group))
+
+
+def export_addons(session: Session, out: str | os.PathLike[str]) -> Any:
+    """``license-batch export addons``: every environment's add-on allocations, in the add-on sheet layout."""
+    from .desired.export import export_addons as run
+
+    return run(session.tenant, out)

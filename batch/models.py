@@ -109,6 +109,9 @@ class LicenseRequest:
     usage_location: str | None = None  # as given: ISO code or country name
     priority: int | None = None
     findings: tuple[RowFinding, ...] = ()  # problems found while reading the row
+    #: the sheet says the user holds it through a group, not directly (the "Held" column of an export):
+    #: such a row asks for no direct assignment; it is met when a group gives the license.
+    via_group: bool = False
 
 
 @dataclass(frozen=True, slots=True)

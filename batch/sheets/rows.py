@@ -134,7 +134,24 @@ def parse_requests(sheet: Sheet, *, catalog: ProductCatalog | None = None) -> li
                 catalog=catalog,
             )
         )
-    return out
+    return _mark_via_group(sheet, out)
+
+
+def _mark_via_group(sheet: Sheet, requests: list[LicenseRequest]) -> list[LicenseRequest]:
+    """Rows whose "Held" column (an export's) says the license comes only through a group ask for no direct
+    assignment (``LicenseRequest.via_group``); see ``batch.desired.layout``."""
+    from ..desired.layout import held_column, held_via_group_only
+
+    i = held_column(sheet.headers)
+    if i is None:
+        return requests
+    from dataclasses import replace
+
+    rows = {r.index: r for r in sheet.rows}
+    return [
+        replace(r, via_group=True) if r.action is Action.ASSIGN and held_via_group_only(rows[r.row].cells[i]) else r
+        for r in requests
+    ]
 
 
 def _row_requests(

@@ -95,7 +95,7 @@ def validate_licenses(
             w.status = RequestStatus.ERROR
         elif not w.license_change and w.set_location is None:
             w.status = RequestStatus.UNCHANGED
-            if w.user is not None and w.sku is not None and w.req.action in _ADDS:
+            if w.user is not None and w.sku is not None and w.req.action in _ADDS and not w.req.via_group:
                 w.findings.append(unchanged_finding(w.user, w.sku, w.plan_ids, w.req.row_number))
         else:
             w.status = RequestStatus.READY

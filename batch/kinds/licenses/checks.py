@@ -331,6 +331,9 @@ def check_row(w: Work, snapshot: TenantSnapshot, res: Resolver, sheet: Sheet) ->
                     )
 
     held, direct, groups = _held(user, sku.sku_id)
+    if r.via_group and not direct:
+        _via_group(w, user, sku, held, snapshot, row)
+        return
     if direct:
         state = user.direct(sku.sku_id)
         existing = state.disabled_plans if state else frozenset()
@@ -376,6 +379,25 @@ def _drop_direct(w: Work, snapshot: TenantSnapshot, user: User, sku: Sku, groups
             row,
         )
     )
+
+
+def _via_group(w: Work, user: User, sku: Sku, held: bool, snapshot: TenantSnapshot, row: int) -> None:
+    """A row that expects the license through a group (an export's "Held: group"): never a direct assignment."""
+    states = [s for s in user.states if s.sku_id == sku.sku_id and s.assigned_by_group]
+    names = _group_names(snapshot, dict.fromkeys(s.assigned_by_group or "" for s in states))
+    if not states:
+        w.findings.append(_finding(
+            "group-expected", f"No group gives {user.upn} {_name(sku)}; this tool does not assign it directly.",
+            "Add the user to the licensing group, or write 'direct' in the Held column to assign it directly.", row))
+    elif not held:
+        errors = ", ".join(sorted({s.error for s in states}))
+        w.findings.append(_finding(
+            "group-assignment-error", f"Group {names} assigns {_name(sku)} to {user.upn} but the assignment is in "
+            f"error ({errors}): the user does not hold it.", "Fix the group assignment (seats, conflicting plans).",
+            row))
+    else:
+        w.findings.append(_finding("held-through-group", f"{user.upn} holds {_name(sku)} through group {names}.",
+                                   "", row))
 
 
 def unchanged_finding(user: User, sku: Sku, asked: frozenset[str], row: int) -> RowFinding:

@@ -1,0 +1,90 @@
+"""The desired-state subcommands of the CLI (export, reconcile, rollback) and the approved-plan options of
+plan/apply. Parsers are added by ``batch.cli``; handlers print and return exit codes like the others there."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+AddTarget = Callable[[argparse.ArgumentParser], None]
+
+
+def add_parsers(sub: Any, add_target: AddTarget) -> None:
+    p = sub.add_parser(
+        "export", help="write today's licenses (users) or add-on allocations (addons) as a sheet apply/reconcile read",
+        description="Example: license-batch export users -o today.xlsx --filter department=Sales. Exit codes: 0 "
+        "written, 2 unusable options or file, 3 the tenant refused us.")
+    p.add_argument("what", choices=["users", "addons"])
+    p.add_argument("-o", "--out", required=True, help="the file to write: .csv or .xlsx")
+    p.add_argument("--filter", action="append", default=[], help="users: department=NAME")
+    p.add_argument("--sku", help="users: only this license (part number, skuId or product name)")
+    p.add_argument("--group", help="users: only members of this group (display name)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    add_target(p)
+
+    p = sub.add_parser(
+        "reconcile", help="compare a desired-state sheet with the tenant; show the drift, and fix it with --apply",
+        description="Exit codes: 0 no drift (or all of it fixed), 1 drift (or some fixes failed), 2 unusable input, "
+        "3 the tenant refused us.")
+    p.add_argument("file", help="the desired state: an export's layout (users and/or add-ons), .csv or .xlsx")
+    p.add_argument("--scope", default="users",
+                   help="users (default: the users the sheet names), department=NAME, group=NAME or all: users in "
+                        "the scope but not in the sheet should hold nothing")
+    p.add_argument("--apply", action="store_true", help="fix the drift: add what is missing")
+    p.add_argument("--prune", action="store_true",
+                   help="with --apply, also remove extra licenses, re-enable plans the sheet does not disable, "
+                        "lower allocations")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
+    p.add_argument("--sheet", help="worksheet name")
+    p.add_argument("--report-dir", help="where run folders go (default ./reports)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    add_target(p)
+
+    p = sub.add_parser(
+        "rollback", help="undo what a run applied, from its journal (users and environments changed since: left alone)",
+        description="Exit codes: 0 rolled back, 1 some targets changed since the run (left alone) or failed, "
+        "2 no such run, 3 the tenant refused us.")
+    p.add_argument("run_id", help="the run to undo (a folder under the report dir)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be restored; change nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
+    p.add_argument("--report-dir", help="where run folders go (default ./reports)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    add_target(p)
+
+
+def _filters(items: list[str]) -> dict[str, str]:
+    from ..errors import ConfigError
+
+    out: dict[str, str] = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or k.strip().lower() != "department" or not v.strip():
+            raise ConfigError(f"--filter takes department=NAME, not '{it}'.")
+        out[k.strip().lower()] = v.strip()
+    return out
+
+
+def cmd_export(args: argparse.Namespace, out: Callable[..., None]) -> int:
+    from .. import jobs
+    from ..cli import EXIT_OK, _announce, _emit_json, _settings
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        if args.what == "users":
+            f = _filters(args.filter)
+            res = jobs.export_users(session, args.out, department=f.get("department"), sku=args.sku,
+                                    group=args.group)
+        else:
+            res = jobs.export_addons(session, args.out)
+        _announce(session, out)  # type: ignore[arg-type]
+    what = f"{res.rows} rows ({res.users} users read)" if args.what == "users" else f"{res.rows} allocations"
+    out(f"Exported {what} to {res.path}.")
+    if args.json:
+        _emit_json({"path": str(res.path), "rows": res.rows, "users": res.users})
+    return EXIT_OK
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {"export": cmd_export}
+_ = sys
