@@ -88,3 +88,63 @@ def cmd_export(args: argparse.Namespace, out: Callable[..., None]) -> int:
 
 HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {"export": cmd_export}
 _ = sys
+
+
+def cmd_reconcile(args: argparse.Namespace, out: Callable[..., None]) -> int:
+    from .. import jobs
+    from ..cli import EXIT_INPUT, EXIT_OK, EXIT_ROWS, _announce, _confirm_real_tenant, _emit_json, _finish, _settings
+    from .reconcile import capacity_lines, drift_summary, reconcile, write_drift
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        rec = reconcile(session, args.file, scope=args.scope, prune=args.prune, sheet=args.sheet)
+        _announce(session, out)  # type: ignore[arg-type]
+        write_drift(rec)
+        for line in render_drift(rec):
+            out(line)
+        if not args.apply:
+            if args.json:
+                _emit_json(drift_summary(rec))
+            return EXIT_ROWS if rec.drift_count else EXIT_OK
+        if rec.plan.validation.wave_refused:
+            out("Nothing was applied: fixing the drift needs more seats than the tenant has free.",
+                *capacity_lines(rec))
+            return EXIT_ROWS
+        if not rec.plan.operations:
+            out("Nothing to apply." + ("" if rec.prune else " (Removals need --prune.)"))
+            if args.json:
+                _emit_json(drift_summary(rec))
+            return EXIT_ROWS if rec.drift_count else EXIT_OK
+        if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name,
+                                                                                       out):  # type: ignore[arg-type]
+            out("Nothing was applied.")
+            return EXIT_INPUT
+        from .. import _render
+
+        result = jobs.execute(session, rec.prepared, argv=sys.argv, progress=_render.ProgressPrinter(sys.stderr))
+    code = _finish(result, args, out)  # type: ignore[arg-type]
+    return code
+
+
+def render_drift(rec: Any, limit: int = 50) -> list[str]:
+    from .reconcile import capacity_lines
+
+    d = rec.drift
+    if not len(d):
+        return [f"No drift: the tenant matches the sheet (scope {rec.scope})."]
+    counts = d["kind"].value_counts()
+    lines = [f"Drift (scope {rec.scope}): " + ", ".join(f"{k} {v}" for k, v in counts.items())
+             + f". Report: {rec.report}"]
+    for r in d.head(limit).itertuples(index=False):
+        where = f"row {r.row}: " if r.row else ""
+        lines.append(f"  {r.kind:<17} {where}{r.detail}  [{r.fix}]")
+    if len(d) > limit:
+        lines.append(f"  ... and {len(d) - limit} more in the report.")
+    cap = capacity_lines(rec)
+    if cap:
+        lines.append("Capacity if the drift is fixed:")
+        lines.extend(f"  {c}" for c in cap)
+    return lines
+
+
+HANDLERS["reconcile"] = cmd_reconcile

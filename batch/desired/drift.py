@@ -1,0 +1,279 @@
+"""Desired versus actual for users' licenses: the joins of reconcile, in pandas.
+
+Two frames keyed by (user id, skuId):
+
+- **desired** (``desired_frame``): one line per sheet row and license, resolved once per distinct text (a
+  500,000-row sheet repeats a handful of licenses, plan lists and countries);
+- **actual** (``actual_frame``): one line per user in scope and SKU they hold or are assigned, with how
+  (direct, the direct assignment's disabled plans, held through a group, a group assignment in error).
+
+An outer merge classifies every pair (``classify``) into one kind of drift:
+
+=================  ==========================================================  =============================
+drift              when                                                        fixed by
+=================  ==========================================================  =============================
+missing            the sheet asks for it, the user does not hold it             --apply: assign
+extra              held directly, the sheet does not ask for it                 --apply --prune: remove
+plans              held directly with other disabled plans                      --apply: disable the new ones;
+                                                                                --prune: re-enable the others
+location           the user's usage location differs from the sheet's          --apply: set it
+group-missing      the sheet expects it through a group that does not give it   group membership (reported)
+group-unexpected   a group gives it, the sheet does not ask for it              group membership (reported)
+redundant          a pack that adds nothing next to another (E3 next to E5)     advice: the seats it frees
+=================  ==========================================================  =============================
+
+Group-held licenses are never removed or assigned directly to fix drift: that is done through membership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import RowFinding, Severity
+from ..models import Role, Sheet, Sku, TenantSnapshot, User
+from ..sheets.cells import clean_user, split_licenses
+from ..sheets.resolve import SkuResolver, resolve_plans, resolve_usage_location
+from ..sheets.rows import split_plans
+from . import layout
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..sheets.catalog import ProductCatalog
+
+DRIFT_KINDS = ("missing", "extra", "plans", "location", "group-missing", "group-unexpected", "redundant",
+               "allocation")
+
+#: A pack that adds nothing next to another (part numbers): (redundant, next to). Beyond these, a SKU whose
+#: service plans are all in another SKU the user holds is redundant next to it.
+SUPERSEDED: tuple[tuple[str, str], ...] = (
+    ("SPE_E3", "SPE_E5"), ("ENTERPRISEPACK", "SPE_E5"), ("ENTERPRISEPACK", "SPE_E3"),
+    ("ENTERPRISEPACK", "ENTERPRISEPREMIUM"), ("STANDARDPACK", "ENTERPRISEPACK"), ("STANDARDPACK", "SPE_E3"),
+    ("STANDARDPACK", "SPE_E5"), ("STANDARDPACK", "ENTERPRISEPREMIUM"), ("EMS", "SPE_E3"), ("EMS", "SPE_E5"),
+    ("EMSPREMIUM", "SPE_E5"), ("AAD_PREMIUM", "SPE_E3"), ("AAD_PREMIUM", "SPE_E5"), ("AAD_PREMIUM_P2", "SPE_E5"),
+    ("POWER_BI_PRO", "SPE_E5"), ("MCOMEETADV", "SPE_E5"), ("SPE_E3", "SPE_E5_NOPSTNCONF"),
+)
+
+
+def _pd() -> Any:
+    import pandas as pd
+
+    return pd
+
+
+@dataclass(slots=True)
+class Desired:
+    frame: pd.DataFrame  # row, uid, sku_id, plans, via_group, direct_required, location
+    errors: dict[int, list[RowFinding]] = field(default_factory=dict)  # row index -> why it cannot be used
+    locations: dict[str, str] = field(default_factory=dict)  # uid -> usage location the sheet gives
+
+
+def _finding(code: str, message: str, fix: str, row: int, column: str | None) -> RowFinding:
+    return RowFinding(code, Severity.ERROR, message, fix, row, column)
+
+
+def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalog | None) -> Desired:
+    """The sheet's rows resolved against the tenant: users to ids, licenses to skuIds, plans to plan ids."""
+    pd = _pd()
+    cols = sheet.columns
+    ui, si = cols.get(Role.USER), cols.get(Role.SKU, cols.get(Role.TO_SKU))
+    pi, li = cols.get(Role.DISABLED_PLANS), cols.get(Role.USAGE_LOCATION)
+    hi = layout.held_column(sheet.headers)
+    get = lambda c, i: c[i] if i is not None and i < len(c) else ""  # noqa: E731
+    rows = sheet.rows
+    df = pd.DataFrame({
+        "row": [r.index for r in rows],
+        "number": [r.number for r in rows],
+        "user": [get(r.cells, ui) for r in rows],
+        "sku_text": [get(r.cells, si) for r in rows],
+        "plans_text": [get(r.cells, pi) for r in rows],
+        "loc_text": [get(r.cells, li) for r in rows],
+        "held": [get(r.cells, hi) for r in rows],
+    })
+    errors: dict[int, list[RowFinding]] = {}
+    col_user, col_sku = sheet.header_for(Role.USER), sheet.header_for(Role.SKU) or sheet.header_for(Role.TO_SKU)
+    # users: clean each distinct cell once, then one vectorised map to the object id
+    users = {u: clean_user(u).lower() for u in df["user"].unique()}
+    df["uid"] = df["user"].map(users).map(snapshot._index)
+    for r, n, u in df.loc[df["uid"].isna(), ["row", "number", "user"]].itertuples(index=False):
+        msg = ("The row names no user." if not u.strip() else f"No user '{u}' in the tenant.")
+        errors.setdefault(r, []).append(_finding("user-missing" if not u.strip() else "user-not-found", msg,
+                                                 "Check the UPN.", n, col_user))
+    # licenses: one cell may list several; each distinct text resolved once
+    resolver = SkuResolver(snapshot.skus, catalog)
+    texts: dict[str, list[str]] = {}
+    bad: dict[str, RowFinding] = {}
+    for t in df["sku_text"].unique():
+        ids: list[str] = []
+        for x in split_licenses(t, catalog) if t.strip() else []:
+            got = resolver.resolve(x)
+            if isinstance(got, RowFinding):
+                bad[t] = got
+            else:
+                ids.append(got.sku.sku_id)
+        if not t.strip():
+            bad[t] = RowFinding("license-missing", Severity.ERROR, "The row names no license.", "", None, None)
+        texts[t] = ids
+    for r, n, t in df.loc[df["sku_text"].isin(list(bad)), ["row", "number", "sku_text"]].itertuples(index=False):
+        f = bad[t]
+        errors.setdefault(r, []).append(_finding(f.code, f.message, f.fix, n, col_sku))
+    df["sku_id"] = df["sku_text"].map(texts)
+    df = df.explode("sku_id")
+    df = df[df["uid"].notna() & df["sku_id"].notna() & ~df["row"].isin(list(errors))]
+    # disabled plans: per distinct (SKU, text)
+    plan_keys: dict[tuple[str, str], str] = {}
+    for sid, t in df[["sku_id", "plans_text"]].drop_duplicates().itertuples(index=False):
+        if not t.strip():
+            plan_keys[(sid, t)] = ""
+            continue
+        ids, problems = resolve_plans(split_plans(t), snapshot.skus[sid], catalog)
+        plan_keys[(sid, t)] = ",".join(sorted(ids)) if not problems else "!" + problems[0].message
+    keys = [plan_keys[(s, t)] for s, t in zip(df["sku_id"], df["plans_text"], strict=True)]
+    df["plans"] = keys
+    for r, n, k in df.loc[df["plans"].str.startswith("!"), ["row", "number", "plans"]].itertuples(index=False):
+        errors.setdefault(r, []).append(_finding("plan-not-in-sku", k[1:], "Check the disabled plans.", n,
+                                                 sheet.header_for(Role.DISABLED_PLANS)))
+    # locations: per distinct text; a user's first location stands, a later different one is an error
+    locs: dict[str, str] = {}
+    for t in df["loc_text"].unique():
+        got = resolve_usage_location(t) if t.strip() else ""
+        if isinstance(got, RowFinding):
+            locs[t] = "!" + got.message
+        else:
+            locs[t] = got
+    df["location"] = df["loc_text"].map(locs)
+    for r, n, k in df.loc[df["location"].str.startswith("!"), ["row", "number", "location"]].itertuples(index=False):
+        errors.setdefault(r, []).append(_finding("usage-location-invalid", k[1:], "Give an ISO code.", n,
+                                                 sheet.header_for(Role.USAGE_LOCATION)))
+    df = df[~df["row"].isin(list(errors))]
+    dup = df.duplicated(["uid", "sku_id"], keep="first")
+    for r, n in df.loc[dup, ["row", "number"]].itertuples(index=False):
+        errors.setdefault(r, []).append(_finding("duplicate-row", "An earlier row already names this user and "
+                                                 "license.", "Keep one row per user and license.", n, col_sku))
+    df = df[~dup]
+    located = df[df["location"] != ""].drop_duplicates("uid")
+    held = df["held"].str.casefold()
+    df = df.assign(via_group=held.str.contains("group") & ~held.str.contains("direct"),
+                   direct_required=held.str.strip() == layout.HELD_DIRECT)
+    out = df[["row", "number", "uid", "sku_id", "plans", "via_group", "direct_required", "location"]]
+    return Desired(out.reset_index(drop=True), errors, dict(zip(located["uid"], located["location"], strict=True)))
+
+
+def actual_frame(users: Sequence[User]) -> pd.DataFrame:
+    """One line per user and SKU they hold or are assigned: direct, direct plans, group-held, groups, in error."""
+    pd = _pd()
+    uid: list[str] = []
+    sku: list[str] = []
+    direct: list[bool] = []
+    plans: list[str] = []
+    grouped: list[bool] = []
+    groups: list[str] = []
+    failed: list[str] = []
+    plan_key: dict[frozenset[str], str] = {}
+    for u in users:
+        seen: set[str] = set()
+        for s in (*(st.sku_id for st in u.states), *u.assigned):
+            if s in seen:
+                continue
+            seen.add(s)
+            h = u.holding(s)
+            d = u.direct(s)
+            dp = d.disabled_plans if d is not None else frozenset()
+            k = plan_key.get(dp)
+            if k is None:
+                k = plan_key[dp] = ",".join(sorted(dp))
+            uid.append(u.id)
+            sku.append(s)
+            direct.append(h.direct)
+            plans.append(k)
+            grouped.append(bool(h.groups))
+            groups.append(",".join(h.groups))
+            failed.append(",".join(h.failed_groups))
+    return pd.DataFrame({"uid": uid, "sku_id": sku, "direct": direct, "actual_plans": plans, "grouped": grouped,
+                         "groups": groups, "failed_groups": failed})
+
+
+def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None, *, prune: bool) -> pd.DataFrame:
+    """The drift, one line per (user, SKU) that differs: ``drift``, ``row`` (-1 when not in the sheet),
+    ``add``/``remove``/``disable``/``enable`` (what --apply sends for it), ``takes``/``frees`` (seats)."""
+    pd = _pd()
+    if scope is not None:
+        actual = actual[actual["uid"].isin(scope) | actual["uid"].isin(desired["uid"].unique())]
+    m = desired.merge(actual, on=["uid", "sku_id"], how="outer", indicator=True)
+    in_sheet = m["_merge"] != "right_only"
+    in_tenant = m["_merge"] != "left_only"
+    direct = m["direct"].fillna(False).astype(bool) & in_tenant
+    grouped = m["grouped"].fillna(False).astype(bool) & in_tenant
+    via = m["via_group"].fillna(False).astype(bool) & in_sheet
+    want_direct = m["direct_required"].fillna(False).astype(bool) & in_sheet
+    dplans = m["plans"].fillna("")
+    aplans = m["actual_plans"].fillna("")
+    held = direct | grouped
+    in_scope = m["uid"].isin(scope) if scope is not None else m["uid"].isin(desired["uid"].unique())
+    kind = pd.Series("", index=m.index, dtype=object)
+    kind[in_sheet & via & ~grouped] = "group-missing"
+    kind[in_sheet & ~via & ~held] = "missing"
+    kind[in_sheet & want_direct & ~direct & grouped] = "missing"
+    kind[in_sheet & ~via & direct & (dplans != aplans)] = "plans"
+    kind[~in_sheet & direct & in_scope] = "extra"
+    kind[~in_sheet & ~direct & grouped & in_scope] = "group-unexpected"
+    m["drift"] = kind
+    m = m[kind != ""].copy()
+    m["row"] = m["row"].fillna(-1).astype(int)
+    m["number"] = m["number"].fillna(0).astype(int)
+    d_sets = m["plans"].fillna("").map(_ids)
+    a_sets = m["actual_plans"].fillna("").map(_ids)
+    m["disable"] = [",".join(sorted(d - a)) for d, a in zip(d_sets, a_sets, strict=True)]
+    m["enable"] = [",".join(sorted(a - d)) for d, a in zip(d_sets, a_sets, strict=True)]
+    is_missing, is_plans, is_extra = m["drift"] == "missing", m["drift"] == "plans", m["drift"] == "extra"
+    m["add"] = is_missing | (is_plans & ((m["disable"] != "") | (prune & (m["enable"] != ""))))
+    m["remove"] = is_extra & prune
+    m["plans_after"] = [
+        ",".join(sorted(d if (prune or miss) else d | a))
+        for d, a, miss in zip(d_sets, a_sets, is_missing, strict=True)
+    ]
+    m["takes"] = is_missing & ~m["grouped"].fillna(False).astype(bool)
+    m["frees"] = is_extra & ~m["grouped"].fillna(False).astype(bool)
+    keep = ["row", "number", "uid", "sku_id", "drift", "plans", "actual_plans", "disable", "enable", "add", "remove",
+            "plans_after", "takes", "frees", "groups", "failed_groups"]
+    return m[keep].fillna({"plans": "", "actual_plans": "", "groups": "", "failed_groups": ""}).reset_index(drop=True)
+
+
+def _ids(text: str) -> frozenset[str]:
+    return frozenset(x for x in text.split(",") if x)
+
+
+def redundant_pairs(skus: Mapping[str, Sku]) -> list[tuple[str, str]]:
+    """(redundant skuId, next to skuId) for this tenant's SKUs: the table above and service-plan inclusion."""
+    by_part = {s.part_number.upper(): sid for sid, s in skus.items()}
+    pairs = {(by_part[a], by_part[b]) for a, b in SUPERSEDED if a in by_part and b in by_part}
+    plans = {sid: frozenset(p.name for p in s.service_plans) for sid, s in skus.items() if s.applies_to == "User"}
+    for a, pa in plans.items():
+        for b, pb in plans.items():
+            if a != b and pa and pa < pb:
+                pairs.add((a, b))
+    return sorted(pairs)
+
+
+def redundant(actual: pd.DataFrame, skus: Mapping[str, Sku], scope: set[str] | None) -> pd.DataFrame:
+    """Users in scope holding a pack that adds nothing next to another they hold: uid, sku_id, next_to."""
+    pd = _pd()
+    pairs = pd.DataFrame(redundant_pairs(skus), columns=["sku_id", "next_to"])
+    held = actual[actual["direct"] | actual["grouped"]]
+    if scope is not None:
+        held = held[held["uid"].isin(scope)]
+    held = held[["uid", "sku_id"]]
+    both = held.merge(pairs, on="sku_id").merge(held.rename(columns={"sku_id": "next_to"}), on=["uid", "next_to"])
+    return both.drop_duplicates(["uid", "sku_id"]).reset_index(drop=True)
+
+
+def location_drift(desired: Desired, users: Mapping[str, User]) -> dict[str, tuple[str | None, str]]:
+    """uid -> (usage location now, the sheet's) where they differ."""
+    out: dict[str, tuple[str | None, str]] = {}
+    for uid, loc in desired.locations.items():
+        u = users.get(uid)
+        if u is not None and (u.usage_location or "").upper() != loc.upper():
+            out[uid] = (u.usage_location, loc)
+    return out

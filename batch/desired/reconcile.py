@@ -1,0 +1,528 @@
+"""``license-batch reconcile``: the sheet is the desired state of a scope; the drift becomes a plan like any other.
+
+    rec = reconcile(session, "desired.xlsx", scope="department=Sales", prune=False)   # nothing sent
+    rec.drift            # DataFrame: one line per user/SKU (environment/add-on) that differs
+    rec.plan             # batch.models.Plan: the same CheckedRequest/CheckedAddon/Operation records as apply's
+    result = jobs.execute(session, rec.prepared)   # journalled, applied, resumable, reported like any run
+
+Scope: ``users`` (the users the sheet names), ``department=NAME``, ``group=NAME`` or ``all``: users in the
+scope but not in the sheet (and licenses not in the sheet) count as "should not hold". Missing licenses,
+different disabled plans (the ones to disable) and usage locations are fixed by ``--apply``; extra licenses,
+plans to re-enable and lower allocations only with ``--prune``; licenses through groups never directly (the
+drift says which group to change). Every input row keeps one result row; drift outside the sheet (an extra
+license, a user of the scope the sheet leaves out) is added as rows below it, marked in a ``Drift`` column.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import RowFinding, Severity
+from ..kinds import KINDS
+from ..kinds.licenses.plan import operation_key
+from ..models import (
+    Action,
+    AddonRequest,
+    CapacityLine,
+    CheckedAddon,
+    CheckedRequest,
+    InputRow,
+    Kind,
+    LicenseRequest,
+    Operation,
+    OpKind,
+    Plan,
+    PlanOptions,
+    RequestStatus,
+    Role,
+    SeatChange,
+    Sheet,
+    ShortfallPolicy,
+    TenantSnapshot,
+    User,
+    Validation,
+)
+from . import drift as D
+from .read import Scope, find_group, group_member_ids, iter_user_pages
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..jobs import PlanRun, Session
+
+DRIFT_COLUMN = "Drift"
+
+#: Where each kind of drift is fixed (the drift report's "fix" column).
+FIXED_BY = {
+    "missing": "--apply", "location": "--apply", "plans": "--apply (re-enabling: --prune)", "extra": "--apply --prune",
+    "allocation": "--apply (lowering: --prune)", "group-missing": "group membership",
+    "group-unexpected": "group membership", "redundant": "advice",
+}
+
+
+@dataclass(slots=True)
+class Reconciliation:
+    run_id: str
+    run_dir: Path
+    source: Path
+    scope: Scope
+    prune: bool
+    drift: pd.DataFrame  # kind, target, license, detail, fix, row (Excel number, 0 = not in the sheet), applied
+    plan: Plan
+    capacity: list[CapacityLine]
+    redundant_seats: dict[str, int] = field(default_factory=dict)  # part number -> seats the redundant packs hold
+    report: Path | None = None
+
+    @property
+    def drift_count(self) -> int:
+        """Lines of drift that a reconcile can fix or that need membership changes (not advice)."""
+        return int((self.drift["kind"] != "redundant").sum()) if len(self.drift) else 0
+
+    @property
+    def prepared(self) -> PlanRun:
+        from ..jobs import PlanRun
+
+        return PlanRun(run_id=self.run_id, run_dir=self.run_dir, source=self.source, validation=self.plan.validation,
+                       plan=self.plan, options={"mode": "reconcile", "scope": str(self.scope), "prune": self.prune})
+
+
+def _input_path(source: str | os.PathLike[str] | Any, run_dir: Path) -> Path:
+    """A DataFrame given instead of a file is written as the run's input CSV (so it is journalled like a file)."""
+    if isinstance(source, str | os.PathLike):
+        return Path(source)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "input.csv"
+    source.to_csv(path, index=False)
+    return path
+
+
+def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> set[str] | None:
+    """Object ids of the users in scope (added to the snapshot); None for ``users`` (the sheet's only)."""
+    from ..tenant.graph import user_from_json
+
+    graph = session.tenant.graph
+    if scope.kind == "users":
+        return None
+    if scope.kind == "all":
+        return set(snapshot.users)
+    if scope.kind == "department":
+        ids: set[str] = set()
+        for page in iter_user_pages(graph, department=scope.value):
+            for raw in page:
+                u = user_from_json(raw)
+                snapshot.users.setdefault(u.id, u)
+                ids.add(u.id)
+    else:
+        ids = group_member_ids(graph, find_group(graph, scope.value)[0])
+        missing = [i for i in ids if i not in snapshot.users]
+        snapshot.users.update(session.tenant.read_users(missing).items())
+        ids &= set(snapshot.users)
+    snapshot.reindex()
+    return ids
+
+
+def reconcile(
+    session: Session,
+    source: str | os.PathLike[str] | Any,
+    *,
+    scope: str | Scope = "users",
+    prune: bool = False,
+    sheet: str | None = None,
+) -> Reconciliation:
+    """Read the desired state, read the tenant, join them (pandas), and plan the fix. Nothing is sent."""
+    from ..jobs import new_run_id
+    from ..sheets import read_sheets
+
+    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
+    run_id = new_run_id()
+    run_dir = session.settings.report_dir / run_id
+    path = _input_path(source, run_dir)
+    sheets = read_sheets(path, sheet=sheet, column_map=dict(session.settings.column_map) or None)
+    lic = next((s for s in sheets if s.kind is Kind.LICENSES), None)
+    add = next((s for s in sheets if s.kind is Kind.ADDONS), None)
+    keys = sorted({c for c in _user_cells(lic)}) if lic else []
+    snapshot = session.tenant.snapshot(keys, strategy="page" if sc.kind == "all" else None,
+                                       powerplatform=add is not None)
+    in_scope = _scope_users(session, sc, snapshot)
+    builder = _Builder(snapshot, prune)
+    if lic is not None:
+        builder.licenses(lic, session, in_scope)
+    if add is not None:
+        builder.addons(add, all_environments=sc.kind == "all")
+    validation = Validation(sheet=builder.sheets[0], requests=builder.checked, capacity=builder.capacity,
+                            snapshot=snapshot, policy=ShortfallPolicy.STOP, extra_sheets=builder.sheets[1:])
+    ops = builder.operations() if not validation.wave_refused else []
+    plan = Plan(operations=ops, seats=builder.seats(), validation=validation)
+    return Reconciliation(run_id=run_id, run_dir=run_dir, source=path, scope=sc, prune=prune,
+                          drift=builder.drift_frame(), plan=plan, capacity=builder.capacity,
+                          redundant_seats=builder.redundant_seats)
+
+
+def _user_cells(sheet: Sheet) -> list[str]:
+    from ..sheets.cells import clean_user
+
+    i = sheet.columns.get(Role.USER)
+    return [] if i is None else [clean_user(r.cells[i]) for r in sheet.rows if i < len(r.cells) and r.cells[i]]
+
+
+class _Builder:
+    """Turns the drift into the run's sheets, checked requests, operations and capacity pools."""
+
+    def __init__(self, snapshot: TenantSnapshot, prune: bool) -> None:
+        self.snap = snapshot
+        self.prune = prune
+        self.sheets: list[Sheet] = []
+        self.checked: list[CheckedRequest | CheckedAddon] = []
+        self.capacity: list[CapacityLine] = []
+        self.lines: list[dict[str, Any]] = []  # the drift report
+        self.redundant_seats: dict[str, int] = {}
+        self._adds: dict[str, dict[str, tuple[str, ...]]] = {}  # uid -> skuId -> disabled plans after
+        self._removes: dict[str, list[str]] = {}
+        self._locations: dict[str, str] = {}
+        self._rows: dict[str, set[int]] = {}  # uid -> rows served by its assignLicense
+        self._loc_rows: dict[str, set[int]] = {}
+        self._next_row = 0
+        self._addon_ops: list[Operation] = []
+        self._seats: dict[str, list[int]] = {}
+
+    # -------------------------------------------------------------------------------------- licenses
+
+    def _part(self, sku_id: str) -> str:
+        s = self.snap.skus.get(sku_id)
+        return s.part_number if s else sku_id
+
+    def _plan_names(self, sku_id: str, ids: str) -> str:
+        s = self.snap.skus.get(sku_id)
+        names = {p.id: p.name for p in s.service_plans} if s else {}
+        return "; ".join(sorted(names.get(i, i) for i in ids.split(",") if i))
+
+    def _group_names(self, ids: str) -> str:
+        return ", ".join(f"'{self.snap.groups[g].display_name}'" if g in self.snap.groups else f"'{g}'"
+                         for g in ids.split(",") if g)
+
+    def licenses(self, sheet: Sheet, session: Session, in_scope: set[str] | None) -> None:
+        desired = D.desired_frame(sheet, self.snap, session.catalog)
+        named = set(desired.frame["uid"])
+        relevant = named | (in_scope or set())
+        users = [self.snap.users[u] for u in relevant if u in self.snap.users]
+        actual = D.actual_frame(users)
+        diff = D.classify(desired.frame, actual, in_scope, prune=self.prune)
+        locs = D.location_drift(desired, self.snap.users)
+        redundant = D.redundant(actual, self.snap.skus, in_scope if in_scope is not None else named)
+        first_row = _first_rows(desired.frame)
+        headers = (*sheet.headers, DRIFT_COLUMN)
+        texts: dict[int, list[str]] = {}
+        extra_rows: list[InputRow] = []
+        requests: list[CheckedRequest] = []
+        self._next_row = max((r.index for r in sheet.rows), default=-1) + 1
+        ui, si = sheet.columns.get(Role.USER), sheet.columns.get(Role.SKU, sheet.columns.get(Role.TO_SKU))
+        number = max((r.number for r in sheet.rows), default=sheet.header_row)
+        for d in diff.itertuples(index=False):
+            user = self.snap.users[d.uid]
+            part = self._part(d.sku_id)
+            row = int(d.row)
+            if row < 0:  # not in the sheet: a row of its own below the sheet
+                row, number = self._next_row, number + 1
+                self._next_row += 1
+                cells = [""] * len(sheet.headers)
+                if ui is not None:
+                    cells[ui] = user.upn
+                if si is not None:
+                    cells[si] = part
+                extra_rows.append(InputRow(row, number, (*cells, "")))
+                row_number = number
+            else:
+                row_number = int(d.number)
+            detail, fix, sent = self._describe(d, user, part)
+            texts.setdefault(row, []).append(f"{d.drift}: {detail}")
+            self.lines.append({"kind": d.drift, "target": user.upn, "license": part, "detail": detail, "fix": fix,
+                               "row": row_number if int(d.row) >= 0 else 0, "applied": sent})
+            action = Action.REMOVE if d.drift in ("extra", "group-unexpected") else Action.ASSIGN
+            req = LicenseRequest(row, row_number, user.upn, action, part)
+            sev = Severity.INFO if sent else Severity.WARNING
+            f = RowFinding(f"drift-{d.drift}", sev, detail, fix, row_number, None)
+            requests.append(CheckedRequest(req, RequestStatus.READY if sent else RequestStatus.UNCHANGED, [f],
+                                           user_id=d.uid, sku_id=d.sku_id,
+                                           disabled_plan_ids=frozenset(x for x in d.plans_after.split(",") if x)))
+            if sent:
+                self._rows.setdefault(d.uid, set()).add(row)
+                if d.add:
+                    self._adds.setdefault(d.uid, {})[d.sku_id] = tuple(x for x in d.plans_after.split(",") if x)
+                if d.remove:
+                    self._removes.setdefault(d.uid, []).append(d.sku_id)
+                seat = self._seats.setdefault(d.sku_id, [0, 0])
+                seat[0] += int(bool(d.takes))
+                seat[1] += int(bool(d.frees and d.remove))
+        for uid, (now, want) in locs.items():
+            row = first_row.get(uid, -1)
+            user = self.snap.users[uid]
+            detail = f"usage location {now or '(none)'} -> {want}"
+            texts.setdefault(row, []).append(f"location: {detail}")
+            self.lines.append({"kind": "location", "target": user.upn, "license": "", "detail": detail,
+                               "fix": FIXED_BY["location"], "row": _number(sheet, row), "applied": True})
+            self._locations[uid] = want
+            self._loc_rows.setdefault(uid, set()).add(row)
+            req = LicenseRequest(row, _number(sheet, row), user.upn, Action.ASSIGN, "")
+            requests.append(CheckedRequest(req, RequestStatus.READY, [RowFinding(
+                "drift-location", Severity.INFO, detail, "", _number(sheet, row), None)], user_id=uid,
+                usage_location=want))
+        for r in redundant.itertuples(index=False):
+            user = self.snap.users[r.uid]
+            part, other = self._part(r.sku_id), self._part(r.next_to)
+            self.redundant_seats[part] = self.redundant_seats.get(part, 0) + 1
+            self.lines.append({"kind": "redundant", "target": user.upn, "license": part,
+                               "detail": f"{user.upn}: {part} adds nothing next to {other}: removing it frees 1 seat",
+                               "fix": FIXED_BY["redundant"], "row": 0, "applied": False})
+        # every input row keeps its result: errors, drift, or unchanged
+        for r in sheet.rows:
+            for f in desired.errors.get(r.index, []):
+                requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""), RequestStatus.ERROR,
+                                               [f]))
+            if r.index not in texts and r.index not in desired.errors:
+                requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
+                                               RequestStatus.UNCHANGED, [RowFinding(
+                                                   "unchanged", Severity.INFO, "Matches the tenant: no drift.", "",
+                                                   r.number, None)]))
+        rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, [])))) for r in sheet.rows]
+        self.sheets.append(replace(sheet, headers=headers, rows=rows + extra_rows))
+        requests.sort(key=lambda c: c.request.row)
+        self.checked.extend(requests)
+        self.capacity.extend(self._license_capacity())
+
+    def _describe(self, d: Any, user: User, part: str) -> tuple[str, str, bool]:
+        """(what differs, how it is fixed, whether this run sends the fix)."""
+        k = d.drift
+        if k == "missing":
+            return f"{user.upn} should hold {part} and does not", FIXED_BY[k], True
+        if k == "extra":
+            via = f" (a group also gives it: {self._group_names(d.groups)})" if d.groups else ""
+            if self.prune:
+                return f"{user.upn} holds {part} directly; the sheet does not ask for it{via}", FIXED_BY[k], True
+            return (f"{user.upn} holds {part}; the sheet does not ask for it{via}",
+                    "run with --apply --prune to remove it", False)
+        if k == "plans":
+            parts = []
+            if d.disable:
+                parts.append(f"to disable: {self._plan_names(d.sku_id, d.disable)}")
+            if d.enable:
+                parts.append(f"disabled in the tenant, not in the sheet: {self._plan_names(d.sku_id, d.enable)}")
+            sent = bool(d.disable) or (self.prune and bool(d.enable))
+            fix = FIXED_BY[k] if sent or not d.enable else "run with --apply --prune to re-enable them"
+            return f"{part} disabled plans differ ({'; '.join(parts)})", fix, sent
+        if k == "group-missing":
+            failed = f" (group {self._group_names(d.failed_groups)} is in error)" if d.failed_groups else ""
+            return (f"{user.upn} should hold {part} through a group, and no group gives it{failed}",
+                    "add the user to the licensing group (never assigned directly)", False)
+        return (f"{user.upn} holds {part} through group {self._group_names(d.groups)}; the sheet does not ask "
+                "for it", f"remove the user from {self._group_names(d.groups)} (never removed directly)", False)
+
+    def _license_capacity(self) -> list[CapacityLine]:
+        out = []
+        for sid, (takes, frees) in sorted(self._seats.items()):
+            s = self.snap.skus.get(sid)
+            if s is not None:
+                out.append(CapacityLine(sid, s.part_number, s.enabled, s.consumed, 0, takes, frees,
+                                        label=s.product_name or ""))
+        return out
+
+    def operations(self) -> list[Operation]:
+        ops: list[Operation] = []
+        for uid in dict.fromkeys([*self._loc_rows, *self._rows]):
+            user = self.snap.users[uid]
+            loc_key = None
+            if uid in self._locations:
+                loc_key = operation_key(uid, OpKind.SET_USAGE_LOCATION)
+                ops.append(Operation(key=loc_key, kind=OpKind.SET_USAGE_LOCATION, target_id=uid, target=user.upn,
+                                     method="PATCH", url=f"/users/{uid}", body={"usageLocation": self._locations[uid]},
+                                     rows=tuple(sorted(self._loc_rows[uid])), before=user.assigned,
+                                     after=user.assigned))
+            adds = self._adds.get(uid, {})
+            removes = tuple(self._removes.get(uid, []))
+            if not adds and not removes:
+                continue
+            add = tuple((s, tuple(sorted(p))) for s, p in adds.items())
+            lost = {s for s in removes if not user.holding(s).groups}
+            after = tuple(s for s in user.assigned if s not in lost) + tuple(
+                s for s in adds if s not in user.assigned)
+            ops.append(Operation(
+                key=operation_key(uid, OpKind.ASSIGN_LICENSE), kind=OpKind.ASSIGN_LICENSE, target_id=uid,
+                target=user.upn, method="POST", url=f"/users/{uid}/assignLicense",
+                body={"addLicenses": [{"skuId": s, "disabledPlans": list(p)} for s, p in add],
+                      "removeLicenses": list(removes)},
+                rows=tuple(sorted(self._rows.get(uid, set()))), depends_on=loc_key if add else None,
+                add=add, remove=removes, before=user.assigned, after=after))
+        return ops + self._addon_ops
+
+    def seats(self) -> list[SeatChange]:
+        out = [SeatChange(sid, self._part(sid), t, f) for sid, (t, f) in sorted(self._seats.items())]
+        for c in self.capacity:
+            if c.kind is Kind.ADDONS:
+                out.append(SeatChange(c.sku_id, c.part_number, max(0, c.needed - c.consumed), 0))
+        return out
+
+    # -------------------------------------------------------------------------------------- add-ons
+
+    def addons(self, sheet: Sheet, *, all_environments: bool) -> None:
+        from ..kinds.addons.names import addon_label
+        from ..kinds.addons.plan import allocation_url, tokens
+
+        kind = KINDS[Kind.ADDONS]
+        requests = kind.parse(sheet, catalog=None)
+        base = self._next_row if self.sheets else 0
+        offset = base - min((r.index for r in sheet.rows), default=0)
+        if offset:
+            requests = [replace(r, row=r.row + offset) for r in requests]
+            sheet = replace(sheet, rows=[InputRow(r.index + offset, r.number, r.cells) for r in sheet.rows])
+        checked, lines = kind.validate(sheet, requests, self.snap, catalog=None, policy=ShortfallPolicy.STOP,
+                                       reserve_of=lambda _n: 0)
+        listed = {(c.environment_id, c.currency_type) for c in checked if isinstance(c, CheckedAddon)}
+        texts: dict[int, str] = {}
+        extra: list[InputRow] = []
+        number = max((r.number for r in sheet.rows), default=sheet.header_row)
+        nxt = max((r.index for r in sheet.rows), default=base - 1) + 1
+        ei, ai, mi = (sheet.columns.get(x) for x in (Role.ENVIRONMENT, Role.ADDON, Role.AMOUNT))
+        if all_environments:
+            for env_id, alloc in sorted(self.snap.allocations.items()):
+                for ct, n in sorted(alloc.items()):
+                    if n and (env_id, ct) not in listed:
+                        env = self.snap.environments.get(env_id)
+                        name = env.display_name if env else env_id
+                        number += 1
+                        cells = [""] * len(sheet.headers)
+                        for i, v in ((ei, name), (ai, ct), (mi, "0")):
+                            if i is not None:
+                                cells[i] = v
+                        extra.append(InputRow(nxt, number, (*cells, "")))
+                        checked.append(CheckedAddon(AddonRequest(nxt, number, name, ct, 0, amount_text="0"),
+                                                    RequestStatus.READY, [], environment_id=env_id, currency_type=ct,
+                                                    before=n, after=0))
+                        nxt += 1
+        per_env: dict[str, dict[str, int]] = {}
+        before: dict[str, dict[str, int]] = {}
+        rows: dict[str, set[int]] = {}
+        for c in checked:
+            if not isinstance(c, CheckedAddon) or c.status is not RequestStatus.READY:
+                continue
+            assert c.environment_id and c.currency_type and c.before is not None and c.after is not None
+            env = self.snap.environments.get(c.environment_id)
+            label = f"{addon_label(c.currency_type)} {c.before} -> {c.after}"
+            lower = c.after < c.before
+            sent = self.prune or not lower
+            texts[c.request.row] = f"allocation: {label}"
+            self.lines.append({"kind": "allocation", "target": env.display_name if env else c.environment_id,
+                               "license": c.currency_type, "detail": label,
+                               "fix": FIXED_BY["allocation"] if sent else "run with --apply --prune to lower it",
+                               "row": c.request.row_number if c.request.row < nxt - len(extra) else 0,
+                               "applied": sent})
+            if not sent:
+                c.status = RequestStatus.UNCHANGED
+                c.findings.append(RowFinding("drift-allocation", Severity.WARNING, f"{label}: lowering needs --prune",
+                                             "run with --apply --prune", c.request.row_number, None))
+                continue
+            per_env.setdefault(c.environment_id, {})[c.currency_type] = c.after
+            before.setdefault(c.environment_id, {})[c.currency_type] = c.before
+            rows.setdefault(c.environment_id, set()).add(c.request.row)
+        for env_id, alloc in per_env.items():
+            env = self.snap.environments.get(env_id)
+            self._addon_ops.append(Operation(
+                key=f"{env_id}/{OpKind.ALLOCATE_ADDONS.value}", kind=OpKind.ALLOCATE_ADDONS, target_id=env_id,
+                target=env.display_name if env else env_id, method="PATCH",
+                url=allocation_url(env_id, PlanOptions().allocations_api),
+                body={"environmentId": env_id,
+                      "currencyAllocations": [{"currencyType": ct, "allocated": n} for ct, n in sorted(alloc.items())]},
+                rows=tuple(sorted(rows[env_id])), before=tokens(before[env_id]), after=tokens(alloc),
+                api=_pp_api()))
+        out_rows = [InputRow(r.index, r.number, (*r.cells, texts.get(r.index, ""))) for r in sheet.rows]
+        extra = [InputRow(r.index, r.number, (*r.cells[:-1], texts.get(r.index, ""))) for r in extra]
+        self.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=out_rows + extra))
+        self.checked.extend(checked)
+        self.capacity.extend(lines)
+        self._next_row = nxt
+
+    # -------------------------------------------------------------------------------------- report
+
+    def drift_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        cols = ["kind", "target", "license", "detail", "fix", "row", "applied"]
+        return pd.DataFrame(self.lines, columns=cols)
+
+
+def _pp_api() -> Any:
+    from ..models import Api
+
+    return Api.POWERPLATFORM
+
+
+def _first_rows(frame: pd.DataFrame) -> dict[str, int]:
+    """uid -> the sheet row that gives the user's usage location (else their first row)."""
+    located = frame[frame["location"] != ""].drop_duplicates("uid")
+    first = frame.drop_duplicates("uid")
+    out = dict(zip(first["uid"], first["row"], strict=True))
+    out.update(zip(located["uid"], located["row"], strict=True))
+    return {k: int(v) for k, v in out.items()}
+
+
+def _number(sheet: Sheet, row: int) -> int:
+    for r in sheet.rows:
+        if r.index == row:
+            return r.number
+    return 0
+
+
+def capacity_lines(rec: Reconciliation) -> list[str]:
+    """What fixing the drift does to capacity, per SKU and add-on."""
+    out = []
+    for c in rec.capacity:
+        if c.kind is Kind.ADDONS:
+            out.append(f"{c.name}: {c.needed} allocated to the environments the sheet names, "
+                       f"{c.available} free besides them" + (f": short by {c.short}" if c.short else ""))
+        else:
+            left = c.enabled - c.consumed - c.net
+            out.append(f"{c.name}: takes {c.needed}, frees {c.freed}, {left} free afterwards"
+                       + (f": short by {c.short}" if c.short else ""))
+    for part, n in sorted(rec.redundant_seats.items()):
+        out.append(f"{part}: {n} seat(s) held as redundant packs could be freed")
+    return out
+
+
+def drift_summary(rec: Reconciliation) -> dict[str, Any]:
+    counts = rec.drift["kind"].value_counts().to_dict() if len(rec.drift) else {}
+    return {"run_id": rec.run_id, "scope": str(rec.scope), "drift": rec.drift_count,
+            "kinds": {str(k): int(v) for k, v in counts.items()}, "operations": len(rec.plan.operations),
+            "refused": rec.plan.validation.wave_refused,
+            "capacity": [{"kind": str(c.kind), "sku": c.part_number, "takes": c.needed, "frees": c.freed,
+                          "available": c.available, "short": c.short} for c in rec.capacity],
+            "redundant_seats": rec.redundant_seats, "report": str(rec.report or "")}
+
+
+def write_drift(rec: Reconciliation) -> Path:
+    """``drift.csv`` and ``drift.xlsx`` in the run folder (formula-like cells neutralised)."""
+    from ..report._text import neutralise
+
+    rec.run_dir.mkdir(parents=True, exist_ok=True)
+    frame = rec.drift.copy()
+    for c in ("target", "license", "detail", "fix"):
+        frame[c] = frame[c].map(neutralise)
+    frame.to_csv(rec.run_dir / "drift.csv", index=False, encoding="utf-8-sig")
+    path = rec.run_dir / "drift.xlsx"
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+                                         "strings_to_numbers": False, "strings_to_urls": False})
+    ws = wb.add_worksheet("Drift")
+    ws.write_row(0, 0, list(frame.columns))
+    for i, row in enumerate(frame.itertuples(index=False), start=1):
+        ws.write_row(i, 0, [bool(v) if isinstance(v, bool) else v for v in row])
+    cap = wb.add_worksheet("Capacity")
+    for i, line in enumerate(capacity_lines(rec)):
+        cap.write_string(i, 0, line)
+    wb.close()
+    rec.report = path
+    return path
+
+
+__all__ = ["DRIFT_COLUMN", "Reconciliation", "capacity_lines", "drift_summary", "reconcile", "write_drift"]
