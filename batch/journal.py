@@ -23,6 +23,7 @@ Schema (``SCHEMA`` below is the authority; version 2 made it kind-agnostic)::
               add/remove/before/after JSON, state, attempts, status, error_code, error_message, fix, request_id,
               settled)                      state: planned|sent|succeeded|failed|unknown
     attempt(op_key, n, sent, status, request_id, batch_request_id, response)
+    target_state(api, target_id, state JSON)   each changed target as it was before the run (for rollback)
 
 sqlite3 errors are translated into :class:`batch.errors.JournalError` here and nowhere else.
 """
@@ -138,6 +139,12 @@ CREATE TABLE IF NOT EXISTS operation (
     settled TEXT
 );
 CREATE INDEX IF NOT EXISTS operation_state ON operation (state);
+CREATE TABLE IF NOT EXISTS target_state (
+    api TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (api, target_id)
+);
 CREATE TABLE IF NOT EXISTS attempt (
     op_key TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -446,6 +453,12 @@ class Journal:
                         for i, op in enumerate(plan.operations)
                     ),
                 )
+                from .desired.state import prior_states
+
+                con.executemany(
+                    "INSERT INTO target_state VALUES (?, ?, ?)",
+                    ((a, t, json.dumps(st, ensure_ascii=False)) for a, t, st in prior_states(plan)),
+                )
         except BaseException:
             j.close()
             raise
@@ -472,6 +485,18 @@ class Journal:
         """A value of the journal's meta table (``schema_version``, ``tenant_id``), or None."""
         row = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0][0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a value in the meta table (e.g. an approved plan's hash and approver)."""
+        with self._tx() as con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def target_states(self) -> dict[tuple[str, str], dict[str, Any]] | None:
+        """(api, target id) -> the target's state before the run; None for a journal written without them."""
+        has = self._query("SELECT name FROM sqlite_master WHERE type='table' AND name='target_state'")
+        if not has:
+            return None
+        return {(a, t): json.loads(s) for a, t, s in self._query("SELECT api, target_id, state FROM target_state")}
 
     def close(self) -> None:
         try:

@@ -148,3 +148,35 @@ def render_drift(rec: Any, limit: int = 50) -> list[str]:
 
 
 HANDLERS["reconcile"] = cmd_reconcile
+
+
+def cmd_rollback(args: argparse.Namespace, out: Callable[..., None]) -> int:
+    from .. import _render, jobs
+    from ..cli import EXIT_INPUT, EXIT_OK, EXIT_ROWS, _announce, _confirm_real_tenant, _emit_json, _finish, _settings
+    from .rollback import plan_rollback
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        rb = plan_rollback(session, args.run_id)
+        _announce(session, out)  # type: ignore[arg-type]
+        out(f"Rollback of run {args.run_id}: {len(rb.restores)} target(s) to restore, "
+            f"{len(rb.changed_since)} changed since the run (left alone).")
+        for line in rb.restores[:50]:
+            out(f"  restore {line}")
+        for name in rb.changed_since[:50]:
+            out(f"  changed since the run, left alone: {name}")
+        if args.dry_run:
+            if args.json:
+                _emit_json({"rollback_of": args.run_id, "restore": len(rb.restores),
+                            "changed_since_run": rb.changed_since, "operations": len(rb.plan.operations)})
+            out("Dry run: nothing was changed.")
+            return EXIT_ROWS if rb.changed_since else EXIT_OK
+        if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name,
+                                                                                       out):  # type: ignore[arg-type]
+            out("Nothing was changed.")
+            return EXIT_INPUT
+        result = jobs.execute(session, rb.prepared, argv=sys.argv, progress=_render.ProgressPrinter(sys.stderr))
+    return _finish(result, args, out)  # type: ignore[arg-type]
+
+
+HANDLERS["rollback"] = cmd_rollback

@@ -128,8 +128,8 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
         if not t.strip():
             plan_keys[(sid, t)] = ""
             continue
-        ids, problems = resolve_plans(split_plans(t), snapshot.skus[sid], catalog)
-        plan_keys[(sid, t)] = ",".join(sorted(ids)) if not problems else "!" + problems[0].message
+        plan_ids, problems = resolve_plans(split_plans(t), snapshot.skus[sid], catalog)
+        plan_keys[(sid, t)] = ",".join(sorted(plan_ids)) if not problems else "!" + problems[0].message
     keys = [plan_keys[(s, t)] for s, t in zip(df["sku_id"], df["plans_text"], strict=True)]
     df["plans"] = keys
     for r, n, k in df.loc[df["plans"].str.startswith("!"), ["row", "number", "plans"]].itertuples(index=False):
@@ -138,11 +138,8 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
     # locations: per distinct text; a user's first location stands, a later different one is an error
     locs: dict[str, str] = {}
     for t in df["loc_text"].unique():
-        got = resolve_usage_location(t) if t.strip() else ""
-        if isinstance(got, RowFinding):
-            locs[t] = "!" + got.message
-        else:
-            locs[t] = got
+        loc = resolve_usage_location(t) if t.strip() else ""
+        locs[t] = "!" + loc.message if isinstance(loc, RowFinding) else loc
     df["location"] = df["loc_text"].map(locs)
     for r, n, k in df.loc[df["location"].str.startswith("!"), ["row", "number", "location"]].itertuples(index=False):
         errors.setdefault(r, []).append(_finding("usage-location-invalid", k[1:], "Give an ISO code.", n,

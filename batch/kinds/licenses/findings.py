@@ -42,7 +42,7 @@ FINDINGS: dict[str, tuple[Severity, str]] = {
     # what the row asks vs what the user holds
     "unchanged": (_INFO, "The row already matches the tenant: nothing to do."),
     "assign-inherited": (_INFO, "The user inherits this license from a group; a direct assignment is added (no seat)."),
-    "held-through-group": (_INFO, "The sheet expects the license through a group, and a group gives it: nothing to do."),
+    "held-through-group": (_INFO, "The sheet expects the license through a group, and one gives it: nothing to do."),
     "group-assignment-error": (_WARN, "The sheet expects the license through a group whose assignment is in error."),
     "group-expected": (_ERR, "The sheet expects the license through a group, but no group assigns it to the user."),
     "remove-not-held": (_INFO, "The user does not hold the license to remove: the desired state already holds."),

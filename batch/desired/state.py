@@ -1,0 +1,83 @@
+"""The state of each target an operation changes, as the journal keeps it for rollback.
+
+A user: ``{"usageLocation", "direct": {skuId: [disabled plan ids]}, "assigned": [skuIds]}`` (direct
+assignments only: group-held licenses are not changed by a run, so they are not restored by a rollback).
+An environment: ``{"allocations": {currencyType: allocated}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..models import Api, Operation, OpKind, Plan, TenantSnapshot, User
+
+
+def user_state(user: User) -> dict[str, Any]:
+    direct = {s.sku_id: sorted(s.disabled_plans) for s in user.states
+              if s.assigned_by_group is None and s.state != "Error"}
+    for sid in user.assigned:
+        if sid not in direct and not user.holding(sid).groups:
+            direct[sid] = []
+    return {"usageLocation": user.usage_location, "direct": dict(sorted(direct.items())),
+            "assigned": sorted(user.assigned)}
+
+
+def environment_state(allocations: Mapping[str, int]) -> dict[str, Any]:
+    return {"allocations": {ct: int(n) for ct, n in sorted(allocations.items())}}
+
+
+def prior_states(plan: Plan) -> list[tuple[str, str, dict[str, Any]]]:
+    """(api, target id, state) of every target the plan's operations change, as the snapshot saw it."""
+    return states_of(plan.operations, plan.validation.snapshot)
+
+
+def states_of(ops: Iterable[Operation], snapshot: TenantSnapshot) -> list[tuple[str, str, dict[str, Any]]]:
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for op in ops:
+        key = (str(op.api), op.target_id)
+        if key in out:
+            continue
+        if op.api is Api.GRAPH:
+            u = snapshot.users.get(op.target_id)
+            if u is not None:
+                out[key] = user_state(u)
+        else:
+            out[key] = environment_state(snapshot.allocations.get(op.target_id, {}))
+    return [(a, t, s) for (a, t), s in out.items()]
+
+
+def expected_after(prior: Mapping[str, Any], ops: Iterable[Operation]) -> dict[str, Any]:
+    """A target's state once the given (succeeded) operations took effect on ``prior``."""
+    if "allocations" in prior:
+        alloc = dict(prior["allocations"])
+        for op in ops:
+            if op.kind is OpKind.ALLOCATE_ADDONS:
+                entries: Any = op.body.get("currencyAllocations", ())
+                for c in entries:
+                    alloc[str(c["currencyType"])] = int(c["allocated"])
+        return environment_state(alloc)
+    direct = {k: list(v) for k, v in prior.get("direct", {}).items()}
+    loc = prior.get("usageLocation")
+    for op in ops:
+        if op.kind is OpKind.SET_USAGE_LOCATION:
+            loc = op.body.get("usageLocation")
+        elif op.kind is OpKind.ASSIGN_LICENSE:
+            for sid in op.remove:
+                direct.pop(sid, None)
+            for sid, plans in op.add:
+                direct[sid] = sorted(plans)
+    return {"usageLocation": loc, "direct": dict(sorted(direct.items()))}
+
+
+def same_user_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal usage location (case-insensitive) and direct licenses with the same disabled plans."""
+    la, lb = (a.get("usageLocation") or "").upper(), (b.get("usageLocation") or "").upper()
+    da = {k: sorted(v) for k, v in a.get("direct", {}).items()}
+    db = {k: sorted(v) for k, v in b.get("direct", {}).items()}
+    return la == lb and da == db
+
+
+def same_allocations(a: Mapping[str, Any], b: Mapping[str, Any], currencies: Iterable[str]) -> bool:
+    aa, bb = a.get("allocations", {}), b.get("allocations", {})
+    return all(int(aa.get(c, 0)) == int(bb.get(c, 0)) for c in currencies)
