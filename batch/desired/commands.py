@@ -135,9 +135,13 @@ def render_drift(rec: Any, limit: int = 50) -> list[str]:
     counts = d["kind"].value_counts()
     lines = [f"Drift (scope {rec.scope}): " + ", ".join(f"{k} {v}" for k, v in counts.items())
              + f". Report: {rec.report}"]
+    if not rec.drift_count:
+        lines = [f"No drift: the tenant matches the sheet (scope {rec.scope}). Advice only: "
+                 f"{len(d)} redundant pack(s). Report: {rec.report}"]
     for r in d.head(limit).itertuples(index=False):
         where = f"row {r.row}: " if r.row else ""
-        lines.append(f"  {r.kind:<17} {where}{r.detail}  [{r.fix}]")
+        what = r.detail if r.target in r.detail else f"{r.target}: {r.detail}"
+        lines.append(f"  {r.kind:<17} {where}{what}  [{r.fix}]")
     if len(d) > limit:
         lines.append(f"  ... and {len(d) - limit} more in the report.")
     cap = capacity_lines(rec)

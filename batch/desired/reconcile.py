@@ -75,6 +75,7 @@ class Reconciliation:
     capacity: list[CapacityLine]
     redundant_seats: dict[str, int] = field(default_factory=dict)  # part number -> seats the redundant packs hold
     report: Path | None = None
+    changed_units: dict[str, int] = field(default_factory=dict)  # add-on currencyType -> units the fix moves
 
     @property
     def drift_count(self) -> int:
@@ -158,7 +159,7 @@ def reconcile(
     plan = Plan(operations=ops, seats=builder.seats(), validation=validation)
     return Reconciliation(run_id=run_id, run_dir=run_dir, source=path, scope=sc, prune=prune,
                           drift=builder.drift_frame(), plan=plan, capacity=builder.capacity,
-                          redundant_seats=builder.redundant_seats)
+                          redundant_seats=builder.redundant_seats, changed_units=builder.changed_units)
 
 
 def _user_cells(sheet: Sheet) -> list[str]:
@@ -179,6 +180,7 @@ class _Builder:
         self.capacity: list[CapacityLine] = []
         self.lines: list[dict[str, Any]] = []  # the drift report
         self.redundant_seats: dict[str, int] = {}
+        self.changed_units: dict[str, int] = {}
         self._adds: dict[str, dict[str, tuple[str, ...]]] = {}  # uid -> skuId -> disabled plans after
         self._removes: dict[str, list[str]] = {}
         self._locations: dict[str, str] = {}
@@ -269,7 +271,7 @@ class _Builder:
             requests.append(CheckedRequest(req, RequestStatus.READY, [RowFinding(
                 "drift-location", Severity.INFO, detail, "", _number(sheet, row), None)], user_id=uid,
                 usage_location=want))
-        for r in redundant.itertuples(index=False):
+        for r in sorted(redundant.itertuples(index=False), key=lambda r: (self.snap.users[r.uid].upn, r.sku_id)):
             user = self.snap.users[r.uid]
             part, other = self._part(r.sku_id), self._part(r.next_to)
             self.redundant_seats[part] = self.redundant_seats.get(part, 0) + 1
@@ -422,6 +424,7 @@ class _Builder:
                 c.findings.append(RowFinding("drift-allocation", Severity.WARNING, f"{label}: lowering needs --prune",
                                              "run with --apply --prune", c.request.row_number, None))
                 continue
+            self.changed_units[c.currency_type] = self.changed_units.get(c.currency_type, 0) + c.after - c.before
             per_env.setdefault(c.environment_id, {})[c.currency_type] = c.after
             before.setdefault(c.environment_id, {})[c.currency_type] = c.before
             rows.setdefault(c.environment_id, set()).add(c.request.row)
@@ -448,7 +451,10 @@ class _Builder:
         import pandas as pd
 
         cols = ["kind", "target", "license", "detail", "fix", "row", "applied"]
-        return pd.DataFrame(self.lines, columns=cols)
+        order = {k: i for i, k in enumerate(("missing", "extra", "plans", "location", "allocation", "group-missing",
+                                             "group-unexpected", "redundant"))}
+        lines = sorted(self.lines, key=lambda d: order.get(d["kind"], 99))  # stable: sheet order within a kind
+        return pd.DataFrame(lines, columns=cols)
 
 
 def _pp_api() -> Any:
@@ -478,8 +484,10 @@ def capacity_lines(rec: Reconciliation) -> list[str]:
     out = []
     for c in rec.capacity:
         if c.kind is Kind.ADDONS:
-            out.append(f"{c.name}: {c.needed} allocated to the environments the sheet names, "
-                       f"{c.available} free besides them" + (f": short by {c.short}" if c.short else ""))
+            if c.sku_id in rec.changed_units or c.short:
+                free = c.enabled - c.consumed - c.needed
+                out.append(f"{c.name}: {rec.changed_units.get(c.sku_id, 0):+d} allocated, {max(free, 0)} free "
+                           "afterwards" + (f": short by {c.short}" if c.short else ""))
         else:
             left = c.enabled - c.consumed - c.net
             out.append(f"{c.name}: takes {c.needed}, frees {c.freed}, {left} free afterwards"

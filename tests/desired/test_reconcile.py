@@ -1,0 +1,120 @@
+"""reconcile: every kind of drift is detected, nothing changes without --apply, removals need --prune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from batch.sandbox.seed import list_users
+
+from .conftest import read_csv, run, run_json, state, upn
+
+
+def desired_workbook(workdir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """Today's export, edited: one kind of drift each."""
+    users, addons = state(capsys, workdir)
+    lic: list[list[str]] = [list(users[0])]
+    for r in users:
+        name = r["userPrincipalName"].split("@")[0]
+        if name in ("alex.wilber", "nestor.wilke"):  # extra (direct) / group-unexpected
+            continue
+        if name == "diego.siciliani":  # plans: disable FORMS_PLAN_E3 as well, YAMMER_ENTERPRISE not any more
+            r["Disabled plans"] = "SWAY; FORMS_PLAN_E3"
+        if name == "lidia.holloway":  # location
+            r["Usage location"] = "DE"
+        lic.append(list(r.values()))
+    lic.append([upn("adele.vance"), "POWER_BI_PRO", "", "", "", "", ""])  # missing
+    lic.append([upn("pradeep.gupta"), "SPE_E3", "", "", "", "group", ""])  # group-missing
+    add: list[list[object]] = [list(addons[0])]
+    for a in addons:
+        if a["Environment"] == "Contoso UAT" and a["Add-on"] == "AI":
+            a["Allocated"] = "300000"  # allocation
+        add.append(list(a.values()))
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Licenses"
+    for row in lic:
+        ws.append(row)
+    ws2 = wb.create_sheet("Add-ons")
+    for row in add:
+        ws2.append(row)
+    path = workdir / "desired.xlsx"
+    wb.save(path)
+    return path
+
+
+def test_every_kind_of_drift_is_detected_and_nothing_changes(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = desired_workbook(workdir, capsys)
+    before = list_users(workdir / "sandbox.db")
+    code, summary, err = run_json(capsys, "reconcile", str(path), "--scope", "all")
+    assert code == 1, err
+    assert summary["kinds"] == {"redundant": 6, "group-missing": 2, "missing": 1, "plans": 1, "extra": 1,
+                                "group-unexpected": 1, "location": 1, "allocation": 1}
+    assert list_users(workdir / "sandbox.db") == before
+    # 457 exported rows, alex's and nestor's left out, adele's Power BI row added after them: Excel row 457
+    assert (f"  missing           row 457: {upn('adele.vance')} should hold POWER_BI_PRO and does not  [--apply]"
+            in err.splitlines()), err
+    assert (f"extra             {upn('alex.wilber')} holds STANDARDPACK; the sheet does not ask for it  "
+            "[run with --apply --prune to remove it]") in err
+    assert (f"group-unexpected  {upn('nestor.wilke')} holds SPE_E3 through group 'Licensing - Microsoft 365 E3'; "
+            "the sheet does not ask for it  [remove the user from 'Licensing - Microsoft 365 E3' (never removed "
+            "directly)]") in err
+    assert ("ENTERPRISEPACK disabled plans differ (to disable: FORMS_PLAN_E3; disabled in the tenant, not in the "
+            "sheet: YAMMER_ENTERPRISE)  [--apply (re-enabling: --prune)]") in err
+    assert (f"  location          row 14: {upn('lidia.holloway')}: usage location US -> DE  [--apply]"
+            in err.splitlines()), err
+    assert ("  allocation        row 10: Contoso UAT: AI Builder credits (AI) 250000 -> 300000  [--apply (lowering: "
+            "--prune)]" in err.splitlines())
+    assert f"{upn('pradeep.gupta')} should hold SPE_E3 through a group, and no group gives it" in err
+    assert f"{upn('miriam.graham')}: AAD_PREMIUM_P2 adds nothing next to SPE_E5: removing it frees 1 seat" in err
+    assert "  POWER_BI_PRO: takes 1, frees 0, 29 free afterwards" in err.splitlines()
+    assert "  AI Builder credits: +50000 allocated, 1200000 free afterwards" in err.splitlines()
+    drift = read_csv(Path(str(summary["report"])).with_suffix(".csv"))
+    assert {d["kind"] for d in drift} == {"missing", "extra", "plans", "location", "group-missing",
+                                         "group-unexpected", "redundant", "allocation"}
+
+
+def test_scope_users_only_looks_at_the_users_the_sheet_names(workdir: Path, capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    path = desired_workbook(workdir, capsys)
+    code, summary, _ = run_json(capsys, "reconcile", str(path))
+    assert code == 1
+    assert "extra" not in summary["kinds"] and "group-unexpected" not in summary["kinds"]  # alex, nestor: not named
+
+
+def test_apply_adds_and_prune_is_required_for_removals(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = desired_workbook(workdir, capsys)
+    code, summary, err = run_json(capsys, "reconcile", str(path), "--scope", "all", "--apply")
+    assert code == 0, err
+    assert summary["applied"] == 4  # adele's Power BI, diego's plans, lidia's location, UAT's AI
+    users, addons = state(capsys, workdir)
+    held = {(u["userPrincipalName"], u["skuPartNumber"]): u for u in users}
+    assert (upn("adele.vance"), "POWER_BI_PRO") in held
+    assert (upn("alex.wilber"), "STANDARDPACK") in held  # extra kept without --prune
+    assert held[(upn("diego.siciliani"), "ENTERPRISEPACK")]["Disabled plans"] == "FORMS_PLAN_E3; SWAY; YAMMER_ENTERPRISE"
+    assert held[(upn("lidia.holloway"), "SPE_E3")]["Usage location"] == "DE"
+    assert {(a["Environment"], a["Add-on"]): a["Allocated"] for a in addons}[("Contoso UAT", "AI")] == "300000"
+    code, summary, err = run_json(capsys, "reconcile", str(path), "--scope", "all", "--apply", "--prune")
+    assert summary["applied"] == 2, err  # alex's E1 removed, diego's Yammer re-enabled
+    users, _ = state(capsys, workdir)
+    held = {(u["userPrincipalName"], u["skuPartNumber"]): u for u in users}
+    assert (upn("alex.wilber"), "STANDARDPACK") not in held
+    assert held[(upn("diego.siciliani"), "ENTERPRISEPACK")]["Disabled plans"] == "FORMS_PLAN_E3; SWAY"
+    assert (upn("nestor.wilke"), "SPE_E3") in held  # group-held: never removed directly
+    code, summary, _ = run_json(capsys, "reconcile", str(path), "--scope", "all")
+    assert code == 1  # what is left is fixed through group membership
+    assert set(summary["kinds"]) == {"group-missing", "group-unexpected", "redundant"}
+
+
+def test_no_drift_exits_0(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "export", "users", "-o", "sales.csv", "--filter", "department=Sales")[0] == 0
+    code, _, err = run(capsys, "reconcile", "sales.csv", "--scope", "department=Sales")
+    assert code == 0, err
+    assert "No drift: the tenant matches the sheet (scope department=Sales)." in err
+    # a sheet that names only some of a user's licenses: the others are extra
+    assert run(capsys, "export", "users", "-o", "e3.csv", "--sku", "SPE_E3", "--filter", "department=Sales")[0] == 0
+    code, summary, _ = run_json(capsys, "reconcile", "e3.csv")
+    assert code == 1 and set(summary["kinds"]) == {"extra"}
