@@ -1,0 +1,90 @@
+"""rollback: a run with a swap, disabled plans, a usage location and add-on allocations is undone exactly; a user
+changed by someone else since the run is left alone and reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from .conftest import run, run_json, state, upn
+
+
+def wave(workdir: Path) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Licenses"
+    for row in (
+        ["user", "action", "from license", "license", "disabled plans", "usage location"],
+        [upn("adele.vance"), "replace", "SPE_E3", "SPE_E5", "", ""],  # swap
+        [upn("diego.siciliani"), "assign", "", "ENTERPRISEPACK", "FORMS_PLAN_E3", ""],  # one more plan disabled
+        [upn("lidia.holloway"), "assign", "", "POWER_BI_PRO", "", "DE"],  # usage location US -> DE
+        [upn("alex.wilber"), "remove", "", "STANDARDPACK", "", ""],  # a removal
+    ):
+        ws.append(row)
+    ws2 = wb.create_sheet("Add-ons")
+    for row2 in (["Environment", "Add-on", "Amount"], ["Contoso UAT", "AI", "300000"], ["Contoso UAT", "AppPass", "5"],
+                 ["Contoso Sales EU", "AI", "0"]):
+        ws2.append(row2)
+    path = workdir / "wave.xlsx"
+    wb.save(path)
+    return path
+
+
+def applied_run(workdir: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    code, summary, err = run_json(capsys, "apply", str(wave(workdir)))
+    assert code == 0, err
+    assert summary["applied"] == 7
+    return str(summary["run_id"])
+
+
+def test_rollback_restores_the_exact_prior_state(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = state(capsys, workdir)
+    run_id = applied_run(workdir, capsys)
+    assert state(capsys, workdir) != before
+    code, out, err = run(capsys, "rollback", run_id, "--dry-run")
+    assert code == 0, err
+    assert f"Rollback of run {run_id}: 6 target(s) to restore, 0 changed since the run (left alone)." in err
+    assert f"  restore {upn('adele.vance')}: + SPE_E3, - SPE_E5" in err.splitlines()
+    assert f"  restore {upn('lidia.holloway')}: - POWER_BI_PRO, usage location DE -> US" in err.splitlines()
+    assert f"  restore {upn('diego.siciliani')}: ENTERPRISEPACK disabled plans as before" in err.splitlines()
+    assert "  restore Contoso UAT: AI 300000 -> 250000, AppPass 5 -> 10" in err.splitlines()
+    assert "Dry run: nothing was changed." in err
+    assert state(capsys, workdir) != before
+    code, summary, err = run_json(capsys, "rollback", run_id)
+    assert code == 0, err
+    assert (summary["applied"], summary["rows"]) == (6, 6)
+    assert state(capsys, workdir) == before
+    # a rollback is a run: it has its own journal and results, and can itself be rolled back
+    rb_dir = workdir / "reports" / str(summary["run_id"])
+    assert (rb_dir / "journal.sqlite").exists() and (rb_dir / "results.xlsx").exists()
+    code, summary2, err = run_json(capsys, "rollback", str(summary["run_id"]))
+    assert code == 0 and summary2["applied"] == 6, err
+    assert state(capsys, workdir)[0] != before[0]
+    code, _, err = run(capsys, "resume", str(summary["run_id"]))
+    assert code == 0, err
+
+
+def test_rollback_leaves_a_user_changed_since_the_run_alone(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = state(capsys, workdir)
+    run_id = applied_run(workdir, capsys)
+    (workdir / "later.csv").write_text(f"user,license,usage location\n{upn('lidia.holloway')},POWER_BI_PRO,FR\n")
+    assert run(capsys, "apply", "later.csv")[0] == 0
+    code, summary, err = run_json(capsys, "rollback", run_id)
+    assert code == 1, err
+    assert (summary["applied"], summary["skipped"]) == (5, 1)
+    assert f"  changed since the run, left alone: {upn('lidia.holloway')}" in err.splitlines()
+    users, addons = state(capsys, workdir)
+    assert addons == before[1]
+    lidia = [u for u in users if u["userPrincipalName"] == upn("lidia.holloway")]
+    assert {u["skuPartNumber"] for u in lidia} == {"SPE_E3", "MCOMEETADV", "POWER_BI_PRO"}
+    assert {u["Usage location"] for u in lidia} == {"FR"}
+    others = [u for u in users if u["userPrincipalName"] != upn("lidia.holloway")]
+    assert others == [u for u in before[0] if u["userPrincipalName"] != upn("lidia.holloway")]
+
+
+def test_rollback_of_an_unknown_run(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "rollback", "20990101-000000-dead")
+    assert code == 2 and "No run '20990101-000000-dead' under reports." in err
