@@ -44,8 +44,9 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="settings file (default ./license-batch.toml when present)")
 
 
-def _add_sheet_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="the sheet: .csv, .txt, .xlsx, .xlsm, .xls or .ods")
+def _add_sheet_options(p: argparse.ArgumentParser, *, file_optional: bool = False) -> None:
+    p.add_argument("file", nargs="?" if file_optional else None,
+                   help="the sheet: .csv, .txt, .xlsx, .xlsm, .xls or .ods")
     p.add_argument("--sheet", help="worksheet name (default: every sheet with an input header, as one run)")
     p.add_argument("--kind", choices=["licenses", "addons"],
                    help="what the sheet changes (default: told from its columns: users and licenses, or "
@@ -83,10 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show exactly what apply would do (same as apply --dry-run)")
     _add_sheet_options(p)
     _add_target_options(p)
+    p.add_argument("--out", help="also write the plan as a file to review and approve (and the workbook beside it)")
 
     p = sub.add_parser("apply", help="validate, plan and apply a sheet; write the result workbook")
-    _add_sheet_options(p)
+    _add_sheet_options(p, file_optional=True)
     _add_target_options(p)
+    p.add_argument("--plan", help="apply exactly this approved plan file (refused when anything changed since)")
+    p.add_argument("--approved-by", help="who approved the plan (recorded in the journal and run.json)")
     p.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
     p.add_argument("--strict", action="store_true", help="refuse the whole sheet when any row has an error")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
@@ -186,6 +190,10 @@ def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool) -> int:
     lines = _render.render_plan(res) if isinstance(res, jobs.PlanRun) else _render.render_validation(res)
     for line in lines:
         out(line)
+    if isinstance(res, jobs.PlanRun) and getattr(args, "out", None):
+        from .desired.commands import write_approvable_plan
+
+        write_approvable_plan(res, args, out)
     short = any(c["short"] for c in summary["capacity"])
     return EXIT_OK if summary["errors"] == 0 and not short else EXIT_ROWS
 
@@ -210,6 +218,13 @@ def _confirm_real_tenant(name: str, out: _Out) -> bool:
 def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
     from . import _render, jobs
 
+    if args.plan:
+        from .desired.commands import apply_plan
+
+        return apply_plan(args, out)
+    if args.file is None:
+        out("error: apply needs a FILE, or --plan PLAN.")
+        return EXIT_INPUT
     if args.dry_run:
         return cmd_plan(args, out)
     settings = _settings(args)

@@ -412,8 +412,13 @@ def _write(fn: Callable[[], Any], run_dir: Path, *, run_id: str | None = None) -
 def _write_results(session: Session, result: RunResult, run_dir: Path, argv: Sequence[str], source: Path) -> None:
     from .report import write_results
 
-    meta = {"argv": list(argv), "tenant": session.target.name, "graph_url": session.target.graph_url,
-            "source": str(source)}  # fmt: skip
+    meta: dict[str, Any] = {"argv": list(argv), "tenant": session.target.name, "graph_url": session.target.graph_url,
+                            "source": str(source)}  # fmt: skip
+    from .desired.approved import approval_of
+
+    approved = approval_of(run_dir)
+    if approved is not None:
+        meta["approved_plan"] = approved
     _write(lambda: write_results(result, run_dir, meta=meta), run_dir, run_id=result.run_id)
 
 

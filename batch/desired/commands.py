@@ -184,3 +184,40 @@ def cmd_rollback(args: argparse.Namespace, out: Callable[..., None]) -> int:
 
 
 HANDLERS["rollback"] = cmd_rollback
+
+
+def write_approvable_plan(res: Any, args: argparse.Namespace, out: Callable[..., None]) -> None:
+    """``plan FILE --out PLAN``: the plan file (and the validation workbook beside it)."""
+    from .approved import write_plan_file
+
+    path, digest = write_plan_file(res, _settings_of(args).target.name, args.out)
+    out(f"Plan file: {path} (sha256 {digest}); workbook: {path.with_suffix('.xlsx')}.",
+        f"Apply exactly this plan with: license-batch apply --plan {path} --approved-by NAME")
+
+
+def _settings_of(args: argparse.Namespace) -> Any:
+    from ..cli import _settings
+
+    return _settings(args)
+
+
+def apply_plan(args: argparse.Namespace, out: Callable[..., None]) -> int:
+    from .. import _render, jobs
+    from ..cli import EXIT_INPUT, _announce, _confirm_real_tenant, _finish
+    from .approved import apply_approved, check_plan
+
+    with jobs.open_session(_settings_of(args)) as session:
+        fresh, doc = check_plan(session, args.plan)
+        _announce(session, out)  # type: ignore[arg-type]
+        out(f"The approved plan {args.plan} (sha256 {doc['hash']}) still holds: {len(fresh.plan.operations)} "
+            f"operation(s), approved by {args.approved_by or '(not given)'}.")
+        if args.dry_run:
+            out("Dry run: nothing was applied.")
+            return 0
+        if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name,
+                                                                                       out):  # type: ignore[arg-type]
+            out("Nothing was applied.")
+            return EXIT_INPUT
+        result = apply_approved(session, fresh, doc, args.plan, approved_by=args.approved_by, argv=sys.argv,
+                                progress=_render.ProgressPrinter(sys.stderr))
+    return _finish(result, args, out)  # type: ignore[arg-type]

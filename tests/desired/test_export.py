@@ -12,7 +12,7 @@ from .conftest import read_csv, run, run_json, upn, xlsx_rows
 
 
 def test_export_users_layout_and_how_each_license_is_held(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "export", "users", "-o", "today.csv")
+    code, _out, err = run(capsys, "export", "users", "-o", "today.csv")
     assert code == 0, err
     assert "Exported 457 rows (500 users read) to today.csv." in err
     rows = read_csv(workdir / "today.csv")

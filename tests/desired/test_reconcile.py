@@ -94,7 +94,8 @@ def test_apply_adds_and_prune_is_required_for_removals(workdir: Path, capsys: py
     held = {(u["userPrincipalName"], u["skuPartNumber"]): u for u in users}
     assert (upn("adele.vance"), "POWER_BI_PRO") in held
     assert (upn("alex.wilber"), "STANDARDPACK") in held  # extra kept without --prune
-    assert held[(upn("diego.siciliani"), "ENTERPRISEPACK")]["Disabled plans"] == "FORMS_PLAN_E3; SWAY; YAMMER_ENTERPRISE"
+    diego = held[(upn("diego.siciliani"), "ENTERPRISEPACK")]
+    assert diego["Disabled plans"] == "FORMS_PLAN_E3; SWAY; YAMMER_ENTERPRISE"
     assert held[(upn("lidia.holloway"), "SPE_E3")]["Usage location"] == "DE"
     assert {(a["Environment"], a["Add-on"]): a["Allocated"] for a in addons}[("Contoso UAT", "AI")] == "300000"
     code, summary, err = run_json(capsys, "reconcile", str(path), "--scope", "all", "--apply", "--prune")

@@ -44,7 +44,7 @@ def test_rollback_restores_the_exact_prior_state(workdir: Path, capsys: pytest.C
     before = state(capsys, workdir)
     run_id = applied_run(workdir, capsys)
     assert state(capsys, workdir) != before
-    code, out, err = run(capsys, "rollback", run_id, "--dry-run")
+    code, _out, err = run(capsys, "rollback", run_id, "--dry-run")
     assert code == 0, err
     assert f"Rollback of run {run_id}: 6 target(s) to restore, 0 changed since the run (left alone)." in err
     assert f"  restore {upn('adele.vance')}: + SPE_E3, - SPE_E5" in err.splitlines()

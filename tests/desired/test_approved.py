@@ -1,0 +1,81 @@
+"""Approved plans: plan --out writes a plan to review; apply --plan applies exactly it, or refuses a stale one."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .conftest import run, run_json, upn
+
+WAVE = (f"user,license,usage location\n{upn('adele.vance')},POWER_BI_PRO,\n"
+        f"{upn('lidia.holloway')},POWER_BI_PRO,DE\n")
+
+
+def make_plan(workdir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, dict[str, object]]:
+    (workdir / "wave.csv").write_text(WAVE)
+    code, _, err = run(capsys, "plan", "wave.csv", "--out", "approved.json")
+    assert code == 0, err
+    doc = json.loads((workdir / "approved.json").read_text())
+    assert f"Plan file: approved.json (sha256 {doc['hash']}); workbook: approved.xlsx." in err
+    assert (workdir / "approved.xlsx").exists()
+    return workdir / "approved.json", doc
+
+
+def test_an_approved_plan_applies_exactly_and_records_hash_and_approver(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, doc = make_plan(workdir, capsys)
+    assert doc["summary"] == [f"{upn('adele.vance')}: + POWER_BI_PRO",
+                              f"{upn('lidia.holloway')}: + POWER_BI_PRO; set usage location DE",
+                              "POWER_BI_PRO: takes 2, frees 0, 28 free afterwards"]
+    ops = doc["operations"]
+    assert isinstance(ops, list) and [o["kind"] for o in ops] == ["assignLicense", "setUsageLocation", "assignLicense"]
+    code, summary, err = run_json(capsys, "apply", "--plan", str(path), "--approved-by", "Jo Reviewer")
+    assert code == 0, err
+    assert summary["applied"] == 2
+    run_dir = workdir / "reports" / str(summary["run_id"])
+    con = sqlite3.connect(run_dir / "journal.sqlite")
+    approved = json.loads(con.execute("SELECT value FROM meta WHERE key = 'approved_plan'").fetchone()[0])
+    sent = [r[0] for r in con.execute("SELECT key FROM operation ORDER BY seq")]
+    con.close()
+    assert approved == {"sha256": doc["hash"], "approved_by": "Jo Reviewer", "file": str(path.resolve())}
+    assert sent == [o["key"] for o in ops]  # type: ignore[union-attr]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["extra"]["approved_plan"] == approved
+    # applied now, the same plan is stale: nothing is needed any more
+    code, _, err = run(capsys, "apply", "--plan", str(path))
+    assert code == 2
+    assert "The approved plan is stale: 3 difference(s); nothing was applied." in err
+
+
+def test_a_stale_plan_is_refused_with_its_differences(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = make_plan(workdir, capsys)
+    # someone gives lidia the license meanwhile, and her location changes
+    (workdir / "other.csv").write_text(f"user,license,usage location\n{upn('lidia.holloway')},POWER_BI_PRO,FR\n")
+    assert run(capsys, "apply", "other.csv")[0] == 0
+    code, _, err = run(capsys, "apply", "--plan", str(path), "--approved-by", "Jo")
+    assert code == 2, err
+    assert "The approved plan is stale: 2 difference(s); nothing was applied." in err
+    lines = err.splitlines()
+    assert f"  - {upn('lidia.holloway')}: assignLicense is no longer needed or possible" in lines
+    assert (f"  - {upn('lidia.holloway')} changed since the plan was made: now holds POWER_BI_PRO directly; usage "
+            "location was US, now FR") in lines
+    assert "Make a new plan with 'license-batch plan FILE --out PLAN' and have it approved again." in err
+    assert not list((workdir / "reports").glob("*/journal.sqlite"))[1:]  # only other.csv's run
+
+
+def test_an_edited_input_or_plan_file_is_refused(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, doc = make_plan(workdir, capsys)
+    (workdir / "wave.csv").write_text(WAVE + f"{upn('megan.bowen')},POWER_BI_PRO,US\n")
+    code, _, err = run(capsys, "apply", "--plan", str(path))
+    assert code == 2
+    assert "  - the input file " in err and "changed since the plan was made (sha256 differs)" in err
+    assert f"  - {upn('megan.bowen')}: assignLicense would now be sent as well" in err
+    (workdir / "wave.csv").write_text(WAVE)
+    doc["operations"] = doc["operations"][:1]  # type: ignore[index]
+    path.write_text(json.dumps(doc))
+    code, _, err = run(capsys, "apply", "--plan", str(path))
+    assert code == 2 and "The plan file was edited after it was made." in err
