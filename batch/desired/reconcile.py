@@ -215,6 +215,7 @@ class _Builder:
         locs = D.location_drift(desired, self.snap.users)
         redundant = D.redundant(actual, self.snap.skus, in_scope if in_scope is not None else named)
         first_row = _first_rows(desired.frame)
+        numbers = {r.index: r.number for r in sheet.rows}
         headers = (*sheet.headers, DRIFT_COLUMN)
         texts: dict[int, list[str]] = {}
         extra_rows: list[InputRow] = []
@@ -264,12 +265,12 @@ class _Builder:
             detail = f"usage location {now or '(none)'} -> {want}"
             texts.setdefault(row, []).append(f"location: {detail}")
             self.lines.append({"kind": "location", "target": user.upn, "license": "", "detail": detail,
-                               "fix": FIXED_BY["location"], "row": _number(sheet, row), "applied": True})
+                               "fix": FIXED_BY["location"], "row": numbers.get(row, 0), "applied": True})
             self._locations[uid] = want
             self._loc_rows.setdefault(uid, set()).add(row)
-            req = LicenseRequest(row, _number(sheet, row), user.upn, Action.ASSIGN, "")
+            req = LicenseRequest(row, numbers.get(row, 0), user.upn, Action.ASSIGN, "")
             requests.append(CheckedRequest(req, RequestStatus.READY, [RowFinding(
-                "drift-location", Severity.INFO, detail, "", _number(sheet, row), None)], user_id=uid,
+                "drift-location", Severity.INFO, detail, "", numbers.get(row, 0), None)], user_id=uid,
                 usage_location=want))
         for r in sorted(redundant.itertuples(index=False), key=lambda r: (self.snap.users[r.uid].upn, r.sku_id)):
             user = self.snap.users[r.uid]
@@ -470,13 +471,6 @@ def _first_rows(frame: pd.DataFrame) -> dict[str, int]:
     out = dict(zip(first["uid"], first["row"], strict=True))
     out.update(zip(located["uid"], located["row"], strict=True))
     return {k: int(v) for k, v in out.items()}
-
-
-def _number(sheet: Sheet, row: int) -> int:
-    for r in sheet.rows:
-        if r.index == row:
-            return r.number
-    return 0
 
 
 def capacity_lines(rec: Reconciliation) -> list[str]:
