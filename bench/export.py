@@ -35,6 +35,13 @@ if str(ROOT) not in sys.path:
 
 
 def _rss_mb() -> float:
+    """This process's peak RSS: VmHWM (ru_maxrss survives exec, so a child would report its parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -73,12 +80,13 @@ def child_reconcile(graph_url: str, pp_url: str, sheet: Path) -> dict[str, Any]:
     w0, c0 = time.perf_counter(), time.process_time()
     with jobs.open_session(_settings(graph_url, pp_url, sheet.parent)) as s:
         rec = reconcile(s, sheet, scope="all")
+        rows = sum(1 for _ in sheet.open(encoding="utf-8")) - 1
         t_rec = time.perf_counter() - w0
         write_drift(rec)
     kinds = rec.drift["kind"].value_counts().to_dict()
     return {"phase": "reconcile --scope all", "wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
             "peak_rss_mb": _rss_mb(),
-            "detail": f"{len(rec.plan.validation.sheet.rows)} rows, drift {kinds}, {len(rec.plan.operations)} "
+            "detail": f"{len(rec.builder.sheets[0].rows) if rec.builder.sheets else rows} rows, drift {kinds}, {len(rec.plan.operations)} "
                       f"operations planned (reconcile {t_rec:.1f} s + drift report)"}
 
 

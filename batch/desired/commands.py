@@ -106,11 +106,11 @@ def cmd_reconcile(args: argparse.Namespace, out: Callable[..., None]) -> int:
             if args.json:
                 _emit_json(drift_summary(rec))
             return EXIT_ROWS if rec.drift_count else EXIT_OK
-        if rec.plan.validation.wave_refused:
+        if rec.refused:
             out("Nothing was applied: fixing the drift needs more seats than the tenant has free.",
                 *capacity_lines(rec))
             return EXIT_ROWS
-        if not rec.plan.operations:
+        if not rec.operations:
             out("Nothing to apply." + ("" if rec.prune else " (Removals need --prune.)"))
             if args.json:
                 _emit_json(drift_summary(rec))

@@ -74,8 +74,8 @@ def _finding(code: str, message: str, fix: str, row: int, column: str | None) ->
     return RowFinding(code, Severity.ERROR, message, fix, row, column)
 
 
-def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalog | None) -> Desired:
-    """The sheet's rows resolved against the tenant: users to ids, licenses to skuIds, plans to plan ids."""
+def sheet_frame(sheet: Sheet) -> pd.DataFrame:
+    """The sheet's cells that matter, as text (no tenant needed: reconcile builds it while the tenant is read)."""
     pd = _pd()
     cols = sheet.columns
     ui, si = cols.get(Role.USER), cols.get(Role.SKU, cols.get(Role.TO_SKU))
@@ -92,11 +92,19 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
         "loc_text": [get(r.cells, li) for r in rows],
         "held": [get(r.cells, hi) for r in rows],
     })
+    # users: clean each distinct cell once (copy-paste debris, display names around the address)
+    users = {u: clean_user(u).lower() for u in df["user"].unique()}
+    df["user_key"] = df["user"].map(users)
+    return df
+
+
+def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalog | None,
+                  frame: pd.DataFrame | None = None) -> Desired:
+    """The sheet's rows resolved against the tenant: users to ids, licenses to skuIds, plans to plan ids."""
+    df = sheet_frame(sheet) if frame is None else frame
     errors: dict[int, list[RowFinding]] = {}
     col_user, col_sku = sheet.header_for(Role.USER), sheet.header_for(Role.SKU) or sheet.header_for(Role.TO_SKU)
-    # users: clean each distinct cell once, then one vectorised map to the object id
-    users = {u: clean_user(u).lower() for u in df["user"].unique()}
-    df["uid"] = df["user"].map(users).map(snapshot._index)
+    df["uid"] = df["user_key"].map(snapshot._index)
     for r, n, u in df.loc[df["uid"].isna(), ["row", "number", "user"]].itertuples(index=False):
         msg = ("The row names no user." if not u.strip() else f"No user '{u}' in the tenant.")
         errors.setdefault(r, []).append(_finding("user-missing" if not u.strip() else "user-not-found", msg,

@@ -16,6 +16,7 @@ license, a user of the scope the sheet leaves out) is added as rows below it, ma
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,7 +64,7 @@ FIXED_BY = {
 }
 
 
-@dataclass(slots=True)
+@dataclass
 class Reconciliation:
     run_id: str
     run_dir: Path
@@ -71,16 +72,38 @@ class Reconciliation:
     scope: Scope
     prune: bool
     drift: pd.DataFrame  # kind, target, license, detail, fix, row (Excel number, 0 = not in the sheet), applied
-    plan: Plan
     capacity: list[CapacityLine]
+    snapshot: TenantSnapshot
+    builder: _Builder
     redundant_seats: dict[str, int] = field(default_factory=dict)  # part number -> seats the redundant packs hold
     report: Path | None = None
     changed_units: dict[str, int] = field(default_factory=dict)  # add-on currencyType -> units the fix moves
+    _plan: Plan | None = None
 
     @property
     def drift_count(self) -> int:
         """Lines of drift that a reconcile can fix or that need membership changes (not advice)."""
         return int((self.drift["kind"] != "redundant").sum()) if len(self.drift) else 0
+
+    @property
+    def refused(self) -> bool:
+        """Fixing the drift needs more seats (units) than are free: nothing would be applied."""
+        return any(c.short for c in self.capacity)
+
+    @property
+    def operations(self) -> list[Operation]:
+        return self.builder.operations() if not self.refused else []
+
+    @property
+    def plan(self) -> Plan:
+        """The run a --apply would be: every input row with its checks, and the operations (built on demand)."""
+        if self._plan is None:
+            b = self.builder
+            b.finish()
+            validation = Validation(sheet=b.sheets[0], requests=b.checked, capacity=self.capacity,
+                                    snapshot=self.snapshot, policy=ShortfallPolicy.STOP, extra_sheets=b.sheets[1:])
+            self._plan = Plan(operations=self.operations, seats=b.seats(), validation=validation)
+        return self._plan
 
     @property
     def prepared(self) -> PlanRun:
@@ -134,6 +157,20 @@ def reconcile(
     sheet: str | None = None,
 ) -> Reconciliation:
     """Read the desired state, read the tenant, join them (pandas), and plan the fix. Nothing is sent."""
+    from .._gc import paused_gc
+
+    with paused_gc():
+        return _reconcile(session, source, scope=scope, prune=prune, sheet=sheet)
+
+
+def _reconcile(
+    session: Session,
+    source: str | os.PathLike[str] | Any,
+    *,
+    scope: str | Scope,
+    prune: bool,
+    sheet: str | None,
+) -> Reconciliation:
     from ..jobs import new_run_id
     from ..sheets import read_sheets
 
@@ -141,25 +178,46 @@ def reconcile(
     run_id = new_run_id()
     run_dir = session.settings.report_dir / run_id
     path = _input_path(source, run_dir)
-    sheets = read_sheets(path, sheet=sheet, column_map=dict(session.settings.column_map) or None)
-    lic = next((s for s in sheets if s.kind is Kind.LICENSES), None)
-    add = next((s for s in sheets if s.kind is Kind.ADDONS), None)
-    keys = sorted({c for c in _user_cells(lic)}) if lic else []
-    snapshot = session.tenant.snapshot(keys, strategy="page" if sc.kind == "all" else None,
-                                       powerplatform=add is not None)
+    cmap = dict(session.settings.column_map) or None
+    frame = None
+    if sc.kind == "all":
+        # every user is paged in whatever the sheet says: read the sheet while the directory is paged (the wait
+        # on each page leaves the interpreter free)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="reconcile-snapshot") as ex:
+            pending = ex.submit(session.tenant.snapshot, [], strategy="page")
+            sheets = read_sheets(path, sheet=sheet, column_map=cmap)
+            lic = next((s for s in sheets if s.kind is Kind.LICENSES), None)
+            frame = D.sheet_frame(lic) if lic is not None else None
+            snapshot = pending.result()
+        add = next((s for s in sheets if s.kind is Kind.ADDONS), None)
+        if add is not None:
+            _read_powerplatform(session, snapshot)
+    else:
+        sheets = read_sheets(path, sheet=sheet, column_map=cmap)
+        lic = next((s for s in sheets if s.kind is Kind.LICENSES), None)
+        add = next((s for s in sheets if s.kind is Kind.ADDONS), None)
+        keys = sorted(set(_user_cells(lic))) if lic else []
+        snapshot = session.tenant.snapshot(keys, powerplatform=add is not None)
     in_scope = _scope_users(session, sc, snapshot)
     builder = _Builder(snapshot, prune)
     if lic is not None:
-        builder.licenses(lic, session, in_scope)
+        builder.licenses(lic, session, in_scope, frame)
     if add is not None:
         builder.addons(add, all_environments=sc.kind == "all")
-    validation = Validation(sheet=builder.sheets[0], requests=builder.checked, capacity=builder.capacity,
-                            snapshot=snapshot, policy=ShortfallPolicy.STOP, extra_sheets=builder.sheets[1:])
-    ops = builder.operations() if not validation.wave_refused else []
-    plan = Plan(operations=ops, seats=builder.seats(), validation=validation)
     return Reconciliation(run_id=run_id, run_dir=run_dir, source=path, scope=sc, prune=prune,
-                          drift=builder.drift_frame(), plan=plan, capacity=builder.capacity,
+                          drift=builder.drift_frame(), capacity=builder.capacity, snapshot=snapshot, builder=builder,
                           redundant_seats=builder.redundant_seats, changed_units=builder.changed_units)
+
+
+def _read_powerplatform(session: Session, snap: TenantSnapshot) -> None:
+    """What ``Tenant.snapshot(powerplatform=True)`` adds: environments, their allocations, add-on capacity."""
+    tenant = session.tenant
+    pp = tenant.powerplatform
+    snap.environments = pp.environments()
+    snap.allocations = tenant.read_allocations(list(snap.environments))
+    snap.currencies = pp.currency_reports()
 
 
 def _user_cells(sheet: Sheet) -> list[str]:
@@ -189,6 +247,13 @@ class _Builder:
         self._next_row = 0
         self._addon_ops: list[Operation] = []
         self._seats: dict[str, list[int]] = {}
+        self._finish: list[Callable[[], None]] = []
+
+    def finish(self) -> None:
+        """Build the run's sheets and checked requests (one result per input row): only what a plan needs."""
+        for f in self._finish:
+            f()
+        self._finish = []
 
     # -------------------------------------------------------------------------------------- licenses
 
@@ -205,8 +270,9 @@ class _Builder:
         return ", ".join(f"'{self.snap.groups[g].display_name}'" if g in self.snap.groups else f"'{g}'"
                          for g in ids.split(",") if g)
 
-    def licenses(self, sheet: Sheet, session: Session, in_scope: set[str] | None) -> None:
-        desired = D.desired_frame(sheet, self.snap, session.catalog)
+    def licenses(self, sheet: Sheet, session: Session, in_scope: set[str] | None,
+                 frame: pd.DataFrame | None = None) -> None:
+        desired = D.desired_frame(sheet, self.snap, session.catalog, frame)
         named = set(desired.frame["uid"])
         relevant = named | (in_scope or set())
         users = [self.snap.users[u] for u in relevant if u in self.snap.users]
@@ -279,21 +345,25 @@ class _Builder:
             self.lines.append({"kind": "redundant", "target": user.upn, "license": part,
                                "detail": f"{user.upn}: {part} adds nothing next to {other}: removing it frees 1 seat",
                                "fix": FIXED_BY["redundant"], "row": 0, "applied": False})
-        # every input row keeps its result: errors, drift, or unchanged
-        for r in sheet.rows:
-            for f in desired.errors.get(r.index, []):
-                requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""), RequestStatus.ERROR,
-                                               [f]))
-            if r.index not in texts and r.index not in desired.errors:
-                requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
-                                               RequestStatus.UNCHANGED, [RowFinding(
-                                                   "unchanged", Severity.INFO, "Matches the tenant: no drift.", "",
-                                                   r.number, None)]))
-        rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, [])))) for r in sheet.rows]
-        self.sheets.append(replace(sheet, headers=headers, rows=rows + extra_rows))
-        requests.sort(key=lambda c: c.request.row)
-        self.checked.extend(requests)
         self.capacity.extend(self._license_capacity())
+        errors = desired.errors
+
+        def finish() -> None:
+            """Every input row keeps its result (errors, drift, or unchanged): built only for a plan."""
+            unchanged = [RowFinding("unchanged", Severity.INFO, "Matches the tenant: no drift.", "", None, None)]
+            for r in sheet.rows:
+                for f in errors.get(r.index, []):
+                    requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
+                                                   RequestStatus.ERROR, [f]))
+                if r.index not in texts and r.index not in errors:
+                    requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
+                                                   RequestStatus.UNCHANGED, unchanged))
+            rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, [])))) for r in sheet.rows]
+            self.sheets.append(replace(sheet, headers=headers, rows=rows + extra_rows))
+            requests.sort(key=lambda c: c.request.row)
+            self.checked.extend(requests)
+
+        self._finish.append(finish)
 
     def _describe(self, d: Any, user: User, part: str) -> tuple[str, str, bool]:
         """(what differs, how it is fixed, whether this run sends the fix)."""
@@ -374,7 +444,7 @@ class _Builder:
 
         kind = KINDS[Kind.ADDONS]
         requests = kind.parse(sheet, catalog=None)
-        base = self._next_row if self.sheets else 0
+        base = self._next_row
         offset = base - min((r.index for r in sheet.rows), default=0)
         if offset:
             requests = [replace(r, row=r.row + offset) for r in requests]
@@ -441,9 +511,13 @@ class _Builder:
                 api=_pp_api()))
         out_rows = [InputRow(r.index, r.number, (*r.cells, texts.get(r.index, ""))) for r in sheet.rows]
         extra = [InputRow(r.index, r.number, (*r.cells[:-1], texts.get(r.index, ""))) for r in extra]
-        self.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=out_rows + extra))
-        self.checked.extend(checked)
         self.capacity.extend(lines)
+
+        def finish() -> None:
+            self.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=out_rows + extra))
+            self.checked.extend(checked)
+
+        self._finish.append(finish)
         self._next_row = nxt
 
     # -------------------------------------------------------------------------------------- report
@@ -494,8 +568,8 @@ def capacity_lines(rec: Reconciliation) -> list[str]:
 def drift_summary(rec: Reconciliation) -> dict[str, Any]:
     counts = rec.drift["kind"].value_counts().to_dict() if len(rec.drift) else {}
     return {"run_id": rec.run_id, "scope": str(rec.scope), "drift": rec.drift_count,
-            "kinds": {str(k): int(v) for k, v in counts.items()}, "operations": len(rec.plan.operations),
-            "refused": rec.plan.validation.wave_refused,
+            "kinds": {str(k): int(v) for k, v in counts.items()}, "operations": len(rec.operations),
+            "refused": rec.refused,
             "capacity": [{"kind": str(c.kind), "sku": c.part_number, "takes": c.needed, "frees": c.freed,
                           "available": c.available, "short": c.short} for c in rec.capacity],
             "redundant_seats": rec.redundant_seats, "report": str(rec.report or "")}

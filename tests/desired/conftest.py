@@ -30,6 +30,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object], str]:
     code, out, err = run(capsys, *argv, "--json")
+    assert out.strip(), err
     return code, json.loads(out.strip().splitlines()[-1]), err
 
 
