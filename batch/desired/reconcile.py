@@ -78,6 +78,7 @@ class Reconciliation:
     redundant_seats: dict[str, int] = field(default_factory=dict)  # part number -> seats the redundant packs hold
     report: Path | None = None
     changed_units: dict[str, int] = field(default_factory=dict)  # add-on currencyType -> units the fix moves
+    prunable: dict[str, int] = field(default_factory=dict)  # skuId -> seats --prune would also free
     _plan: Plan | None = None
 
     @property
@@ -208,7 +209,8 @@ def _reconcile(
         builder.addons(add, all_environments=sc.kind == "all")
     return Reconciliation(run_id=run_id, run_dir=run_dir, source=path, scope=sc, prune=prune,
                           drift=builder.drift_frame(), capacity=builder.capacity, snapshot=snapshot, builder=builder,
-                          redundant_seats=builder.redundant_seats, changed_units=builder.changed_units)
+                          redundant_seats=builder.redundant_seats, changed_units=builder.changed_units,
+                          prunable=builder.prunable)
 
 
 def _read_powerplatform(session: Session, snap: TenantSnapshot) -> None:
@@ -238,6 +240,7 @@ class _Builder:
         self.capacity: list[CapacityLine] = []
         self.lines: list[dict[str, Any]] = []  # the drift report
         self.redundant_seats: dict[str, int] = {}
+        self.prunable: dict[str, int] = {}  # skuId -> seats extra licenses would free with --prune
         self.changed_units: dict[str, int] = {}
         self._adds: dict[str, dict[str, tuple[str, ...]]] = {}  # uid -> skuId -> disabled plans after
         self._removes: dict[str, list[str]] = {}
@@ -316,6 +319,9 @@ class _Builder:
             requests.append(CheckedRequest(req, RequestStatus.READY if sent else RequestStatus.UNCHANGED, [f],
                                            user_id=d.uid, sku_id=d.sku_id,
                                            disabled_plan_ids=frozenset(x for x in d.plans_after.split(",") if x)))
+            if d.frees and not sent:  # an extra license kept without --prune: the seat it would free
+                self.prunable[d.sku_id] = self.prunable.get(d.sku_id, 0) + 1
+                self._seats.setdefault(d.sku_id, [0, 0])
             if sent:
                 self._rows.setdefault(d.uid, set()).add(row)
                 if d.add:
@@ -558,8 +564,10 @@ def capacity_lines(rec: Reconciliation) -> list[str]:
                            "afterwards" + (f": short by {c.short}" if c.short else ""))
         else:
             left = c.enabled - c.consumed - c.net
+            more = rec.prunable.get(c.sku_id, 0)
             out.append(f"{c.name}: takes {c.needed}, frees {c.freed}, {left} free afterwards"
-                       + (f": short by {c.short}" if c.short else ""))
+                       + (f": short by {c.short}" if c.short else "")
+                       + (f" (--prune would free {more} more)" if more else ""))
     for part, n in sorted(rec.redundant_seats.items()):
         out.append(f"{part}: {n} seat(s) held as redundant packs could be freed")
     return out

@@ -71,6 +71,7 @@ def test_every_kind_of_drift_is_detected_and_nothing_changes(workdir: Path, caps
     assert f"{upn('pradeep.gupta')} should hold SPE_E3 through a group, and no group gives it" in err
     assert f"{upn('miriam.graham')}: AAD_PREMIUM_P2 adds nothing next to SPE_E5: removing it frees 1 seat" in err
     assert "  POWER_BI_PRO: takes 1, frees 0, 29 free afterwards" in err.splitlines()
+    assert "  STANDARDPACK: takes 0, frees 0, 70 free afterwards (--prune would free 1 more)" in err.splitlines()
     assert "  AI Builder credits: +50000 allocated, 1200000 free afterwards" in err.splitlines()
     drift = read_csv(Path(str(summary["report"])).with_suffix(".csv"))
     assert {d["kind"] for d in drift} == {"missing", "extra", "plans", "location", "group-missing",
