@@ -97,6 +97,7 @@ SKUS: tuple[SkuDef, ...] = (
         ("6c57d4b6-3b23-47a5-9bc9-69f17b4947b3", "RMS_S_PREMIUM"),
         ("5689bec4-755d-4753-8b61-40975025187c", "RMS_S_PREMIUM2"),
         ("8a256a2b-b617-496d-b51b-e76466e88db0", "MFA_PREMIUM"),
+        ("2e2ddb96-6af9-4b1d-a3f0-d6ecfd22edb2", "ADALLOM_S_STANDALONE"),
         ("14ab5db5-e6c4-4b20-b4bc-13e36fd2227f", "ATA"),
         ("41781fb2-bc02-4b7c-bd55-b576c07bb09d", "AAD_PREMIUM"),
         ("eec0eb4f-6444-4f95-aba0-50c24d67f998", "AAD_PREMIUM_P2"),
