@@ -164,13 +164,13 @@ class PlanChecker:
             packs, combo = self.result(user, active)
             v = self._verdict(packs)
             errors: list[tuple[list[RowChange], str, str, str]] = []
-            for c in v.conflicts:
-                errors.append((_adding(active, c.held.sku_id, c.other.sku_id), "plan-conflict",
-                               f"{user.upn} would hold {c.held.name} and {c.other.name}: their {c.family} plans "
-                               f"{c.held_plan} and {c.other_plan} are mutually exclusive, so the tenant refuses "
-                               "the change.", c.fix))  # fmt: skip
+            for k in v.conflicts:
+                errors.append((_adding(active, k.held.sku_id, k.other.sku_id), "plan-conflict",
+                               f"{user.upn} would hold {k.held.name} and {k.other.name}: their {k.family} plans "
+                               f"{k.held_plan} and {k.other_plan} are mutually exclusive, so the tenant refuses "
+                               "the change.", k.fix))  # fmt: skip
             for m in v.missing:
-                targets = _adding(active, m.pack.sku_id) or [c for c in active if c.action is not Action.ASSIGN]
+                targets = _adding(active, m.pack.sku_id) or [x for x in active if x.action is not Action.ASSIGN]
                 errors.append((targets, "plan-dependency",
                                f"{user.upn} would hold {rules.plan_label(m.plan)} from {m.pack.name} without Teams or "
                                f"Skype for Business Online: service plan {m.plan} depends on one of "
@@ -187,9 +187,9 @@ class PlanChecker:
                 return
             hit: set[int] = set()
             for targets, code, message, fix in errors:
-                for c in targets or active:
-                    hit.add(c.index)
-                    yield c.index, _finding(code, message, fix, c.row_number)
+                for ch in targets or active:
+                    hit.add(ch.index)
+                    yield ch.index, _finding(code, message, fix, ch.row_number)
             active = [c for c in active if c.index not in hit]
 
 
