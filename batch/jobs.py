@@ -172,6 +172,7 @@ def check_file(
     reserve: str = "0",
 ) -> Validation:
     """Read the sheet, take one tenant snapshot, validate every row. Raises InputError for file-level problems."""
+    from .kinds.licenses.rules import load_remembered
     from .sheets import parse_requests, read_sheet
     from .validate import parse_reserve, validate
 
@@ -181,7 +182,9 @@ def check_file(
     requests = parse_requests(sh, catalog=session.catalog)
     keys = sorted({r.user for r in requests if r.user})
     snapshot = session.tenant.snapshot(keys)
-    return validate(sh, requests, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
+    remembered = load_remembered(session.settings.cache_dir, snapshot.tenant_id)  # refusals of earlier runs
+    return validate(sh, requests, snapshot, catalog=session.catalog, policy=policy, reserve=reserve,
+                    remembered=remembered)  # fmt: skip
 
 
 def validate_file(

@@ -26,8 +26,10 @@ Semantics (decisions, in one place):
   that ask different things of the same user and SKU (assign X and remove X, two replaces from X, replace to X
   and assign X) or give different usage locations: every row involved is a ``conflicting-rows`` error naming
   the others. Rows already in error for other reasons still take part (the sheet contradicts itself either way).
-- **Mutually exclusive / dependent service plans** cannot be checked without Microsoft's rule table: the tenant
-  decides, and the apply engine reports its 400 on the row.
+- **Mutually exclusive / dependent service plans** are checked once per user on the user's RESULT after all of
+  their rows (``batch.kinds.licenses.plan_checks`` over the dated rules in ``batch.kinds.licenses.rules``):
+  ``plan-conflict`` and ``plan-dependency`` (errors, with the fix), ``redundant-license`` (warning: a pack that
+  adds nothing still takes a seat), ``refused-before`` (a combination the tenant refused in an earlier run).
 - **Capacity is checked on the net change per SKU.** ``needed`` counts users who will gain the SKU (a user who
   holds it directly or through a group needs no seat); ``freed`` counts valid removals and replace-froms that
   make a user lose it. Short when ``needed - freed > enabled - consumed - reserve``. Under
@@ -51,6 +53,8 @@ from dataclasses import replace as _dc_replace
 
 from ._gc import paused_gc
 from .errors import ConfigError, RowFinding, Severity
+from .kinds.licenses import plan_checks
+from .kinds.licenses.rules import Refusal
 from .models import (
     Action,
     CapacityLine,
@@ -114,6 +118,8 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
     # capacity
     "capacity-shortfall": (_ERR, "The license is short of seats for this sheet: the wave is refused (stop)."),
     "over-capacity": (_ERR, "Skipped: over capacity; higher-priority or earlier rows got the seats (partial)."),
+    # service plans on the user's result (batch.kinds.licenses.plan_checks)
+    **plan_checks.FINDING_CODES,
 }
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -654,6 +660,24 @@ def _cross_checks(works: list[_Work]) -> None:
         )
 
 
+# ------------------------------------------------------------------- hook: service plans on each user's result
+
+
+def _plan_rules_hook(works: list[_Work], snapshot: TenantSnapshot, remembered: Sequence[Refusal]) -> None:
+    """One check per user on the result of all of that user's rows still valid (batch.kinds.licenses)."""
+    by_user: dict[str, list[plan_checks.RowChange]] = defaultdict(list)
+    for i, w in enumerate(works):
+        if w.user is None or w.sku is None or w.req.action is None or not w.license_change:
+            continue
+        if any(_is_error(x) for x in w.findings):
+            continue
+        by_user[w.user.id].append(plan_checks.RowChange(
+            i, w.req.row_number, w.req.action, w.sku.sku_id, w.from_sku.sku_id if w.from_sku else None, w.plan_ids
+        ))  # fmt: skip
+    for i, finding in plan_checks.check_users(by_user, snapshot, remembered):
+        works[i].findings.append(finding)
+
+
 def _signature(w: _Work) -> tuple[object, ...]:
     return (
         w.req.action,
@@ -802,16 +826,18 @@ def validate(
     catalog: ProductCatalog | None = None,
     policy: ShortfallPolicy = ShortfallPolicy.STOP,
     reserve: str | int = "0",
+    remembered: Sequence[Refusal] = (),
 ) -> Validation:
     """Check every request against ``snapshot`` and the free seats; see the module docstring for the rules.
 
     Pure and deterministic: the same rows and snapshot give the same statuses, findings and capacity.
+    ``remembered``: plan refusals this tenant returned before (``rules.load_remembered``), predicted again.
     Raises ``ConfigError`` for a bad ``reserve``.
     """
     reserve_of = parse_reserve(reserve)
     policy = ShortfallPolicy(policy)
     with paused_gc():
-        return _validate(sheet, requests, snapshot, catalog, policy, reserve_of)
+        return _validate(sheet, requests, snapshot, catalog, policy, reserve_of, remembered)
 
 
 def _validate(
@@ -821,12 +847,14 @@ def _validate(
     catalog: ProductCatalog | None,
     policy: ShortfallPolicy,
     reserve_of: Callable[[Sku], int],
+    remembered: Sequence[Refusal] = (),
 ) -> Validation:
     res = _Resolver(snapshot, catalog, sheet)
     works = [_Work(r, list(r.findings)) for r in requests]
     for w in works:
         _check_row(w, snapshot, res, sheet)
     _cross_checks(works)
+    _plan_rules_hook(works, snapshot, remembered)
     for w in works:
         if any(_is_error(x) for x in w.findings):
             w.status = RequestStatus.ERROR

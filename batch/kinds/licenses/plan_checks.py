@@ -199,15 +199,15 @@ def _adding(active: Sequence[RowChange], *sku_ids: str) -> list[RowChange]:
 
 def _redundant_findings(user: User, active: Sequence[RowChange], r: rules.Redundancy) -> Iterator[
         tuple[int, RowFinding]]:  # fmt: skip
-    names = " + ".join(o.name for o in r.covered_by)
+    names = " + ".join(o.name for o in r.covered_by) or "the user's other licenses"
     if r.pack.added:
         targets = _adding(active, r.pack.sku_id)
         message = f"{r.pack.name} adds nothing {user.upn} does not already get from {names}; " \
-                  f"it still takes a {r.pack.name} seat."  # fmt: skip
+                  f"it still takes one {r.pack.name} seat."  # fmt: skip
     else:
         targets = _adding(active, *(o.sku_id for o in r.covered_by if o.added))
         message = f"After this row {user.upn}'s {r.pack.name} adds nothing {names} does not give; " \
-                  f"it keeps taking a {r.pack.name} seat."  # fmt: skip
+                  f"it keeps taking one {r.pack.name} seat."  # fmt: skip
     for c in targets:
         yield c.index, _finding("redundant-license", message, r.fix, c.row_number)
 

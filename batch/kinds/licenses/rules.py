@@ -53,10 +53,11 @@ PLAN_LABELS: dict[str, str] = {"MCOMEETADV": "Audio Conferencing", "MCOEV": "Tea
                                "MCOIMP": "Skype for Business Online (Plan 1)"}  # fmt: skip
 
 #: Plans of one service in tiers, lowest first: a plan is covered by the same plan or a higher tier from another
-#: pack. Exchange and SharePoint are the stacking families of the sources; the others are the same service in
+#: pack (EXCHANGE_S_FOUNDATION, the Exchange plumbing many add-ons carry, is below every mailbox plan). Exchange and
+#: SharePoint are the stacking families of the sources; the others are the same service in
 #: the E1/E3/E5 suites (Forms, Stream, Whiteboard, Power Apps and Power Automate for Office 365, ...).
 TIERS: tuple[tuple[frozenset[str], ...], ...] = (
-    (frozenset({"EXCHANGE_S_DESKLESS", "EXCHANGE_S_ESSENTIALS"}),
+    (frozenset({"EXCHANGE_S_FOUNDATION"}), frozenset({"EXCHANGE_S_DESKLESS", "EXCHANGE_S_ESSENTIALS"}),
      frozenset({"EXCHANGE_S_STANDARD", "EXCHANGE_B_STANDARD", "EXCHANGE_S_STANDARD_MIDMARKET"}),
      frozenset({"EXCHANGE_S_ENTERPRISE"})),
     (frozenset({"SHAREPOINTDESKLESS", "SHAREPOINTLITE"}),
@@ -197,6 +198,16 @@ def _covers(plan: str, others: Iterable[Pack]) -> bool:
     return False
 
 
+def _fewest_covering(pack: Pack, others: Sequence[Pack]) -> tuple[Pack, ...]:
+    """The packs that cover ``pack``'s plans, greedily fewest (the one covering most first), in result order."""
+    todo, chosen = list(pack.plans), []
+    while todo:
+        best = max(others, key=lambda o: sum(_covers(p, [o]) for p in todo))
+        chosen.append(best)
+        todo = [p for p in todo if not _covers(p, [best])]
+    return tuple(o for o in others if o in chosen)
+
+
 def redundant(result: Sequence[Pack]) -> list[Redundancy]:
     """Packs that add no enabled plan the user does not already get from the other packs (Exchange and SharePoint
     plans of a lower tier count as had: those families stack), where the change is involved: the pack is being
@@ -207,16 +218,15 @@ def redundant(result: Sequence[Pack]) -> list[Redundancy]:
         others = [o for o in result if o.sku_id != pack.sku_id and o.sku_id not in gone]
         if not others or not all(_covers(p, others) for p in pack.plans):
             continue
-        covering = tuple(o for o in others if any(_covers(p, [o]) for p in pack.plans))
+        covering = _fewest_covering(pack, others)
         if not pack.added and not any(o.added for o in covering):
             continue  # nothing in this change makes it redundant
         gone.add(pack.sku_id)
-        names = " + ".join(o.name for o in covering) or "the user's other licenses"
         if pack.added:
-            fix = f"Drop this row if {pack.name} is not needed; it takes a {pack.name} seat for nothing."
+            fix = f"Drop this license from the row if it is not needed: it takes one {pack.name} seat for nothing."
         else:
-            fix = (f"Replace {pack.name} with {names} instead of adding it, to free the {pack.name} seat "
-                   "(or remove it afterwards).")  # fmt: skip
+            fix = f"Remove {pack.name} from the user in the same sheet (a remove row) to free its seat, " \
+                  "unless it is kept on purpose."  # fmt: skip
         flagged.append(Redundancy(pack, covering, fix))
     return flagged
 
