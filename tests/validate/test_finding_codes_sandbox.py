@@ -19,11 +19,13 @@ import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+import batch.kinds.licenses.plan_checks
 import batch.sheets.resolve
 import batch.sheets.rows
 import batch.validate
@@ -41,6 +43,7 @@ from batch.models import (
 from batch.sandbox import SandboxConfig, SandboxServer, init_tenant, list_users
 from batch.sheets import ProductCatalog, parse_requests, read_sheet
 from batch.tenant import Tenant
+from batch.kinds.licenses.rules import Refusal, load_remembered, remember_refusal
 from batch.validate import FINDING_CODES, validate
 
 D = "contoso.onmicrosoft.com"
@@ -84,7 +87,7 @@ def _codes_in(module: ModuleType) -> set[str]:
 
 READER_CODES = frozenset(_codes_in(batch.sheets.rows))
 RESOLVER_CODES = frozenset(_codes_in(batch.sheets.resolve))
-VALIDATE_CODES = frozenset(_codes_in(batch.validate))
+VALIDATE_CODES = frozenset(_codes_in(batch.validate)) | frozenset(_codes_in(batch.kinds.licenses.plan_checks))
 ALL_CODES = frozenset(FINDING_CODES) | READER_CODES
 
 
@@ -196,6 +199,19 @@ CASES: tuple[Case, ...] = (
          mentions=("contradicts row {conflicting-rows}",)),
     Case("conflicting-rows", "e1#0", "STANDARDPACK", stop=(ERROR, ("conflicting-rows",)),
          mentions=("contradicts row {conflict-remove}",)),
+    # --- service plans on the user's result (batch.kinds.licenses): Microsoft Teams EEA brings MCOIMP, every
+    # Office 365 / Microsoft 365 suite MCOSTANDARD (one Skype for Business family); Audio Conferencing needs Teams
+    Case("plan-conflict", "eea#0", "STANDARDPACK", stop=(ERROR, ("plan-conflict",)),
+         mentions=("Microsoft_Teams_EEA_New and STANDARDPACK", "Skype for Business plans MCOIMP and MCOSTANDARD")),
+    Case("plan-dependency", "free#14", "MCOMEETADV", stop=(ERROR, ("plan-dependency",)),
+         mentions=("Audio Conferencing (MCOMEETADV) from MCOMEETADV without Teams",)),
+    # patti.fernandez holds Microsoft 365 E5: Office 365 E1 adds nothing (Exchange and SharePoint packs stack)
+    Case("redundant-license", "patti.fernandez", "STANDARDPACK", stop=(READY, ("redundant-license",)),
+         mentions=("STANDARDPACK adds nothing", "from SPE_E5", "one STANDARDPACK seat")),
+    # the tenant refused Power BI Pro + Power Automate Premium in an earlier run (see REMEMBERED)
+    Case("refused-before-first", "free#15", "POWERAUTOMATE_ATTENDED_RPA", stop=(ERROR, ("refused-before",))),
+    Case("refused-before", "free#15", PBI, stop=(ERROR, ("refused-before",)),
+         mentions=("The tenant refused these licenses for someone.else@contoso.onmicrosoft.com on 2026-11-30",)),
     # --- capacity: Copilot has 0 free; one removal frees 1 and two users ask: short by 1
     Case("copilot freed", "lynne.robbins", COPILOT, action="remove"),
     Case("over-capacity", "free#12", COPILOT, priority="2", stop=(OVER, ("capacity-shortfall",)),
@@ -224,7 +240,7 @@ CELL_LEVEL: dict[str, str | None] = {
 
 def _pools(users: list[dict[str, object]]) -> dict[str, list[str]]:
     """Ordinary (non-persona) enabled members of the seeded tenant, by situation."""
-    pools: dict[str, list[str]] = {"free": [], "no-location": [], "e1": []}
+    pools: dict[str, list[str]] = {"free": [], "no-location": [], "e1": [], "eea": []}
     for u in users[18:]:  # the first 18 are the fixed personas
         if u["userType"] != "Member" or not u["accountEnabled"]:
             continue
@@ -237,6 +253,10 @@ def _pools(users: list[dict[str, object]]) -> dict[str, list[str]]:
             ("18181a46-0d4e-45cd-891e-60aabd171b4e", None)  # Office 365 E1 (STANDARDPACK), direct only
         ]:
             pools["e1"].append(upn)
+        elif u.get("usageLocation") and [(s["skuId"], s["assignedByGroup"]) for s in states] == [
+            ("7e74bd05-2c47-404e-829a-ba95c66fe8e5", None)  # Microsoft Teams EEA, direct only
+        ]:
+            pools["eea"].append(upn)
     return pools
 
 
@@ -287,9 +307,27 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         target = Target(name="sandbox", graph_url=sb.graph_url, powerplatform_url=sb.powerplatform_url)
         with Tenant(target, Limits()) as tenant:
             snapshot = tenant.snapshot([r.user for r in requests])
-        stop = validate(sheet, requests, snapshot, catalog=catalog, policy=ShortfallPolicy.STOP)
-        partial = validate(sheet, requests, snapshot, catalog=catalog, policy=ShortfallPolicy.PARTIAL)
+        remembered = _remember(tmp_path_factory.mktemp("cache"), snapshot)
+        stop = validate(sheet, requests, snapshot, catalog=catalog, policy=ShortfallPolicy.STOP,
+                        remembered=remembered)  # fmt: skip
+        partial = validate(sheet, requests, snapshot, catalog=catalog, policy=ShortfallPolicy.PARTIAL,
+                           remembered=remembered)  # fmt: skip
         yield Run(upn, sheet, requests, snapshot, stop, partial, catalog)
+
+
+def _remember(cache: Path, snapshot: TenantSnapshot) -> list[Refusal]:
+    """The tenant refused Power BI Pro + Power Automate Premium for another user in an earlier apply."""
+    pbi, pa = (snapshot.sku_by_part_number(p) for p in (PBI, "POWERAUTOMATE_ATTENDED_RPA"))
+    assert pbi is not None and pa is not None
+    stored = remember_refusal(
+        cache, snapshot.tenant_id, result=[(pbi.sku_id, ()), (pa.sku_id, ())], add=[(pa.sku_id, ())], remove=[],
+        status=400, code="Request_BadRequest", user=f"someone.else@{D}",
+        message="License assignment failed because service plans BI_AZURE_P2, POWER_AUTOMATE_ATTENDED_RPA are "
+                "mutually exclusive.",
+        when=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+    )  # fmt: skip
+    assert stored is not None
+    return load_remembered(cache, snapshot.tenant_id)
 
 
 @pytest.fixture(scope="module")
