@@ -31,6 +31,7 @@ import batch.sheets.rows
 import batch.validate
 from batch.config import Limits, Target
 from batch.errors import Severity
+from batch.kinds.licenses.rules import Refusal, load_remembered, remember_refusal
 from batch.models import (
     CheckedRequest,
     LicenseRequest,
@@ -43,7 +44,6 @@ from batch.models import (
 from batch.sandbox import SandboxConfig, SandboxServer, init_tenant, list_users
 from batch.sheets import ProductCatalog, parse_requests, read_sheet
 from batch.tenant import Tenant
-from batch.kinds.licenses.rules import Refusal, load_remembered, remember_refusal
 from batch.validate import FINDING_CODES, validate
 
 D = "contoso.onmicrosoft.com"
