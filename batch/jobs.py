@@ -345,7 +345,27 @@ def execute(
         progress=progress,
     )
     _write_results(session, result, prepared.run_dir, argv, prepared.source)
+    _remember_plan_refusals(session, prepared)
     return result
+
+
+def _remember_plan_refusals(session: Session, prepared: PlanRun) -> None:
+    """Hook (batch.kinds.licenses): service-plan refusals the tenant returned in this run are remembered per
+    tenant under the cache dir, so the next validation predicts them (``refused-before``)."""
+    from .apply import journal_path
+    from .journal import Journal, OpState
+    from .kinds.licenses.plan_checks import remember_operation_refusal
+    from .models import OpKind
+
+    snapshot = prepared.plan.validation.snapshot
+    with Journal.open(journal_path(prepared.run_dir)) as journal:
+        failed = [r for r in journal.operations()
+                  if r.state is OpState.FAILED and r.op.kind is OpKind.ASSIGN_LICENSE]  # fmt: skip
+    for rec in failed:
+        user = snapshot.users.get(rec.op.user_id)
+        if user is not None:
+            remember_operation_refusal(session.settings.cache_dir, snapshot.tenant_id, user, rec.op, rec.status,
+                                       rec.error_code, rec.error_message)  # fmt: skip
 
 
 def resume_run(
