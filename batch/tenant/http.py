@@ -124,7 +124,7 @@ def odata_literal(value: str) -> str:
 
 @dataclass(slots=True)
 class Response:
-    """A successful (2xx/3xx) answer."""
+    """A successful (2xx/3xx) answer, or any answer when the request was sent with ``check=False``."""
 
     status: int
     headers: httpx.Headers
@@ -321,7 +321,9 @@ class HttpClient:
             h.update(headers)
         return h, crid
 
-    def _settle(self, method: str, url: str, r: httpx.Response, crid: str, what: str) -> Response:
+    def _settle(
+        self, method: str, url: str, r: httpx.Response, crid: str, what: str, *, check: bool = True
+    ) -> Response:
         rid = r.headers.get("request-id")
         try:
             elapsed = r.elapsed.total_seconds()
@@ -333,7 +335,8 @@ class HttpClient:
                 self.tokens.invalidate(self.scope)
             if r.status_code == 429:
                 self.stats.add(throttled=1)
-            raise error_for_status(r.status_code, r.headers, r.content, what=what)
+            if check:
+                raise error_for_status(r.status_code, r.headers, r.content, what=what)
         return Response(r.status_code, r.headers, r.content, rid, crid, elapsed)
 
     # -- sync
@@ -399,8 +402,12 @@ class HttpClient:
         *,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        check: bool = True,
     ) -> Response:
-        """Send one request once (no retries: the caller decides)."""
+        """Send one request once (no retries: the caller decides).
+
+        ``check=False`` returns every HTTP answer (4xx and 5xx too) as a ``Response`` instead of raising;
+        transport failures still raise ``TenantUnreachableError`` (or ``ServiceError`` for an unusable URL)."""
         full = self.url(url)
         what = f"{method.upper()} {_short(full)}"
         h, crid = self._headers(headers, content)
@@ -412,7 +419,7 @@ class HttpClient:
                 self.stats.add(requests=1)
         except httpx.HTTPError as e:
             raise error_for_transport(e, what=what) from e
-        return self._settle(method, full, r, crid, what)
+        return self._settle(method, full, r, crid, what, check=check)
 
 
 def _short(url: str) -> str:

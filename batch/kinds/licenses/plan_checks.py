@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ...errors import RowFinding, Severity
-from ...models import Action, Operation, Sku, TenantSnapshot, User
+from ...models import HELD_STATES, Action, Operation, Sku, TenantSnapshot, User
 from . import rules
 from .rules import Combination, Pack, Refusal
 
@@ -31,10 +31,6 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
     "refused-before": (Severity.ERROR, "The tenant refused this combination of licenses in an earlier run."),
     "redundant-license": (Severity.WARNING, "A license adds nothing the user does not already get; it takes a seat."),
 }
-
-#: licenseAssignmentStates that count as held (facts: an Error state gives nothing and takes no seat).
-HELD_STATES = frozenset({"Active", "ActiveWithError"})
-
 
 @dataclass(frozen=True, slots=True)
 class RowChange:
@@ -56,8 +52,10 @@ def _finding(code: str, message: str, fix: str, row: int) -> RowFinding:
 
 
 def held(user: User) -> list[tuple[str, frozenset[str], str | None]]:
-    """The user's held assignments (skuId, disabled plan ids, group or None); Error states are not held."""
-    out = [(s.sku_id, s.disabled_plans, s.assigned_by_group) for s in user.states if s.state in HELD_STATES]
+    """The user's held assignments (skuId, disabled plan ids, group or None), by ``User.holding``'s rule: a direct
+    assignment unless in Error, a group's in Active/ActiveWithError (an Error gives nothing, takes no seat)."""
+    out = [(s.sku_id, s.disabled_plans, s.assigned_by_group) for s in user.states
+           if (s.state != "Error" if s.assigned_by_group is None else s.state in HELD_STATES)]  # fmt: skip
     seen = {s for s, _, _ in out} | {s.sku_id for s in user.states}
     out.extend((sku, frozenset(), None) for sku in user.assigned if sku not in seen)  # no state given: direct
     return out
@@ -246,5 +244,5 @@ def remember_operation_refusal(
     )  # fmt: skip
 
 
-__all__ = ["FINDING_CODES", "HELD_STATES", "PlanChecker", "RowChange", "check_users", "operation_result",
+__all__ = ["FINDING_CODES", "PlanChecker", "RowChange", "check_users", "operation_result",
            "remember_operation_refusal"]  # fmt: skip
