@@ -115,3 +115,28 @@ def test_plan_rules_are_predicted_with_exact_messages_and_the_rest_applies(
     results = _results(workdir)
     assert [r["Status"] for r in results] == ["skipped", "skipped", "applied", "skipped", "skipped", "skipped",
                                               "applied", "applied"]  # fmt: skip
+
+
+def test_a_row_left_out_for_seats_changes_what_the_users_other_rows_leave(
+    workdir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    # Henrietta's Teams EEA (MCOIMP) is replaced by Copilot (no seat free) and she gets Office 365 E1
+    # (MCOSTANDARD): together fine; with the replace left out under --on-shortfall partial, E1 would conflict.
+    h = f"henrietta.mueller@{D}"
+    sheet = workdir / "partial.csv"
+    sheet.write_text(
+        "User,Action,License,From license\n"
+        f"{h},replace,Microsoft_365_Copilot,Microsoft_Teams_EEA_New\n"
+        f"{h},assign,STANDARDPACK,\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "validate", str(sheet), "--on-shortfall", "partial", "--json")
+    rows = rows_of(workdir / json.loads(out)["report"], "Rows")
+    assert [(r["Status"], r["Finding code"]) for r in rows] == [("over capacity", "over-capacity"),
+                                                                ("error", "plan-conflict")]  # fmt: skip
+    code, out, _ = run(capsys, "validate", str(sheet), "--json")  # stop: the wave is refused, no extra finding
+    rows = rows_of(workdir / json.loads(out)["report"], "Rows")
+    assert [(r["Status"], r["Finding code"]) for r in rows] == [("over capacity", "capacity-shortfall"),
+                                                                ("ready", None)]  # fmt: skip
+    checked, results = _validate_then_apply(capsys, sheet)
+    assert _refused_although_ok(checked, results) == [] and [r["Status"] for r in results] == ["skipped", "skipped"]

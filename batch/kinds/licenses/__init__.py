@@ -73,7 +73,7 @@ from ...models import (
 from ...sheets.catalog import ProductCatalog
 from .capacity import capacity
 from .checks import Resolver, Work, check_row, location_findings, unchanged_finding
-from .cross import cross_checks, plan_rules
+from .cross import cross_checks, plan_rules, plan_rules_after_capacity
 from .findings import _ADDS, FINDINGS, _is_error
 from .plan import describe, plan_licenses
 
@@ -107,6 +107,8 @@ def validate_licenses(
             if w.set_location is not None:
                 location_findings(w, w.req.row_number)
     lines = capacity(works, snapshot, policy, reserve_of)
+    if policy is ShortfallPolicy.PARTIAL:
+        plan_rules_after_capacity(works, snapshot)  # rows left out for seats change what the others leave
     checked: list[CheckedRequest | CheckedAddon] = [
         CheckedRequest(
             request=w.req,
