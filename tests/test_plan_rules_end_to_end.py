@@ -131,10 +131,12 @@ def test_a_row_left_out_for_seats_changes_what_the_users_other_rows_leave(
         encoding="utf-8",
     )
     code, out, _ = run(capsys, "validate", str(sheet), "--on-shortfall", "partial", "--json")
+    assert code == 1
     rows = rows_of(workdir / json.loads(out)["report"], "Rows")
     assert [(r["Status"], r["Finding code"]) for r in rows] == [("over capacity", "over-capacity"),
                                                                 ("error", "plan-conflict")]  # fmt: skip
     code, out, _ = run(capsys, "validate", str(sheet), "--json")  # stop: the wave is refused, no extra finding
+    assert code == 1
     rows = rows_of(workdir / json.loads(out)["report"], "Rows")
     assert [(r["Status"], r["Finding code"]) for r in rows] == [("over capacity", "capacity-shortfall"),
                                                                 ("ready", None)]  # fmt: skip
