@@ -22,7 +22,7 @@ from batch import jobs
 from batch.config import load_settings
 from batch.kinds.addons.checks import FINDINGS as ADDON_FINDINGS
 from batch.kinds.capacity import CAPACITY_FINDINGS
-from batch.models import CheckedAddon, Outcome, RequestStatus
+from batch.models import Outcome, RequestStatus
 from batch.sandbox import SandboxConfig, SandboxServer, init_tenant, tenant_info
 from batch.tenant import Tenant
 
@@ -368,8 +368,8 @@ def test_capacity_command(server: SandboxServer, tmp_path: Path, capsys: pytest.
     with (tmp_path / "cap.csv").open(encoding="utf-8-sig") as f:
         rows = list(csv.reader(f))
     assert rows[0][:6] == ["Kind", "Name", "Part number / type", "Purchased", "Used", "Free"]
-    assert ["addons", "AI Builder credits", "AI", "3000000", "1750000", "1250000"] == rows[[r[2] for r in rows]
-                                                                                         .index("AI")][:6]
+    ai_row = next(r for r in rows if r[2] == "AI")
+    assert ai_row[:6] == ["addons", "AI Builder credits", "AI", "3000000", "1750000", "1250000"]
     wb = openpyxl.load_workbook(tmp_path / "cap.xlsx", read_only=True)
     assert [c.value for c in next(wb["Capacity"].iter_rows(max_row=1))][:3] == ["Kind", "Name", "Part number / type"]
     wb.close()
