@@ -138,6 +138,7 @@ class PlanChecker:
         self.remembered = tuple(remembered)
         self._packs = _Packs(snapshot.skus)
         self._verdicts: dict[tuple[Pack, ...], _Verdict] = {}
+        self._results: dict[object, tuple[tuple[Pack, ...], Combination]] = {}
 
     def _verdict(self, result: tuple[Pack, ...]) -> _Verdict:
         v = self._verdicts.get(result)
@@ -150,10 +151,16 @@ class PlanChecker:
         return v
 
     def result(self, user: User, changes: Sequence[RowChange]) -> tuple[tuple[Pack, ...], Combination]:
-        before = {s for s, _d, _g in held(user)}
-        lic = result_licenses(apply_changes(user, changes))
-        packs = tuple(p for s, d in lic if (p := self._packs.get(s, d, s not in before)) is not None)
-        return packs, rules.combination(lic)
+        """The user's packs and licenses after ``changes`` (memoised: a big sheet repeats the same holdings and
+        the same rows for thousands of users)."""
+        key = (user.states, user.assigned, tuple((c.action, c.sku_id, c.from_sku_id, c.plan_ids) for c in changes))
+        hit = self._results.get(key)
+        if hit is None:
+            before = {s for s, _d, _g in held(user)}
+            lic = result_licenses(apply_changes(user, changes))
+            packs = tuple(p for s, d in lic if (p := self._packs.get(s, d, s not in before)) is not None)
+            hit = self._results[key] = (packs, rules.combination(lic))
+        return hit
 
     def check_user(self, user: User, changes: Sequence[RowChange]) -> Iterator[tuple[int, RowFinding]]:
         """(RowChange.index, finding) for every finding of this user's rows."""
