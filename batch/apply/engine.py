@@ -97,7 +97,8 @@ def powerplatform_pacer(limits: Limits, clock: Callable[[], float]) -> Pacer:
     """The pacer of Power Platform requests (its quota is per request, not per write)."""
     from dataclasses import replace
 
-    return Pacer(replace(limits, write_quota=limits.powerplatform_requests_per_minute,
+    quota = max(1, limits.powerplatform_requests_per_minute - limits.powerplatform_reserved_requests)
+    return Pacer(replace(limits, write_quota=quota, quota_headroom=1.0,
                          write_window_seconds=limits.powerplatform_window_seconds), clock=clock)
 
 
