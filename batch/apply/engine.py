@@ -131,17 +131,6 @@ class _Op:
     waits_for: set[str] = field(default_factory=set)  # seat-freeing operations it waits on
 
 
-def in_after_state(kind: OpKind, body: Mapping[str, Any], add: Sequence[tuple[str, Sequence[str]]],
-                   remove: Sequence[str], user: User) -> bool:
-    """Does the user already hold exactly what a license operation would leave them with?"""
-    from ..kinds.licenses import in_after_state as _in_after
-    from ..models import Operation
-
-    op = Operation(key="", kind=kind, target_id=user.id, target=user.upn, method="", url="", body=body, rows=(),
-                   add=tuple((s, tuple(p)) for s, p in add), remove=tuple(remove))
-    return _in_after(op, user)
-
-
 class Engine:
     """Runs the unsettled operations of one journal to completion (or until stopped)."""
 
