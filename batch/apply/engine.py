@@ -1,8 +1,8 @@
 """The asynchronous engine: operations from the journal -> paced ``$batch`` requests -> settled operations.
 
 One scheduler coroutine takes ready operations in plan order, packs them into ``$batch`` requests of at most
-``Limits.batch_size`` items (an operation and the ones that depend on it travel together, linked with
-``dependsOn``), asks the :class:`~batch.throttle.Pacer` for room, commits the items as ``sent`` and starts the
+``Limits.batch_size`` items (each batch all-parallel: an operation that depends on another is sent only after
+that one succeeded, never linked with ``dependsOn``), asks the :class:`~batch.throttle.Pacer` for room, commits the items as ``sent`` and starts the
 request; up to ``Limits.max_in_flight`` requests are on the wire at once. Each answer is settled item by item:
 
 =====================================  =========================================================================
@@ -198,7 +198,7 @@ class Engine:
 
     def _enqueue(self, key: str) -> None:
         """A planned operation becomes sendable: a root in the ready (or delayed) queue when it has no
-        unsettled dependency; failed when its dependency failed; otherwise it rides with its dependency."""
+        unsettled dependency; failed when its dependency failed; otherwise it waits until its dependency succeeded."""
         o = self.ops[key]
         if o.rec.state is not OpState.PLANNED:
             return
@@ -275,24 +275,22 @@ class Engine:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _take_batch(self) -> list[tuple[str, _Op]]:
-        """Up to batch_size operations: roots in plan order, each followed by its planned dependents."""
+        """Up to batch_size ready operations in plan order: every batch is all-parallel (no ``dependsOn``).
+
+        Microsoft's batching page says a batch should be fully sequential or fully parallel, and the service
+        misbehaves on mixes (cloud-facts "Graph: JSON batching"). So an operation that depends on another
+        (an assignLicense after its usage-location PATCH) is not packed with it: ``_enqueue`` makes it ready
+        only once its dependency succeeded, and fails it with the dependency's error when that failed.
+        """
         batch: list[tuple[str, _Op]] = []
         taken: set[str] = set()
         while self.ready and len(batch) < self.batch_size:
-            key = self.ready[0]
+            key = self.ready.popleft()
             o = self.ops[key]
             if o.rec.state is not OpState.PLANNED or key in taken:
-                self.ready.popleft()
                 continue
-            riders = [d for d in o.dependents if self.ops[d].rec.state is OpState.PLANNED and d not in taken]
-            if batch and len(batch) + 1 + len(riders) > self.batch_size:
-                break
-            self.ready.popleft()
             batch.append((key, o))
             taken.add(key)
-            for d in riders[: self.batch_size - len(batch)]:
-                batch.append((d, self.ops[d]))
-                taken.add(d)
         return batch
 
     def _put_back(self, batch: list[tuple[str, _Op]]) -> None:
@@ -312,8 +310,6 @@ class Engine:
             op = o.rec.op
             item: dict[str, Any] = {"id": rid, "method": op.method, "url": op.url,
                                     "headers": {"Content-Type": "application/json"}, "body": dict(op.body)}
-            if op.depends_on and op.depends_on in ids:
-                item["dependsOn"] = [ids[op.depends_on]]
             items.append(item)
         now = self.clock()
         sent: list[Sent] = []
@@ -494,7 +490,7 @@ class Engine:
         """Record one settlement (in memory, and pending for the journal) and schedule what follows."""
         self._settle_local(o, s)
         if s.state is OpState.PLANNED:
-            if s.status != 424:  # a 424 waits for its dependency (or rides with it): no delay of its own
+            if s.status != 424:  # a 424 waits for its dependency: no delay of its own
                 wait = retry_after
                 if wait is None and s.status != 429 and (s.status is not None or s.error_code):
                     wait = self.pacer.backoff(o.retries)
