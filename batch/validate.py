@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
 
 from ._gc import paused_gc
-from .errors import ConfigError, RowFinding, Severity
+from .errors import ConfigError, RowFinding, Severity, shorten
 from .models import (
     Action,
     CapacityLine,
@@ -295,7 +295,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
         f.append(
             _finding(
                 "user-malformed",
-                f"User '{key}' is not a user principal name (name@domain) or an object id.",
+                f"User '{shorten(key)}' is not a user principal name (name@domain) or an object id.",
                 "Give the user's sign-in name (e.g. alice@contoso.com) or object id.",
                 row,
                 res.col_user,
@@ -307,7 +307,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, res: _Resolver, sheet: Sheet)
         f.append(
             _finding(
                 "user-not-found",
-                f"No user '{key}' in the tenant.",
+                f"No user '{shorten(key)}' in the tenant.",
                 "Check the spelling, or create the user before licensing them.",
                 row,
                 res.col_user,

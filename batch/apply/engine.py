@@ -2,7 +2,8 @@
 
 One scheduler coroutine takes ready operations in plan order, packs them into ``$batch`` requests of at most
 ``Limits.batch_size`` items (each batch all-parallel: an operation that depends on another is sent only after
-that one succeeded, never linked with ``dependsOn``), asks the :class:`~batch.throttle.Pacer` for room, commits the items as ``sent`` and starts the
+that one succeeded, never linked with ``dependsOn``), asks the :class:`~batch.throttle.Pacer` for room, commits
+the items as ``sent`` and starts the
 request; up to ``Limits.max_in_flight`` requests are on the wire at once. Each answer is settled item by item:
 
 =====================================  =========================================================================

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..errors import RowFinding, Severity
+from ..errors import RowFinding, Severity, shorten
 from ..models import Sku
 from .catalog import Product, ProductCatalog, name_key
 from .countries import COUNTRIES, lookup, suggest
@@ -148,7 +148,7 @@ class SkuResolver:
             return RowFinding(
                 "sku-ambiguous",
                 Severity.ERROR,
-                f"'{text}' matches {len(labels)} licenses in this tenant: {_listing(labels)}.",
+                f"'{shorten(text)}' matches {len(labels)} licenses in this tenant: {_listing(labels)}.",
                 "Write the skuPartNumber of the one you mean instead of the product name.",
             )
         if cat is not None:
@@ -162,7 +162,8 @@ class SkuResolver:
                 return RowFinding(
                     "sku-ambiguous",
                     Severity.ERROR,
-                    f"'{text}' names {len(products)} products, and this tenant has none of them: {_listing(labels)}.",
+                    f"'{shorten(text)}' names {len(products)} products, and this tenant has none of them: "
+                    f"{_listing(labels)}.",
                     "Write the skuPartNumber of the one you mean; the tenant also needs a subscription for it.",
                 )
         return self._unknown(text, None)
@@ -173,7 +174,7 @@ class SkuResolver:
         return RowFinding(
             "sku-not-in-tenant",
             Severity.ERROR,
-            f"'{text}' is {what}, a real product, but this tenant has no subscription for it.",
+            f"'{shorten(text)}' is {what}, a real product, but this tenant has no subscription for it.",
             "Buy it first, or use a license the tenant has"
             + (f": {_listing(have)}." if have else " (it has none assignable to users)."),
         )
@@ -186,7 +187,7 @@ class SkuResolver:
                 return RowFinding(
                     "sku-unknown",
                     Severity.ERROR,
-                    f"'{text}' looks like {len(parts)} licenses separated by commas.",
+                    f"'{shorten(text)}' looks like {len(parts)} licenses separated by commas.",
                     "Separate several licenses in one cell with ';' (commas can be part of a product name).",
                 )
         pool = list(self._by_part) + [n for n in (self._names.values()) if n]
@@ -201,7 +202,7 @@ class SkuResolver:
         return RowFinding(
             "sku-unknown",
             Severity.ERROR,
-            f"No license called '{text}' exists {where}{reason}.{hint}",
+            f"No license called '{shorten(text)}' exists {where}{reason}.{hint}",
             "Write the skuPartNumber (e.g. SPE_E3), the skuId or the product name"
             + (f"; the tenant has: {_listing(have)}." if have else "."),
         )
@@ -278,7 +279,7 @@ def resolve_plans(
             RowFinding(
                 "plan-not-in-sku",
                 Severity.ERROR,
-                f"Service plan '{t}' is not part of {label}.{hint}",
+                f"Service plan '{shorten(t)}' is not part of {label}.{hint}",
                 fix,
                 row,
                 column,
@@ -298,7 +299,7 @@ def resolve_usage_location(text: str, *, row: int | None = None, column: str | N
     return RowFinding(
         "usage-location-invalid",
         Severity.ERROR,
-        f"'{text.strip()}' is not a country: the usage location must be a two-letter ISO 3166 code.{hint}",
+        f"'{shorten(text.strip())}' is not a country: the usage location must be a two-letter ISO 3166 code.{hint}",
         "Write the country's two-letter code, e.g. DE (Germany), GB (United Kingdom) or US (United States).",
         row,
         column,

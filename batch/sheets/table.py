@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import ColumnError, EmptySheetError
+from ..errors import ColumnError, EmptySheetError, shorten
 from ..models import InputRow, Role, Sheet
 from .columns import detect_columns, header_score, mapped_headers
 
@@ -194,7 +194,7 @@ def _unique_headers(header: list[str], lo: int, hi: int) -> tuple[str, ...]:
 
 
 def _require(columns: dict[Role, int], headers: Sequence[str], where: str, header_row: int, in_sheet: str = "") -> None:
-    listed = ", ".join(f"'{h}'" for h in headers)
+    listed = ", ".join(f"'{shorten(h)}'" for h in headers)
     if Role.USER not in columns:
         raise ColumnError(
             f"No column names the user{in_sheet}. The headers (row {header_row}) are: {listed}.",
@@ -214,5 +214,5 @@ def _require(columns: dict[Role, int], headers: Sequence[str], where: str, heade
 
 def _preview(cells: Sequence[str]) -> str:
     shown = [c for c in cells if c][:3]
-    text = ", ".join(f"'{c[:40]}'" for c in shown)
+    text = ", ".join(f"'{shorten(c, 40)}'" for c in shown)
     return text

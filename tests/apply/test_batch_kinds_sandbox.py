@@ -44,13 +44,12 @@ def test_no_batch_mixes_dependson_chains_with_independent_items(tmp_path: Path) 
     seed(db, users=300)
     kinds = write_wave(db, tmp_path / "wave.csv", rows=200, graph_failures=False)
     limits = Limits(max_in_flight=4, backoff_base_seconds=0.01, backoff_max_seconds=0.2)
-    with running_sandbox(db, throttling=False) as server:
-        with tenant_for(server, limits) as tenant:
-            plan = make_plan(tenant, tmp_path / "wave.csv")
-            patched = {o.user_id for o in plan.operations if o.kind.value == "setUsageLocation"}
-            assert patched, "the wave must set some usage locations"
-            batches = record_batches(server)
-            result = apply(plan, tenant, run_dir=tmp_path / "run", limits=limits)
+    with running_sandbox(db, throttling=False) as server, tenant_for(server, limits) as tenant:
+        plan = make_plan(tenant, tmp_path / "wave.csv")
+        patched = {o.user_id for o in plan.operations if o.kind.value == "setUsageLocation"}
+        assert patched, "the wave must set some usage locations"
+        batches = record_batches(server)
+        result = apply(plan, tenant, run_dir=tmp_path / "run", limits=limits)
     assert result.counts()[Outcome.FAILED] == 0 and result.counts()[Outcome.APPLIED] > 0, kinds
     items = [i for b in batches for i in b]
     assert len(items) == len(plan.operations)
