@@ -74,6 +74,9 @@ class Limits:
     request_timeout_seconds: float = 100.0
     page_size: int = 999  # GET /users $top
     powerplatform_requests_per_minute: int = 100
+    resource_unit_quota: int = 0  # Graph read budget per app per window; 0 = by tenant size (3,500/5,000/8,000)
+    resource_unit_window_seconds: float = 10.0
+    max_throttled_read_wait_seconds: float = 900.0  # a throttled read waits this long in all before it fails
 
     def scaled(self, time_scale: float) -> Limits:
         """The same limits on a clock ``time_scale`` times faster (for the shrunk sandbox)."""
@@ -82,6 +85,8 @@ class Limits:
         return replace(
             self,
             write_window_seconds=self.write_window_seconds / time_scale,
+            resource_unit_window_seconds=self.resource_unit_window_seconds / time_scale,
+            max_throttled_read_wait_seconds=self.max_throttled_read_wait_seconds / time_scale,
             backoff_base_seconds=self.backoff_base_seconds / time_scale,
             backoff_max_seconds=self.backoff_max_seconds / time_scale,
         )
@@ -218,6 +223,9 @@ _LIMIT_RANGES: dict[str, tuple[type, float, float | None]] = {
     "request_timeout_seconds": (float, 1.0, None),
     "page_size": (int, 1, 999),  # Graph's $top maximum for users
     "powerplatform_requests_per_minute": (int, 1, None),
+    "resource_unit_quota": (int, 0, None),
+    "resource_unit_window_seconds": (float, 1e-3, None),
+    "max_throttled_read_wait_seconds": (float, 0.0, None),
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from ..config import Limits, Target
 from ..errors import ConfigError, PermissionDeniedError, ServiceError
 from ..models import Sku, TenantSnapshot, User
+from ..throttle import ReadBudget
 from .auth import TokenCredentialLike, TokenProvider, graph_scope, make_credential
 from .graph import BatchReply, Graph
 from .http import HttpClient
@@ -36,7 +37,9 @@ class Tenant:
         self.target = target
         self.limits = limits or Limits()
         self.tokens = TokenProvider(credential or make_credential(target))
-        self.http = HttpClient(target.graph_url, self.tokens, graph_scope(target.graph_url), self.limits, sleep=sleep)
+        self.read_budget = ReadBudget(self.limits, sleep=sleep)  # Graph's resource units per 10 s, for reads
+        self.http = HttpClient(target.graph_url, self.tokens, graph_scope(target.graph_url), self.limits, sleep=sleep,
+                               read_budget=self.read_budget)
         self.graph = Graph(self.http)
         self._tenant_id = target.tenant_id.lower() if target.tenant_id else None
         self._org: dict[str, Any] | None = None
