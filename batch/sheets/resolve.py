@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import RowFinding, Severity, shorten
 from ..models import Sku
-from .catalog import Product, ProductCatalog, name_key
+from .catalog import Product, ProductCatalog, loose_key, name_key
 from .countries import COUNTRIES, lookup, suggest
 
 GUID_RE = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
@@ -81,7 +81,7 @@ class SkuResolver:
                 name = p.name if p else None
             self._names[sid] = name
             if name:
-                self._by_name.setdefault(name_key(name), []).append(s)
+                self._by_name.setdefault(loose_key(name), []).append(s)
         self._cache: dict[str, ResolvedSku | RowFinding] = {}
 
     def name_of(self, sku: Sku) -> str | None:
@@ -134,7 +134,7 @@ class SkuResolver:
         if sku is not None:
             return self._found(text, sku, "part-number")
 
-        key = name_key(text)
+        key = loose_key(text)
         matches: dict[str, Sku] = {s.sku_id.lower(): s for s in self._by_name.get(key, ())}
         products = cat.by_name(text) if cat else []
         for p in products:
@@ -174,7 +174,7 @@ class SkuResolver:
         return RowFinding(
             "sku-not-in-tenant",
             Severity.ERROR,
-            f"'{shorten(text)}' is {what}, a real product, but this tenant has no subscription for it.",
+            f"'{shorten(text)}' is {what} in Microsoft's product list, but it is not purchased in this tenant.",
             "Buy it first, or use a license the tenant has"
             + (f": {_listing(have)}." if have else " (it has none assignable to users)."),
         )
@@ -190,12 +190,8 @@ class SkuResolver:
                     f"'{shorten(text)}' looks like {len(parts)} licenses separated by commas.",
                     "Separate several licenses in one cell with ';' (commas can be part of a product name).",
                 )
-        pool = list(self._by_part) + [n for n in (self._names.values()) if n]
-        if self.catalog is not None:
-            pool += [p.string_id for p in self.catalog.products] + self.catalog.names()
-        close = difflib.get_close_matches(text.upper(), [x.upper() for x in pool], n=1, cutoff=0.8)
-        original = {x.upper(): x for x in pool}
-        hint = f" Did you mean '{original[close[0]]}'?" if close else ""
+        near = self._nearest(text)
+        hint = f" Nearest names: {', '.join(repr(n) for n in near)}." if near else ""
         where = "in this tenant or in Microsoft's product list" if self.catalog else "in this tenant"
         have = sorted(self.label(s) for s in self.skus.values() if s.applies_to.lower() != "company")
         reason = f" ({why})" if why else ""
@@ -206,6 +202,21 @@ class SkuResolver:
             "Write the skuPartNumber (e.g. SPE_E3), the skuId or the product name"
             + (f"; the tenant has: {_listing(have)}." if have else "."),
         )
+
+    def _nearest(self, text: str, n: int = 3) -> list[str]:
+        """The closest part numbers and product names of the tenant, then of Microsoft's list."""
+        pool: dict[str, str] = {}
+        for part, sku in self._by_part.items():
+            pool.setdefault(loose_key(part), sku.part_number)
+        for name in self._names.values():
+            if name:
+                pool.setdefault(loose_key(name), name)
+        out = [pool[k] for k in difflib.get_close_matches(loose_key(text), list(pool), n=n, cutoff=0.75)]
+        if self.catalog is not None:
+            for name in self.catalog.nearest_names(text, n):
+                if name not in out:
+                    out.append(name)
+        return out[:n]
 
 
 def resolve_sku(
