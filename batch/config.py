@@ -73,7 +73,8 @@ class Limits:
     backoff_max_seconds: float = 60.0
     request_timeout_seconds: float = 100.0
     page_size: int = 999  # GET /users $top
-    powerplatform_requests_per_minute: int = 100
+    powerplatform_requests_per_minute: int = 100  # Power Platform requests per app ... (UNCONFIRMED figure)
+    powerplatform_window_seconds: float = 60.0  # ... per this many seconds
     resource_unit_quota: int = 0  # Graph read budget per app per window; 0 = by tenant size (3,500/5,000/8,000)
     resource_unit_window_seconds: float = 10.0
     max_throttled_read_wait_seconds: float = 900.0  # a throttled read waits this long in all before it fails
@@ -85,6 +86,7 @@ class Limits:
         return replace(
             self,
             write_window_seconds=self.write_window_seconds / time_scale,
+            powerplatform_window_seconds=self.powerplatform_window_seconds / time_scale,
             resource_unit_window_seconds=self.resource_unit_window_seconds / time_scale,
             max_throttled_read_wait_seconds=self.max_throttled_read_wait_seconds / time_scale,
             backoff_base_seconds=self.backoff_base_seconds / time_scale,
@@ -131,6 +133,7 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     config_file: Path | None = None  # the license-batch.toml that was read, if any (its [sandbox] table too)
+    allocations_api: str = "2022-03-01-preview"  # [powerplatform] allocations_api (see ALLOCATIONS_APIS)
 
 
 def _default_cache_dir() -> Path:
@@ -197,6 +200,11 @@ def load_settings(
         )
     if target.is_sandbox and sandbox.time_scale != 1.0:
         limits = limits.scaled(sandbox.time_scale)
+    pp = data.get("powerplatform", {})
+    allocations_api = str(env.get("LICENSE_BATCH_ALLOCATIONS_API") or pp.get("allocations_api", ALLOCATIONS_APIS[0]))
+    if allocations_api not in ALLOCATIONS_APIS:
+        raise ConfigError(f"[powerplatform] allocations_api must be one of {', '.join(ALLOCATIONS_APIS)}, "
+                          f"not '{allocations_api}'.")
     cmap = dict(data.get("columns", {}))
     cmap.update(column_map or {})
     return Settings(
@@ -207,6 +215,7 @@ def load_settings(
         product_list=Path(p) if (p := product_list or env.get("LICENSE_BATCH_PRODUCT_LIST")) else None,
         sandbox=sandbox,
         config_file=used_file,
+        allocations_api=allocations_api,
     )
 
 
@@ -223,10 +232,14 @@ _LIMIT_RANGES: dict[str, tuple[type, float, float | None]] = {
     "request_timeout_seconds": (float, 1.0, None),
     "page_size": (int, 1, 999),  # Graph's $top maximum for users
     "powerplatform_requests_per_minute": (int, 1, None),
+    "powerplatform_window_seconds": (float, 1e-3, None),
     "resource_unit_quota": (int, 0, None),
     "resource_unit_window_seconds": (float, 1e-3, None),
     "max_throttled_read_wait_seconds": (float, 0.0, None),
 }
+#: Values of [powerplatform] allocations_api: the per-environment PATCH the tutorials use, or
+#: allocationsByEnvironment.
+ALLOCATIONS_APIS = ("2022-03-01-preview", "2024-10-01")
 
 
 def _number(name: str, raw: Any, typ: type, *, minimum: float | None = None, maximum: float | None = None) -> Any:

@@ -27,19 +27,19 @@ def uid(i: int) -> str:
     return f"00000000-0000-0000-0000-{i:012d}"
 
 
-def test_everything_applied_patch_first_then_its_assign_never_chained(tmp_path: Path) -> None:
+def test_everything_applied_patch_first_then_assign_in_all_parallel_batches(tmp_path: Path) -> None:
     tenant, plan = setup(3)
     res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
     assert [r.status for r in res.rows] == [Outcome.APPLIED] * 3
     assert res.rows[0].action == "assign SPE_E5; set usage location DE"
-    assert res.rows[0].licenses_before == "" and res.rows[0].licenses_after == "SPE_E5"
-    # every batch all-parallel: the PATCH and the two independent assigns, then the PATCHed user's assign
-    assert [[(i["method"], i["url"]) for i in b] for b in tenant.batches] == [
-        [("PATCH", f"/users/{uid(0)}"), ("POST", f"/users/{uid(1)}/assignLicense"),
-         ("POST", f"/users/{uid(2)}/assignLicense")],
-        [("POST", f"/users/{uid(0)}/assignLicense")],
-    ]
-    assert not any("dependsOn" in i for b in tenant.batches for i in b)
+    assert res.rows[0].before == "" and res.rows[0].after == "SPE_E5"
+    # Every batch is all-parallel: no dependsOn anywhere; the PATCH goes first, the assignLicense that needs
+    # it only once it has succeeded (cloud-facts, JSON batching: one kind per batch).
+    assert len(tenant.batches) == 2
+    first, second = tenant.batches
+    assert not any("dependsOn" in it for b in tenant.batches for it in b)
+    assert [it["method"] for it in first] == ["PATCH", "POST", "POST"]
+    assert [it["url"] for it in second] == [f"/users/{uid(0)}/assignLicense"]
     assert all(v == 1 for v in tenant.effects.values())
     assert tenant.loc[uid(0)] == "DE" and all(E5 in tenant.direct[uid(i)] for i in range(3))
     assert not res.interrupted and res.requests_sent == 2
@@ -57,7 +57,7 @@ def test_item_429_is_requeued_alone_after_retry_after(tmp_path: Path) -> None:
     assert all(v == 1 for v in tenant.effects.values())
 
 
-def test_a_failed_patch_fails_its_assign_with_the_patch_error_unsent(tmp_path: Path) -> None:
+def test_a_failed_patch_fails_its_assign_unsent_with_the_patch_error(tmp_path: Path) -> None:
     tenant, plan = setup(2)
     tenant.script[("PATCH", f"/users/{uid(0)}")] = [
         err(400, "Request_BadRequest", "Invalid value specified for property 'usageLocation' of resource 'User'.")]
@@ -66,11 +66,10 @@ def test_a_failed_patch_fails_its_assign_with_the_patch_error_unsent(tmp_path: P
     assert res.rows[0].code == "Request_BadRequest"
     assert "usageLocation" in res.rows[0].message and "two-letter" in res.rows[0].fix
     assert res.rows[1].status is Outcome.APPLIED
-    assert len(tenant.batches) == 1  # the PATCH (400) was not re-sent, and the assign never left
-    assert [i["url"] for i in tenant.batches[0]] == [f"/users/{uid(0)}", f"/users/{uid(1)}/assignLicense"]
+    assert len(tenant.batches) == 1  # the PATCH (400) was not re-sent and the assign never left
 
 
-def test_a_throttled_patch_is_resent_then_its_assign(tmp_path: Path) -> None:
+def test_a_throttled_patch_is_resent_and_only_then_the_assign(tmp_path: Path) -> None:
     tenant, plan = setup(1)
     tenant.script[("PATCH", f"/users/{uid(0)}")] = [err(429, "TooManyRequests", "later", "0.01")]
     res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
