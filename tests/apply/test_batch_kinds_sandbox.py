@@ -46,7 +46,7 @@ def test_no_batch_mixes_dependson_chains_with_independent_items(tmp_path: Path) 
     limits = Limits(max_in_flight=4, backoff_base_seconds=0.01, backoff_max_seconds=0.2)
     with running_sandbox(db, throttling=False) as server, tenant_for(server, limits) as tenant:
         plan = make_plan(tenant, tmp_path / "wave.csv")
-        patched = {o.user_id for o in plan.operations if o.kind.value == "setUsageLocation"}
+        patched = {o.target_id for o in plan.operations if o.kind.value == "setUsageLocation"}
         assert patched, "the wave must set some usage locations"
         batches = record_batches(server)
         result = apply(plan, tenant, run_dir=tmp_path / "run", limits=limits)
