@@ -366,6 +366,15 @@ class ReadBudget:
                 with self._lock:
                     self._ahead += lag
 
+    def spend(self, units: int) -> None:
+        """Count ``units`` spent by something that does not wait here (writes: 1 unit each)."""
+        with self._lock:
+            now = self.now()
+            self._expire(now)
+            self._sends.append((now, units))
+            self._in_window += units
+            self.stats.units += units
+
     def on_throttled(self, retry_after: float | None, *, sent_at: float | None = None, count: int = 1,
                      fallback: float = 1.0) -> float:
         """``count`` reads came back 429: pause every reader until ``retry_after`` (``fallback`` when Graph

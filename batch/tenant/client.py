@@ -176,7 +176,11 @@ class Tenant:
         return ItemReply(resp.status, headers, parsed)
 
     async def post_batch(self, items: Sequence[Mapping[str, Any]]) -> BatchReply:
-        """POST one ``$batch`` (<= 20 items with RELATIVE urls) once; see ``Graph.post_batch``."""
+        """POST one ``$batch`` (<= 20 items with RELATIVE urls) once; see ``Graph.post_batch``.
+
+        Writes are paced by the engine's write pacer; each also costs Graph 1 resource unit, counted here in
+        the read budget (without waiting) so reads made during an apply stay under the shared quota."""
+        self.read_budget.spend(len(items))
         return await self.graph.post_batch(items)
 
     # -- lifecycle

@@ -69,6 +69,15 @@ def test_budget_spends_the_window_then_waits_for_it() -> None:
     assert b.stats.units == 8020 and b.stats.throttled == 0
 
 
+def test_writes_count_in_the_read_budget_without_waiting() -> None:
+    ft = FakeTime()
+    b = ReadBudget(Limits(quota_headroom=1.0, resource_unit_quota=100), clock=ft.clock, sleep=ft.sleep)
+    b.spend(90)  # 90 writes at 1 unit
+    assert b.delay(10) == 0.0 and b.delay(11) == pytest.approx(10.1)
+    b.acquire(20)
+    assert ft.sleeps == [pytest.approx(10.1)] and b.stats.units == 110
+
+
 def test_throttled_pauses_every_reader_for_retry_after_and_lowers_the_budget() -> None:
     ft = FakeTime()
     b = ReadBudget(Limits(quota_headroom=1.0, resource_unit_quota=1000), clock=ft.clock, sleep=ft.sleep)
