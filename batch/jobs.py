@@ -381,7 +381,7 @@ def _remember_plan_refusals(session: Session, prepared: PlanRun) -> None:
     """Hook (batch.kinds.licenses): service-plan refusals the tenant returned in this run are remembered per
     tenant under the cache dir, so the next validation predicts them (``refused-before``)."""
     from .apply import journal_path
-    from .journal import Journal, OpState
+    from .apply.journal import Journal, OpState
     from .kinds.licenses.plan_checks import remember_operation_refusal
     from .models import OpKind
 

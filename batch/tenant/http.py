@@ -47,8 +47,8 @@ from ..errors import (
     TenantUnreachableError,
     ThrottledError,
 )
-from ..throttle import ReadBudget, read_cost
 from .auth import TokenProvider
+from .reads import ReadBudget, read_cost
 
 log = logging.getLogger("batch.tenant")
 
