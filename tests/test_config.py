@@ -38,7 +38,9 @@ def test_unknown_cloud_and_limit_are_config_errors(tmp_path: Path) -> None:
     cfg.write_text('[tenant]\ncloud = "mars"\n', encoding="utf-8")
     with pytest.raises(ConfigError) as e:
         load_settings(config_file=cfg, env={})
-    assert str(e.value) == f"{cfg}: The setting [tenant] cloud must be one of global, usgov, usgov-dod, china, not 'mars'."
+    assert str(e.value) == (
+        f"{cfg}: The setting [tenant] cloud must be one of global, usgov, usgov-dod, china, not 'mars'."
+    )
     cfg.write_text("[limits]\nwrites_per_hour = 3\n", encoding="utf-8")
     with pytest.raises(ConfigError) as e:
         load_settings(config_file=cfg, env={})
@@ -105,7 +107,8 @@ def test_bad_time_scale_from_env() -> None:
         ("[tenant]\nauth = \"device_code\"\n",
          "The setting [tenant] auth must be one of auto, env, certificate, managed-identity, azure-cli, device-code, "
          "not 'device_code'. Did you mean 'device-code'?"),
-        ("[sandbox]\nfault_503_rate = 1.5\n", "The setting [sandbox] fault_503_rate must be at least 0.0 and at most 1.0, not 1.5."),
+        ("[sandbox]\nfault_503_rate = 1.5\n",
+         "The setting [sandbox] fault_503_rate must be at least 0.0 and at most 1.0, not 1.5."),
         ("[sandbox]\nthrottling = \"maybe\"\n", "The setting [sandbox] throttling must be true or false, not 'maybe'."),
     ],
 )  # fmt: skip
@@ -133,7 +136,8 @@ def test_precedence_cli_over_env_over_file_and_sources(tmp_path: Path) -> None:
         "[limits]\nmax_in_flight = 4\n[sandbox]\nlatency = 1.0\nfault_seed = 3\n",
         encoding="utf-8",
     )
-    env = {"LICENSE_BATCH_CLOUD": "china", "LICENSE_BATCH_REPORT_DIR": "from-env", "LICENSE_BATCH_SANDBOX_FAULT_SEED": "7"}
+    env = {"LICENSE_BATCH_CLOUD": "china", "LICENSE_BATCH_REPORT_DIR": "from-env",
+           "LICENSE_BATCH_SANDBOX_FAULT_SEED": "7"}
     s = load_settings(config_file=cfg, env=env, report_dir="from-cli", auth="azure-cli")
     assert s.report_dir == Path("from-cli") and s.sources["report_dir"] == (Path("from-cli"), "cli")
     assert s.target.cloud == "china" and s.sources["tenant.cloud"] == ("china", "env")

@@ -45,12 +45,12 @@ _ALIASES = {"default": "auto", "environment": "env", "detect": "auto", "detected
 
 #: What to set, per method, in the failure paragraph.
 _HOW = {
-    "env": "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) for an "
+    "env": "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) for an "
            "app registration",
-    "certificate": "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_CERTIFICATE_PATH (a PEM or PKCS12 file)",
+    "certificate": "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_CERTIFICATE_PATH (a PEM or PKCS12 file)",
     "managed-identity": "run on an Azure host with a managed identity (set AZURE_CLIENT_ID for a user-assigned one)",
-    "azure-cli": "'az login --tenant <tenant>' (Azure CLI)",
-    "device-code": "--auth device-code to sign in interactively as an administrator",
+    "azure-cli": "run 'az login --tenant <tenant>' (Azure CLI)",
+    "device-code": "choose --auth device-code to sign in interactively as an administrator",
 }  # fmt: skip
 
 class Token(NamedTuple):
@@ -245,7 +245,7 @@ class SignIn:
             f"Could not sign in to {t.name} (cloud {t.cloud}, authority {t.authority}) for {', '.join(scopes)}. "
             f"Tried {len(tried)} method{'s' if len(tried) != 1 else ''}:\n"
             + "".join(f"  - {line}\n" for line in tried)
-            + "To sign in, set " + "; or ".join(how) + ". Choose the method with --auth (or [tenant] auth)."
+            + "To sign in: " + "; or ".join(how) + ". Choose the method with --auth (or [tenant] auth)."
         )
 
 

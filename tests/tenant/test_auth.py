@@ -55,7 +55,8 @@ def test_real_tenant_signs_in_through_azure_identity_methods() -> None:
     with pytest.raises(ConfigError) as e:
         make_credential(REAL, kind="password", env=env)
     assert str(e.value) == (
-        "Unknown sign-in method 'password'. Use one of: auto, env, certificate, managed-identity, azure-cli, device-code."
+        "Unknown sign-in method 'password'. "
+        "Use one of: auto, env, certificate, managed-identity, azure-cli, device-code."
     )
 
 

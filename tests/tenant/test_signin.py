@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -49,9 +49,9 @@ def test_auto_with_nothing_available_is_one_paragraph(empty_path: Path, capsys: 
         "--auth managed-identity)\n"
         "  - azure-cli: the Azure CLI ('az') is not installed\n"
         "  - device-code: interactive: choose it with --auth device-code\n"
-        "To sign in, set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) "
+        "To sign in: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) "
         "for an app registration; or run on an Azure host with a managed identity (set AZURE_CLIENT_ID for a "
-        "user-assigned one); or 'az login --tenant <tenant>' (Azure CLI); or --auth device-code to sign in "
+        "user-assigned one); or run 'az login --tenant <tenant>' (Azure CLI); or choose --auth device-code to sign in "
         "interactively as an administrator. Choose the method with --auth (or [tenant] auth)."
     )
     captured = capsys.readouterr()
@@ -62,8 +62,8 @@ def test_explicit_env_without_secret_names_what_is_missing(empty_path: Path) -> 
     cred = make_credential(REAL, kind="env", env={})
     with pytest.raises(AuthenticationError) as e:
         cred.get_token(SCOPE)
-    assert "  - env: needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH; " \
-           "missing: AZURE_CLIENT_SECRET\n" in str(e.value)  # fmt: skip
+    assert ("  - env: needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or "
+            "AZURE_CLIENT_CERTIFICATE_PATH; missing: AZURE_CLIENT_SECRET\n") in str(e.value)
 
 
 def _fake_az(bin_dir: Path, body: str) -> None:
@@ -101,7 +101,7 @@ def test_azure_cli_failure_is_one_line_and_azure_logs_are_silent(
 
 
 class _MsiHandler(BaseHTTPRequestHandler):
-    seen: list[dict[str, Any]] = []
+    seen: ClassVar[list[dict[str, Any]]] = []
 
     def do_GET(self) -> None:
         _MsiHandler.seen.append({"path": self.path, "header": self.headers.get("X-IDENTITY-HEADER")})
