@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     ss.add_argument("--time-scale", type=float, default=None, help="run the quota clock this many times faster")
     _add_real_tenant_commands(sub)
+    _add_examples(parser, sub)
     return parser
 
 
@@ -158,6 +159,30 @@ def _add_real_tenant_commands(sub: Any) -> None:
     p.add_argument("--from-tenant", action="store_true",
                    help="fill the drop-downs from the tenant: its SKUs by product name, service plans, environments")
     _add_target_options(p)
+
+
+EXAMPLES = {
+    "validate": 'license-batch validate wave.xlsx --map "user=Work Email,sku=License" --reserve 5%',
+    "plan": "license-batch plan wave.xlsx --on-shortfall partial",
+    "apply": "license-batch apply wave.xlsx --tenant contoso.onmicrosoft.com --auth env",
+    "resume": "license-batch resume 20261202-101500-1a2b",
+    "demo": "license-batch demo --report-dir ./reports",
+    "products": "license-batch products refresh --from-file 'Product names and service plan identifiers.csv'",
+    "sandbox": "license-batch sandbox init --users 2000 --seed 7",
+}
+
+
+def _add_examples(parser: argparse.ArgumentParser, sub: Any) -> None:
+    """An example and the exit codes under every command's --help (added here, not at each parser)."""
+    for name, p in sub.choices.items():
+        if not p.epilog and name in EXAMPLES:
+            p.epilog = f"example:\n  {EXAMPLES[name]}\n\n{EXIT_HELP}"
+            p.formatter_class = argparse.RawDescriptionHelpFormatter
+    if not parser.epilog:
+        parser.epilog = ("example:\n  license-batch validate wave.xlsx && license-batch apply wave.xlsx\n\n"
+                         "a real tenant: license-batch whoami --tenant contoso.onmicrosoft.com --auth azure-cli\n\n"
+                         + EXIT_HELP)  # fmt: skip
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 EXIT_HELP = ("exit codes: 0 done; 1 some rows failed or were skipped; 2 the input or command line is unusable; "

@@ -229,3 +229,15 @@ def test_unreachable_graph_url_fails_at_once_naming_the_host(
     err = capsys.readouterr().err
     assert code == 3
     assert f"cannot reach 127.0.0.1:{port} (ConnectError: " in err
+
+
+def test_every_command_help_has_an_example_and_the_exit_codes() -> None:
+    from batch.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    for name, p in [("license-batch", parser), *sub.choices.items()]:
+        text = p.format_help()
+        assert "example:\n  license-batch " in text, name
+        assert "exit codes: 0 done; 1 some rows failed or were skipped; 2 the input or command line is unusable; " \
+               "3 the tenant refused us (sign-in, permission, unreachable); 130 interrupted" in text, name  # fmt: skip

@@ -38,6 +38,10 @@ REFRESH_MARGIN_SECONDS = 300.0
 #: A static (loopback) token is treated as valid this long before it is asked for again.
 STATIC_TOKEN_LIFETIME_SECONDS = 3600
 
+#: Retries and connect timeout for the sign-in (token endpoint) requests.
+SIGN_IN_RETRIES = 2
+SIGN_IN_CONNECT_TIMEOUT_SECONDS = 5
+
 #: Sign-in methods (``--auth``); "auto" tries the ones whose prerequisites are present.
 CREDENTIAL_KINDS = ("auto", "env", "certificate", "managed-identity", "azure-cli", "device-code")
 #: Older names accepted from LICENSE_BATCH_CREDENTIAL.
@@ -165,6 +169,9 @@ class SignIn:
         tenant_id, client_id = self._ids()
         authority = self.target.authority
         env = self.env
+        # an unreachable sign-in host fails within seconds, naming the host (azure-core would retry ten times)
+        net: dict[str, Any] = {"authority": authority, "retry_total": SIGN_IN_RETRIES,
+                               "connection_timeout": SIGN_IN_CONNECT_TIMEOUT_SECONDS}  # fmt: skip
         if method == "env":
             secret, cert = env.get("AZURE_CLIENT_SECRET"), env.get("AZURE_CLIENT_CERTIFICATE_PATH")
             if not (tenant_id and client_id and (secret or cert)):
@@ -173,7 +180,7 @@ class SignIn:
                                 n for n, v in (("AZURE_TENANT_ID", tenant_id), ("AZURE_CLIENT_ID", client_id),
                                                ("AZURE_CLIENT_SECRET", secret or cert)) if not v))  # fmt: skip
             if secret:
-                return ai.ClientSecretCredential(tenant_id, client_id, secret, authority=authority)
+                return ai.ClientSecretCredential(tenant_id, client_id, secret, **net)
             method = "certificate"
         if method == "certificate":
             path = env.get("AZURE_CLIENT_CERTIFICATE_PATH")
@@ -184,14 +191,14 @@ class SignIn:
             assert tenant_id and client_id and path
             if not os.path.exists(path):
                 raise _Skip(f"the certificate file {path} does not exist")
-            return ai.CertificateCredential(tenant_id, client_id, path, authority=authority,
+            return ai.CertificateCredential(tenant_id, client_id, path, **net,
                                             password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None)  # fmt: skip
         if method == "managed-identity":
             return ai.ManagedIdentityCredential(client_id=client_id) if client_id else ai.ManagedIdentityCredential()
         if method == "azure-cli":
             return ai.AzureCliCredential(tenant_id=tenant_id) if tenant_id else ai.AzureCliCredential()
         # device code: azure-identity's persistent token cache when its backend works here, else in memory
-        kw: dict[str, Any] = {"authority": authority, "prompt_callback": self._prompt}
+        kw: dict[str, Any] = {**net, "prompt_callback": self._prompt}
         if tenant_id:
             kw["tenant_id"] = tenant_id
         if client_id:
