@@ -193,3 +193,33 @@ def test_show_settings_hides_secrets(tmp_path: Path) -> None:
     assert "s3cr3t-value-xyz" not in text
     assert "credentials in the environment: AZURE_CLIENT_SECRET (set, value hidden)" in text
     assert "tenant.client_id" in text and "22222222-2222-2222-2222-222222222222  [env]" in text
+
+
+@pytest.mark.parametrize("cloud", ["global", "usgov", "usgov-dod", "china"])
+def test_token_scopes_follow_the_cloud(cloud: str) -> None:
+    from batch.tenant.auth import graph_scope, powerplatform_scope
+
+    t = load_settings(env={}, tenant="contoso.onmicrosoft.com", cloud=cloud).target
+    assert graph_scope(t.graph_url) == "https://" + t.graph_url.split("/")[2] + "/.default"
+    assert powerplatform_scope(t.powerplatform_url) == t.powerplatform_url + "/.default"
+
+
+def test_config_show_command_prints_origins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batch.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for var in [v for v in __import__("os").environ if v.startswith(("LICENSE_BATCH_", "AZURE_"))]:
+        monkeypatch.delenv(var)
+    (tmp_path / "license-batch.toml").write_text('[tenant]\nname = "contoso.onmicrosoft.com"\n', encoding="utf-8")
+    monkeypatch.setenv("LICENSE_BATCH_CLOUD", "usgov")
+    assert main(["config", "show", "--auth", "azure-cli"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "config file: license-batch.toml"
+    assert out[1] == ("Target: tenant contoso.onmicrosoft.com (cloud usgov; Graph https://graph.microsoft.us/v1.0; "
+                      "Power Platform https://api.gov.powerplatform.microsoft.us; sign-in azure-cli).")  # fmt: skip
+    rows = {line.split("=")[0].strip(): line.rsplit("[", 1)[1].rstrip("]") for line in out[2:-1]}
+    assert (rows["tenant.name"], rows["tenant.cloud"], rows["tenant.auth"], rows["limits.batch_size"]) == (
+        "file", "env", "cli", "default")
+    assert out[-1] == "credentials in the environment: none"
