@@ -58,10 +58,10 @@ def _add_sheet_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--on-shortfall",
         choices=["stop", "partial"],
-        default=None,
+        default="stop",
         help="a SKU short of seats: stop the wave (default), or apply rows in priority order until seats run out",
     )
-    p.add_argument("--reserve", default=None, help="seats to keep free per SKU: N or N%% (default 0)")
+    p.add_argument("--reserve", default="0", help="seats to keep free per SKU: N or N%% (default 0)")
     p.add_argument("--report-dir", help="where run folders go (default ./reports)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
 
@@ -167,14 +167,19 @@ EXAMPLES = {
     "apply": "license-batch apply wave.xlsx --tenant contoso.onmicrosoft.com --auth env",
     "resume": "license-batch resume 20261202-101500-1a2b",
     "demo": "license-batch demo --report-dir ./reports",
+    "capacity": "license-batch capacity --xlsx capacity.xlsx",
     "products": "license-batch products refresh --from-file 'Product names and service plan identifiers.csv'",
     "sandbox": "license-batch sandbox init --users 2000 --seed 7",
 }
 
 
 def _add_examples(parser: argparse.ArgumentParser, sub: Any) -> None:
-    """An example and the exit codes under every command's --help (added here, not at each parser)."""
+    """An example and the exit codes under every command's --help (added here, not at each parser); and
+    --on-shortfall / --reserve default to the configuration (file, environment), not to a fixed value."""
     for name, p in sub.choices.items():
+        dests = {a.dest for a in p._actions}
+        if "on_shortfall" in dests:
+            p.set_defaults(on_shortfall=None, reserve=None)
         if not p.epilog and name in EXAMPLES:
             p.epilog = f"example:\n  {EXAMPLES[name]}\n\n{EXIT_HELP}"
             p.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -28,6 +28,9 @@ azure-identity (``tenant/auth.py``); a loopback URL uses the sandbox's published
     write_window_seconds = 150            # ... per this many seconds
     max_in_flight = 8                     # $batch requests on the wire at once
 
+    [powerplatform]
+    allocations_api = "2022-03-01-preview"  # or "2024-10-01" (allocationsByEnvironment)
+
     [columns]                             # like --map: role = "Header in the sheet"
     user = "Work Email"
 
@@ -106,7 +109,8 @@ class Limits:
     backoff_max_seconds: float = 60.0
     request_timeout_seconds: float = 100.0
     page_size: int = 999  # GET /users $top
-    powerplatform_requests_per_minute: int = 100
+    powerplatform_requests_per_minute: int = 100  # Power Platform requests per app ... (UNCONFIRMED figure)
+    powerplatform_window_seconds: float = 60.0  # ... per this many seconds
 
     def scaled(self, time_scale: float) -> Limits:
         """The same limits on a clock ``time_scale`` times faster (for the shrunk sandbox)."""
@@ -115,6 +119,7 @@ class Limits:
         return replace(
             self,
             write_window_seconds=self.write_window_seconds / time_scale,
+            powerplatform_window_seconds=self.powerplatform_window_seconds / time_scale,
             backoff_base_seconds=self.backoff_base_seconds / time_scale,
             backoff_max_seconds=self.backoff_max_seconds / time_scale,
         )
@@ -178,6 +183,7 @@ class Settings:
     on_shortfall: str = "stop"
     reserve: str = "0"
     preflight: str = "auto"
+    allocations_api: str = "2022-03-01-preview"  # [powerplatform] allocations_api (see ALLOCATIONS_APIS)
     #: SandboxConfig fields set in [sandbox] or LICENSE_BATCH_SANDBOX_* (typed), for the embedded sandbox.
     sandbox_overrides: Mapping[str, Any] = field(default_factory=dict)
     #: "section.key" -> (effective value, "default" | "file" | "env" | "cli"), for ``config show``.
@@ -227,7 +233,11 @@ _LIMIT_RANGES: dict[str, tuple[type, float, float | None]] = {
     "request_timeout_seconds": (float, 1.0, None),
     "page_size": (int, 1, 999),  # Graph's $top maximum for users
     "powerplatform_requests_per_minute": (int, 1, None),
+    "powerplatform_window_seconds": (float, 1e-3, None),
 }
+#: Values of [powerplatform] allocations_api: the per-environment PATCH the tutorials use, or
+#: allocationsByEnvironment.
+ALLOCATIONS_APIS = ("2022-03-01-preview", "2024-10-01")
 
 
 def _schema() -> dict[str, Key]:
@@ -246,6 +256,8 @@ def _schema() -> dict[str, Key]:
         Key("tenant", "powerplatform_url", str, None, env=("LICENSE_BATCH_POWERPLATFORM_URL",), optional=True),
         Key("tenant", "preflight", str, "auto", choices=PREFLIGHT_MODES, env=("LICENSE_BATCH_PREFLIGHT",)),
     ]
+    keys.append(Key("powerplatform", "allocations_api", str, ALLOCATIONS_APIS[0], choices=ALLOCATIONS_APIS,
+                    env=("LICENSE_BATCH_ALLOCATIONS_API",)))  # fmt: skip
     for name, (typ, lo, hi) in _LIMIT_RANGES.items():
         keys.append(Key("limits", name, typ, getattr(Limits(), name), lo, hi,
                         env=(f"LICENSE_BATCH_LIMITS_{name.upper()}",)))  # fmt: skip
@@ -280,7 +292,7 @@ def _sandbox_config_keys() -> list[Key]:
     return out
 
 
-SECTIONS = ("", "tenant", "limits", "columns", "sandbox")
+SECTIONS = ("", "tenant", "limits", "powerplatform", "columns", "sandbox")
 
 
 # ----------------------------------------------------------------------------------------- coercion
@@ -477,6 +489,7 @@ def _build(values: dict[str, tuple[Any, str]], columns: dict[str, str], path: Pa
         on_shortfall=v["on_shortfall"],
         reserve=v["reserve"],
         preflight=v["tenant.preflight"],
+        allocations_api=v["powerplatform.allocations_api"],
         sandbox_overrides=overrides,
         sources=sources,
     )

@@ -223,3 +223,30 @@ def test_config_show_command_prints_origins(
     assert (rows["tenant.name"], rows["tenant.cloud"], rows["tenant.auth"], rows["limits.batch_size"]) == (
         "file", "env", "cli", "default")
     assert out[-1] == "credentials in the environment: none"
+
+
+def test_shortfall_and_reserve_options_default_to_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batch.cli import _settings, build_parser
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "license-batch.toml").write_text('on_shortfall = "partial"\nreserve = "5%"\n', encoding="utf-8")
+    args = build_parser().parse_args(["validate", "wave.csv"])
+    s = _settings(args)
+    assert (args.on_shortfall, args.reserve) == ("partial", "5%")
+    assert s.sources["on_shortfall"] == ("partial", "file")
+    args = build_parser().parse_args(["validate", "wave.csv", "--on-shortfall", "stop"])
+    _settings(args)
+    assert args.on_shortfall == "stop"
+
+
+def test_powerplatform_table_is_checked(tmp_path: Path) -> None:
+    cfg = tmp_path / "lb.toml"
+    cfg.write_text('[powerplatform]\nallocations_api = "2024-10-01"\n', encoding="utf-8")
+    assert load_settings(config_file=cfg, env={}).allocations_api == "2024-10-01"
+    cfg.write_text('[powerplatform]\nallocations_api = "2023"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_settings(config_file=cfg, env={})
+    assert str(e.value) == (f"{cfg}: The setting [powerplatform] allocations_api must be one of 2022-03-01-preview, "
+                            "2024-10-01, not '2023'.")  # fmt: skip
