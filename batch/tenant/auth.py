@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
@@ -137,6 +138,7 @@ class SignIn:
         self._working: tuple[str, Any] | None = None
         self.method: str | None = None  # the method that signed in
         self.notes: list[str] = []
+        self._record_to_save: Path | None = None
 
     def __repr__(self) -> str:
         return f"SignIn({self.kind}, method={self.method})"
@@ -204,12 +206,39 @@ class SignIn:
         if client_id:
             kw["client_id"] = client_id
         options = persistent_cache_options()
+        self._record_to_save = None
         if options is not None:
             kw["cache_persistence_options"] = options
+            # The cache alone is not read silently: azure-identity needs the account's AuthenticationRecord (no
+            # token in it: account and authority), kept beside our cache after the first sign-in.
+            record = self.record_path()
+            try:
+                kw["authentication_record"] = ai.AuthenticationRecord.deserialize(record.read_text(encoding="utf-8"))
+                kw.pop("authority")  # the record carries it (azure-identity refuses both)
+            except (OSError, ValueError, KeyError):
+                self._record_to_save = record
         else:
             self.notes.append("the persistent token cache is not available here (no keyring): tokens are kept "
                               "for this run only")  # fmt: skip
         return ai.DeviceCodeCredential(**kw)
+
+    def record_path(self) -> Path:
+        """Where the device-code account record is kept (per tenant and client id)."""
+        tenant_id, client_id = self._ids()
+        base = Path(self.env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "license-batch"
+        return base / f"device-code-{tenant_id or 'organizations'}-{client_id or 'default'}.json"
+
+    def _save_record(self, record: Any) -> None:
+        path = self._record_to_save
+        self._record_to_save = None
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(record.serialize(), encoding="utf-8")
+        except OSError as e:  # not fatal: the next command asks again
+            self.say(f"Note: could not keep the sign-in record in {path} ({e.strerror}); the next command will ask "
+                     "again.")  # fmt: skip
 
     def _prompt(self, verification_uri: str, user_code: str, expires_on: Any) -> None:
         self.say(f"To sign in, open {verification_uri} and enter the code {user_code}.")
@@ -230,6 +259,8 @@ class SignIn:
             try:
                 with _quiet_azure():
                     cred = self._build(method)
+                    if method == "device-code" and self._record_to_save is not None:
+                        self._save_record(cred.authenticate(scopes=list(scopes)))
                     token = cred.get_token(*scopes, **kwargs)
             except _Skip as e:
                 tried.append(f"{method}: {e}")

@@ -169,3 +169,28 @@ def test_device_code_cache_falls_back_cleanly_without_a_keyring() -> None:
     if persistent_cache_options() is None:
         assert cred.notes == ["the persistent token cache is not available here (no keyring): tokens are kept "
                               "for this run only"]  # fmt: skip
+
+
+def test_device_code_reuses_its_account_record_with_a_persistent_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.identity import AuthenticationRecord, TokenCachePersistenceOptions
+
+    import batch.tenant.auth as auth
+
+    monkeypatch.setattr(auth, "persistent_cache_options",
+                        lambda: TokenCachePersistenceOptions(name="license-batch-test", allow_unencrypted_storage=True))
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    cred = make_credential(REAL, kind="device-code", env=env)
+    assert isinstance(cred, SignIn)
+    path = cred.record_path()
+    assert path == tmp_path / "license-batch" / f"device-code-{REAL.tenant_id}-{REAL.client_id}.json"
+    cred._build("device-code")
+    assert cred._record_to_save == path  # first sign-in: the record is saved after authenticate()
+    record = AuthenticationRecord(str(REAL.tenant_id), str(REAL.client_id), "login.microsoftonline.com",
+                                  "home.account", "admin@contoso.onmicrosoft.com")  # fmt: skip
+    path.parent.mkdir(parents=True)
+    path.write_text(record.serialize(), encoding="utf-8")
+    built = make_credential(REAL, kind="device-code", env=env)._build("device-code")  # type: ignore[attr-defined]
+    assert built._auth_record.username == "admin@contoso.onmicrosoft.com"
+    assert "secret" not in path.read_text(encoding="utf-8").lower()
