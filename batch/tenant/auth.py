@@ -43,6 +43,8 @@ STATIC_TOKEN_LIFETIME_SECONDS = 3600
 SIGN_IN_RETRIES = 2
 SIGN_IN_CONNECT_TIMEOUT_SECONDS = 5
 
+_KNOWN_AUTHORITIES = frozenset({"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"})
+
 #: Sign-in methods (``--auth``); "auto" tries the ones whose prerequisites are present.
 CREDENTIAL_KINDS = ("auto", "env", "certificate", "managed-identity", "azure-cli", "device-code")
 #: Older names accepted from LICENSE_BATCH_CREDENTIAL.
@@ -169,11 +171,16 @@ class SignIn:
         import azure.identity as ai
 
         tenant_id, client_id = self._ids()
-        authority = self.target.authority
         env = self.env
+        # AZURE_AUTHORITY_HOST (azure-identity's own variable) overrides the cloud's sign-in host, e.g. for Azure
+        # Stack; a host that is not a Microsoft cloud's skips MSAL's instance discovery (a call to the public cloud).
+        authority = env.get("AZURE_AUTHORITY_HOST") or self.target.authority
+        custom = authority.removeprefix("https://").rstrip("/") not in _KNOWN_AUTHORITIES
         # an unreachable sign-in host fails within seconds, naming the host (azure-core would retry ten times)
         net: dict[str, Any] = {"authority": authority, "retry_total": SIGN_IN_RETRIES,
                                "connection_timeout": SIGN_IN_CONNECT_TIMEOUT_SECONDS}  # fmt: skip
+        if custom:
+            net["disable_instance_discovery"] = True
         if method == "env":
             secret, cert = env.get("AZURE_CLIENT_SECRET"), env.get("AZURE_CLIENT_CERTIFICATE_PATH")
             if not (tenant_id and client_id and (secret or cert)):
@@ -277,10 +284,11 @@ class SignIn:
 
     def failure(self, scopes: tuple[str, ...], tried: list[str]) -> str:
         t = self.target
+        authority = self.env.get("AZURE_AUTHORITY_HOST") or t.authority
         tried_methods = [line.split(":", 1)[0] for line in tried]
         how = [_HOW[m] for m in tried_methods if m in _HOW]
         return (
-            f"Could not sign in to {t.name} (cloud {t.cloud}, authority {t.authority}) for {', '.join(scopes)}. "
+            f"Could not sign in to {t.name} (cloud {t.cloud}, authority {authority}) for {', '.join(scopes)}. "
             f"Tried {len(tried)} method{'s' if len(tried) != 1 else ''}:\n"
             + "".join(f"  - {line}\n" for line in tried)
             + "To sign in: " + "; or ".join(how) + ". Choose the method with --auth (or [tenant] auth)."
