@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from .jobs import PlanRun, ValidationRun, plan_summary, run_summary, validation_summary
-from .models import Outcome, RunResult
+from .models import Kind, Outcome, RunResult
+from .report.capacity import CapacityReport
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
@@ -54,25 +55,38 @@ def render_validation(res: ValidationRun | PlanRun) -> list[str]:
         f"{v.sheet.path.name}: {s['rows']} rows - {s['ok']} ok, {s['unchanged']} unchanged, "
         f"{s['warnings']} with warnings, {s['errors']} with errors, {s['over_capacity']} over capacity",
     ]
-    if v.sheet.blank_rows:
-        lines.append(f"({v.sheet.blank_rows} blank rows ignored)")
-    lines.extend(f"Note: {n}" for n in v.sheet.notes)
+    for sh in v.sheets:
+        where = f"sheet '{sh.sheet_name}': " if len(v.sheets) > 1 else ""
+        if sh.blank_rows:
+            lines.append(f"({where}{sh.blank_rows} blank rows ignored)")
+        lines.extend(f"Note: {where}{n}" for n in sh.notes)
     findings = _findings_by_code(res)
     if findings:
         lines.append("Findings:")
         lines.extend(findings)
-    if v.capacity:
+    seats = [c for c in v.capacity if c.kind is Kind.LICENSES]
+    units = [c for c in v.capacity if c.kind is Kind.ADDONS]
+    if seats:
         lines.append("Capacity (seats):")
         lines.extend(
             "  " + ln
             for ln in table(
                 ["SKU", "available", "needed", "freed", "net", "short by"],
-                [(c.part_number, c.available, c.needed, c.freed, c.net, c.short) for c in v.capacity],
+                [(c.part_number, c.available, c.needed, c.freed, c.net, c.short) for c in seats],
+            )
+        )
+    if units:
+        lines.append("Capacity (add-on units):")
+        lines.extend(
+            "  " + ln
+            for ln in table(
+                ["add-on", "purchased", "allocated elsewhere", "asked", "short by"],
+                [(c.name, c.enabled, c.consumed, c.needed, c.short) for c in units],
             )
         )
     if v.wave_refused:
         lines.append(
-            "Not applicable: a SKU is short of seats (--on-shortfall stop). Buy seats, free some, "
+            "Not applicable: a license or add-on is short (--on-shortfall stop). Buy more, free some, "
             "or use --on-shortfall partial."
         )
     if s["report"]:
@@ -86,7 +100,8 @@ def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[s
     lines = render_validation(res)
     s = plan_summary(res)
     ops = describe_operations(res.plan)
-    lines.append(f"Plan {res.run_id}: {s['operations']} operations")
+    n_ops = s["operations"]
+    lines.append(f"Plan {res.run_id}: {n_ops} operation{'' if n_ops == 1 else 's'}")
     shown = ops if not brief else ops[:0]
     if not brief:
         lines.extend("  " + o for o in shown[:limit])
@@ -98,9 +113,28 @@ def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[s
         lines.extend(
             "  " + ln
             for ln in table(
-                ["SKU", "takes", "frees"], [(x.part_number, x.takes, x.frees) for x in res.plan.seats]
+                ["SKU / add-on", "takes", "frees"], [(x.part_number, x.takes, x.frees) for x in res.plan.seats]
             )
         )
+    return lines
+
+
+def render_capacity(report: CapacityReport) -> list[str]:
+    """The ``capacity`` table: seats per SKU, then add-on units per currency type."""
+    lines = [f"Capacity of {report.tenant}:"]
+    seats = [r for r in report.rows if r.kind is Kind.LICENSES]
+    units = [r for r in report.rows if r.kind is Kind.ADDONS]
+    if seats:
+        lines.append("Seats per SKU:")
+        lines += ["  " + ln for ln in table(
+            ["product", "SKU", "purchased", "assigned", "free", "suspended", "warning", "status"],
+            [(r.name, r.id, r.purchased, r.used, r.free, r.suspended, r.warning, r.status) for r in seats])]
+    if units:
+        lines.append("Add-on units per type:")
+        lines += ["  " + ln for ln in table(
+            ["add-on", "type", "purchased", "allocated", "free", "consumed"],
+            [(r.name, r.id, r.purchased, r.used, r.free, "" if r.consumed is None else r.consumed) for r in units])]
+    lines += [f"Note: {n}" for n in report.notes]
     return lines
 
 

@@ -51,7 +51,10 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
 
 def _add_sheet_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the sheet: .csv, .txt, .xlsx, .xlsm, .xls or .ods")
-    p.add_argument("--sheet", help="worksheet name (default: the first with data)")
+    p.add_argument("--sheet", help="worksheet name (default: every sheet with an input header, as one run)")
+    p.add_argument("--kind", choices=["licenses", "addons"],
+                   help="what the sheet changes (default: told from its columns: users and licenses, or "
+                        "environments and add-ons)")
     p.add_argument("--map", dest="map", help='column map, e.g. "user=Work Email,sku=License"')
     p.add_argument("--map-file", help="a file of role=Header lines (or a TOML [columns] table)")
     p.add_argument("--product-list", help="Microsoft's product list CSV (default: the cached copy)")
@@ -59,9 +62,10 @@ def _add_sheet_options(p: argparse.ArgumentParser) -> None:
         "--on-shortfall",
         choices=["stop", "partial"],
         default="stop",
-        help="a SKU short of seats: stop the wave (default), or apply rows in priority order until seats run out",
+        help="a SKU (or add-on) short: stop the wave (default), or apply rows in priority order until it runs out",
     )
-    p.add_argument("--reserve", default="0", help="seats to keep free per SKU: N or N%% (default 0)")
+    p.add_argument("--reserve", default="0",
+                   help="seats (add-on units) to keep free per SKU (add-on): N or N%% (default 0)")
     p.add_argument("--report-dir", help="where run folders go (default ./reports)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
 
@@ -71,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="license-batch",
-        description="Apply Microsoft 365 licenses from spreadsheets: validate, plan, apply, resume.",
+        description="Apply Microsoft 365 licenses and Power Platform add-on allocations from spreadsheets: "
+        "validate, plan, apply, resume.",
     )
     parser.add_argument("--version", action="version", version=f"license-batch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -98,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
     p.add_argument("--report-dir", help="where run folders go (default ./reports)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    _add_target_options(p)
+
+    p = sub.add_parser(
+        "capacity",
+        help="seats per SKU and add-on units per currency type: purchased, used, free",
+        description="Both sides at a glance from one read of the tenant. Example: license-batch capacity --xlsx "
+        "capacity.xlsx. Exit codes: 0 read, 3 the tenant refused us.",
+    )
+    p.add_argument("--json", action="store_true", help="print one machine-readable object on stdout")
+    p.add_argument("--csv", help="also write the table to this CSV file")
+    p.add_argument("--xlsx", help="also write the table to this Excel file")
     _add_target_options(p)
 
     p = sub.add_parser("demo", help="seed the sandbox if needed and apply the sample onboarding wave")
@@ -304,7 +320,7 @@ def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool) -> int:
     from . import _render, jobs
 
     settings = _settings(args)
-    opts = {"sheet": args.sheet, "on_shortfall": args.on_shortfall, "reserve": args.reserve}
+    opts = {"sheet": args.sheet, "on_shortfall": args.on_shortfall, "reserve": args.reserve, "kind": args.kind}
     with jobs.open_session(settings) as session:
         run = jobs.plan_file if with_plan else jobs.validate_file
         res = run(session, args.file, **opts)
@@ -350,6 +366,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             on_shortfall=args.on_shortfall,
             reserve=args.reserve,
             strict=args.strict,
+            kind=args.kind,
         )
         _announce(session, out)
         for line in _render.render_plan(prepared, brief=True):
@@ -405,6 +422,23 @@ def _finish(result: Any, args: argparse.Namespace, out: _Out) -> int:
     return EXIT_OK if summary["skipped"] + summary["failed"] + summary["not_run"] == 0 else EXIT_ROWS
 
 
+def cmd_capacity(args: argparse.Namespace, out: _Out) -> int:
+    from . import _render, jobs
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        report = jobs.capacity(session)
+        _announce(session, out)
+    written = jobs.write_capacity(report, csv_path=args.csv, xlsx_path=args.xlsx)
+    if args.json:
+        _emit_json(report.as_dict())
+    for line in _render.render_capacity(report):
+        out(line)
+    for path in written:
+        out(f"Written: {path}")
+    return EXIT_OK
+
+
 def cmd_products(args: argparse.Namespace, out: _Out) -> int:
     from . import jobs
 
@@ -442,6 +476,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
     "apply": cmd_apply,
     "resume": cmd_resume,
     "demo": cmd_demo,
+    "capacity": cmd_capacity,
     "products": cmd_products,
     "sandbox": cmd_sandbox,
     "config": cmd_config,

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 from .config import SandboxSettings, Settings, Target
 from .errors import ConfigError, InputError, OutputError, StrictModeError
 from .models import (
+    Api,
+    Kind,
     Plan,
+    PlanOptions,
     RequestStatus,
     RunResult,
     ShortfallPolicy,
@@ -30,6 +33,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from .report.capacity import CapacityReport
     from .sandbox import SandboxConfig
     from .sheets import ProductCatalog
     from .tenant import Tenant
@@ -163,6 +167,15 @@ def _policy(on_shortfall: str | ShortfallPolicy) -> ShortfallPolicy:
         raise ConfigError(f"--on-shortfall must be 'stop' or 'partial', not '{on_shortfall}'.") from e
 
 
+def _kind(kind: str | Kind | None) -> Kind | None:
+    if kind is None or kind == "":
+        return None
+    try:
+        return Kind(kind)
+    except ValueError as e:
+        raise ConfigError(f"--kind must be one of {', '.join(k.value for k in Kind)}, not '{kind}'.") from e
+
+
 def check_file(
     session: Session,
     path: str | os.PathLike[str],
@@ -170,18 +183,27 @@ def check_file(
     sheet: str | None = None,
     on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
     reserve: str = "0",
+    kind: str | Kind | None = None,
 ) -> Validation:
-    """Read the sheet, take one tenant snapshot, validate every row. Raises InputError for file-level problems."""
-    from .sheets import parse_requests, read_sheet
-    from .validate import parse_reserve, validate
+    """Read the file's input sheets (one, or several of different kinds), take one tenant snapshot, validate
+    every row. Raises InputError for file-level problems (before the tenant is contacted)."""
+    from .kinds import kind_of
+    from .sheets import read_sheets
+    from .validate import parse_reserve, validate_sheets
 
     policy = _policy(on_shortfall)
+    wanted = _kind(kind)
     parse_reserve(reserve)  # a bad --reserve is refused before the tenant is read
-    sh = read_sheet(Path(path), sheet=sheet, column_map=dict(session.settings.column_map) or None)
-    requests = parse_requests(sh, catalog=session.catalog)
-    keys = sorted({r.user for r in requests if r.user})
-    snapshot = session.tenant.snapshot(keys)
-    return validate(sh, requests, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
+    sheets = read_sheets(Path(path), sheet=sheet, column_map=dict(session.settings.column_map) or None, kind=wanted)
+    parts = [(sh, kind_of(sh.kind).parse(sh, catalog=session.catalog)) for sh in sheets]
+    keys: set[str] = set()
+    powerplatform = False
+    for sh, requests in parts:
+        k = kind_of(sh.kind)
+        keys |= k.user_keys(requests)
+        powerplatform = powerplatform or k.needs_powerplatform(requests)
+    snapshot = session.tenant.snapshot(sorted(keys), powerplatform=powerplatform)
+    return validate_sheets(parts, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
 
 
 def validate_file(
@@ -191,11 +213,12 @@ def validate_file(
     sheet: str | None = None,
     on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
     reserve: str = "0",
+    kind: str | Kind | None = None,
 ) -> ValidationRun:
     """``license-batch validate``: check the sheet and write ``REPORT_DIR/<run-id>/validation.xlsx``."""
     from .report import write_validation
 
-    validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve)
+    validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve, kind=kind)
     run_id = new_run_id()
     run_dir = session.settings.report_dir / run_id
     report = _write(lambda: write_validation(validation, run_dir), run_dir)
@@ -236,7 +259,9 @@ def validation_summary(res: ValidationRun | PlanRun) -> dict[str, Any]:
         "over_capacity": counts["over capacity"],
         "capacity": [
             {
+                "kind": str(c.kind),
                 "sku": c.part_number,
+                "name": c.name,
                 "available": c.available,
                 "needed": c.net,
                 "short": c.short,
@@ -270,6 +295,7 @@ def plan_file(
     on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
     reserve: str = "0",
     strict: bool = False,
+    kind: str | Kind | None = None,
 ) -> PlanRun:
     """``license-batch plan`` (and the first half of apply): validate, then diff into operations.
 
@@ -278,7 +304,7 @@ def plan_file(
     from .plan import plan as make_plan
     from .report import write_plan, write_validation
 
-    validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve)
+    validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve, kind=kind)
     if strict and (n := _request_errors(validation)):
         raise StrictModeError(
             f"{n} row(s) have errors and --strict refuses the whole sheet.",
@@ -288,7 +314,7 @@ def plan_file(
     run_id = new_run_id()
     run_dir = session.settings.report_dir / run_id
     report = _write(lambda: write_validation(validation, run_dir), run_dir)
-    the_plan = make_plan(validation)
+    the_plan = make_plan(validation, PlanOptions(allocations_api=session.settings.allocations_api))
     plan_csv = _write(lambda: write_plan(the_plan, run_dir), run_dir)
     return PlanRun(
         run_id=run_id,
@@ -298,7 +324,8 @@ def plan_file(
         plan=the_plan,
         report=report,
         plan_csv=plan_csv,
-        options={"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict},
+        options={"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict,
+                 "kind": str(kind or "")},
     )
 
 
@@ -312,6 +339,7 @@ def plan_summary(res: PlanRun) -> dict[str, Any]:
             "seats": [
                 {"sku": s.part_number, "takes": s.takes, "frees": s.frees} for s in res.plan.seats
             ],
+            "environments": len({op.target_id for op in res.plan.operations if op.api is Api.POWERPLATFORM}),
         }
     )
     return out
@@ -408,6 +436,45 @@ def _o(name: str) -> Any:
     from .models import Outcome
 
     return Outcome(name)
+
+
+# ------------------------------------------------------------------------------------------ capacity
+
+
+def capacity(session: Session) -> CapacityReport:
+    """``license-batch capacity``: seats per SKU and add-on units per currency type, read now."""
+    from .errors import TenantError
+    from .report.capacity import build
+
+    tenant = session.tenant
+    skus = tenant.skus()
+    notes: list[str] = []
+    try:
+        currencies = list(tenant.currency_reports().values())
+    except TenantError as e:
+        currencies = []
+        notes.append(f"Power Platform add-on capacity could not be read: {e}")
+    name = session.target.name
+    return build(name, datetime.now(UTC), skus.values(), currencies, notes)
+
+
+def write_capacity(
+    report: CapacityReport, *, csv_path: str | os.PathLike[str] | None = None,
+    xlsx_path: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """Write the capacity table to the files asked for (OutputError when one cannot be written)."""
+    from .report.capacity import write_csv, write_xlsx
+
+    out: list[Path] = []
+    for target, writer in ((csv_path, write_csv), (xlsx_path, write_xlsx)):
+        if target:
+            p = Path(target)
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+                out.append(writer(report, p))
+            except OSError as e:
+                raise OutputError(f"{e} Choose another file, or close it in Excel.") from e
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- demo

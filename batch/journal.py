@@ -11,16 +11,17 @@ Safety rules (kill -9 at any instant leaves a usable journal):
   ``sent`` or ``unknown`` by ``resume`` may or may not have taken effect: it is checked against the tenant
   before it is sent again.
 
-Schema (``SCHEMA`` below is the authority)::
+Schema (``SCHEMA`` below is the authority; version 2 made it kind-agnostic)::
 
     run(run_id, tool_version, input_path, input_sha256, command_line, tenant, started, finished, status,
-        sheet_*, requests_sent, throttled, throttle_wait_s)          status: ready|running|interrupted|finished
-    header(col, name)                     input_row(idx, number, cells JSON)
-    row_check(row, seq, status, action, user_id, code, message, fix, findings JSON, licenses)
-    sku(sku_id, part_number, enabled, consumed_before, consumed_after)
-    operation(key, seq, kind, user_id, user_name, method, url, body JSON, rows JSON, depends_on, add/remove/
-              before/after JSON, state, attempts, status, error_code, error_message, fix, request_id, settled)
-              state: planned|sent|succeeded|failed|unknown
+        requests_sent, throttled, throttle_wait_s)                   status: ready|running|interrupted|finished
+    sheet(idx, kind, name, format, encoding, delimiter, header_row, blank_rows, columns, notes, headers)
+    input_row(idx, sheet, number, cells JSON)       idx runs on across the sheets of a workbook
+    row_check(row, seq, status, action, target_id, code, message, fix, findings JSON, state)
+    pool(pool_id, kind, name, total, used_before, used_after)   a SKU's seats, an add-on's units
+    operation(key, seq, kind, api, target_id, target_name, method, url, body JSON, rows JSON, depends_on,
+              add/remove/before/after JSON, state, attempts, status, error_code, error_message, fix, request_id,
+              settled)                      state: planned|sent|succeeded|failed|unknown
     attempt(op_key, n, sent, status, request_id, batch_request_id, response)
 
 sqlite3 errors are translated into :class:`batch.errors.JournalError` here and nowhere else.
@@ -40,10 +41,10 @@ from typing import Any
 
 from ._secrets import scrub_argv as _scrub_argv
 from .errors import JournalError, RowFinding
-from .models import InputRow, Operation, OpKind, Plan, RequestStatus, Sheet
+from .models import Api, InputRow, Kind, Operation, OpKind, Plan, RequestStatus, Sheet
 
 JOURNAL_NAME = "journal.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class OpState(StrEnum):
@@ -69,46 +70,55 @@ CREATE TABLE IF NOT EXISTS run (
     started TEXT NOT NULL,
     finished TEXT,
     status TEXT NOT NULL CHECK (status IN ('ready', 'running', 'interrupted', 'finished')),
-    sheet_format TEXT NOT NULL,
-    sheet_name TEXT,
-    sheet_encoding TEXT,
-    sheet_delimiter TEXT,
-    sheet_header_row INTEGER NOT NULL,
-    sheet_blank_rows INTEGER NOT NULL,
-    sheet_columns TEXT NOT NULL,
-    sheet_notes TEXT NOT NULL,
     requests_sent INTEGER NOT NULL DEFAULT 0,
     throttled INTEGER NOT NULL DEFAULT 0,
     throttle_wait_s REAL NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS header (col INTEGER PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS input_row (idx INTEGER PRIMARY KEY, number INTEGER NOT NULL, cells TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sheet (
+    idx INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT,
+    format TEXT NOT NULL,
+    encoding TEXT,
+    delimiter TEXT,
+    header_row INTEGER NOT NULL,
+    blank_rows INTEGER NOT NULL,
+    columns TEXT NOT NULL,
+    notes TEXT NOT NULL,
+    headers TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS input_row (
+    idx INTEGER PRIMARY KEY, sheet INTEGER NOT NULL, number INTEGER NOT NULL, cells TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS row_check (
     row INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     status TEXT NOT NULL,
     action TEXT NOT NULL,
-    user_id TEXT,
+    target_id TEXT,
     code TEXT NOT NULL,
     message TEXT NOT NULL,
     fix TEXT NOT NULL,
     findings TEXT NOT NULL,
-    licenses TEXT NOT NULL,
+    state TEXT NOT NULL,
     PRIMARY KEY (row, seq)
 );
-CREATE TABLE IF NOT EXISTS sku (
-    sku_id TEXT PRIMARY KEY,
-    part_number TEXT NOT NULL,
-    enabled INTEGER NOT NULL,
-    consumed_before INTEGER NOT NULL,
-    consumed_after INTEGER
+CREATE TABLE IF NOT EXISTS pool (
+    pool_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    used_before INTEGER NOT NULL,
+    used_after INTEGER,
+    PRIMARY KEY (kind, pool_id)
 );
 CREATE TABLE IF NOT EXISTS operation (
     key TEXT PRIMARY KEY,
     seq INTEGER NOT NULL UNIQUE,
     kind TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    user_name TEXT NOT NULL,
+    api TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    target_name TEXT NOT NULL,
     method TEXT NOT NULL,
     url TEXT NOT NULL,
     body TEXT NOT NULL,
@@ -194,11 +204,11 @@ class RowCheck:
     seq: int
     status: RequestStatus
     action: str
-    user_id: str | None
+    target_id: str | None  # the user's or environment's id
     code: str
     message: str
     fix: str
-    licenses: str  # the user's licenses at snapshot time, as part numbers
+    state: str  # the target's state at snapshot time, as people read it ("SPE_E3, SPE_E5"; "AI Builder credits 100")
     findings: tuple[dict[str, Any], ...] = ()
 
 
@@ -248,11 +258,16 @@ class Settlement:
 
 @dataclass(slots=True)
 class SkuRecord:
+    """A capacity pool as the run found it and left it: a SKU's seats (``sku_id``, ``part_number``,
+    ``enabled``, ``consumed``) or, with ``kind == "addons"``, an add-on's units (currencyType, purchased,
+    allocated across all environments)."""
+
     sku_id: str
     part_number: str
     enabled: int
     consumed_before: int
     consumed_after: int | None = None
+    kind: Kind = Kind.LICENSES
 
 
 # ------------------------------------------------------------------------------------------- journal
@@ -352,9 +367,7 @@ class Journal:
                 con.execute("INSERT INTO meta VALUES ('tenant_id', ?)", (plan.validation.snapshot.tenant_id,))
                 con.execute(
                     "INSERT INTO run (id, run_id, tool_version, input_path, input_sha256, command_line, tenant,"
-                    " started, status, sheet_format, sheet_name, sheet_encoding, sheet_delimiter,"
-                    " sheet_header_row, sheet_blank_rows, sheet_columns, sheet_notes)"
-                    " VALUES (1, ?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " started, status) VALUES (1, ?, ?, ?, ?, ?, ?, ?, 'ready')",
                     (
                         meta.run_id,
                         meta.tool_version,
@@ -363,21 +376,29 @@ class Journal:
                         meta.command_line,
                         meta.tenant,
                         now_iso(),
-                        sheet.format,
-                        sheet.sheet_name,
-                        sheet.encoding,
-                        sheet.delimiter,
-                        sheet.header_row,
-                        sheet.blank_rows,
-                        json.dumps({str(k): v for k, v in sheet.columns.items()}),
-                        json.dumps(list(sheet.notes)),
                     ),
                 )
-                con.executemany("INSERT INTO header VALUES (?, ?)", list(enumerate(sheet.headers)))
-                con.executemany(
-                    "INSERT INTO input_row VALUES (?, ?, ?)",
-                    ((r.index, r.number, json.dumps(list(r.cells), ensure_ascii=False)) for r in sheet.rows),
-                )
+                for k, sh in enumerate(plan.validation.sheets):
+                    con.execute(
+                        "INSERT INTO sheet VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            k,
+                            str(sh.kind),
+                            sh.sheet_name,
+                            sh.format,
+                            sh.encoding,
+                            sh.delimiter,
+                            sh.header_row,
+                            sh.blank_rows,
+                            json.dumps({str(r): v for r, v in sh.columns.items()}),
+                            json.dumps(list(sh.notes)),
+                            json.dumps(list(sh.headers), ensure_ascii=False),
+                        ),
+                    )
+                    con.executemany(
+                        "INSERT INTO input_row VALUES (?, ?, ?, ?)",
+                        ((r.index, k, r.number, json.dumps(list(r.cells), ensure_ascii=False)) for r in sh.rows),
+                    )
                 con.executemany(
                     "INSERT INTO row_check VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -386,31 +407,32 @@ class Journal:
                             c.seq,
                             str(c.status),
                             c.action,
-                            c.user_id,
+                            c.target_id,
                             c.code,
                             c.message,
                             c.fix,
                             json.dumps(list(c.findings), ensure_ascii=False),
-                            c.licenses,
+                            c.state,
                         )
                         for c in checks
                     ),
                 )
                 con.executemany(
-                    "INSERT INTO sku VALUES (?, ?, ?, ?, NULL)",
-                    ((s.sku_id, s.part_number, s.enabled, s.consumed_before) for s in skus),
+                    "INSERT INTO pool VALUES (?, ?, ?, ?, ?, NULL)",
+                    ((s.sku_id, str(s.kind), s.part_number, s.enabled, s.consumed_before) for s in skus),
                 )
                 con.executemany(
-                    "INSERT INTO operation (key, seq, kind, user_id, user_name, method, url, body, rows,"
+                    "INSERT INTO operation (key, seq, kind, api, target_id, target_name, method, url, body, rows,"
                     " depends_on, add_licenses, remove_licenses, before, after, state)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned')",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned')",
                     (
                         (
                             op.key,
                             i,
                             str(op.kind),
-                            op.user_id,
-                            op.user,
+                            str(op.api),
+                            op.target_id,
+                            op.target,
                             op.method,
                             op.url,
                             json.dumps(op.body, ensure_ascii=False),
@@ -510,15 +532,15 @@ class Journal:
             return tuple(strings.setdefault(x, x) for x in json.loads(text))
 
         for r in self._query(
-            "SELECT key, seq, kind, user_id, user_name, method, url, body, rows, depends_on, add_licenses,"
+            "SELECT key, seq, kind, target_id, target_name, method, url, body, rows, depends_on, add_licenses,"
             " remove_licenses, before, after, state, attempts, status, error_code, error_message, fix,"
-            " request_id, settled FROM operation ORDER BY seq"
+            " request_id, settled, api FROM operation ORDER BY seq"
         ):
             op = Operation(
                 key=r[0],
                 kind=OpKind(r[2]),
-                user_id=r[3],
-                user=r[4],
+                target_id=r[3],
+                target=r[4],
                 method=r[5],
                 url=r[6],
                 body=json.loads(r[7]),
@@ -529,6 +551,7 @@ class Journal:
                 remove=ids(r[11]),
                 before=ids(r[12]),
                 after=ids(r[13]),
+                api=Api(r[22]),
             )
             out.append(
                 OpRecord(
@@ -617,33 +640,41 @@ class Journal:
 
     # -------------------------------------------------------------------------------- sheet, rows
 
-    def sheet(self) -> Sheet:
-        """The input sheet as recorded (headers, every row's cells) - no need for the input file."""
+    def sheets(self) -> list[Sheet]:
+        """The input sheets as recorded (headers, every row's cells) - no need for the input file."""
         from .models import Role
 
-        r = self._query(
-            "SELECT input_path, input_sha256, sheet_format, sheet_name, sheet_encoding, sheet_delimiter,"
-            " sheet_header_row, sheet_blank_rows, sheet_columns, sheet_notes FROM run WHERE id = 1"
-        )[0]
-        headers = tuple(h for (h,) in self._query("SELECT name FROM header ORDER BY col"))
-        rows = [
-            InputRow(index=int(i), number=int(n), cells=tuple(json.loads(c)))
-            for i, n, c in self._query("SELECT idx, number, cells FROM input_row ORDER BY idx")
-        ]
-        return Sheet(
-            path=Path(r[0]),
-            format=r[2],
-            sheet_name=r[3],
-            encoding=r[4],
-            delimiter=r[5],
-            header_row=int(r[6]),
-            headers=headers,
-            rows=rows,
-            columns={Role(k): int(v) for k, v in json.loads(r[8]).items()},
-            sha256=r[1],
-            blank_rows=int(r[7]),
-            notes=list(json.loads(r[9])),
-        )
+        r = self._query("SELECT input_path, input_sha256 FROM run WHERE id = 1")[0]
+        rows: dict[int, list[InputRow]] = {}
+        for i, k, n, c in self._query("SELECT idx, sheet, number, cells FROM input_row ORDER BY idx"):
+            rows.setdefault(int(k), []).append(InputRow(index=int(i), number=int(n), cells=tuple(json.loads(c))))
+        out: list[Sheet] = []
+        for k, kind, name, fmt, enc, delim, hrow, blank, cols, notes, headers in self._query(
+            "SELECT idx, kind, name, format, encoding, delimiter, header_row, blank_rows, columns, notes, headers"
+            " FROM sheet ORDER BY idx"
+        ):
+            out.append(
+                Sheet(
+                    path=Path(r[0]),
+                    format=fmt,
+                    sheet_name=name,
+                    encoding=enc,
+                    delimiter=delim,
+                    header_row=int(hrow),
+                    headers=tuple(json.loads(headers)),
+                    rows=rows.get(int(k), []),
+                    columns={Role(x): int(v) for x, v in json.loads(cols).items()},
+                    sha256=r[1],
+                    blank_rows=int(blank),
+                    notes=list(json.loads(notes)),
+                    kind=Kind(kind),
+                )
+            )
+        return out
+
+    def sheet(self) -> Sheet:
+        """The first input sheet (see :meth:`sheets`)."""
+        return self.sheets()[0]
 
     def row_checks(self) -> list[RowCheck]:
         return [
@@ -652,15 +683,15 @@ class Journal:
                 seq=int(r[1]),
                 status=RequestStatus(r[2]),
                 action=r[3],
-                user_id=r[4],
+                target_id=r[4],
                 code=r[5],
                 message=r[6],
                 fix=r[7],
                 findings=tuple(json.loads(r[8])),
-                licenses=r[9],
+                state=r[9],
             )
             for r in self._query(
-                "SELECT row, seq, status, action, user_id, code, message, fix, findings, licenses"
+                "SELECT row, seq, status, action, target_id, code, message, fix, findings, state"
                 " FROM row_check ORDER BY row, seq"
             )
         ]
@@ -668,15 +699,16 @@ class Journal:
     def skus(self) -> list[SkuRecord]:
         return [
             SkuRecord(sku_id=r[0], part_number=r[1], enabled=int(r[2]), consumed_before=int(r[3]),
-                      consumed_after=None if r[4] is None else int(r[4]))
-            for r in self._query("SELECT sku_id, part_number, enabled, consumed_before, consumed_after FROM sku")
+                      consumed_after=None if r[4] is None else int(r[4]), kind=Kind(r[5]))
+            for r in self._query("SELECT pool_id, name, total, used_before, used_after, kind FROM pool")
         ]
 
-    def set_seats_after(self, consumed: dict[str, int]) -> None:
-        """``consumed`` by skuId."""
+    def set_seats_after(self, consumed: dict[str, int], kind: Kind = Kind.LICENSES) -> None:
+        """Units used after the run, by pool id (skuId, or currencyType for add-ons)."""
         with self._tx() as con:
             con.executemany(
-                "UPDATE sku SET consumed_after = ? WHERE sku_id = ?", ((v, k) for k, v in consumed.items())
+                "UPDATE pool SET used_after = ? WHERE pool_id = ? AND kind = ?",
+                ((v, k, str(kind)) for k, v in consumed.items()),
             )
 
 

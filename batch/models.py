@@ -1,7 +1,11 @@
 """Typed records passed between the pipeline stages.
 
-    sheet --read--> Sheet + LicenseRequest --validate(TenantSnapshot)--> Validation --plan--> Plan
+    sheet --read--> Sheet(s) + requests --validate(TenantSnapshot)--> Validation --plan--> Plan
           --apply--> RunResult (RowResult per input row) --report--> results.xlsx/.csv
+
+Each kind of change (``batch.kinds``) has its own request and checked-request records (a user's license:
+:class:`LicenseRequest` / :class:`CheckedRequest`; an environment's add-ons: :class:`AddonRequest` /
+:class:`CheckedAddon`); everything after validation (capacity lines, operations, results) is shared.
 
 Every record here is plain data: no I/O, no methods that talk to anything. GUIDs are kept lower-case;
 user look-up keys (UPN, mail, object id) are compared case-insensitively via ``TenantSnapshot.find_user``.
@@ -52,9 +56,21 @@ class InputRow:
     cells: tuple[str, ...]  # every cell as text (trimmed), one per header
 
 
+class Kind(StrEnum):
+    """The kinds of change a sheet can carry (``batch.kinds`` holds each one's pieces)."""
+
+    LICENSES = "licenses"  # users-to-SKU rows: a user's direct license
+    ADDONS = "addons"  # environment-to-add-on rows: a Power Platform environment's allocation
+
+
 @dataclass(slots=True)
 class Sheet:
-    """A read input sheet: headers, rows and what each column means."""
+    """A read input sheet: headers, rows and what each column means.
+
+    A workbook with several input sheets (a Licenses sheet and an Add-ons sheet) is one run: each sheet is
+    one ``Sheet``, and row indexes run on across them (the second sheet's first row follows the first
+    sheet's last), so a row index names one input row of the whole run.
+    """
 
     path: Path
     format: str  # "csv", "xlsx", "xlsm", "xls", "ods"
@@ -68,6 +84,7 @@ class Sheet:
     sha256: str = ""  # of the file's bytes
     blank_rows: int = 0  # interior rows with no value at all (not data; counted so they are not silent)
     notes: list[str] = field(default_factory=list)  # e.g. "header found on row 3 below 2 title rows"
+    kind: Kind = Kind.LICENSES
 
     def header_for(self, role: Role) -> str | None:
         i = self.columns.get(role)
@@ -92,6 +109,27 @@ class LicenseRequest:
     usage_location: str | None = None  # as given: ISO code or country name
     priority: int | None = None
     findings: tuple[RowFinding, ...] = ()  # problems found while reading the row
+
+
+@dataclass(frozen=True, slots=True)
+class AddonRequest:
+    """One add-on allocation asked for one environment by one row (a wide row gives one per add-on column).
+
+    ``amount`` is the number given; ``relative`` says it was written with a sign (``+500``, ``-200``: a change
+    of the current allocation) rather than as the absolute value to set. A row that cannot be read still gives
+    one request, with the findings that say why.
+    """
+
+    row: int  # InputRow.index
+    row_number: int  # InputRow.number
+    environment: str  # as given: id, Default-{tenantId} or display name
+    addon: str  # as given: currencyType or a friendly name
+    amount: int | None  # None when the cell is not a whole number (see findings)
+    relative: bool = False
+    amount_text: str = ""
+    column: str | None = None  # the header of the cell the add-on came from (wide sheets: the add-on's column)
+    priority: int | None = None
+    findings: tuple[RowFinding, ...] = ()
 
 
 # ------------------------------------------------------------------------------------------- tenant
@@ -138,6 +176,21 @@ class LicenseState:
     error: str = "None"  # None | CountViolation | MutuallyExclusiveViolation | DependencyViolation | ...
 
 
+#: licenseAssignmentStates.state values under which a user really holds a license. A group assignment in
+#: ``Error`` (CountViolation, MutuallyExclusiveViolation, ...) gives the user nothing and takes no seat.
+HELD_STATES = frozenset({"Active", "ActiveWithError"})
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """How a user holds one SKU: the one rule validation, planning and capacity all use."""
+
+    held: bool  # the user has the license (it takes a seat)
+    direct: bool  # a direct assignment exists (it can be removed from the user)
+    groups: tuple[str, ...] = ()  # groups that give it to the user
+    failed_groups: tuple[str, ...] = ()  # groups whose assignment of it ended in Error (not held)
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: str
@@ -153,8 +206,29 @@ class User:
     def is_guest(self) -> bool:
         return self.user_type == "Guest" or "#ext#" in self.upn.lower()
 
+    def holding(self, sku_id: str) -> Holding:
+        """Whether and how the user holds ``sku_id`` (see :class:`Holding`)."""
+        direct = False
+        groups: list[str] = []
+        failed: list[str] = []
+        seen = False
+        for s in self.states:
+            if s.sku_id != sku_id:
+                continue
+            seen = True
+            ok = s.state in HELD_STATES
+            if s.assigned_by_group is None:
+                direct = direct or s.state != "Error"
+            elif ok:
+                groups.append(s.assigned_by_group)
+            else:
+                failed.append(s.assigned_by_group)
+        if not seen and sku_id in self.assigned:
+            direct = True  # no licenseAssignmentStates for it: assume direct
+        return Holding(direct or bool(groups), direct, tuple(groups), tuple(failed))
+
     def holds(self, sku_id: str) -> bool:
-        return sku_id in self.assigned
+        return self.holding(sku_id).held
 
     def direct(self, sku_id: str) -> LicenseState | None:
         """The direct assignment of ``sku_id``, if any."""
@@ -164,14 +238,44 @@ class User:
         return None
 
     def groups_for(self, sku_id: str) -> tuple[str, ...]:
-        """Ids of the groups ``sku_id`` is inherited from."""
-        return tuple(s.assigned_by_group for s in self.states if s.sku_id == sku_id and s.assigned_by_group)
+        """Ids of the groups ``sku_id`` is inherited from (assignments in Error excluded)."""
+        return self.holding(sku_id).groups
 
 
 @dataclass(frozen=True, slots=True)
 class Group:
     id: str
     display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """A Power Platform environment."""
+
+    id: str
+    display_name: str
+    type: str  # Default | Production | Sandbox | Developer | Trial | ...
+    state: str
+    geo: str | None = None
+    url: str | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.type.lower() == "default" or self.id.lower().startswith("default-")
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyReport:
+    """Tenant totals for one add-on currency; free to allocate = purchased - allocated."""
+
+    currency_type: str
+    purchased: float
+    allocated: float
+    consumed: float = 0.0
+
+    @property
+    def available(self) -> float:
+        return max(0.0, self.purchased - self.allocated)
 
 
 @dataclass(slots=True)
@@ -185,6 +289,10 @@ class TenantSnapshot:
     taken_at: datetime
     requests: int = 0  # HTTP requests it took to read
     complete_directory: bool = False  # True when every user was paged in (not found == does not exist)
+    # Power Platform (read only when a sheet has add-on rows)
+    environments: dict[str, Environment] = field(default_factory=dict)  # by environment id
+    allocations: dict[str, dict[str, int]] = field(default_factory=dict)  # environment id -> currencyType -> allocated
+    currencies: dict[str, CurrencyReport] = field(default_factory=dict)  # by currencyType
     _index: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -241,17 +349,43 @@ class CheckedRequest:
     usage_location: str | None = None  # ISO code to SET before assigning (None = no change needed)
 
 
+@dataclass(slots=True)
+class CheckedAddon:
+    """An AddonRequest after validation: the environment and currency resolved, the allocation before and after."""
+
+    request: AddonRequest
+    status: RequestStatus
+    findings: list[RowFinding]
+    environment_id: str | None = None
+    currency_type: str | None = None
+    before: int | None = None  # allocated now
+    after: int | None = None  # allocated once applied (absolute)
+
+
 @dataclass(frozen=True, slots=True)
 class CapacityLine:
-    """Seats for one SKU: what the sheet needs net of what it frees."""
+    """One capacity pool: what the sheet needs net of what it frees.
+
+    For licenses the pool is a SKU's seats: ``sku_id``/``part_number`` name it, ``enabled`` is
+    prepaidUnits.enabled, ``consumed`` consumedUnits, ``needed`` the users who gain it, ``freed`` those who lose it.
+    For add-ons (``kind == "addons"``) the pool is a currency type: ``sku_id`` and ``part_number`` are the
+    currencyType, ``enabled`` what was purchased, ``consumed`` what environments the sheet leaves alone hold,
+    ``needed`` what the sheet sets on the environments it touches (absolute), ``freed`` 0.
+    """
 
     sku_id: str
     part_number: str
     enabled: int
     consumed: int
-    reserve: int  # seats kept free (--reserve)
-    needed: int  # users who will gain the SKU
+    reserve: int  # seats (units) kept free (--reserve)
+    needed: int  # users who will gain the SKU; add-ons: units the touched environments will hold
     freed: int  # users who will lose it (remove, replace-from)
+    kind: Kind = Kind.LICENSES
+    label: str = ""  # what people call it ("Microsoft 365 E3", "AI Builder credits")
+
+    @property
+    def name(self) -> str:
+        return self.label or self.part_number
 
     @property
     def available(self) -> int:
@@ -269,11 +403,18 @@ class CapacityLine:
 
 @dataclass(slots=True)
 class Validation:
+    """Every checked request of every input sheet of a run, and every capacity pool the run touches."""
+
     sheet: Sheet
-    requests: list[CheckedRequest]  # in input order
+    requests: list[CheckedRequest | CheckedAddon]  # in input order (all sheets)
     capacity: list[CapacityLine]
     snapshot: TenantSnapshot
     policy: ShortfallPolicy = ShortfallPolicy.STOP
+    extra_sheets: list[Sheet] = field(default_factory=list)  # a workbook's further input sheets
+
+    @property
+    def sheets(self) -> list[Sheet]:
+        return [self.sheet, *self.extra_sheets]
 
     @property
     def wave_refused(self) -> bool:
@@ -285,27 +426,50 @@ class Validation:
 
 
 class OpKind(StrEnum):
-    SET_USAGE_LOCATION = "setUsageLocation"  # PATCH /users/{id}
-    ASSIGN_LICENSE = "assignLicense"  # POST /users/{id}/assignLicense
+    SET_USAGE_LOCATION = "setUsageLocation"  # Graph: PATCH /users/{id}
+    ASSIGN_LICENSE = "assignLicense"  # Graph: POST /users/{id}/assignLicense
+    ALLOCATE_ADDONS = "allocateAddons"  # Power Platform: PATCH an environment's allocations
+
+
+class Api(StrEnum):
+    """Which service an operation goes to (each has its own transport and quota)."""
+
+    GRAPH = "graph"  # sent in $batch requests
+    POWERPLATFORM = "powerplatform"  # one request per operation
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One Graph write. Its ``key`` is stable across runs of the same plan (the journal's identity)."""
+    """One write. Its ``key`` is stable across runs of the same plan (the journal's identity).
+
+    ``target_id`` is what the write changes (a user's object id, an environment's id) and ``before``/``after``
+    its state as tokens (for a user, the skuIds held; for an environment, ``"AI=500"`` per currency), which
+    is what the results show and what a read-back compares.
+    """
 
     key: str  # e.g. "{userId}/assignLicense"
     kind: OpKind
-    user_id: str
-    user: str  # UPN, for messages
+    target_id: str
+    target: str  # UPN or environment name, for messages
     method: str  # "PATCH" | "POST"
-    url: str  # RELATIVE Graph url, e.g. "/users/{id}/assignLicense"
+    url: str  # RELATIVE url, e.g. "/users/{id}/assignLicense"
     body: Mapping[str, object]
     rows: tuple[int, ...]  # InputRow.index of every row this operation serves
     depends_on: str | None = None  # key of the operation that must succeed first
-    add: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (skuId, disabledPlans) after merging
-    remove: tuple[str, ...] = ()
-    before: tuple[str, ...] = ()  # skuIds the user held before
-    after: tuple[str, ...] = ()  # skuIds the user will hold after
+    add: tuple[tuple[str, tuple[str, ...]], ...] = ()  # licenses: (skuId, disabledPlans) after merging
+    remove: tuple[str, ...] = ()  # licenses: skuIds removed
+    before: tuple[str, ...] = ()  # the target's state before (tokens, see above)
+    after: tuple[str, ...] = ()  # the target's state after
+    api: Api = Api.GRAPH
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """Choices that change what the plan sends (not what the rows ask)."""
+
+    #: Power Platform allocation endpoint: "2022-03-01-preview" (per environment) or "2024-10-01"
+    #: (allocationsByEnvironment). Both are absolute.
+    allocations_api: str = "2022-03-01-preview"
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,8 +509,8 @@ class RowResult:
     fix: str = ""
     request_id: str = ""
     time: datetime | None = None
-    licenses_before: str = ""  # "SPE_E3, POWERAPPS_PER_USER"
-    licenses_after: str = ""
+    before: str = ""  # the target's state before: "SPE_E3, POWERAPPS_PER_USER" / "AI Builder credits 100"
+    after: str = ""
 
 
 @dataclass(slots=True)
@@ -362,8 +526,15 @@ class RunResult:
     throttle_wait_s: float = 0.0
     seats_before: dict[str, int] = field(default_factory=dict)  # part number -> consumed
     seats_after: dict[str, int] = field(default_factory=dict)
+    units_before: dict[str, int] = field(default_factory=dict)  # add-ons: currencyType -> allocated (all envs)
+    units_after: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
     report_dir: Path | None = None
+    extra_sheets: list[Sheet] = field(default_factory=list)  # a workbook's further input sheets
+
+    @property
+    def sheets(self) -> list[Sheet]:
+        return [self.sheet, *self.extra_sheets]
 
     def counts(self) -> dict[Outcome, int]:
         out = {o: 0 for o in Outcome}

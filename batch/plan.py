@@ -1,6 +1,8 @@
-"""Planning: turn a Validation into the exact Graph writes apply will send. Pure; no I/O.
+"""Planning: turn a Validation into the exact writes apply will send. Pure; no I/O.
 
-Rules:
+Each sheet's kind plans its own operations (``ChangeKind.plan``); this module joins them and renders the plan.
+Nothing is planned for UNCHANGED, ERROR or OVER_CAPACITY requests; a refused wave (STOP and a pool short)
+plans nothing at all. The licenses kind's rules (``batch.kinds.licenses.plan``):
 
 - All READY requests of one user merge into ONE ``assignLicense`` operation: adds, removes and replace pairs
   together, so a swap is atomic (replace A -> B is ``removeLicenses [A]`` + ``addLicenses [B]`` in one call).
@@ -10,172 +12,40 @@ Rules:
 - A usage location to set becomes a ``PATCH /users/{id}`` operation that the user's ``assignLicense`` depends on
   (``Operation.depends_on``) when that call adds a license.
 - URLs are relative and use the user's object id, never the UPN (guest ``#EXT#`` UPNs 404 unencoded).
-- Nothing is planned for UNCHANGED, ERROR or OVER_CAPACITY requests; a refused wave (STOP and a SKU short)
-  plans nothing at all.
 - Keys are ``f"{user_id}/{kind}"``: stable across runs of the same plan (the journal's identity).
 - Operations come in the order of each user's first READY row; a user's PATCH comes before their assignLicense.
+
+Add-ons (``batch.kinds.addons.plan``): one absolute allocation request per environment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-
 from ._gc import paused_gc
-from .models import (
-    Action,
-    CheckedRequest,
-    Operation,
-    OpKind,
-    Plan,
-    RequestStatus,
-    SeatChange,
-    TenantSnapshot,
-    User,
-    Validation,
-)
+from .kinds import ChangeKind, kind_of
+from .models import Api, Operation, OpKind, Plan, PlanOptions, SeatChange, TenantSnapshot, Validation
 
 
 def operation_key(user_id: str, kind: OpKind) -> str:
     return f"{user_id}/{kind.value}"
 
 
-@dataclass(slots=True)
-class _UserPlan:
-    user: User
-    adds: dict[str, set[str]] = field(default_factory=dict)  # skuId -> disabled plans (merged)
-    removes: list[str] = field(default_factory=list)
-    assign_rows: set[int] = field(default_factory=set)
-    location: str | None = None
-    location_rows: set[int] = field(default_factory=set)
-
-
-def _direct_disabled(user: User, sku_id: str) -> frozenset[str]:
-    st = user.direct(sku_id)
-    return st.disabled_plans if st is not None else frozenset()
-
-
-def _inherited(user: User, sku_id: str) -> bool:
-    return any(s.sku_id == sku_id and s.assigned_by_group for s in user.states)
-
-
-def _holds(user: User, sku_id: str) -> bool:
-    return sku_id in user.assigned or any(s.sku_id == sku_id for s in user.states)
-
-
-def _collect(requests: Iterable[CheckedRequest], snapshot: TenantSnapshot) -> dict[str, _UserPlan]:
-    users: dict[str, _UserPlan] = {}
-    for c in requests:
-        if c.status is not RequestStatus.READY or c.user_id is None or c.sku_id is None:
-            continue
-        user = snapshot.users[c.user_id]
-        up = users.get(c.user_id)
-        if up is None:
-            up = users[c.user_id] = _UserPlan(user)
-        row = c.request.row
-        if c.usage_location is not None:
-            up.location = c.usage_location
-            up.location_rows.add(row)
-        action = c.request.action
-        if action is Action.REMOVE:
-            if c.sku_id not in up.removes:
-                up.removes.append(c.sku_id)
-            up.assign_rows.add(row)
-        elif action is Action.REPLACE:
-            if c.from_sku_id and c.from_sku_id not in up.removes:
-                up.removes.append(c.from_sku_id)
-            _add(up, c)
-            up.assign_rows.add(row)
-        elif action is Action.ASSIGN:
-            existing = _direct_disabled(user, c.sku_id)
-            if user.direct(c.sku_id) is None or not c.disabled_plan_ids <= existing:
-                _add(up, c)
-                up.assign_rows.add(row)
-            # else: the row only sets the usage location
-    return users
-
-
-def _add(up: _UserPlan, c: CheckedRequest) -> None:
-    assert c.sku_id is not None
-    plans = up.adds.get(c.sku_id)
-    if plans is None:
-        plans = up.adds[c.sku_id] = set(_direct_disabled(up.user, c.sku_id))
-    plans.update(c.disabled_plan_ids)
-
-
-def plan(validation: Validation) -> Plan:
-    """The operations that bring the tenant to what the sheet asks. Pure and deterministic."""
+def plan(validation: Validation, options: PlanOptions | None = None) -> Plan:
+    """The operations that bring the tenant to what the sheets ask. Pure and deterministic."""
+    options = options or PlanOptions()
     if validation.wave_refused:
         return Plan(operations=[], seats=[], validation=validation)
-    with paused_gc():
-        return _plan(validation)
-
-
-def _plan(validation: Validation) -> Plan:
-    snapshot = validation.snapshot
     ops: list[Operation] = []
-    takes: dict[str, int] = {}
-    frees: dict[str, int] = {}
-    for uid, up in _collect(validation.requests, snapshot).items():
-        user = up.user
-        loc_key: str | None = None
-        if up.location is not None:
-            loc_key = operation_key(uid, OpKind.SET_USAGE_LOCATION)
-            ops.append(
-                Operation(
-                    key=loc_key,
-                    kind=OpKind.SET_USAGE_LOCATION,
-                    user_id=uid,
-                    user=user.upn,
-                    method="PATCH",
-                    url=f"/users/{uid}",
-                    body={"usageLocation": up.location},
-                    rows=tuple(sorted(up.location_rows)),
-                    before=tuple(user.assigned),
-                    after=tuple(user.assigned),
-                )
-            )
-        if not up.adds and not up.removes:
-            continue
-        add = tuple((sku_id, tuple(sorted(plans))) for sku_id, plans in up.adds.items())
-        remove = tuple(up.removes)
-        before = tuple(user.assigned)
-        lost = {s for s in remove if not _inherited(user, s)}
-        after = tuple(s for s in before if s not in lost) + tuple(
-            s for s in up.adds if s not in before and s not in lost
-        )
-        for s in up.adds:
-            if not _holds(user, s):
-                takes[s] = takes.get(s, 0) + 1
-        for s in lost:
-            if _holds(user, s):
-                frees[s] = frees.get(s, 0) + 1
-        ops.append(
-            Operation(
-                key=operation_key(uid, OpKind.ASSIGN_LICENSE),
-                kind=OpKind.ASSIGN_LICENSE,
-                user_id=uid,
-                user=user.upn,
-                method="POST",
-                url=f"/users/{uid}/assignLicense",
-                body={
-                    "addLicenses": [{"skuId": s, "disabledPlans": list(p)} for s, p in add],
-                    "removeLicenses": list(remove),
-                },
-                rows=tuple(sorted(up.assign_rows)),
-                depends_on=loc_key if add else None,
-                add=add,
-                remove=remove,
-                before=before,
-                after=after,
-            )
-        )
-    seats = [
-        SeatChange(sku_id=s, part_number=_part(snapshot, s), takes=takes.get(s, 0), frees=frees.get(s, 0))
-        for s in set(takes) | set(frees)
-    ]
-    seats.sort(key=lambda c: (c.part_number.upper(), c.sku_id))
+    seats: list[SeatChange] = []
+    with paused_gc():
+        for k in _kinds(validation):
+            o, s = k.plan(validation.requests, validation.snapshot, options)
+            ops.extend(o)
+            seats.extend(s)
     return Plan(operations=ops, seats=seats, validation=validation)
+
+
+def _kinds(validation: Validation) -> list[ChangeKind]:
+    return [kind_of(k) for k in dict.fromkeys(s.kind for s in validation.sheets)]
 
 
 # ---------------------------------------------------------------------------------------- rendering
@@ -186,47 +56,14 @@ def _part(snapshot: TenantSnapshot, sku_id: str) -> str:
     return sku.part_number if sku else sku_id
 
 
-def _plan_names(snapshot: TenantSnapshot) -> dict[str, str]:
-    """servicePlanId -> servicePlanName across the tenant's SKUs (a plan id names one plan everywhere)."""
-    return {p.id: p.name for s in snapshot.skus.values() for p in s.service_plans}
-
-
 def describe_operations(p: Plan) -> list[str]:
-    """One line per user, in plan order: ``alice@contoso.com: + SPE_E5 (disabled: X), - SPE_E3; set usage
-    location DE``."""
+    """One line per target, in plan order, for each kind (``alice@contoso.com: + SPE_E5, - SPE_E3; set usage
+    location DE``; ``Sales Production: AI Builder credits (AI) 100 -> 500``)."""
     with paused_gc():
-        return _describe_operations(p)
-
-
-def _describe_operations(p: Plan) -> list[str]:
-    snapshot = p.validation.snapshot
-    plan_names = _plan_names(snapshot)
-    order: list[str] = []
-    parts: dict[str, list[str]] = {}
-    location: dict[str, str] = {}
-    upn: dict[str, str] = {}
-    for op in p.operations:
-        if op.user_id not in parts:
-            order.append(op.user_id)
-            parts[op.user_id] = []
-            upn[op.user_id] = op.user
-        if op.kind is OpKind.SET_USAGE_LOCATION:
-            location[op.user_id] = str(op.body.get("usageLocation", ""))
-            continue
-        for sku_id, disabled in op.add:
-            text = f"+ {_part(snapshot, sku_id)}"
-            if disabled:
-                text += f" (disabled: {', '.join(sorted(plan_names.get(d, d) for d in disabled))})"
-            parts[op.user_id].append(text)
-        for sku_id in op.remove:
-            parts[op.user_id].append(f"- {_part(snapshot, sku_id)}")
-    lines = []
-    for uid in order:
-        text = ", ".join(parts[uid])
-        if uid in location:
-            text = f"{text}; set usage location {location[uid]}" if text else f"set usage location {location[uid]}"
-        lines.append(f"{upn[uid]}: {text}")
-    return lines
+        out: list[str] = []
+        for k in _kinds(p.validation):
+            out.extend(k.describe(p.operations, p.validation.snapshot))
+        return out
 
 
 def describe_seats(p: Plan) -> list[str]:
@@ -243,9 +80,14 @@ def describe_seats(p: Plan) -> list[str]:
         return lines
     for s in p.seats:
         sku = v.snapshot.skus.get(s.sku_id)
+        cur = v.snapshot.currencies.get(s.sku_id) if sku is None else None
         text = f"{s.part_number}: takes {s.takes}, frees {s.frees}"
+        left: int | None = None
         if sku is not None:
             left = sku.enabled - sku.consumed - s.takes + s.frees
+        elif cur is not None:
+            left = round(cur.purchased - cur.allocated) - s.takes + s.frees
+        if left is not None:
             text += f", {left} free afterwards"
             c = caps.get(s.sku_id)
             if c is not None and c.reserve:
@@ -259,15 +101,16 @@ def render_plan(p: Plan, *, limit: int | None = None) -> list[str]:
     v = p.validation
     if v.wave_refused:
         return [
-            "Nothing will be applied: the wave is refused because a license is short of seats (--on-shortfall stop).",
+            "Nothing will be applied: the wave is refused because a license or add-on is short (--on-shortfall stop).",
             *describe_seats(p),
         ]
     users = describe_operations(p)
     n_rows = len({r for op in p.operations for r in op.rows})
-    lines = [f"{len(p.operations)} operations for {len(users)} users, serving {n_rows} rows."]
+    lines = [f"{_count(len(p.operations), 'operation')} for {_targets(p.operations)}, serving "
+             f"{_count(n_rows, 'row')}."]
     if limit is not None and len(users) > limit:
         lines += users[:limit]
-        lines.append(f"... and {len(users) - limit} more users")
+        lines.append(f"... and {len(users) - limit} more")
     else:
         lines += users
     seats = describe_seats(p)
@@ -275,6 +118,19 @@ def render_plan(p: Plan, *, limit: int | None = None) -> list[str]:
         lines.append("Seats:")
         lines += [f"  {s}" for s in seats]
     return lines
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _targets(operations: list[Operation]) -> str:
+    users = {op.target_id for op in operations if op.api is Api.GRAPH}
+    envs = {op.target_id for op in operations if op.api is Api.POWERPLATFORM}
+    parts = [_count(len(users), "user")] if users or not envs else []
+    if envs:
+        parts.append(_count(len(envs), "environment"))
+    return " and ".join(parts)
 
 
 __all__ = ["describe_operations", "describe_seats", "operation_key", "plan", "render_plan"]

@@ -90,8 +90,8 @@ def synthetic_result(sheet: Sheet, seed: int = 2) -> RunResult:
                 f"assign {sku}",
                 request_id=f"{a.index:08x}-1f2e-4c3b-9a8d-{a.index:012x}",
                 time=t,
-                licenses_before=before,
-                licenses_after=f"{before}, {sku}",
+                before=before,
+                after=f"{before}, {sku}",
             )
         elif x < 0.94:
             r = RowResult(
@@ -101,8 +101,8 @@ def synthetic_result(sheet: Sheet, seed: int = 2) -> RunResult:
                 f"assign {sku}",
                 message="Already assigned.",
                 time=t,
-                licenses_before=sku,
-                licenses_after=sku,
+                before=sku,
+                after=sku,
             )
         elif x < 0.97:
             r = RowResult(
@@ -115,8 +115,8 @@ def synthetic_result(sheet: Sheet, seed: int = 2) -> RunResult:
                 fix="Buy or free seats and re-run.",
                 request_id=f"{a.index:08x}-aaaa-bbbb-cccc-dddddddddddd",
                 time=t,
-                licenses_before=before,
-                licenses_after=before,
+                before=before,
+                after=before,
             )
         elif x < 0.99:
             r = RowResult(

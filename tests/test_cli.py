@@ -66,9 +66,10 @@ def test_validate_sample_wave_reports_every_row_and_the_shortfall(
     assert summary["rows"] == 196
     assert summary["errors"] == 13 and summary["over_capacity"] == 3 and summary["unchanged"] == 1
     copilot = next(c for c in summary["capacity"] if c["sku"] == "Microsoft_365_Copilot")
-    assert copilot == {"sku": "Microsoft_365_Copilot", "available": 0, "needed": 3, "short": 3}
+    assert copilot == {"kind": "licenses", "sku": "Microsoft_365_Copilot", "name": "Microsoft_365_Copilot",
+                       "available": 0, "needed": 3, "short": 3}
     assert "Using the built-in sandbox tenant (seeded now" in err
-    assert "Not applicable: a SKU is short of seats" in err
+    assert "Not applicable: a license or add-on is short" in err
 
     report = Path(summary["report"])
     assert report.name == "validation.xlsx" and report.parent.parent == Path("reports")
@@ -81,7 +82,7 @@ def test_validate_sample_wave_reports_every_row_and_the_shortfall(
     assert "Licensing - Microsoft 365 E3" in str(by_note["inherited from a group"]["Message"])
     assert by_note["already has it"]["Status"] == "unchanged"
     capacity = rows_of(workdir / report, "Capacity")
-    assert any(c["SKU part number"] == "Microsoft_365_Copilot" and c["short by"] == 3 for c in capacity), capacity
+    assert any(c["SKU part number / add-on"] == "Microsoft_365_Copilot" and c["short by"] == 3 for c in capacity), capacity
 
 
 def test_validate_excel_sheet_with_title_rows(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

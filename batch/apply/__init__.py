@@ -36,10 +36,18 @@ from ..journal import (
     journal_state,
     scrub_argv,
 )
-from ..models import Plan, RunResult, Sheet
+from ..models import Kind, Plan, RunResult, Sheet
 from ..throttle import Pacer
 from .engine import Engine, Progress, StopFlag, TenantWriter, in_after_state
-from .results import expected_consumed, graph_fix, row_checks, row_results, seats_by_part, sku_records
+from .results import (
+    expected_allocated,
+    expected_consumed,
+    graph_fix,
+    row_checks,
+    row_results,
+    seats_by_part,
+    sku_records,
+)
 
 
 def journal_path(run_dir: str | Path) -> Path:
@@ -75,7 +83,7 @@ def apply(
     records = [OpRecord(op=op, seq=i, state=OpState.PLANNED) for i, op in enumerate(plan.operations)]
     with journal:
         return _execute(journal, tenant, limits, progress, stop_event, Path(run_dir),
-                        records=records, sheet=plan.validation.sheet, checks=checks)
+                        records=records, sheets=plan.validation.sheets, checks=checks)
 
 
 def start(
@@ -205,10 +213,10 @@ def _execute(
     run_dir: Path,
     *,
     records: list[OpRecord] | None = None,
-    sheet: Sheet | None = None,
+    sheets: list[Sheet] | None = None,
     checks: list[RowCheck] | None = None,
 ) -> RunResult:
-    """Run the unsettled operations, then build the results. ``records``/``sheet``/``checks`` are the
+    """Run the unsettled operations, then build the results. ``records``/``sheets``/``checks`` are the
     in-memory copies when the caller has them (apply); otherwise they are read from the journal (resume).
     The engine keeps ``records`` in step with what it commits to the journal."""
     info = journal.run_info()
@@ -219,9 +227,9 @@ def _execute(
         journal.set_status("running")
         pacer = Pacer(limits)
         _seed_pacer(pacer, journal)
-        if sheet is None and progress is not None:
-            sheet = journal.sheet()
-        rows_total = len(sheet.rows) if sheet is not None else 0
+        if sheets is None and progress is not None:
+            sheets = journal.sheets()
+        rows_total = sum(len(sh.rows) for sh in sheets) if sheets is not None else 0
         ops_done = 0
 
         async def main() -> None:
@@ -233,8 +241,8 @@ def _execute(
                 await engine.run()
             finally:
                 ops_done = engine.ops_done
-                http = getattr(tenant, "http", None)
-                aclose = getattr(http, "aclose", None)
+                aclose = getattr(tenant, "aclose_writers", None) or getattr(getattr(tenant, "http", None), "aclose",
+                                                                                    None)
                 if aclose is not None:
                     await aclose()
 
@@ -248,10 +256,11 @@ def _execute(
         if done or ops_done:
             _record_seats(journal, tenant, records)
         journal.set_status("finished" if done else "interrupted", finished=done)
-    return _result(journal, run_dir, records=records, sheet=sheet, checks=checks)
+    return _result(journal, run_dir, records=records, sheets=sheets, checks=checks)
 
 
 def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None:
+    """What the pools hold after the run: read from the tenant, or what the settled operations imply."""
     skus = journal.skus()
     consumed: dict[str, int] | None = None
     read = getattr(tenant, "skus", None)
@@ -263,6 +272,18 @@ def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None
     if consumed is None:
         consumed = expected_consumed(skus, records)
     journal.set_seats_after({s.sku_id: consumed[s.sku_id] for s in skus if s.sku_id in consumed})
+    if not any(s.kind is Kind.ADDONS for s in skus):
+        return
+    allocated: dict[str, int] | None = None
+    reports = getattr(tenant, "currency_reports", None)
+    if callable(reports):
+        try:
+            allocated = {ct: round(r.allocated) for ct, r in reports().items()}
+        except TenantError:
+            allocated = None
+    if allocated is None:
+        allocated = expected_allocated(skus, records)
+    journal.set_seats_after(allocated, Kind.ADDONS)
 
 
 def _result(
@@ -270,21 +291,24 @@ def _result(
     run_dir: Path,
     *,
     records: list[OpRecord] | None = None,
-    sheet: Sheet | None = None,
+    sheets: list[Sheet] | None = None,
     checks: list[RowCheck] | None = None,
 ) -> RunResult:
     info = journal.run_info()
-    sheet = sheet if sheet is not None else journal.sheet()
+    sheets = sheets if sheets is not None else journal.sheets()
     skus = journal.skus()
     rows = row_results(
-        sheet.rows,
+        [r for sh in sheets for r in sh.rows],
         checks if checks is not None else journal.row_checks(),
         records if records is not None else journal.operations(),
         skus,
+        kinds={r.index: sh.kind for sh in sheets for r in sh.rows} if len(sheets) > 1 or sheets[0].kind
+        is not Kind.LICENSES else None,
     )
     return RunResult(
         run_id=info.run_id,
-        sheet=sheet,
+        sheet=sheets[0],
+        extra_sheets=list(sheets[1:]),
         rows=rows,
         started=info.started,
         finished=info.finished or datetime.now(UTC),
@@ -294,6 +318,8 @@ def _result(
         throttle_wait_s=info.throttle_wait_s,
         seats_before=seats_by_part(skus, after=False),
         seats_after=seats_by_part(skus, after=True),
+        units_before=seats_by_part(skus, after=False, kind=Kind.ADDONS),
+        units_after=seats_by_part(skus, after=True, kind=Kind.ADDONS),
         interrupted=info.status != "finished",
         report_dir=run_dir,
     )

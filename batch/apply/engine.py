@@ -1,9 +1,14 @@
-"""The asynchronous engine: operations from the journal -> paced ``$batch`` requests -> settled operations.
+"""The asynchronous engine: operations from the journal -> paced requests -> settled operations.
 
-One scheduler coroutine takes ready operations in plan order, packs them into ``$batch`` requests of at most
-``Limits.batch_size`` items (an operation and the ones that depend on it travel together, linked with
-``dependsOn``), asks the :class:`~batch.throttle.Pacer` for room, commits the items as ``sent`` and starts the
-request; up to ``Limits.max_in_flight`` requests are on the wire at once. Each answer is settled item by item:
+Operations go to one of two services (``Operation.api``), each with its own queue and pacer. Graph operations
+are packed, in plan order, into ``$batch`` requests of at most ``Limits.batch_size`` independent items: every
+batch is all-parallel (no ``dependsOn``; Microsoft's batching page says not to mix chains and independent
+items), and an operation that depends on another (a user's assignLicense after the PATCH of their usage
+location) is only queued once that one has succeeded, or fails with its error. Power Platform operations go one
+request each, paced under ``Limits.powerplatform_requests_per_minute``. For each request the engine asks the
+service's :class:`~batch.throttle.Pacer` for room, commits the items as ``sent`` and starts it; up to
+``Limits.max_in_flight`` requests per service are on the wire at once. Each answer is settled item by item (a
+Power Platform answer is settled as a one-item batch):
 
 =====================================  =========================================================================
 2xx                                    succeeded
@@ -30,8 +35,9 @@ a 400 on an operation that adds a SKU which some not-yet-settled operation of th
 removed after this request left) is re-sent once when those have settled; a second 400 fails it as usual.
 
 An operation is UNKNOWN when its request may have taken effect without our hearing of it. Before such an
-operation is sent again the user is read back (``tenant.read_users``): already in the operation's after-state
-means it succeeded; otherwise it goes back to the queue. Nothing is ever done twice.
+operation is sent again its target is read back (the operation kind's ``OpHandler.read_back``: the user, the
+environment's allocations): already in the operation's after-state means it succeeded; otherwise it goes back
+to the queue. Nothing is ever done twice.
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ from ..errors import (
     ThrottledError,
 )
 from ..journal import SETTLED, Journal, OpRecord, OpState, Sent, Settlement
-from ..models import OpKind, User
+from ..kinds import handler
+from ..models import Api, OpKind, User
 from ..throttle import Pacer
 from .results import graph_fix
 
@@ -76,6 +83,22 @@ class TenantWriter(Protocol):
     async def post_batch(self, items: Sequence[Mapping[str, Any]]) -> Any: ...
 
     def read_users(self, ids: Sequence[str]) -> dict[str, User]: ...
+
+
+class PowerPlatformWriter(TenantWriter, Protocol):
+    """A tenant that also takes Power Platform writes (needed only when the plan has some)."""
+
+    async def send_powerplatform(self, method: str, url: str, body: Mapping[str, Any]) -> Any: ...
+
+    def read_allocations(self, environment_ids: Sequence[str]) -> dict[str, dict[str, int]]: ...
+
+
+def powerplatform_pacer(limits: Limits, clock: Callable[[], float]) -> Pacer:
+    """The pacer of Power Platform requests (its quota is per request, not per write)."""
+    from dataclasses import replace
+
+    return Pacer(replace(limits, write_quota=limits.powerplatform_requests_per_minute,
+                         write_window_seconds=limits.powerplatform_window_seconds), clock=clock)
 
 
 @dataclass(slots=True)
@@ -109,15 +132,13 @@ class _Op:
 
 def in_after_state(kind: OpKind, body: Mapping[str, Any], add: Sequence[tuple[str, Sequence[str]]],
                    remove: Sequence[str], user: User) -> bool:
-    """Does the user already hold exactly what the operation would leave them with?"""
-    if kind is OpKind.SET_USAGE_LOCATION:
-        want = body.get("usageLocation")
-        return isinstance(want, str) and (user.usage_location or "").upper() == want.upper()
-    for sku_id, disabled in add:
-        d = user.direct(sku_id)
-        if d is None or set(d.disabled_plans) != {p.lower() for p in disabled}:
-            return False
-    return all(user.direct(sku_id) is None for sku_id in remove)
+    """Does the user already hold exactly what a license operation would leave them with?"""
+    from ..kinds.licenses import in_after_state as _in_after
+    from ..models import Operation
+
+    op = Operation(key="", kind=kind, target_id=user.id, target=user.upn, method="", url="", body=body, rows=(),
+                   add=tuple((s, tuple(p)) for s, p in add), remove=tuple(remove))
+    return _in_after(op, user)
 
 
 class Engine:
@@ -140,6 +161,7 @@ class Engine:
         self.limits = limits
         self.clock = clock
         self.pacer = pacer or Pacer(limits, clock=clock)
+        self.pacers: dict[Api, Pacer] = {Api.GRAPH: self.pacer, Api.POWERPLATFORM: powerplatform_pacer(limits, clock)}
         self.progress_cb = progress
         self.stop = stop
         self.batch_size = max(1, min(20, limits.batch_size))
@@ -147,7 +169,8 @@ class Engine:
         self.ops: dict[str, _Op] = {}
         self.freed_by: dict[str, list[str]] = {}  # skuId -> keys of the operations that remove it
         self.seat_waiters: dict[str, list[str]] = {}  # freeing op key -> ops waiting for it to settle
-        self.ready: deque[str] = deque()  # roots: planned, no unsettled dependency
+        self.ready: dict[Api, deque[str]] = {a: deque() for a in Api}  # planned, no unsettled dependency
+        self.flying: dict[Api, int] = dict.fromkeys(Api, 0)  # requests on the wire per service
         self.delayed: list[tuple[float, int, str]] = []  # (not_before, seq, key)
         self.to_check: list[str] = []
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -210,11 +233,11 @@ class Engine:
         if o.not_before > self.clock():
             heapq.heappush(self.delayed, (o.not_before, o.rec.seq, key))
         else:
-            self.ready.append(key)
+            self.ready[o.rec.op.api].append(key)
         self._wake.set()
 
     def _fail_from_dependency(self, o: _Op, dep: _Op) -> None:
-        what = "set the usage location" if dep.rec.op.kind is OpKind.SET_USAGE_LOCATION else str(dep.rec.op.kind)
+        what = handler(dep.rec.op.kind).what
         self._settle_local(
             o,
             Settlement(
@@ -253,68 +276,68 @@ class Engine:
             now = self.clock()
             while self.delayed and self.delayed[0][0] <= now:
                 _, _, key = heapq.heappop(self.delayed)
-                if self.ops[key].rec.state is OpState.PLANNED:
-                    self.ready.append(key)
+                o = self.ops[key]
+                if o.rec.state is OpState.PLANNED:
+                    self.ready[o.rec.op.api].append(key)
             if self.to_check and self.checking is None:
                 self.checking = asyncio.create_task(self._check_unknown())
-            if self.ready and len(self.in_flight) < self.max_in_flight:
-                batch = self._take_batch()
-                if batch:
-                    if not await self.pacer.acquire(len(batch), should_stop=self._stopping):
-                        self._put_back(batch)
-                        return
-                    self._send(batch)
+            sent = False
+            timeout = 0.25
+            for api, queue in self.ready.items():
+                if not queue or self.flying[api] >= self.max_in_flight:
+                    continue
+                batch = self._take_batch(api)
+                if not batch:
+                    continue
+                wait = self.pacers[api].try_acquire(len(batch))
+                if wait > 0:
+                    self._put_back(api, batch)
+                    if now >= self.pacers[api].pause_until:
+                        self.pacers[api].stats.pacing_wait_s += min(wait, timeout)
+                    timeout = min(timeout, wait)
+                    continue
+                self._send(api, batch)
+                sent = True
+            if sent:
                 continue
-            if not (self.ready or self.in_flight or self.delayed or self.to_check or self.checking):
+            busy = any(self.ready.values()) or self.in_flight or self.delayed or self.to_check or self.checking
+            if not busy:
                 return
             self._wake.clear()
-            timeout = 0.25
             if self.delayed:
                 timeout = max(0.0, min(timeout, self.delayed[0][0] - self.clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _take_batch(self) -> list[tuple[str, _Op]]:
-        """Up to batch_size operations: roots in plan order, each followed by its planned dependents."""
+    def _take_batch(self, api: Api) -> list[tuple[str, _Op]]:
+        """Up to batch_size independent operations in plan order (one for Power Platform: it has no batching)."""
+        size = self.batch_size if api is Api.GRAPH else 1
+        queue = self.ready[api]
         batch: list[tuple[str, _Op]] = []
         taken: set[str] = set()
-        while self.ready and len(batch) < self.batch_size:
-            key = self.ready[0]
+        while queue and len(batch) < size:
+            key = queue.popleft()
             o = self.ops[key]
             if o.rec.state is not OpState.PLANNED or key in taken:
-                self.ready.popleft()
                 continue
-            riders = [d for d in o.dependents if self.ops[d].rec.state is OpState.PLANNED and d not in taken]
-            if batch and len(batch) + 1 + len(riders) > self.batch_size:
-                break
-            self.ready.popleft()
             batch.append((key, o))
             taken.add(key)
-            for d in riders[: self.batch_size - len(batch)]:
-                batch.append((d, self.ops[d]))
-                taken.add(d)
         return batch
 
-    def _put_back(self, batch: list[tuple[str, _Op]]) -> None:
-        for key, o in reversed(batch):
-            dep = self._dep(o)
-            if dep is None or dep.rec.state is OpState.SUCCEEDED:
-                self.ready.appendleft(key)
+    def _put_back(self, api: Api, batch: list[tuple[str, _Op]]) -> None:
+        for key, _o in reversed(batch):
+            self.ready[api].appendleft(key)
 
     # ------------------------------------------------------------------------------------ sending
 
-    def _send(self, batch: list[tuple[str, _Op]]) -> None:
-        ids: dict[str, str] = {}
+    def _send(self, api: Api, batch: list[tuple[str, _Op]]) -> None:
         items: list[dict[str, Any]] = []
-        for i, (key, o) in enumerate(batch, start=1):
-            rid = str(i)
-            ids[key] = rid
+        by_id: dict[str, _Op] = {}
+        for i, (_key, o) in enumerate(batch, start=1):
             op = o.rec.op
-            item: dict[str, Any] = {"id": rid, "method": op.method, "url": op.url,
-                                    "headers": {"Content-Type": "application/json"}, "body": dict(op.body)}
-            if op.depends_on and op.depends_on in ids:
-                item["dependsOn"] = [ids[op.depends_on]]
-            items.append(item)
+            items.append({"id": str(i), "method": op.method, "url": op.url,
+                          "headers": {"Content-Type": "application/json"}, "body": dict(op.body)})
+            by_id[str(i)] = o
         now = self.clock()
         sent: list[Sent] = []
         for _key, o in batch:
@@ -324,8 +347,13 @@ class Engine:
             sent.append(Sent(o.rec.key, o.rec.attempts))
         self.journal.mark_sent(sent)  # committed BEFORE the request leaves
         self.requests += 1
-        by_id = {ids[key]: o for key, o in batch}
-        task = asyncio.create_task(self._post(items, by_id, now))
+        if api is Api.GRAPH:
+            call = self.tenant.post_batch(items)
+        else:
+            op = batch[0][1].rec.op
+            call = _one(self.tenant, op.method, op.url, op.body)
+        self.flying[api] += 1
+        task = asyncio.create_task(self._post(api, call, by_id, now))
         self.in_flight.add(task)
         task.add_done_callback(self._done)
 
@@ -335,12 +363,13 @@ class Engine:
             self.fatal = task.exception()
         self._wake.set()
 
-    async def _post(self, items: list[dict[str, Any]], by_id: dict[str, _Op], sent_at: float) -> None:
+    async def _post(self, api: Api, call: Any, by_id: dict[str, _Op], sent_at: float) -> None:
+        pacer = self.pacers[api]
         try:
-            reply = await self.tenant.post_batch(items)
+            reply = await call
         except ThrottledError as e:
-            self.pacer.on_throttled(e.retry_after, sent_at=sent_at)
-            self._settle_all(by_id, OpState.PLANNED, e, retry_after=max(0.0, self.pacer.pause_until - self.clock()))
+            pacer.on_throttled(e.retry_after, sent_at=sent_at)
+            self._settle_all(by_id, OpState.PLANNED, e, retry_after=max(0.0, pacer.pause_until - self.clock()))
         except ServiceUnavailableError as e:
             self._settle_all(by_id, OpState.UNKNOWN, e, retry_after=e.retry_after)
         except TenantUnreachableError as e:
@@ -348,8 +377,8 @@ class Engine:
             self._settle_all(by_id, state, e, retry_after=e.retry_after)
         except TenantError as e:
             if e.status is not None and 200 <= e.status < 300:
-                # Graph accepted the batch but its answer could not be read (truncated, not JSON): the items
-                # may have taken effect. Check each against the tenant before anything is sent again.
+                # The service accepted the request but its answer could not be read (truncated, not JSON): the
+                # items may have taken effect. Check each against the tenant before anything is sent again.
                 self._settle_all(by_id, OpState.UNKNOWN, e, retry_after=None)
                 return
             # 401/403/other 4xx on the envelope: nothing was done; stop the run
@@ -362,8 +391,9 @@ class Engine:
                 self.fatal = e
             raise
         else:
-            self._settle_reply(reply, by_id, sent_at)
+            self._settle_reply(reply, by_id, sent_at, pacer)
         finally:
+            self.flying[api] -= 1
             self._commit()
 
     # ------------------------------------------------------------------------------------ settling
@@ -390,7 +420,7 @@ class Engine:
                            f"envelope {status or code}")
             self._apply_state(o, self._maybe_give_up(o, s), retry_after=retry_after)
 
-    def _settle_reply(self, reply: Any, by_id: Mapping[str, _Op], sent_at: float) -> None:
+    def _settle_reply(self, reply: Any, by_id: Mapping[str, _Op], sent_at: float, pacer: Pacer) -> None:
         items: Mapping[str, Any] = getattr(reply, "items", reply)
         if callable(items):
             items = reply
@@ -398,7 +428,7 @@ class Engine:
         throttled = [it for it in (items.get(i) for i in by_id) if it is not None and it.status == 429]
         if throttled:
             longest = max((it.retry_after or 0.0) for it in throttled) or None
-            self.pacer.on_throttled(longest, sent_at=sent_at, count=len(throttled))
+            pacer.on_throttled(longest, sent_at=sent_at, count=len(throttled))
         for rid, o in by_id.items():
             it = items.get(rid)
             key, n = o.rec.key, o.rec.attempts
@@ -533,14 +563,19 @@ class Engine:
 
     def _commit(self, *, force_progress: bool = False) -> None:
         """Write pending settlements and counter deltas in one transaction; report progress."""
-        st = self.pacer.stats
+        throttled, wait_s = self._throttling()
         req0, thr0, wait0 = self._recorded
         pending, self._pending = self._pending, []
-        self.journal.settle(pending, requests=self.requests - req0, throttled=st.throttled - thr0,
-                            wait_s=st.throttle_wait_s - wait0)
-        self._recorded = (self.requests, st.throttled, st.throttle_wait_s)
+        self.journal.settle(pending, requests=self.requests - req0, throttled=throttled - thr0,
+                            wait_s=wait_s - wait0)
+        self._recorded = (self.requests, throttled, wait_s)
         self._report(force=force_progress)
         self._wake.set()
+
+    def _throttling(self) -> tuple[int, float]:
+        """Responses answered 429, and seconds sending was paused by them, over every service."""
+        return (sum(p.stats.throttled for p in self.pacers.values()),
+                sum(p.stats.throttle_wait_s for p in self.pacers.values()))
 
     def _report(self, *, force: bool = False) -> None:
         if self.progress_cb is None:
@@ -556,8 +591,8 @@ class Engine:
                 operations_done=self.ops_done,
                 operations_total=len(self.ops),
                 requests_sent=self.requests,
-                throttled=self.pacer.stats.throttled,
-                throttle_wait_s=self.pacer.stats.throttle_wait_s,
+                throttled=self._throttling()[0],
+                throttle_wait_s=self._throttling()[1],
                 in_flight=len(self.in_flight),
                 elapsed_s=now - self.t0,
                 stopping=self._stopping(),
@@ -567,7 +602,7 @@ class Engine:
     # ------------------------------------------------------------------------------------ unknowns
 
     async def _check_unknown(self) -> None:
-        """Read back the users of UNKNOWN operations; settle those already in effect, re-queue the rest."""
+        """Read back the targets of UNKNOWN operations; settle those already in effect, re-queue the rest."""
         try:
             while self.to_check and not self._stopping():
                 now = self.clock()
@@ -576,12 +611,14 @@ class Engine:
                     wait = min(self.ops[k].not_before for k in self.to_check) - now
                     await asyncio.sleep(min(max(wait, 0.0), 0.25))
                     continue
-                chunk = due[:200]
+                kind = self.ops[due[0]].rec.op.kind
+                h = handler(kind)
+                chunk = [k for k in due if self.ops[k].rec.op.kind is kind][:200]
                 keys = set(chunk)
                 self.to_check = [k for k in self.to_check if k not in keys]
-                ids = sorted({self.ops[k].rec.op.user_id for k in chunk})
+                ids = sorted({self.ops[k].rec.op.target_id for k in chunk})
                 try:
-                    users = await asyncio.to_thread(self.tenant.read_users, ids)
+                    found = await asyncio.to_thread(h.read_back, self.tenant, ids)
                 except RetryableTenantError as e:
                     for k in chunk:
                         o = self.ops[k]
@@ -597,13 +634,13 @@ class Engine:
                 for k in chunk:
                     o = self.ops[k]
                     op = o.rec.op
-                    user = users.get(op.user_id)
-                    if user is not None and in_after_state(op.kind, op.body, op.add, op.remove, user):
+                    state = found.get(op.target_id)
+                    if state is not None and h.in_effect(op, state):
                         ok = o.rec.status if o.rec.status is not None and 200 <= o.rec.status < 300 else None
                         s = Settlement(k, 0, OpState.SUCCEEDED, ok, "", "", "", o.rec.request_id, "",
                                        "in effect when checked")
                     else:
-                        # not in effect (or the user is gone: sending again gets Graph's own 404)
+                        # not in effect (or the target is gone: sending again gets the service's own 404)
                         s = self._maybe_give_up(o, Settlement(k, 0, OpState.PLANNED, o.rec.status,
                                                               o.rec.error_code, o.rec.error_message, "",
                                                               o.rec.request_id, "", ""))
@@ -612,6 +649,12 @@ class Engine:
         finally:
             self.checking = None
             self._wake.set()
+
+
+async def _one(tenant: Any, method: str, url: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Send one Power Platform request; its answer as a one-item "batch" (id "1") for ``_settle_reply``."""
+    reply = await tenant.send_powerplatform(method, url, body)
+    return {"1": reply}
 
 
 def _never_left(e: TenantUnreachableError) -> bool:

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from ..errors import Severity
 from ..journal import OpRecord, OpState, RowCheck, SkuRecord, finding_record
-from ..models import (
-    Action,
-    CheckedRequest,
-    InputRow,
-    OpKind,
-    Outcome,
-    Plan,
-    RequestStatus,
-    RowResult,
-    TenantSnapshot,
-)
+from ..kinds import handler, kind_of, kind_of_checked
+from ..kinds.addons.plan import parse_tokens
+from ..models import Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
 
 # ----------------------------------------------------------------------------------- Graph errors -> fix
 
@@ -83,51 +74,31 @@ def licenses_text(sku_ids: Iterable[str], parts: Mapping[str, str]) -> str:
     return ", ".join(parts.get(s, s) for s in sku_ids)
 
 
-def action_text(c: CheckedRequest, parts: Mapping[str, str]) -> str:
-    """What the row asks, in words: "assign SPE_E5", "replace SPE_E3 -> SPE_E5", "remove X",
-    followed by "set usage location DE" when the row also sets one."""
-    r = c.request
-    to = parts.get(c.sku_id, r.sku) if c.sku_id else r.sku
-    words: list[str] = []
-    if r.action is Action.ASSIGN:
-        words.append(f"assign {to}")
-    elif r.action is Action.REMOVE:
-        words.append(f"remove {to}")
-    elif r.action is Action.REPLACE:
-        frm = parts.get(c.from_sku_id, r.from_sku or "") if c.from_sku_id else (r.from_sku or "")
-        words.append(f"replace {frm} -> {to}")
-    elif r.sku:
-        words.append(r.sku)
-    if c.usage_location:
-        words.append(f"set usage location {c.usage_location}")
-    return "; ".join(w.strip() for w in words if w.strip())
-
-
 def row_checks(plan: Plan) -> list[RowCheck]:
-    """One RowCheck per validated request, with what the results need later (action, licenses, finding)."""
+    """One RowCheck per validated request, with what the results need later (action, state, finding)."""
     v = plan.validation
-    parts = part_numbers(v.snapshot)
     seqs: dict[int, int] = defaultdict(int)
     out: list[RowCheck] = []
     for c in v.requests:
+        kind = kind_of_checked(c)
         row = c.request.row
         seq = seqs[row]
         seqs[row] += 1
         main = next((f for f in c.findings if f.severity is Severity.ERROR), None)
         if main is None and c.status is RequestStatus.UNCHANGED:
             main = next(iter(c.findings), None)
-        user = v.snapshot.users.get(c.user_id) if c.user_id else None
+        target_id, state = kind.target(c, v.snapshot)
         out.append(
             RowCheck(
                 row=row,
                 seq=seq,
                 status=c.status,
-                action=action_text(c, parts),
-                user_id=c.user_id,
+                action=kind.action_text(c, v.snapshot),
+                target_id=target_id,
                 code=main.code if main else ("" if c.status is RequestStatus.READY else str(c.status)),
                 message=main.message if main else "",
                 fix=main.fix if main else "",
-                licenses=licenses_text(user.assigned, parts) if user else "",
+                state=state,
                 findings=tuple(finding_record(f) for f in c.findings),
             )
         )
@@ -135,21 +106,22 @@ def row_checks(plan: Plan) -> list[RowCheck]:
 
 
 def sku_records(plan: Plan) -> list[SkuRecord]:
-    return [
+    """The capacity pools a run records before it starts: every SKU, and every add-on when add-ons are planned."""
+    snap = plan.validation.snapshot
+    out = [
         SkuRecord(sku_id=s.sku_id, part_number=s.part_number, enabled=s.enabled, consumed_before=s.consumed)
-        for s in plan.validation.snapshot.skus.values()
+        for s in snap.skus.values()
     ]
+    if any(s.kind is Kind.ADDONS for s in plan.validation.sheets):
+        out += [
+            SkuRecord(sku_id=ct, part_number=ct, enabled=round(r.purchased), consumed_before=round(r.allocated),
+                      kind=Kind.ADDONS)
+            for ct, r in snap.currencies.items()
+        ]
+    return out
 
 
 # ----------------------------------------------------------------------------------- journal -> results
-
-
-@dataclass(frozen=True, slots=True)
-class _Parts:
-    by_id: Mapping[str, str]
-
-    def text(self, ids: Iterable[str]) -> str:
-        return licenses_text(ids, self.by_id)
 
 
 def row_results(
@@ -157,13 +129,15 @@ def row_results(
     checks: Iterable[RowCheck],
     ops: Iterable[OpRecord],
     skus: Iterable[SkuRecord],
+    kinds: Mapping[int, Kind] | None = None,
 ) -> list[RowResult]:
     """Exactly one RowResult per input row, in input order.
 
     A row's outcome, most serious first: failed (an operation for it failed) > not run (one has not settled) >
     skipped (a request of the row has an error finding or is over capacity) > applied > unchanged.
     """
-    parts = _Parts({s.sku_id: s.part_number for s in skus})
+    names = {s.sku_id: s.part_number for s in skus if s.kind is Kind.LICENSES}
+    kinds = kinds or {}
     by_row_checks: dict[int, list[RowCheck]] = defaultdict(list)
     for c in checks:
         by_row_checks[c.row].append(c)
@@ -176,13 +150,14 @@ def row_results(
     numbers = {r.index: r.number for r in rows}
     out: list[RowResult] = []
     for row in rows:
+        kind = kind_of(kinds.get(row.index, Kind.LICENSES))
         cs = by_row_checks.get(row.index, [])
         os_ = sorted(by_row_ops.get(row.index, []), key=lambda o: o.seq)
         action = "; ".join(dict.fromkeys(c.action for c in cs if c.action))
-        assign = next((o for o in os_ if o.op.kind is OpKind.ASSIGN_LICENSE), None)
-        before = parts.text(assign.op.before) if assign else next((c.licenses for c in cs), "")
+        assign = next((o for o in os_ if not handler(o.op.kind).prerequisite), None)
+        before = kind.state_text(assign.op.before, names) if assign else next((c.state for c in cs), "")
         res = RowResult(row=row.index, row_number=row.number, status=Outcome.UNCHANGED, action=action,
-                        licenses_before=before, licenses_after=before)
+                        before=before, after=before)
         failed = next((o for o in os_ if o.state is OpState.FAILED), None)
         pending = [o for o in os_ if o.state not in (OpState.SUCCEEDED, OpState.FAILED)]
         skipped = next(
@@ -194,11 +169,14 @@ def row_results(
             res.status = Outcome.FAILED
             res.code, res.message, res.request_id = failed.error_code, failed.error_message, failed.request_id
             res.fix = failed.fix
-            if len(failed.op.rows) > 1:  # one assignLicense per user: its rows succeed or fail together
+            if len(failed.op.rows) > 1:  # one request per user (environment): its rows succeed or fail together
                 others = ", ".join(str(numbers[r]) for r in failed.op.rows if r != row.index and r in numbers)
-                res.message += (
-                    f" (This user's rows {row.number}, {others} go to Graph as one call, so they fail together.)"
-                )
+                if failed.op.api is Api.POWERPLATFORM:
+                    res.message += (f" (This environment's rows {row.number}, {others} go to Power Platform as one "
+                                     "request, so they fail together.)")
+                else:
+                    res.message += (f" (This user's rows {row.number}, {others} go to Graph as one call, so they "
+                                    "fail together.)")
 
         elif pending:
             res.status = Outcome.NOT_RUN
@@ -217,13 +195,13 @@ def row_results(
                 res.message = f"Partly applied: {done or 'the rest of the row'} was applied. Not applied: {res.message}"
                 res.request_id = (assign or os_[-1]).request_id
                 if assign is not None:
-                    res.licenses_after = parts.text(assign.op.after)
+                    res.after = kind.state_text(assign.op.after, names)
         elif any(c.status is RequestStatus.READY for c in cs) and not os_:
             # validation passed the row but the plan holds nothing for it: the wave was refused as a whole
             res.status = Outcome.SKIPPED
             res.code = "wave-refused"
-            res.message = "Not applied: the wave was refused because a license is short of seats."
-            res.fix = "Buy or free seats, or run with --on-shortfall partial."
+            res.message = "Not applied: the wave was refused because a license or add-on is short."
+            res.fix = "Buy or free seats (or add-on units), or run with --on-shortfall partial."
         elif os_:
             res.status = Outcome.APPLIED
             res.request_id = (assign or os_[-1]).request_id
@@ -235,23 +213,36 @@ def row_results(
             c0 = cs[0]
             res.code, res.message = c0.code if c0.code != "unchanged" else "", c0.message
         if res.status is Outcome.APPLIED and assign is not None:
-            res.licenses_after = parts.text(assign.op.after)
+            res.after = kind.state_text(assign.op.after, names)
         out.append(res)
     return out
 
 
-def seats_by_part(skus: Iterable[SkuRecord], *, after: bool) -> dict[str, int]:
+def seats_by_part(skus: Iterable[SkuRecord], *, after: bool, kind: Kind = Kind.LICENSES) -> dict[str, int]:
+    """Units used per pool of one kind: part number -> consumed seats; currencyType -> units allocated."""
     out: dict[str, int] = {}
     for s in skus:
         v = s.consumed_after if after else s.consumed_before
-        if v is not None:
+        if v is not None and s.kind is kind:
             out[s.part_number] = v
     return out
 
 
+def expected_allocated(skus: Iterable[SkuRecord], ops: Iterable[OpRecord]) -> dict[str, int]:
+    """Allocated units per currencyType as the settled allocation operations imply."""
+    allocated = {s.sku_id: s.consumed_before for s in skus if s.kind is Kind.ADDONS}
+    for rec in ops:
+        if rec.state is not OpState.SUCCEEDED or rec.op.kind is not OpKind.ALLOCATE_ADDONS:
+            continue
+        before, after = parse_tokens(rec.op.before), parse_tokens(rec.op.after)
+        for ct, n in after.items():
+            allocated[ct] = allocated.get(ct, 0) + n - before.get(ct, 0)
+    return allocated
+
+
 def expected_consumed(skus: Iterable[SkuRecord], ops: Iterable[OpRecord]) -> dict[str, int]:
     """Consumed units per skuId as the settled operations imply (used when the tenant cannot be read)."""
-    consumed = {s.sku_id: s.consumed_before for s in skus}
+    consumed = {s.sku_id: s.consumed_before for s in skus if s.kind is Kind.LICENSES}
     for rec in ops:
         if rec.state is not OpState.SUCCEEDED or rec.op.kind is not OpKind.ASSIGN_LICENSE:
             continue

@@ -4,3 +4,50 @@ Each kind is a folder here (``licenses/``, ``addons/``) with its rows, checks, c
 operations and result columns; the shared machinery (``jobs``, the journal, the pacer, the results writer,
 the CLI) does not know their details.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..models import Kind, OpKind, Role
+from .addons import ADDONS
+from .addons import OP_HANDLERS as _ADDON_OPS
+from .base import ChangeKind, Checked, OpHandler
+from .licenses import LICENSES
+from .licenses import OP_HANDLERS as _LICENSE_OPS
+
+#: Every kind, in the order a sheet's columns are tried against them.
+KINDS: dict[Kind, ChangeKind] = {Kind.LICENSES: LICENSES, Kind.ADDONS: ADDONS}
+
+#: Every operation kind's handler (where it goes, how its effect is read back).
+OP_HANDLERS: dict[OpKind, OpHandler] = {h.op_kind: h for h in (*_LICENSE_OPS, *_ADDON_OPS)}
+
+
+def kind_of(kind: Kind | str) -> ChangeKind:
+    return KINDS[Kind(kind)]
+
+
+def detect_kind(columns: Mapping[Role, int], headers: Sequence[str], *, wanted: Kind | None = None) -> Kind | None:
+    """The kind these columns make (``wanted`` forces one: None when its columns are not there)."""
+    if wanted is not None:
+        return wanted if KINDS[wanted].recognises(columns, headers) else None
+    for k, impl in KINDS.items():
+        if impl.recognises(columns, headers):
+            return k
+    return None
+
+
+def handler(op_kind: OpKind) -> OpHandler:
+    return OP_HANDLERS[op_kind]
+
+
+__all__ = [
+    "KINDS", "OP_HANDLERS", "ChangeKind", "Checked", "OpHandler", "detect_kind", "handler", "kind_of", "kind_of_checked"
+]
+
+
+def kind_of_checked(checked: Checked) -> ChangeKind:
+    """The kind a checked request belongs to."""
+    from ..models import CheckedAddon
+
+    return KINDS[Kind.ADDONS] if isinstance(checked, CheckedAddon) else KINDS[Kind.LICENSES]

@@ -51,7 +51,7 @@ def write_plan(plan: Plan, run_dir: Path) -> Path:
                 change = ", ".join(bits)
             row = [
                 str(i),
-                op.user,
+                op.target,
                 str(op.kind),
                 change,
                 op.depends_on or "",

@@ -3,14 +3,19 @@
 results.xlsx
     ``Results``: every input row in input order with all its original columns, then ``Status`` (applied /
     unchanged / skipped / failed / not run, coloured), ``Action``, ``Error code``, ``Message``, ``Fix``,
-    ``Request id``, ``Time`` (ISO 8601 UTC), ``Licenses before``, ``Licenses after``.
-    ``Summary``: run facts, rows per status, seats per SKU before and after, and a bar chart of the seats.
+    ``Request id``, ``Time`` (ISO 8601 UTC), and the target's state before and after (``Licenses before`` /
+    ``Licenses after`` for a user's licenses, ``Allocation before`` / ``Allocation after`` for add-ons).
+    ``Summary``: run facts, rows per status, seats per SKU before and after with a bar chart, and for add-ons
+    the units allocated per currency type before and after with a chart.
     ``Errors``: the rows that need attention (failed, skipped, not run), same columns as ``Results``.
+    A workbook with several input sheets (licenses and add-ons) gets a results and an errors sheet per input
+    sheet ("Licenses results", "Add-ons errors", ...).
     Header rows are frozen and filtered. If an input column already carries one of the outcome names
     (say the sheet is an earlier results file), the new outcome column is called ``<name> (result)``.
 
 results.csv
-    The ``Results`` columns, UTF-8 with a BOM (Excel then opens it as UTF-8), every field quoted.
+    The ``Results`` columns, UTF-8 with a BOM (Excel then opens it as UTF-8), every field quoted. Further input
+    sheets of a workbook get ``results-2.csv``, ``results-3.csv``, ... (named in run.json's ``files``).
 
 Every text cell in both files goes through :func:`neutralise`; xlsx cells are string cells.
 
@@ -34,7 +39,8 @@ run.json (``schema`` 1; keys are stable, new keys may be added, none renamed)::
     requests        {"sent": int}
     throttling      {"throttled_responses": int, "wait_s": float}
     seats           {"before": {part number: consumed}, "after": {...}}
-    files           {"results_xlsx": "results.xlsx", "results_csv": "results.csv"}: names in the run folder
+    addons          {"before": {currencyType: allocated}, "after": {...}} (only when add-ons were planned)
+    files           {"results_xlsx": "results.xlsx", "results_csv": "results.csv", "results_csv_more": [...]}
     extra           every other key of ``meta``, scrubbed of secrets the same way
 
 :func:`summary_counts` returns the subset ``run_id, tenant, rows, counts, needs_attention, requests,
@@ -43,6 +49,7 @@ throttling, duration_s, interrupted`` for the CLI's ``--json``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -54,7 +61,9 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 
-from ..models import InputRow, Outcome, RowResult, RunResult
+from ..kinds import kind_of
+from ..kinds.addons.names import addon_label
+from ..models import InputRow, Kind, Outcome, RowResult, RunResult, Sheet
 from . import _xlsx
 from ._text import iso_utc, iso_utc_precise, neutralise, neutralise_all, scrub_argv, scrub_value
 
@@ -69,12 +78,19 @@ RESULT_HEADERS: tuple[str, ...] = (
     "Licenses before",
     "Licenses after",
 )
+
+
+def result_headers(kind: Kind) -> tuple[str, ...]:
+    """The outcome columns added after an input sheet's own, for a sheet of ``kind``."""
+    label = kind_of(kind).state_label
+    return (*RESULT_HEADERS[:-2], f"{label} before", f"{label} after")
 #: Rows that need attention, i.e. go on the Errors sheet.
 ATTENTION: frozenset[Outcome] = frozenset({Outcome.FAILED, Outcome.SKIPPED, Outcome.NOT_RUN})
 
 _NO_OUTCOME = "No outcome was recorded for this row."
 
-_WIDTH_CAPS = {"Message": 80, "Fix": 70, "Licenses before": 50, "Licenses after": 50, "Action": 50}
+_WIDTH_CAPS = {"Message": 80, "Fix": 70, "Licenses before": 50, "Licenses after": 50, "Action": 50,
+               "Allocation before": 50, "Allocation after": 50}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +98,7 @@ class ResultPaths:
     xlsx: Path
     csv: Path
     json: Path
+    more_csv: tuple[Path, ...] = ()  # results-2.csv, ... for a workbook's further input sheets
 
 
 def _count_key(o: Outcome) -> str:
@@ -112,6 +129,22 @@ def _duration(result: RunResult) -> float:
         return round(max(0.0, (f - s).total_seconds()), 3)
 
 
+def sheet_titles(sheets: Sequence[Sheet], suffix: str) -> list[str]:
+    """Worksheet names for the input sheets: ``suffix`` alone for one sheet ("Rows", "Results"), else
+    "<kind> <suffix>" ("Add-ons results"), numbered when two sheets share a kind; at most 31 characters."""
+    if len(sheets) == 1:
+        return [suffix]
+    out: list[str] = []
+    for sh in sheets:
+        base = f"{kind_of(sh.kind).title} {suffix.lower()}"
+        name, n = base, 1
+        while name in out:
+            n += 1
+            name = f"{base} {n}"
+        out.append(name[:31])
+    return out
+
+
 def output_headers(input_headers: Sequence[str], added: Sequence[str]) -> list[str]:
     """Input headers, then ``added``; an added name that an input column already uses gets ``(result)``."""
     taken = {h.strip().lower() for h in input_headers}
@@ -125,11 +158,18 @@ def output_headers(input_headers: Sequence[str], added: Sequence[str]) -> list[s
     return out
 
 
-def _pairs(result: RunResult) -> Iterator[tuple[tuple[str, ...], RowResult]]:
-    """(input cells, outcome) for every row, in input order. Tolerates a RunResult whose rows do not
-    line up one-to-one with the sheet: missing outcomes become 'not run', stray outcomes come last."""
-    inputs: list[InputRow] = result.sheet.rows
+def _pairs(result: RunResult, sheet: Sheet | None = None) -> Iterator[tuple[tuple[str, ...], RowResult]]:
+    """(input cells, outcome) for every row of ``sheet`` (default: the first), in input order. Tolerates a
+    RunResult whose rows do not line up one-to-one with the sheet: missing outcomes become 'not run', stray
+    outcomes (of no input sheet) come last, with the first sheet."""
+    sheet = sheet or result.sheet
+    inputs: list[InputRow] = sheet.rows
     rows = result.rows
+    if len(result.sheets) > 1:
+        mine = {a.index for a in inputs}
+        known = {a.index for sh in result.sheets for a in sh.rows}
+        first = sheet is result.sheet
+        rows = [r for r in rows if r.row in mine or (first and r.row not in known)]
     if len(inputs) == len(rows) and all(a.index == b.row for a, b in zip(inputs, rows, strict=True)):
         for a, b in zip(inputs, rows, strict=True):
             yield a.cells, b
@@ -161,8 +201,8 @@ def _row_cells(cells: tuple[str, ...], n_in: int, r: RowResult) -> list[str]:
             r.fix,
             r.request_id,
             iso_utc(r.time),
-            r.licenses_before,
-            r.licenses_after,
+            r.before,
+            r.after,
         )
     )
 
@@ -176,14 +216,16 @@ def write_results(result: RunResult, run_dir: Path, *, meta: Mapping[str, Any] |
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    paths = ResultPaths(run_dir / "results.xlsx", run_dir / "results.csv", run_dir / "run.json")
-    headers = output_headers(result.sheet.headers, RESULT_HEADERS)
-    n_in = len(result.sheet.headers)
-
-    with _xlsx.atomic_path(paths.xlsx) as tmp_x, _xlsx.atomic_path(paths.csv) as tmp_c:
+    sheets = result.sheets
+    more = tuple(run_dir / f"results-{k}.csv" for k in range(2, len(sheets) + 1))
+    paths = ResultPaths(run_dir / "results.xlsx", run_dir / "results.csv", run_dir / "run.json", more)
+    csvs = [paths.csv, *more]
+    with contextlib.ExitStack() as stack:
+        tmp_x = stack.enter_context(_xlsx.atomic_path(paths.xlsx))
+        tmp_csvs = [stack.enter_context(_xlsx.atomic_path(c)) for c in csvs]
         wb = _xlsx.new_workbook(tmp_x)
         try:
-            counts = _write_workbook(wb, result, headers, n_in, tmp_c)
+            counts = _write_workbook(wb, result, tmp_csvs)
         finally:
             _xlsx.close_workbook(wb, paths.xlsx)
 
@@ -193,21 +235,42 @@ def write_results(result: RunResult, run_dir: Path, *, meta: Mapping[str, Any] |
     return paths
 
 
-def _write_workbook(
-    wb: Workbook, result: RunResult, headers: list[str], n_in: int, csv_path: Path
-) -> dict[Outcome, int]:
+def _write_workbook(wb: Workbook, result: RunResult, csv_paths: list[Path]) -> dict[Outcome, int]:
     fmt = _xlsx.Formats(wb)
-    ws_rows = _xlsx.add_sheet(wb, "Results")
+    sheets = result.sheets
+    tabs = [_xlsx.add_sheet(wb, t) for t in sheet_titles(sheets, "Results")]
     ws_sum = _xlsx.add_sheet(wb, "Summary")
-    ws_err = _xlsx.add_sheet(wb, "Errors")
+    errs = [_xlsx.add_sheet(wb, t) for t in sheet_titles(sheets, "Errors")]
+    counts = {o: 0 for o in Outcome}
+    n = 0
+    for sheet, ws_rows, ws_err, csv_path in zip(sheets, tabs, errs, csv_paths, strict=True):
+        n += _write_sheet(result, sheet, ws_rows, ws_err, csv_path, fmt, counts)
+    _write_summary(wb, ws_sum, fmt, result, counts, n)
+    tabs[0].activate()
+    return counts
+
+
+def _write_sheet(
+    result: RunResult,
+    sheet: Sheet,
+    ws_rows: _xlsx.StreamSheet,
+    ws_err: _xlsx.StreamSheet,
+    csv_path: Path,
+    fmt: _xlsx.Formats,
+    counts: dict[Outcome, int],
+) -> int:
+    added = result_headers(sheet.kind)
+    headers = output_headers(sheet.headers, added)
+    n_in = len(sheet.headers)
     ncols = len(headers)
     status_col = n_in
 
     # Widths from a sample, before any data row is written.
-    sample_src = _xlsx.sample_rows(result.rows, 400)
-    sample = [_row_cells(_cells_for(result, r), n_in, r) for r in sample_src]
+    cells_of = {a.index: a.cells for a in sheet.rows}
+    sample_src = _xlsx.sample_rows([r for _c, r in _pairs(result, sheet)], 400)
+    sample = [_row_cells(cells_of.get(r.row, ()), n_in, r) for r in sample_src]
     widths = _xlsx.column_widths(headers, sample)
-    for j, name in enumerate(RESULT_HEADERS):
+    for j, name in enumerate(added):
         widths[n_in + j] = min(widths[n_in + j], float(_WIDTH_CAPS.get(name, 40)))
     widths[status_col] = max(widths[status_col], 12.0)
     row_formats = _status_row_formats(fmt, ncols, status_col)
@@ -216,13 +279,12 @@ def _write_workbook(
     for ws in (ws_rows, ws_err):
         _xlsx.write_header(ws, headers, fmt.header)
         _xlsx.set_widths(ws, widths)
-    counts = {o: 0 for o in Outcome}
     n = 0
     with open(csv_path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)
         w.writerow(neutralise_all(headers))
         write_row = ws_rows.write_text_row
-        for cells, r in _pairs(result):
+        for cells, r in _pairs(result, sheet):
             n += 1
             counts[r.status] += 1
             out = _row_cells(cells, n_in, r)
@@ -230,28 +292,15 @@ def _write_workbook(
             w.writerow(out)
     _xlsx.finish_table(ws_rows, header_row=0, last_row=n, ncols=ncols)
 
-    _write_summary(wb, ws_sum, fmt, result, counts, n)
-
     # Pass 2: Errors sheet (constant_memory: each sheet is written top to bottom in one go).
     e = 0
     write_err = ws_err.write_text_row
-    for cells, r in _pairs(result):
+    for cells, r in _pairs(result, sheet):
         if r.status in ATTENTION:
             e += 1
             write_err(e, _row_cells(cells, n_in, r), row_formats[r.status])
     _xlsx.finish_table(ws_err, header_row=0, last_row=e, ncols=ncols)
-    ws_rows.activate()
-    return counts
-
-
-def _cells_for(result: RunResult, r: RowResult) -> tuple[str, ...]:
-    rows = result.sheet.rows
-    if 0 <= r.row < len(rows) and rows[r.row].index == r.row:
-        return rows[r.row].cells
-    for a in rows:
-        if a.index == r.row:
-            return a.cells
-    return ()
+    return n
 
 
 def _status_row_formats(fmt: _xlsx.Formats, ncols: int, status_col: int) -> dict[Outcome, list[Format | None]]:
@@ -330,10 +379,35 @@ def _write_summary(
         row += 1
     if not skus:
         ws.write_string(row, 0, "No seat figures were recorded for this run.")
-        return
+        row += 1
+    else:
+        _chart(wb, ws, head, len(skus), "Seats per SKU, before and after", "Seats consumed", 2)
+    if result.units_before or result.units_after:
+        _write_units(wb, ws, fmt, result, row + 1)
 
+
+def _write_units(wb: Workbook, ws: _xlsx.StreamSheet, fmt: _xlsx.Formats, result: RunResult, row: int) -> None:
+    """Add-on units allocated to environments per currency type, before and after, with a chart."""
+    types = sorted(set(result.units_before) | set(result.units_after))
+    ws.write_string(row, 0, "Add-on units allocated", fmt.header)
+    ws.write_string(row, 1, "Before", fmt.header)
+    ws.write_string(row, 2, "After", fmt.header)
+    ws.write_string(row, 3, "Change", fmt.header)
+    head = row
+    for ct in types:
+        row += 1
+        before, after = result.units_before.get(ct, 0), result.units_after.get(ct, 0)
+        ws.write_string(row, 0, neutralise(addon_label(ct)))
+        ws.write_number(row, 1, before, fmt.number)
+        ws.write_number(row, 2, after, fmt.number)
+        ws.write_number(row, 3, after - before, fmt.number)
+    _chart(wb, ws, head, len(types), "Add-on units allocated, before and after", "Units allocated", 24)
+
+
+def _chart(wb: Workbook, ws: _xlsx.StreamSheet, head: int, count: int, title: str, axis: str, at_row: int) -> None:
+    """A bar chart of the Before/After columns of the table whose header is on row ``head``."""
     name = quote_sheetname(ws.get_name())
-    first, last = head + 1, head + len(skus)
+    first, last = head + 1, head + count
     chart = wb.add_chart({"type": "bar"})
     assert chart is not None
     for col, label in ((1, "Before"), (2, "After")):
@@ -342,15 +416,15 @@ def _write_summary(
                 "name": label,
                 "categories": f"={name}!{_abs(first, 0)}:{_abs(last, 0)}",
                 "values": f"={name}!{_abs(first, col)}:{_abs(last, col)}",
-                "data_labels": {"value": len(skus) <= 12},
+                "data_labels": {"value": count <= 12},
             }
         )
-    chart.set_title({"name": "Seats per SKU, before and after"})
-    chart.set_x_axis({"name": "Seats consumed", "min": 0})
+    chart.set_title({"name": title})
+    chart.set_x_axis({"name": axis, "min": 0})
     chart.set_y_axis({"reverse": True})
     chart.set_legend({"position": "bottom"})
-    chart.set_size({"width": 640, "height": max(300, 80 + 36 * len(skus))})
-    ws.insert_chart(2, 5, chart)
+    chart.set_size({"width": 640, "height": max(300, 80 + 36 * count)})
+    ws.insert_chart(at_row, 5, chart)
 
 
 def _abs(row: int, col: int) -> str:
@@ -384,6 +458,8 @@ def _run_json(
             "format": sheet.format,
             "sheet": sheet.sheet_name,
             "rows": len(sheet.rows),
+            **({"sheets": [{"sheet": sh.sheet_name, "kind": str(sh.kind), "rows": len(sh.rows)}
+                           for sh in result.sheets]} if len(result.sheets) > 1 else {}),
         },
         "command_line": scrub_argv(argv),
         "started": iso_utc_precise(result.started),
@@ -396,6 +472,9 @@ def _run_json(
         "requests": summary["requests"],
         "throttling": summary["throttling"],
         "seats": {"before": dict(result.seats_before), "after": dict(result.seats_after)},
-        "files": {"results_xlsx": paths.xlsx.name, "results_csv": paths.csv.name},
+        **({"addons": {"before": dict(result.units_before), "after": dict(result.units_after)}}
+           if result.units_before or result.units_after else {}),
+        "files": {"results_xlsx": paths.xlsx.name, "results_csv": paths.csv.name,
+                  **({"results_csv_more": [p.name for p in paths.more_csv]} if paths.more_csv else {})},
         "extra": scrub_value(extra),
     }

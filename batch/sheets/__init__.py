@@ -20,7 +20,7 @@ from .catalog import (
     refresh_product_list,
 )
 from .columns import SYNONYMS, detect_columns
-from .reader import read_sheet
+from .reader import read_sheet, read_sheets
 from .resolve import (
     ResolvedSku,
     SkuResolver,
@@ -45,6 +45,7 @@ __all__ = [
     "detect_columns",
     "parse_requests",
     "read_sheet",
+    "read_sheets",
     "refresh_product_list",
     "resolve_plans",
     "resolve_sku",

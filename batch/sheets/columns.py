@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 
 from ..errors import ColumnError
+from ..kinds.addons.names import resolve_addon
 from ..models import Role
 
 #: Usual header names per role, most specific first (when two headers match one role, the one whose
@@ -188,6 +189,9 @@ def header_score(cells: Sequence[str], mapped: frozenset[str] = frozenset()) -> 
         hit = role_of(c)
         if hit and hit[0] not in roles:
             roles.add(hit[0])
+            score += 1
+        elif hit is None and Role.ADDON not in roles and resolve_addon(c) is not None:
+            roles.add(Role.ADDON)  # a wide add-on sheet: a column headed by an add-on's name
             score += 1
     return score
 

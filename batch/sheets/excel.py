@@ -111,6 +111,34 @@ def read_workbook(
     return WorkbookGrid(ws.name, grid, merged, notes, len(names))
 
 
+def workbook_input_sheets(
+    data: bytes, path: str, fmt: str, looks_like_input: Callable[[list[list[str]]], bool]
+) -> list[str]:
+    """Names of the visible worksheets whose top rows hold a header of known column names, in workbook order
+    (the sheets of a workbook that may each be an input sheet). Unreadable workbooks give [] (read_workbook
+    then says what is wrong)."""
+    try:
+        wb = pc.CalamineWorkbook.from_filelike(BytesIO(data))
+    except (pc.CalamineError, ValueError, OSError):
+        return []
+    out: list[str] = []
+    try:
+        with wb:
+            for m in wb.sheets_metadata:
+                if m.visible != pc.SheetVisibleEnum.Visible or m.typ != pc.SheetTypeEnum.WorkSheet:
+                    continue
+                ws = wb.get_sheet_by_name(m.name)
+                if ws.start is None:
+                    continue
+                rows = ws.to_python(skip_empty_area=False)[:200]
+                top = [[c.strip() if type(c) is str else cell_text(c).strip() for c in r] for r in rows]
+                if looks_like_input(top):
+                    out.append(m.name)
+    except pc.CalamineError:
+        return []
+    return out
+
+
 def _pick_named(names: list[str], wanted: str, path: str) -> str:
     if wanted in names:
         return wanted

@@ -7,13 +7,60 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import EmptySheetError, SheetReadError
-from ..models import Sheet
+from ..errors import ColumnError, EmptySheetError, SheetReadError
+from ..models import InputRow, Kind, Sheet
 from .csvread import UnclosedQuote, read_csv_text
 from .detect import TEXT_SUFFIXES, sniff
 from .encoding import decode
-from .excel import read_workbook
+from .excel import read_workbook, workbook_input_sheets
 from .table import build_sheet, looks_like_input
+
+
+def read_sheets(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    kind: Kind | None = None,
+) -> list[Sheet]:
+    """Every input sheet of the file: a workbook may hold several (a Licenses sheet and an Add-ons sheet, as
+    the templates do), and they are one run. Row indexes run on across the sheets.
+
+    Without ``sheet``, every worksheet whose header names the columns of some kind of change is read (a sheet
+    of another shape, such as instructions or drop-down lists, is skipped with a note on the first sheet);
+    ``kind`` keeps only sheets of that kind. A CSV file, a workbook with one input sheet, or ``sheet`` given:
+    exactly :func:`read_sheet`.
+    """
+    p = Path(path)
+    if sheet is not None:
+        return [read_sheet(p, sheet=sheet, column_map=column_map, kind=kind)]
+    data = _read_bytes(p)
+    fmt = sniff(data, p.suffix, str(p)) if data else "csv"
+    if fmt == "csv":
+        return [read_sheet(p, column_map=column_map, kind=kind)]
+    names = workbook_input_sheets(data, str(p), fmt, lambda rows: looks_like_input(rows, column_map))
+    if len(names) <= 1:
+        return [read_sheet(p, column_map=column_map, kind=kind)]
+    out: list[Sheet] = []
+    skipped: list[str] = []
+    for name in names:
+        try:
+            sh = read_sheet(p, sheet=name, column_map=column_map, kind=kind)
+        except ColumnError as e:
+            skipped.append(f"sheet '{name}' skipped: {e.message}")
+            continue
+        offset = sum(len(x.rows) for x in out)
+        if offset:
+            sh.rows = [InputRow(r.index + offset, r.number, r.cells) for r in sh.rows]
+        out.append(sh)
+    if not out:
+        return [read_sheet(p, column_map=column_map, kind=kind)]  # the single-sheet error, with its message
+    out[0].notes.extend(skipped)
+    if len(out) > 1:
+        out[0].notes.append(
+            "this workbook has several input sheets, one run: " + ", ".join(f"'{x.sheet_name}' ({x.kind})" for x in out)
+        )
+    return out
 
 
 def read_sheet(
@@ -21,6 +68,7 @@ def read_sheet(
     *,
     sheet: str | None = None,
     column_map: Mapping[str, str] | None = None,
+    kind: Kind | None = None,
 ) -> Sheet:
     """Read the input sheet at ``path``.
 
@@ -69,6 +117,7 @@ def read_sheet(
             sha256=digest,
             column_map=column_map,
             notes=notes,
+            kind=kind,
         )
     if suffix and suffix != fmt and not (suffix in ("xltx", "xltm") and fmt in ("xlsx", "xlsm")):
         notes.append(f"the file is named .{suffix} but is a {fmt} workbook; read as {fmt}")
@@ -86,6 +135,7 @@ def read_sheet(
         merged=wb.merged,
         notes=notes,
         in_sheet=f" in sheet '{wb.sheet_name}'" if wb.sheet_count > 1 else "",
+        kind=kind,
     )
 
 

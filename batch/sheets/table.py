@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ColumnError, EmptySheetError
-from ..models import InputRow, Role, Sheet
+from ..models import InputRow, Kind, Role, Sheet
 from .columns import detect_columns, header_score, mapped_headers
 
 HEADER_SCAN = 20
@@ -36,6 +36,7 @@ def build_sheet(
     merged: Sequence[MergedRange] = (),
     notes: Sequence[str] = (),
     in_sheet: str = "",
+    kind: Kind | None = None,
 ) -> Sheet:
     """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``. ``in_sheet`` (e.g.
     " in sheet 'Wave 2'") goes into error messages when a workbook has several sheets."""
@@ -102,7 +103,7 @@ def build_sheet(
 
     columns, col_notes = detect_columns(headers, column_map, where)
     all_notes.extend(col_notes)
-    _require(columns, headers, where, h + 1, in_sheet)
+    found = _require(columns, headers, where, h + 1, in_sheet, kind)
     return Sheet(
         path=path,
         format=fmt,
@@ -116,6 +117,7 @@ def build_sheet(
         sha256=sha256,
         blank_rows=blank,
         notes=all_notes,
+        kind=found,
     )
 
 
@@ -193,23 +195,57 @@ def _unique_headers(header: list[str], lo: int, hi: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _require(columns: dict[Role, int], headers: Sequence[str], where: str, header_row: int, in_sheet: str = "") -> None:
+def _require(
+    columns: dict[Role, int],
+    headers: Sequence[str],
+    where: str,
+    header_row: int,
+    in_sheet: str = "",
+    kind: Kind | None = None,
+) -> Kind:
+    """The kind of change these columns make (``batch.kinds``), or a ColumnError saying what is missing."""
+    from ..kinds import detect_kind
+
+    found = detect_kind(columns, headers, wanted=kind)
+    if found is not None:
+        return found
     listed = ", ".join(f"'{h}'" for h in headers)
+    if kind is Kind.ADDONS or (kind is None and Role.ENVIRONMENT in columns and Role.USER not in columns):
+        if Role.ENVIRONMENT not in columns:
+            raise ColumnError(
+                f"No column names the environment{in_sheet}. The headers (row {header_row}) are: {listed}.",
+                path=where,
+                fix='Head the column Environment (its name or id), or map it: --map "environment=<header>".',
+            )
+        if Role.ADDON in columns:
+            raise ColumnError(
+                f"No column gives the amount{in_sheet}. The headers (row {header_row}) are: {listed}.",
+                path=where,
+                fix='Head the column Amount (or Allocated, Quantity), or map it: --map "amount=<header>".',
+            )
+        raise ColumnError(
+            f"No column names the add-on{in_sheet}. The headers (row {header_row}) are: {listed}.",
+            path=where,
+            fix=(
+                "Head the column Add-on (or Currency type) with an Amount column beside it, or give one column "
+                "per add-on headed by its name (AI Builder credits, Power Apps per app, ...), or map it: "
+                '--map "addon=<header>".'
+            ),
+        )
     if Role.USER not in columns:
         raise ColumnError(
             f"No column names the user{in_sheet}. The headers (row {header_row}) are: {listed}.",
             path=where,
             fix='Head the column userPrincipalName (or UPN, Email), or map it: --map "user=<header>".',
         )
-    if not ({Role.SKU, Role.TO_SKU, Role.FROM_SKU} & columns.keys()):
-        raise ColumnError(
-            f"No column names the license{in_sheet}. The headers (row {header_row}) are: {listed}.",
-            path=where,
-            fix=(
-                "Head the column License (or skuPartNumber, SKU, Product name), or give From license and "
-                'To license columns for a swap, or map it: --map "sku=<header>".'
-            ),
-        )
+    raise ColumnError(
+        f"No column names the license{in_sheet}. The headers (row {header_row}) are: {listed}.",
+        path=where,
+        fix=(
+            "Head the column License (or skuPartNumber, SKU, Product name), or give From license and "
+            'To license columns for a swap, or map it: --map "sku=<header>".'
+        ),
+    )
 
 
 def _preview(cells: Sequence[str]) -> str:

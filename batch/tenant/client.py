@@ -7,12 +7,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from ..config import Limits, Target
 from ..errors import ConfigError, PermissionDeniedError, ServiceError
-from ..models import Sku, TenantSnapshot, User
+from ..models import CurrencyReport, Sku, TenantSnapshot, User
 from .auth import TokenCredentialLike, TokenProvider, graph_scope, make_credential
-from .graph import BatchReply, Graph
+from .graph import BatchReply, Graph, ItemReply
 from .http import HttpClient
+from .powerplatform import PowerPlatform
 from .snapshot import Strategy, read_skus, read_users, take_snapshot
 
 
@@ -40,6 +43,14 @@ class Tenant:
         self.graph = Graph(self.http)
         self._tenant_id = target.tenant_id.lower() if target.tenant_id else None
         self._org: dict[str, Any] | None = None
+        self._pp: PowerPlatform | None = None
+
+    @property
+    def powerplatform(self) -> PowerPlatform:
+        """The Power Platform licensing API of the same target (same credential), opened on first use."""
+        if self._pp is None:
+            self._pp = PowerPlatform(self.target, self.limits, tokens=self.tokens)
+        return self._pp
 
     # -- counters
 
@@ -50,11 +61,40 @@ class Tenant:
 
     # -- reads
 
-    def snapshot(self, user_keys: Iterable[str], *, strategy: Strategy | None = None) -> TenantSnapshot:
-        """The tenant as one run sees it: SKUs, the named users (or all), their licensing groups."""
+    def snapshot(
+        self, user_keys: Iterable[str], *, strategy: Strategy | None = None, powerplatform: bool = False
+    ) -> TenantSnapshot:
+        """The tenant as one run sees it: SKUs, the named users (or all), their licensing groups; with
+        ``powerplatform`` also the environments, their add-on allocations and the tenant's add-on capacity."""
         snap = take_snapshot(self.graph, user_keys, tenant_id=self._tenant_id, strategy=strategy)
         self._tenant_id = snap.tenant_id
+        if powerplatform:
+            pp = self.powerplatform
+            before = pp.http.stats.requests
+            snap.environments = pp.environments()
+            snap.allocations = self.read_allocations(list(snap.environments))
+            snap.currencies = pp.currency_reports()
+            snap.requests += pp.http.stats.requests - before
         return snap
+
+    def read_allocations(self, environment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """environmentId -> currencyType -> allocated, for the given environments (one request for all of
+        them, allocationsByEnvironment; per environment where that endpoint is not served). Blocking."""
+        pp = self.powerplatform
+        wanted = {e.lower(): e for e in environment_ids}
+        try:
+            every = pp.allocations_by_environment()
+        except ServiceError:
+            every = {e: pp.allocations(e) for e in environment_ids}
+        return {
+            wanted[env.lower()]: {ct: round(n) for ct, n in alloc.items()}
+            for env, alloc in every.items()
+            if env.lower() in wanted
+        }
+
+    def currency_reports(self) -> dict[str, CurrencyReport]:
+        """The tenant's add-on capacity per currency type (purchased, allocated, consumed)."""
+        return self.powerplatform.currency_reports()
 
     def read_users(self, ids: Iterable[str]) -> dict[str, User]:
         """Current state of users (by object id or UPN, batched 20 per request); unknown ones are left out.
@@ -112,6 +152,26 @@ class Tenant:
 
     # -- writes
 
+    async def send_powerplatform(self, method: str, url: str, body: Mapping[str, Any]) -> ItemReply:
+        """Send one Power Platform write once (RELATIVE url); its answer, whatever the status, as an
+        ``ItemReply`` like a ``$batch`` item's. Transport failures raise like ``post_batch``."""
+        resp = await self.powerplatform.http.arequest(
+            method, url, content=orjson.dumps(dict(body)), headers={"Content-Type": "application/json"}, check=False
+        )
+        parsed: Any = None
+        if resp.content:
+            try:
+                parsed = orjson.loads(resp.content)
+            except orjson.JSONDecodeError:
+                if resp.status < 300:
+                    raise ServiceError("Power Platform answered with something that is not JSON.",
+                                       status=resp.status, request_id=resp.request_id) from None
+                parsed = None
+        if isinstance(parsed, dict) and "error" not in parsed and "code" in parsed and resp.status >= 400:
+            parsed = {"error": parsed}  # the gateway's own errors: {"code", "message"} at the top
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        return ItemReply(resp.status, headers, parsed)
+
     async def post_batch(self, items: Sequence[Mapping[str, Any]]) -> BatchReply:
         """POST one ``$batch`` (<= 20 items with RELATIVE urls) once; see ``Graph.post_batch``."""
         return await self.graph.post_batch(items)
@@ -120,10 +180,21 @@ class Tenant:
 
     def close(self) -> None:
         self.http.close()
+        if self._pp is not None:
+            self._pp.close()
+
+    async def aclose_writers(self) -> None:
+        """Close the async clients the writes used (inside the event loop that used them); sync reads go on."""
+        await self.http.aclose()
+        if self._pp is not None:
+            await self._pp.http.aclose()
 
     async def aclose(self) -> None:
         await self.http.aclose()
         self.http.close()
+        if self._pp is not None:
+            await self._pp.http.aclose()
+            self._pp.close()
 
     def __enter__(self) -> Tenant:
         return self

@@ -420,8 +420,10 @@ class HttpClient:
         *,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        check: bool = True,
     ) -> Response:
-        """Send one request once (no retries: the caller decides)."""
+        """Send one request once (no retries: the caller decides). With ``check=False`` an HTTP error status
+        comes back as a Response like any other (only transport failures raise)."""
         full = self.url(url)
         what = f"{method.upper()} {_short(full)}"
         h, crid = self._headers(headers, content)
@@ -433,6 +435,12 @@ class HttpClient:
                 self.stats.add(requests=1)
         except httpx.HTTPError as e:
             raise error_for_transport(e, what=what) from e
+        if not check and r.status_code >= 400:
+            if r.status_code == 401:
+                self.tokens.invalidate(self.scope)
+            if r.status_code == 429:
+                self.stats.add(throttled=1)
+            return Response(r.status_code, r.headers, r.content, r.headers.get("request-id"), crid, 0.0)
         return self._settle(method, full, r, crid, what)
 
 

@@ -9,45 +9,17 @@ honouring Retry-After like Graph reads.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ..config import Limits, Target
 from ..errors import ConfigError, ServiceError
+from ..models import CurrencyReport, Environment
 from .auth import TokenCredentialLike, TokenProvider, make_credential, powerplatform_scope
 from .http import HttpClient, quote_segment
 
 ENVIRONMENTS_API_VERSION = "2024-10-01"
 ALLOCATIONS_API_VERSION = "2022-03-01-preview"
 REPORTS_API_VERSION = "2024-10-01"
-
-
-@dataclass(frozen=True, slots=True)
-class Environment:
-    id: str
-    display_name: str
-    type: str  # Default | Production | Sandbox | Developer | Trial | ...
-    state: str
-    geo: str | None = None
-    url: str | None = None
-
-    @property
-    def is_default(self) -> bool:
-        return self.type.lower() == "default" or self.id.lower().startswith("default-")
-
-
-@dataclass(frozen=True, slots=True)
-class CurrencyReport:
-    """Tenant totals for one add-on currency; free to allocate = purchased - allocated."""
-
-    currency_type: str
-    purchased: float
-    allocated: float
-    consumed: float = 0.0
-
-    @property
-    def available(self) -> float:
-        return max(0.0, self.purchased - self.allocated)
 
 
 class PowerPlatform:

@@ -74,9 +74,9 @@ def small_plan(n: int = 3, *, with_location: bool = True) -> Plan:
         dep = None
         if loc:
             dep = f"{u.id}/setUsageLocation"
-            ops.append(Operation(key=dep, kind=OpKind.SET_USAGE_LOCATION, user_id=u.id, user=u.upn,
+            ops.append(Operation(key=dep, kind=OpKind.SET_USAGE_LOCATION, target_id=u.id, target=u.upn,
                                  method="PATCH", url=f"/users/{u.id}", body={"usageLocation": loc}, rows=(i,)))
-        ops.append(Operation(key=f"{u.id}/assignLicense", kind=OpKind.ASSIGN_LICENSE, user_id=u.id, user=u.upn,
+        ops.append(Operation(key=f"{u.id}/assignLicense", kind=OpKind.ASSIGN_LICENSE, target_id=u.id, target=u.upn,
                              method="POST", url=f"/users/{u.id}/assignLicense",
                              body={"addLicenses": [{"skuId": E5, "disabledPlans": []}], "removeLicenses": []},
                              rows=(i,), depends_on=dep, add=((E5, ()),), remove=(), before=(), after=(E5,)))

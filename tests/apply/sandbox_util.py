@@ -152,5 +152,5 @@ def tenant_state(db: Path) -> State:
 
 def outcome_rows(result: Any) -> list[tuple[Any, ...]]:
     """What must be identical between two runs of the same wave (no times or request ids)."""
-    return [(r.row, r.status.value, r.action, r.code, r.message, r.fix, r.licenses_before, r.licenses_after)
+    return [(r.row, r.status.value, r.action, r.code, r.message, r.fix, r.before, r.after)
             for r in result.rows]

@@ -52,9 +52,9 @@ def intended(before: State, plan: Plan, result: RunResult) -> State:
         for rec in j.operations():
             if rec.state is not OpState.SUCCEEDED:
                 continue
-            _loc, st = users[rec.op.user_id]
+            _loc, st = users[rec.op.target_id]
             if rec.op.kind.value == "setUsageLocation":
-                users[rec.op.user_id] = (str(rec.op.body["usageLocation"]), st)
+                users[rec.op.target_id] = (str(rec.op.body["usageLocation"]), st)
                 continue
             for sid in rec.op.remove:
                 st.pop((sid, ""), None)

@@ -27,18 +27,22 @@ def uid(i: int) -> str:
     return f"00000000-0000-0000-0000-{i:012d}"
 
 
-def test_everything_applied_patch_and_assign_in_one_batch(tmp_path: Path) -> None:
+def test_everything_applied_patch_first_then_assign_in_all_parallel_batches(tmp_path: Path) -> None:
     tenant, plan = setup(3)
     res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
     assert [r.status for r in res.rows] == [Outcome.APPLIED] * 3
     assert res.rows[0].action == "assign SPE_E5; set usage location DE"
-    assert res.rows[0].licenses_before == "" and res.rows[0].licenses_after == "SPE_E5"
-    assert len(tenant.batches) == 1
-    items = tenant.batches[0]
-    assert items[0]["method"] == "PATCH" and items[1]["dependsOn"] == [items[0]["id"]]
+    assert res.rows[0].before == "" and res.rows[0].after == "SPE_E5"
+    # Every batch is all-parallel: no dependsOn anywhere; the PATCH goes first, the assignLicense that needs
+    # it only once it has succeeded (cloud-facts, JSON batching: one kind per batch).
+    assert len(tenant.batches) == 2
+    first, second = tenant.batches
+    assert not any("dependsOn" in it for b in tenant.batches for it in b)
+    assert [it["method"] for it in first] == ["PATCH", "POST", "POST"]
+    assert [it["url"] for it in second] == [f"/users/{uid(0)}/assignLicense"]
     assert all(v == 1 for v in tenant.effects.values())
     assert tenant.loc[uid(0)] == "DE" and all(E5 in tenant.direct[uid(i)] for i in range(3))
-    assert not res.interrupted and res.requests_sent == 1
+    assert not res.interrupted and res.requests_sent == 2
     assert res.seats_after == {"SPE_E5": 13, "SPE_E3": 20}  # the fake has no skus(): computed from effects
 
 
@@ -53,7 +57,7 @@ def test_item_429_is_requeued_alone_after_retry_after(tmp_path: Path) -> None:
     assert all(v == 1 for v in tenant.effects.values())
 
 
-def test_424_after_a_failed_patch_fails_with_the_patch_error(tmp_path: Path) -> None:
+def test_a_failed_patch_fails_its_assign_unsent_with_the_patch_error(tmp_path: Path) -> None:
     tenant, plan = setup(2)
     tenant.script[("PATCH", f"/users/{uid(0)}")] = [
         err(400, "Request_BadRequest", "Invalid value specified for property 'usageLocation' of resource 'User'.")]
@@ -62,16 +66,15 @@ def test_424_after_a_failed_patch_fails_with_the_patch_error(tmp_path: Path) -> 
     assert res.rows[0].code == "Request_BadRequest"
     assert "usageLocation" in res.rows[0].message and "two-letter" in res.rows[0].fix
     assert res.rows[1].status is Outcome.APPLIED
-    assert len(tenant.batches) == 1  # neither the PATCH (400) nor the assign (424) was re-sent
+    assert len(tenant.batches) == 1  # the PATCH (400) was not re-sent and the assign never left
 
 
-def test_424_after_a_throttled_patch_resends_both(tmp_path: Path) -> None:
+def test_a_throttled_patch_is_resent_and_only_then_the_assign(tmp_path: Path) -> None:
     tenant, plan = setup(1)
     tenant.script[("PATCH", f"/users/{uid(0)}")] = [err(429, "TooManyRequests", "later", "0.01")]
     res = apply(plan, tenant, run_dir=tmp_path, limits=LIMITS)  # type: ignore[arg-type]
     assert res.rows[0].status is Outcome.APPLIED
-    assert [[i["method"] for i in b] for b in tenant.batches] == [["PATCH", "POST"], ["PATCH", "POST"]]
-    assert tenant.batches[1][1]["dependsOn"] == [tenant.batches[1][0]["id"]]
+    assert [[i["method"] for i in b] for b in tenant.batches] == [["PATCH"], ["PATCH"], ["POST"]]
 
 
 def test_400_is_not_retried_and_gets_a_fix(tmp_path: Path) -> None:

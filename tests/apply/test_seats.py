@@ -60,12 +60,12 @@ def test_adds_wait_for_the_removals_that_free_their_seats(tmp_path: Path) -> Non
             assert not v.wave_refused
             p = plan(v)
             result = apply(p, tenant, run_dir=tmp_path / "run", limits=Limits())
-            after = tenant.read_users([op.user_id for op in p.operations])
+            after = tenant.read_users([op.target_id for op in p.operations])
 
     assert [r.status for r in result.rows] == [Outcome.APPLIED] * len(lines[1:]), [
         (r.row_number, r.status, r.message) for r in result.rows
     ]
     for op in p.operations:
-        assert (copilot in after[op.user_id].assigned) == (op.user in others)
+        assert (copilot in after[op.target_id].assigned) == (op.target in others)
     info = tenant_info(db)["skus"]["Microsoft_365_Copilot"]
     assert info["consumed"] == info["enabled"]

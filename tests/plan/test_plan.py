@@ -41,7 +41,7 @@ def test_rows_of_one_user_merge_into_one_operation() -> None:
     u = user(ALICE, direct={E3: ()})
     rows = [req(0, ALICE, R, "SPE_E3"), req(1, BOB, A, "SPE_E5"), req(2, ALICE, A, "SPE_E5", plans=("SWAY",))]
     p = planned(tenant(u, user(BOB)), rows)
-    assert [op.user for op in p.operations] == [ALICE, BOB]  # first-row order
+    assert [op.target for op in p.operations] == [ALICE, BOB]  # first-row order
     op = p.operations[0]
     assert op.rows == (0, 2)
     assert op.body == {"addLicenses": [{"skuId": E5, "disabledPlans": [SWAY]}], "removeLicenses": [E3]}
@@ -92,7 +92,7 @@ def test_guest_uses_object_id_in_url() -> None:
     guest = "bob_fabrikam.com#EXT#@contoso.onmicrosoft.com"
     u = user(guest, guest=True)
     (op,) = planned(tenant(u), [req(0, guest, A, "SPE_E5")]).operations
-    assert "#" not in op.url and op.url == f"/users/{u.id}/assignLicense" and op.user == guest
+    assert "#" not in op.url and op.url == f"/users/{u.id}/assignLicense" and op.target == guest
 
 
 def test_nothing_for_unchanged_error_or_over_capacity() -> None:
@@ -106,7 +106,7 @@ def test_nothing_for_unchanged_error_or_over_capacity() -> None:
     p = planned(snap, rows, policy=ShortfallPolicy.PARTIAL)
     statuses = [c.status for c in p.validation.requests]
     assert statuses == [RequestStatus.UNCHANGED, RequestStatus.ERROR, RequestStatus.READY, RequestStatus.OVER_CAPACITY]
-    assert [op.user for op in p.operations] == [BOB]
+    assert [op.target for op in p.operations] == [BOB]
     assert [(s.part_number, s.takes) for s in p.seats] == [("SPE_E5", 1)]
 
 
@@ -159,7 +159,7 @@ def test_render_lines() -> None:
     ]
     lines = render_plan(p, limit=1)
     assert lines[0].startswith("3 operations for 2 users")
-    assert "... and 1 more users" in lines
+    assert "... and 1 more" in lines
     assert any("SPE_E5: takes 1, frees 0" in x for x in lines)
 
 

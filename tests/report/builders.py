@@ -55,8 +55,8 @@ def outcome(i: int, status: Outcome, **kw: object) -> RowResult:
     base: dict[str, object] = {
         "action": "assign SPE_E5",
         "time": T0 + timedelta(seconds=i),
-        "licenses_before": "SPE_E3",
-        "licenses_after": "SPE_E3, SPE_E5" if status is Outcome.APPLIED else "SPE_E3",
+        "before": "SPE_E3",
+        "after": "SPE_E3, SPE_E5" if status is Outcome.APPLIED else "SPE_E3",
     }
     if status is Outcome.APPLIED:
         base["request_id"] = f"req-{i}"

@@ -71,14 +71,14 @@ def test_capacity_sheet(path: Path) -> None:
     ws = load(path)["Capacity"]
     rows = values(ws)
     assert rows[0] == list(CAPACITY_HEADERS)
-    assert rows[1] == ["SPE_E5", E5, 12, 10, 1, 1, 4, 1, 3, 2]
-    assert rows[2] == ["SPE_E3", E3, 50, 40, 0, 10, 0, 1, -1, 0]
+    assert rows[1] == ["licenses", "SPE_E5", "SPE_E5", E5, 12, 10, 1, 1, 4, 1, 3, 2]
+    assert rows[2] == ["licenses", "SPE_E3", "SPE_E3", E3, 50, 40, 0, 10, 0, 1, -1, 0]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:J3"
-    assert fill(ws, 2, 10) == STATUS_COLOURS["error"][0].lstrip("#").upper()
-    assert fill(ws, 3, 10) == STATUS_COLOURS["ready"][0].lstrip("#").upper()
-    assert ws.cell(2, 3).data_type == "n"
-    assert rows[4][0].startswith("Nothing will be applied: SPE_E5 short of seats")
+    assert ws.auto_filter.ref == "A1:L3"
+    assert fill(ws, 2, 12) == STATUS_COLOURS["error"][0].lstrip("#").upper()
+    assert fill(ws, 3, 12) == STATUS_COLOURS["ready"][0].lstrip("#").upper()
+    assert ws.cell(2, 5).data_type == "n"
+    assert rows[4][0].startswith("Nothing will be applied: SPE_E5 short and the shortfall policy is 'stop'.")
 
 
 def test_no_refusal_note_under_partial_policy(tmp_path: Path) -> None:

@@ -173,11 +173,11 @@ def test_reserve(reserve: str, short: int) -> None:
 
 
 def test_percent_reserve_rounds_up_per_sku() -> None:
-    f = parse_reserve("5%")
-    assert f(sku("A", E3, enabled=101)) == 6
-    assert f(sku("A", E3, enabled=100)) == 5
-    assert f(sku("A", E3, enabled=0)) == 0
-    assert parse_reserve(3)(sku("A", E3)) == 3
+    f = parse_reserve("5%")  # takes a pool's purchased units (a SKU's prepaidUnits.enabled)
+    assert f(sku("A", E3, enabled=101).enabled) == 6
+    assert f(sku("A", E3, enabled=100).enabled) == 5
+    assert f(sku("A", E3, enabled=0).enabled) == 0
+    assert parse_reserve(3)(sku("A", E3).enabled) == 3
 
 
 @pytest.mark.parametrize("bad", ["-1", "abc", "5 seats", "%", "101%", "-3%", "1.5", "nan%"])

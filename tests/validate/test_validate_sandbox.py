@@ -106,7 +106,7 @@ def applied(server: SandboxServer, checked: tuple[Validation, TenantSnapshot]) -
         statuses = asyncio.run(send())
         bad = {k: v for k, v in statuses.items() if not 200 <= v[0] < 300}
         assert not bad, bad
-        after = tenant.read_users([op.user_id for op in p.operations])
+        after = tenant.read_users([op.target_id for op in p.operations])
     return p, after
 
 
@@ -119,16 +119,16 @@ def test_plan_is_accepted_by_the_tenant(
     lines = describe_operations(p)
     assert f"adele.vance@{D}: + SPE_E5 (disabled: SWAY), - SPE_E3" in lines
     assert f"megan.bowen@{D}: + SPE_E5; set usage location DE" in lines
-    diego = next(op for op in p.operations if op.user.startswith("diego"))
+    diego = next(op for op in p.operations if op.target.startswith("diego"))
     # SWAY and YAMMER were disabled by an admin: kept, and TEAMS1 added
     ((_, disabled),) = diego.add
     names = {pl.id: pl.name for s in snap.skus.values() for pl in s.service_plans}
     assert {names[d] for d in disabled} == {"SWAY", "YAMMER_ENTERPRISE", "TEAMS1"}
 
     for op in p.operations:
-        u = after[op.user_id]
+        u = after[op.target_id]
         if op.kind is OpKind.ASSIGN_LICENSE:
-            assert sorted(u.assigned) == sorted(op.after), op.user
+            assert sorted(u.assigned) == sorted(op.after), op.target
             for sku_id, disabled in op.add:
                 d = u.direct(sku_id)
                 assert d is not None and d.disabled_plans == frozenset(disabled)
