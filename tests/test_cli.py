@@ -82,7 +82,8 @@ def test_validate_sample_wave_reports_every_row_and_the_shortfall(
     assert "Licensing - Microsoft 365 E3" in str(by_note["inherited from a group"]["Message"])
     assert by_note["already has it"]["Status"] == "unchanged"
     capacity = rows_of(workdir / report, "Capacity")
-    assert any(c["SKU part number / add-on"] == "Microsoft_365_Copilot" and c["short by"] == 3 for c in capacity), capacity
+    assert any(c["SKU part number / add-on"] == "Microsoft_365_Copilot" and c["short by"] == 3
+               for c in capacity), capacity
 
 
 def test_validate_excel_sheet_with_title_rows(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
