@@ -241,3 +241,25 @@ def test_every_command_help_has_an_example_and_the_exit_codes() -> None:
         assert "example:\n  license-batch " in text, name
         assert "exit codes: 0 done; 1 some rows failed or were skipped; 2 the input or command line is unusable; " \
                "3 the tenant refused us (sign-in, permission, unreachable); 130 interrupted" in text, name  # fmt: skip
+
+
+def test_addons_apply_without_the_management_app_fails_before_any_change(
+    server: SandboxServer, workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batch.sandbox import tenant_info
+
+    # The check is one cheap read: a registered management app may read and allocate alike (the sandbox's finer
+    # PowerPlatform.Read / ReadWrite split is not something Power Platform has).
+    monkeypatch.setenv("LICENSE_BATCH_CLIENT_ID", APP)
+    sheet = workdir / "addons.csv"
+    sheet.write_text("environment,add-on,amount\nContoso Production,AI Builder credits,+1\n", encoding="utf-8")
+    monkeypatch.setenv("LICENSE_BATCH_TOKEN", issue_token(server.db, READS, app_id=APP))
+    before = tenant_info(server.db)
+    code = main(["apply", str(sheet), *_target_args(server), "--preflight", "always", "--yes"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert ("  - Power Platform management app: to allocate add-ons (refused: 403 on GET "
+            "/environmentmanagement/environments).\n"
+            f"As a Power Platform administrator run 'pac admin application register --application-id {APP}'. "
+            "Nothing was applied.\n") in err  # fmt: skip
+    assert tenant_info(server.db) == before

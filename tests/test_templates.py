@@ -93,11 +93,10 @@ def test_every_column_is_recognised_without_a_mapping(kind: str, tmp_path: Path)
     wb.save(path)
     headers = [str(c.value) for c in ws[1]]
     assert set(detect_columns(headers, None)[0]) == ROLES[kind]
-    if kind == "reconcile":  # an add-on sheet is read by its kind (batch.kinds.addons) once that reader lands
-        sheet = read_sheet(path)
-        assert sheet.sheet_name == TEMPLATES[kind].sheet
-        assert set(sheet.columns) == ROLES[kind]
-        assert len(sheet.rows) == 1
+    sheet = read_sheet(path)
+    assert sheet.sheet_name == TEMPLATES[kind].sheet
+    assert set(sheet.columns) == ROLES[kind]
+    assert len(sheet.rows) == 1
 
 
 def test_filled_users_template_validates_against_the_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,3 +158,22 @@ def test_write_template_rejects_unknown_kind(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         write_template("groups", tmp_path / "g.xlsx")
     assert str(e.value) == "Unknown template 'groups'. Use one of: users, addons, reconcile."
+
+
+def test_filled_addons_template_validates_against_the_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batch.sandbox import tenant_info
+
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={"LICENSE_BATCH_SANDBOX_DB": str(tmp_path / "sandbox.db")}, report_dir=tmp_path / "r")
+    jobs.ensure_sandbox(settings.sandbox)
+    envs = tenant_info(settings.sandbox.db)["environments"]
+    wb = openpyxl.load_workbook(REPO / "templates" / "addons.xlsx")
+    ws = wb["Add-ons"]
+    ws.append(["Contoso Production", "AI Builder credits", 1])
+    assert "Contoso Production" in envs
+    path = tmp_path / "addons.xlsx"
+    wb.save(path)
+    with jobs.open_session(settings) as session:
+        res = jobs.validate_file(session, path)
+    summary = jobs.validation_summary(res)
+    assert (summary["rows"], summary["errors"]) == (1, 0), summary
