@@ -485,6 +485,31 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
 }
 
 
+def _explained(handler: Callable[[argparse.Namespace, _Out], int]) -> Callable[[argparse.Namespace, _Out], int]:
+    """A 403 while reading a (non-embedded) tenant is re-said as the preflight says it: the missing permission and
+    how to grant it (exit 3 either way)."""
+
+    def run(args: argparse.Namespace, out: _Out) -> int:
+        from .errors import PermissionDeniedError
+
+        try:
+            return handler(args, out)
+        except PermissionDeniedError as e:
+            settings = _settings(args)
+            if settings.target.embedded_sandbox or settings.preflight == "never" or "lacks what" in str(e):
+                raise
+            from .preflight import explain_refusal
+
+            raise explain_refusal(settings, e) from e
+
+    return run
+
+
+for _name in ("validate", "plan", "apply", "resume", "capacity"):
+    if _name in HANDLERS:
+        HANDLERS[_name] = _explained(HANDLERS[_name])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

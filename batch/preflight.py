@@ -47,6 +47,12 @@ NEEDS: dict[str, Need] = {
         Need("read-users", "User.Read.All",
              frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}),
              "read the users the sheet names"),
+        Need("read-licenses", "LicenseAssignment.Read.All",
+             frozenset({"LicenseAssignment.Read.All", "LicenseAssignment.ReadWrite.All", "Organization.Read.All",
+                        "Directory.Read.All", "Directory.ReadWrite.All"}), "read the tenant's licenses"),
+        Need("read-groups", "Group.Read.All",
+             frozenset({"Group.Read.All", "Group.ReadWrite.All", "GroupMember.Read.All", "GroupMember.ReadWrite.All",
+                        "Directory.Read.All", "Directory.ReadWrite.All"}), "read licensing groups"),
         Need("assign-licenses", "LicenseAssignment.ReadWrite.All",
              frozenset({"LicenseAssignment.ReadWrite.All", "Directory.ReadWrite.All"}), "assign and remove licenses"),
         Need("usage-location", "User.ReadWrite.All", frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"}),
@@ -120,6 +126,30 @@ def needs_for(operations: Iterable[Any]) -> list[str]:
             keys.add("usage-location")
     order = [*NEEDS, POWERPLATFORM]
     return sorted(keys, key=order.index)
+
+
+#: A refused read's path -> the need it shows (for ``explain_refusal``).
+_PATH_NEEDS = (("/environmentmanagement", POWERPLATFORM), ("/licensing", POWERPLATFORM),
+               ("/subscribedskus", "read-licenses"), ("/groups", "read-groups"), ("/users", "read-users"))
+
+
+def explain_refusal(settings: Any, error: PermissionDeniedError) -> PermissionDeniedError:
+    """A 403 met while reading the tenant (before anything changed), said as the preflight says it: which
+    permission is missing and how to grant it. The original error when the identity's permissions cannot be read
+    or show nothing missing."""
+    from . import jobs
+
+    text = str(error).lower()
+    keys = [k for path, k in _PATH_NEEDS if path in text][:1]
+    if not keys:
+        return error
+    try:
+        with jobs.open_session(settings) as session:
+            ident = identify(session.tenant, check_powerplatform=keys == [POWERPLATFORM])
+    except TenantError:
+        return error
+    lacking = missing(ident, keys)
+    return refusal(ident, lacking) if lacking else error
 
 
 def identify(tenant: Any, *, check_powerplatform: bool = True) -> Identity:

@@ -132,7 +132,8 @@ def test_whoami_shows_the_missing_permissions(
     obj = json.loads(out)
     assert obj["identity"]["app_id"] == "6b5e4d3c-2b1a-4098-8e7d-5c4b3a2f1e0d"
     assert obj["tenant"]["domain"] == "contoso.onmicrosoft.com"
-    assert obj["checks"] == {"read-users": True, "assign-licenses": False, "usage-location": False,
+    assert obj["checks"] == {"read-users": True, "read-licenses": True, "read-groups": True,
+                             "assign-licenses": False, "usage-location": False,
                              "group-members": False, "powerplatform-allocations": "ok"}  # fmt: skip
     assert "  assign and remove licenses       LicenseAssignment.ReadWrite.All   NO" in err.splitlines()
 
@@ -263,3 +264,21 @@ def test_addons_apply_without_the_management_app_fails_before_any_change(
             f"As a Power Platform administrator run 'pac admin application register --application-id {APP}'. "
             "Nothing was applied.\n") in err  # fmt: skip
     assert tenant_info(server.db) == before
+
+
+def test_validate_without_user_read_names_the_permission(
+    server: SandboxServer, workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LICENSE_BATCH_TOKEN", issue_token(
+        server.db, ["LicenseAssignment.Read.All", "Group.Read.All", "Organization.Read.All"], app_id=APP))  # fmt: skip
+    monkeypatch.setenv("LICENSE_BATCH_CLIENT_ID", APP)
+    code = main(["validate", str(_sheet(workdir)), *_target_args(server)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.endswith(
+        "(permissions read from Microsoft Graph: the service principal's appRoleAssignments):\n"
+        "  - Microsoft Graph application permission User.Read.All: to read the users the sheet names.\n"
+        "In the Entra admin center, App registrations > license-batch sandbox app 7d1e2f3a > API permissions > "
+        "Add a permission > Microsoft Graph > Application permissions: add User.Read.All, then 'Grant admin "
+        "consent'. Nothing was applied.\n"
+    )
