@@ -47,7 +47,15 @@ GRAPH_FIXES: tuple[tuple[int | None, str, str], ...] = (
     (403, "",
      "The app lacks a permission: grant LicenseAssignment.ReadWrite.All (and User.ReadWrite.All to set usage "
      "locations) with admin consent, then resume."),
-    (429, "", "Graph kept throttling: resume the run later."),
+    (None, "tenantpoollockedbypolicy",
+     "The environment's group policy locks the tenant pool: ask a Power Platform administrator to change the "
+     "environment group's rules, or allocate to another environment."),
+    (None, "insufficientcapacity",
+     "Not enough of this add-on is left unallocated: lower the amount, free units in other environments, or buy "
+     "more, then run the row again."),
+    (None, "environmentnotfound",
+     "The environment no longer exists (deleted since the sheet was checked): correct the environment in the row."),
+    (429, "", "The service kept throttling: resume the run later."),
     (None, "serviceunavailable", "Graph was unavailable: resume the run later."),
 )
 

@@ -117,8 +117,12 @@ GROUP_LICENSING_FALLBACK_LOCATION = True
 
 # ---------------------------------------------------------------------------------- Power Platform
 
-PP_API_VERSION_ALLOCATIONS = frozenset({"2022-03-01-preview"})
+#: Facts: the per-environment GET|PATCH lists 2022-03-01-preview and, now, 2024-10-01.
+PP_API_VERSION_ALLOCATIONS = frozenset({"2022-03-01-preview", "2024-10-01"})
 PP_API_VERSION_V2 = frozenset({"2024-10-01"})
+#: The per-environment endpoint answers the 2024-10-01 entry shape (autoAllocated, enforcementRules inside each
+#: entry) when asked with 2024-10-01, and the bare {currencyType, allocated} entries with 2022-03-01-preview.
+PP_RULE_TYPES = ("Alert", "PayGo", "TenantPool", "Deny")
 #: UNCONFIRMED: environments accept the new version and the preview one.
 PP_API_VERSION_ENVIRONMENTS = frozenset({"2024-10-01", "2022-03-01-preview"})
 #: UNCONFIRMED: 404 for an unknown environment (403 with an empty body has also been seen).
@@ -128,7 +132,8 @@ PP_UNKNOWN_ENVIRONMENT_MSG = "The environment '{id}' could not be found in the t
 #: UNCONFIRMED: over-allocation is a 400 with an {"error": {...}} body.
 PP_OVER_ALLOCATION_CODE = "InsufficientCapacity"
 PP_OVER_ALLOCATION_MSG = (
-    "Insufficient capacity for currency type '{currency}': requested total {requested}, purchased {purchased}."
+    "Insufficient capacity for currency type '{currency}': {requested} requested, {available} available "
+    "({purchased} purchased, {others} allocated to other environments)."
 )
 PP_UNKNOWN_CURRENCY_CODE = "InvalidCurrencyType"
 PP_UNKNOWN_CURRENCY_MSG = "The currency type '{currency}' is not valid."
@@ -143,6 +148,28 @@ PP_THROTTLED_CODE = "TooManyRequests"
 PP_REPORT_ALLOCATED_ONLY_WHEN_ASKED = True
 #: UNCONFIRMED: PATCH allocations answers every allocation of the environment, not only the patched ones.
 PP_PATCH_RETURNS_ALL = True
+#: UNCONFIRMED: a currency entry sent without "enforcementRules" keeps the rules it has (PATCH semantics: the
+#: 2022 body and Microsoft's seed sample send only currencyType/allocated). An entry that carries the list replaces
+#: that entry's rules. "autoAllocated" in a request is ignored: the service sets it.
+PP_PATCH_KEEPS_OMITTED_RULES = True
+#: UNCONFIRMED: "enforcementRules" beside "currencyAllocations" (the old sandbox's mistaken shape) is refused
+#: (400 InvalidRequestBody) rather than silently ignored, so a client that sends it finds out.
+PP_REJECT_TOP_LEVEL_RULES = True
+#: UNCONFIRMED (facts give only the code): a write to an environment whose environment-group policy locks the
+#: tenant pool answers 409 with {"error": {"code": "TenantPoolLockedByPolicy", "message"}}. Reads still work.
+#: 409 rather than 403 so that it is not mistaken for a missing permission (the whole run would stop).
+PP_TENANT_POOL_LOCKED_STATUS = 409
+PP_TENANT_POOL_LOCKED_CODE = "TenantPoolLockedByPolicy"
+PP_TENANT_POOL_LOCKED_MSG = (
+    "The allocation of environment '{id}' cannot be changed: the policy of its environment group "
+    "'{group}' locks the tenant pool."
+)
+#: UNCONFIRMED: allocationsV2/availability reports the unallocated tenant pool (purchased - allocated to every
+#: environment), not counting what the filtered environment already holds. True: purchased - allocated to the
+#: OTHER environments (the most this environment could be set to).
+PP_AVAILABILITY_INCLUDES_OWN = False
+#: UNCONFIRMED: PUT allocationsV2 answers 200 with the environment's allocated entitlements in the request shape.
+PP_FILTER_INVALID_CODE = "InvalidFilter"
 
 # ------------------------------------------------------------------------------------------ tokens
 

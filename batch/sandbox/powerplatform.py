@@ -1,7 +1,9 @@
-"""The Power Platform licensing face: environments, tenant currency capacity, allocations."""
+"""The Power Platform licensing face: environments, tenant currency capacity, allocations (per environment,
+allocationsByEnvironment, allocationsV2 and its availability, all on one state), environment-group policy locks."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
@@ -56,33 +58,42 @@ class PowerPlatformFace:
         if low == ["licensing", "tenantcapacity", "currencyreports"] and method == "GET":
             self._version(query, B.PP_API_VERSION_V2)
             return self._currency_reports(query)
-        if len(low) == 4 and low[:2] == ["licensing", "environments"] and low[3] == "allocations":
-            self._version(query, B.PP_API_VERSION_ALLOCATIONS)
+        per_env = len(low) == 4 and low[:2] == ["licensing", "environments"] and low[3] == "allocations"
+        if per_env and method in ("GET", "PATCH"):
+            v2 = self._version(query, B.PP_API_VERSION_ALLOCATIONS) in B.PP_API_VERSION_V2
             env = self._env(segs[2])
             if method == "GET":
-                return Reply(200, self._allocation_obj(env, rules=False))
-            if method == "PATCH":
-                return Reply(200, self._patch(env, body, rules=False))
+                return Reply(200, self._allocation_obj(env, v2=v2))
+            return Reply(200, self._patch(env, body, v2=v2))
         if low[:2] == ["licensing", "allocationsbyenvironment"]:
-            self._version(query, B.PP_API_VERSION_V2)
             if len(low) == 2 and method == "GET":
+                self._version(query, B.PP_API_VERSION_V2)
                 envs = [r[0] for r in self.store.conn.execute("SELECT id FROM environments ORDER BY n")]
-                return Reply(200, [self._allocation_obj(e, rules=True) for e in envs])
+                return Reply(200, [self._allocation_obj(e, v2=True) for e in envs])
             if len(low) == 3 and method == "GET":
-                return Reply(200, self._allocation_obj(self._env(segs[2]), rules=True))
+                self._version(query, B.PP_API_VERSION_V2)
+                return Reply(200, self._allocation_obj(self._env(segs[2]), v2=True))
             if len(low) == 2 and method == "PATCH":
+                self._version(query, B.PP_API_VERSION_V2)
                 env_id = body.get("environmentId") if isinstance(body, dict) else None
                 if not isinstance(env_id, str) or not env_id:
                     raise PPError(400, B.PP_BAD_REQUEST_CODE, "environmentId is required.")
-                return Reply(200, self._patch(self._env(env_id), body, rules=True))
+                return Reply(200, self._patch(self._env(env_id), body, v2=True))
+        if low == ["licensing", "allocationsv2"] and method == "PUT":
+            self._version(query, B.PP_API_VERSION_V2)
+            return Reply(200, self._put_v2(body))
+        if low == ["licensing", "allocationsv2", "availability"] and method == "GET":
+            self._version(query, B.PP_API_VERSION_V2)
+            return Reply(200, self._availability(query))
         raise PPError(404, "NotFound", f"The requested resource '/{'/'.join(segs)}' does not exist.", bare=True)
 
-    def _version(self, query: Mapping[str, str], allowed: frozenset[str]) -> None:
+    def _version(self, query: Mapping[str, str], allowed: frozenset[str]) -> str:
         v = query.get("api-version")
         if v not in allowed:
             raise PPError(400, B.PP_API_VERSION_CODE,
                           B.PP_API_VERSION_MSG.format(version=v or "", supported=", ".join(sorted(allowed))),
                           bare=True)  # fmt: skip
+        return v
 
     def _env(self, env_id: str) -> str:
         r = self.store.conn.execute("SELECT id FROM environments WHERE id = ? COLLATE NOCASE", (env_id,)).fetchone()
@@ -131,69 +142,186 @@ class PowerPlatformFace:
             out.append(item)
         return Reply(200, out)
 
-    def _allocation_obj(self, env_id: str, *, rules: bool) -> dict[str, Any]:
-        conn = self.store.conn
-        allocs = [
-            {"currencyType": r[0], "allocated": r[1]}
-            for r in conn.execute(
-                "SELECT currency_type, allocated FROM allocations WHERE environment_id=? ORDER BY currency_type",
+    def _rules(self, env_id: str) -> dict[str, list[dict[str, Any]]]:
+        """currencyType -> that entry's enforcement rules, in the documented rule order."""
+        order = {r: i for i, r in enumerate(B.PP_RULE_TYPES)}
+        out: dict[str, list[dict[str, Any]]] = {}
+        rows = self.store.conn.execute(
+            "SELECT currency_type, rule_type, enabled FROM allocation_rules WHERE environment_id=?", (env_id,)
+        ).fetchall()
+        for cur, rule, enabled in sorted(rows, key=lambda r: (r[0], order.get(r[1], 99))):
+            out.setdefault(cur, []).append({"ruleType": rule, "enabled": bool(enabled)})
+        return out
+
+    def _entries(self, env_id: str) -> list[tuple[str, int, int]]:
+        return [
+            (str(r[0]), int(r[1]), int(r[2]))
+            for r in self.store.conn.execute(
+                "SELECT currency_type, allocated, auto_allocated FROM allocations WHERE environment_id=? "
+                "ORDER BY currency_type",
                 (env_id,),
             )
         ]
-        obj: dict[str, Any] = {"environmentId": env_id, "currencyAllocations": allocs}
-        if rules:
-            obj["enforcementRules"] = [
-                {"ruleType": r[0], "enabled": bool(r[1])}
-                for r in conn.execute(
-                    "SELECT rule_type, enabled FROM enforcement WHERE environment_id=? ORDER BY rule_type", (env_id,)
-                )
-            ]
-        return obj
 
-    def _patch(self, env_id: str, body: Any, *, rules: bool) -> dict[str, Any]:
+    def _allocation_obj(self, env_id: str, *, v2: bool) -> dict[str, Any]:
+        """The 2022-03-01-preview shape ({currencyType, allocated}) or the 2024-10-01 one (autoAllocated and the
+        entry's enforcementRules inside each currency entry)."""
+        rules = self._rules(env_id) if v2 else {}
+        allocs: list[dict[str, Any]] = []
+        for cur, allocated, auto in self._entries(env_id):
+            entry: dict[str, Any] = {"currencyType": cur, "allocated": allocated}
+            if v2:
+                entry["autoAllocated"] = auto
+                entry["enforcementRules"] = rules.get(cur, [])
+            allocs.append(entry)
+        return {"environmentId": env_id, "currencyAllocations": allocs}
+
+    # ------------------------------------------------------------------------------ writes
+    def _patch(self, env_id: str, body: Any, *, v2: bool) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise PPError(400, B.PP_BAD_REQUEST_CODE, "The request body must be a JSON object.")
         if "environmentId" in body and str(body["environmentId"]).lower() != env_id.lower():
             raise PPError(400, B.PP_BAD_REQUEST_CODE, "environmentId in the body does not match the environment.")
+        if B.PP_REJECT_TOP_LEVEL_RULES and "enforcementRules" in body:
+            raise PPError(400, B.PP_BAD_REQUEST_CODE,
+                          "enforcementRules belong inside each entry of currencyAllocations.")  # fmt: skip
         allocs = body.get("currencyAllocations")
         if not isinstance(allocs, list):
             raise PPError(400, B.PP_BAD_REQUEST_CODE, "currencyAllocations must be a JSON array.")
-        wanted: dict[str, int] = {}
+        wanted: list[tuple[str, int, list[tuple[str, bool]] | None]] = []
         for a in allocs:
-            if not isinstance(a, dict) or not isinstance(a.get("currencyType"), str):
+            if not isinstance(a, dict) or not isinstance(a.get("currencyType"), str) or "allocated" not in a:
                 raise PPError(
                     400, B.PP_BAD_REQUEST_CODE, "Each allocation needs a currencyType and an allocated value."
                 )
-            cur = _CURRENCY_LOWER.get(a["currencyType"].lower())
-            if cur is None:
-                raise PPError(
-                    400, B.PP_UNKNOWN_CURRENCY_CODE, B.PP_UNKNOWN_CURRENCY_MSG.format(currency=a["currencyType"])
-                )
-            amount = a.get("allocated")
-            if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0 or amount != int(amount):
-                raise PPError(400, B.PP_BAD_REQUEST_CODE, f"allocated for '{cur}' must be a whole number >= 0.")
-            wanted[cur] = int(amount)
-        enforcement = body.get("enforcementRules") if rules else None
-        if enforcement is not None and not isinstance(enforcement, list):
-            raise PPError(400, B.PP_BAD_REQUEST_CODE, "enforcementRules must be a JSON array.")
+            cur = self._currency(a["currencyType"])
+            wanted.append((cur, _whole(a.get("allocated"), cur), _parse_rules(a.get("enforcementRules"), cur)))
+        self._write(env_id, wanted)
+        obj = self._allocation_obj(env_id, v2=v2)
+        if not B.PP_PATCH_RETURNS_ALL:
+            names = {w[0] for w in wanted}
+            obj["currencyAllocations"] = [a for a in obj["currencyAllocations"] if a["currencyType"] in names]
+        return obj
+
+    def _put_v2(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise PPError(400, B.PP_BAD_REQUEST_CODE, "The request body must be a JSON object.")
+        scope = body.get("scope")
+        env_raw = scope.get("environmentId") if isinstance(scope, dict) else None
+        if not isinstance(env_raw, str) or not env_raw:
+            raise PPError(400, B.PP_BAD_REQUEST_CODE, "scope.environmentId is required.")
+        env_id = self._env(env_raw)
+        ents = body.get("allocatedEntitlements")
+        if not isinstance(ents, list):
+            raise PPError(400, B.PP_BAD_REQUEST_CODE, "allocatedEntitlements must be a JSON array.")
+        wanted: list[tuple[str, int, list[tuple[str, bool]] | None]] = []
+        for e in ents:
+            alloc = e.get("allocation") if isinstance(e, dict) else None
+            if not isinstance(e, dict) or not isinstance(e.get("entitlementId"), str) or not isinstance(alloc, dict):
+                msg = "Each allocated entitlement needs an entitlementId and an allocation.quantity."
+                raise PPError(400, B.PP_BAD_REQUEST_CODE, msg)
+            cur = self._currency(e["entitlementId"])
+            wanted.append((cur, _whole(alloc.get("quantity"), cur), _parse_rules(e.get("enforcementRules"), cur)))
+        self._write(env_id, wanted)
+        rules = self._rules(env_id)
+        return {
+            "scope": {"environmentId": env_id},
+            "allocatedEntitlements": [
+                {"entitlementId": cur, "allocation": {"quantity": allocated}, "enforcementRules": rules.get(cur, [])}
+                for cur, allocated, _auto in self._entries(env_id)
+            ],
+        }
+
+    def _currency(self, name: str) -> str:
+        cur = _CURRENCY_LOWER.get(name.lower())
+        if cur is None:
+            raise PPError(400, B.PP_UNKNOWN_CURRENCY_CODE, B.PP_UNKNOWN_CURRENCY_MSG.format(currency=name))
+        return cur
+
+    def _write(self, env_id: str, wanted: list[tuple[str, int, list[tuple[str, bool]] | None]]) -> None:
+        """Set ABSOLUTE allocations (and, where given, an entry's rules) in one transaction: all or nothing."""
+        seen: set[str] = set()
+        for cur, _amount, _rules in wanted:
+            if cur in seen:
+                raise PPError(400, B.PP_BAD_REQUEST_CODE, f"The currency type '{cur}' is listed twice.")
+            seen.add(cur)
         with self.store.write() as c:
-            for cur, amount in wanted.items():
+            lock = c.execute(
+                "SELECT group_name FROM environment_policies WHERE environment_id=? AND tenant_pool_locked<>0",
+                (env_id,),
+            ).fetchone()
+            if lock is not None:
+                raise PPError(B.PP_TENANT_POOL_LOCKED_STATUS, B.PP_TENANT_POOL_LOCKED_CODE,
+                              B.PP_TENANT_POOL_LOCKED_MSG.format(id=env_id, group=lock[0]))  # fmt: skip
+            for cur, amount, rules in wanted:
                 row = c.execute("SELECT purchased FROM currencies WHERE currency_type=?", (cur,)).fetchone()
-                purchased = row[0] if row else 0
-                others = c.execute(
+                purchased = int(row[0]) if row else 0
+                others = int(c.execute(
                     "SELECT COALESCE(SUM(allocated), 0) FROM allocations WHERE currency_type=? AND environment_id<>?",
                     (cur, env_id),
-                ).fetchone()[0]
+                ).fetchone()[0])  # fmt: skip
                 if others + amount > purchased:
                     raise PPError(400, B.PP_OVER_ALLOCATION_CODE, B.PP_OVER_ALLOCATION_MSG.format(
-                        currency=cur, requested=others + amount, purchased=purchased))  # fmt: skip
-                c.execute("INSERT OR REPLACE INTO allocations VALUES(?,?,?)", (env_id, cur, amount))
-            for rule in enforcement or []:
-                if not isinstance(rule, dict) or rule.get("ruleType") not in ("Alert", "PayGo", "TenantPool", "Deny"):
-                    raise PPError(400, B.PP_BAD_REQUEST_CODE, "ruleType must be one of Alert, PayGo, TenantPool, Deny.")
-                c.execute("INSERT OR REPLACE INTO enforcement VALUES(?,?,?)",
-                          (env_id, rule["ruleType"], int(bool(rule.get("enabled")))))  # fmt: skip
-        obj = self._allocation_obj(env_id, rules=rules)
-        if not B.PP_PATCH_RETURNS_ALL:
-            obj["currencyAllocations"] = [a for a in obj["currencyAllocations"] if a["currencyType"] in wanted]
-        return obj
+                        currency=cur, requested=amount, available=max(0, purchased - others), purchased=purchased,
+                        others=others))  # fmt: skip
+                c.execute(
+                    "INSERT INTO allocations(environment_id, currency_type, allocated) VALUES(?,?,?) "
+                    "ON CONFLICT(environment_id, currency_type) DO UPDATE SET allocated=excluded.allocated",
+                    (env_id, cur, amount),
+                )
+                if rules is not None or not B.PP_PATCH_KEEPS_OMITTED_RULES:
+                    c.execute("DELETE FROM allocation_rules WHERE environment_id=? AND currency_type=?", (env_id, cur))
+                    c.executemany("INSERT INTO allocation_rules VALUES(?,?,?,?)",
+                                  [(env_id, cur, rule, int(on)) for rule, on in rules or ()])  # fmt: skip
+
+    # ------------------------------------------------------------------------- availability
+    def _availability(self, query: Mapping[str, str]) -> dict[str, Any]:
+        raw = query.get("$filter") or ""
+        m = _AVAILABILITY_FILTER.match(raw)
+        if m is None:
+            msg = "The $filter must be environmentId eq '{id}' [and EntitlementId in ('...', ...)]."
+            raise PPError(400, B.PP_FILTER_INVALID_CODE, msg)
+        env_id = self._env(m.group(1))
+        conn = self.store.conn
+        purchased = {str(r[0]): int(r[1]) for r in conn.execute("SELECT currency_type, purchased FROM currencies")}
+        if m.group(2) is not None:
+            names = [x.strip().strip("'").strip() for x in m.group(2).split(",") if x.strip()]
+            wanted = [self._currency(n) for n in names]
+        else:
+            wanted = sorted(purchased)
+        out = []
+        for cur in wanted:
+            where = "currency_type=? AND environment_id<>?" if B.PP_AVAILABILITY_INCLUDES_OWN else "currency_type=?"
+            args = (cur, env_id) if B.PP_AVAILABILITY_INCLUDES_OWN else (cur,)
+            held = int(conn.execute(f"SELECT COALESCE(SUM(allocated), 0) FROM allocations WHERE {where}", args)
+                       .fetchone()[0])  # fmt: skip
+            out.append({"entitlementId": cur, "availableQuantity": max(0, purchased.get(cur, 0) - held)})
+        return {"entitlementAllocationsAvailable": out}
+
+
+_AVAILABILITY_FILTER = re.compile(
+    r"^\s*environmentId\s+eq\s+'([^']+)'(?:\s+and\s+EntitlementId\s+in\s+\(([^)]*)\))?\s*$", re.IGNORECASE
+)
+
+
+def _whole(value: Any, cur: str) -> int:
+    """A whole, non-negative number (500 or 500.0), or a 400."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (
+        float("inf"), float("-inf")) or value < 0 or value != int(value):  # fmt: skip
+        raise PPError(400, B.PP_BAD_REQUEST_CODE, f"allocated for '{cur}' must be a whole number >= 0.")
+    return int(value)
+
+
+def _parse_rules(raw: Any, cur: str) -> list[tuple[str, bool]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise PPError(400, B.PP_BAD_REQUEST_CODE, f"enforcementRules of '{cur}' must be a JSON array.")
+    out: dict[str, bool] = {}
+    for rule in raw:
+        if not isinstance(rule, dict) or rule.get("ruleType") not in B.PP_RULE_TYPES:
+            raise PPError(400, B.PP_BAD_REQUEST_CODE, "ruleType must be one of Alert, PayGo, TenantPool, Deny.")
+        if not isinstance(rule.get("enabled"), bool):
+            raise PPError(400, B.PP_BAD_REQUEST_CODE, "enabled of an enforcement rule must be true or false.")
+        out[rule["ruleType"]] = rule["enabled"]
+    return list(out.items())

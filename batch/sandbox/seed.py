@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalogue as C
-from .store import SCHEMA_VERSION, TABLES, connect, create_schema, dumps, install_default_tokens
+from .store import LEGACY_TABLES, SCHEMA_VERSION, TABLES, connect, create_schema, dumps, install_default_tokens
 
 DOMAIN = "contoso.onmicrosoft.com"
 TENANT_NAME = "Contoso"
@@ -120,7 +120,7 @@ def init_tenant(db: str | Path, *, users: int = 500, seed: int = 1, domain: str 
     conn = connect(path)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for t in TABLES:
+        for t in (*TABLES, *LEGACY_TABLES):
             conn.execute(f"DROP TABLE IF EXISTS {t}")
         create_schema(conn)
         install_default_tokens(conn)
@@ -330,7 +330,8 @@ def _mark_count_violation(u: tuple[Any, ...], group_id: str, sku_id: str) -> tup
     return (*u[:-1], dumps(states))
 
 
-#: (name, type, geo, azureRegion, allocations {currencyType: allocated})
+#: (name, type, geo, azureRegion, allocations {currencyType: allocated}). Appended entries keep the earlier
+#: ids stable (ids are drawn from the seed in this order).
 ENVIRONMENTS: tuple[tuple[str, str, str, str, dict[str, int]], ...] = (
     ("Contoso (default)", "Default", "unitedstates", "westus", {}),
     ("Contoso Production", "Production", "unitedstates", "eastus",
@@ -339,7 +340,23 @@ ENVIRONMENTS: tuple[tuple[str, str, str, str, dict[str, int]], ...] = (
     ("Contoso UAT", "Sandbox", "unitedstates", "eastus", {"AI": 250_000, "AppPass": 10}),
     ("Contoso Dev", "Developer", "unitedstates", "westus", {}),
     ("Contoso Trial", "Trial", "europe", "northeurope", {}),
+    ("Contoso Finance", "Production", "unitedstates", "eastus", {"MCSMessages": 2_000}),
 )  # fmt: skip
+#: Environment name -> (environment group, the group's policy locks the tenant pool). Writes of allocations to a
+#: locked environment are refused with TenantPoolLockedByPolicy (behaviour.PP_TENANT_POOL_LOCKED_*).
+ENVIRONMENT_GROUPS: dict[str, tuple[str, bool]] = {
+    "Contoso Finance": ("Regulated workloads", True),
+    "Contoso Production": ("Production", False),
+    "Contoso Sales EU": ("Production", False),
+}
+LOCKED_ENVIRONMENT = "Contoso Finance"
+#: (environment name, currencyType) -> enforcement rules of that currency entry (ruleType -> enabled).
+ENFORCEMENT_RULES: dict[tuple[str, str], dict[str, bool]] = {
+    ("Contoso Production", "AI"): {"Alert": True},
+    ("Contoso Production", "MCSMessages"): {"Alert": True, "PayGo": False, "TenantPool": True},
+    ("Contoso Sales EU", "AI"): {"Alert": True, "Deny": False},
+    ("Contoso Finance", "MCSMessages"): {"TenantPool": False, "Deny": True},
+}
 #: currencyType -> (purchased, consumed)
 CURRENCIES: dict[str, tuple[int, int]] = {
     "AI": (3_000_000, 412_500),  # 3 x AI Builder capacity add-on (1M credits each)
@@ -354,16 +371,26 @@ CURRENCIES: dict[str, tuple[int, int]] = {
 
 def _seed_environments(conn: sqlite3.Connection, rng: random.Random, tenant_id: str) -> int:
     rows: list[tuple[Any, ...]] = []
-    allocs: list[tuple[str, str, int]] = []
+    allocs: list[tuple[str, str, int, int]] = []
+    rules: list[tuple[str, str, str, int]] = []
+    policies: list[tuple[str, str, int]] = []
     for i, (name, typ, geo, region, alloc) in enumerate(ENVIRONMENTS):
         env_id = f"Default-{tenant_id}" if typ == "Default" else _uuid(rng)
         org = f"org{rng.getrandbits(32):08x}"
         host = "crm4.dynamics.com" if geo == "europe" else "crm.dynamics.com"
         rows.append((i + 1, env_id, name, typ, geo, region, "Ready", f"https://{org}.{host}/", org,
                      SEED_STAMP, "9.2.25013.00190"))  # fmt: skip
-        allocs.extend((env_id, cur, amount) for cur, amount in alloc.items())
+        allocs.extend((env_id, cur, amount, 0) for cur, amount in alloc.items())
+        for (env_name, cur), entry_rules in ENFORCEMENT_RULES.items():
+            if env_name == name:
+                rules.extend((env_id, cur, rule, int(on)) for rule, on in entry_rules.items())
+        if name in ENVIRONMENT_GROUPS:
+            group, locked = ENVIRONMENT_GROUPS[name]
+            policies.append((env_id, group, int(locked)))
     conn.executemany("INSERT INTO environments VALUES(?,?,?,?,?,?,?,?,?,?,?)", rows)
-    conn.executemany("INSERT INTO allocations VALUES(?,?,?)", allocs)
+    conn.executemany("INSERT INTO allocations VALUES(?,?,?,?)", allocs)
+    conn.executemany("INSERT INTO allocation_rules VALUES(?,?,?,?)", rules)
+    conn.executemany("INSERT INTO environment_policies VALUES(?,?,?)", policies)
     conn.executemany(
         "INSERT INTO currencies VALUES(?,?,?,?)",
         [(cur, p, c, "2026-01-04") for cur, (p, c) in CURRENCIES.items()],
@@ -393,7 +420,8 @@ def list_users(db: str | Path) -> list[dict[str, Any]]:
 
 
 def tenant_info(db: str | Path) -> dict[str, Any]:
-    """Tenant id, domain, seed, SKUs (part number -> dict with skuId, enabled, consumed), groups, environments."""
+    """Tenant id, domain, seed, SKUs (part number -> dict with skuId, enabled, consumed), groups, environments
+    (display name -> id) and locked_environments (ids whose group policy locks the tenant pool)."""
     conn = connect(db)
     try:
         meta = {r[0]: r[1] for r in conn.execute("SELECT key, value FROM meta")}
@@ -403,6 +431,9 @@ def tenant_info(db: str | Path) -> dict[str, Any]:
         }
         groups = {r[1]: r[0] for r in conn.execute("SELECT id, display_name FROM groups ORDER BY n")}
         envs = {r[1]: r[0] for r in conn.execute("SELECT id, display_name FROM environments ORDER BY n")}
+        locked = [
+            r[0] for r in conn.execute("SELECT environment_id FROM environment_policies WHERE tenant_pool_locked <> 0")
+        ]
     finally:
         conn.close()
-    return {**meta, "skus": skus, "groups": groups, "environments": envs}
+    return {**meta, "skus": skus, "groups": groups, "environments": envs, "locked_environments": locked}

@@ -28,7 +28,7 @@ from .graph import GraphFace, process_due_group_jobs
 from .http import Context, Reply, graph_error, parse_query, split_path
 from .limits import Chaos, GraphThrottle, PowerPlatformThrottle
 from .powerplatform import PowerPlatformFace, pp_error
-from .store import Store
+from .store import SCHEMA_VERSION, Store, migrate
 
 
 @dataclass(slots=True)
@@ -48,6 +48,11 @@ class SandboxApp:
         self.store = Store(db)
         self.config = config
         meta = self.store.meta()
+        if "tenant_id" in meta and meta.get("schema_version") != SCHEMA_VERSION:
+            with self.store.write() as c:  # a tenant seeded by an older version: add what is new
+                migrate(c)
+                c.execute("INSERT OR REPLACE INTO meta VALUES('schema_version', ?)", (SCHEMA_VERSION,))
+            meta = self.store.meta()
         if "tenant_id" not in meta:
             raise ConfigError("The sandbox database is not seeded.", path=str(db),
                               fix="Run 'license-batch sandbox init' first.")  # fmt: skip

@@ -21,7 +21,7 @@ import orjson
 from ..config import SANDBOX_DEV_TOKEN
 from . import behaviour
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,13 +56,19 @@ CREATE TABLE IF NOT EXISTS environments(n INTEGER PRIMARY KEY, id TEXT NOT NULL 
 CREATE TABLE IF NOT EXISTS currencies(currency_type TEXT PRIMARY KEY, purchased INTEGER NOT NULL,
     consumed INTEGER NOT NULL DEFAULT 0, last_updated TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS allocations(environment_id TEXT NOT NULL, currency_type TEXT NOT NULL,
-    allocated INTEGER NOT NULL, PRIMARY KEY(environment_id, currency_type)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS enforcement(environment_id TEXT NOT NULL, rule_type TEXT NOT NULL,
-    enabled INTEGER NOT NULL, PRIMARY KEY(environment_id, rule_type)) WITHOUT ROWID;
+    allocated INTEGER NOT NULL, auto_allocated INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY(environment_id, currency_type)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS allocation_rules(environment_id TEXT NOT NULL, currency_type TEXT NOT NULL,
+    rule_type TEXT NOT NULL, enabled INTEGER NOT NULL,
+    PRIMARY KEY(environment_id, currency_type, rule_type)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS environment_policies(environment_id TEXT PRIMARY KEY, group_name TEXT NOT NULL,
+    tenant_pool_locked INTEGER NOT NULL);
 """
 
 TABLES = ("meta", "tokens", "skus", "users", "groups", "members", "group_jobs", "environments",
-          "currencies", "allocations", "enforcement")  # fmt: skip
+          "currencies", "allocations", "allocation_rules", "environment_policies")  # fmt: skip
+#: Tables of older schemas, dropped on a reset.
+LEGACY_TABLES = ("enforcement",)
 
 #: Every permission the tool uses (the development token carries them all).
 ALL_SCOPES = (
@@ -101,6 +107,17 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for stmt in SCHEMA.split(";"):
         if stmt.strip():
             conn.execute(stmt)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database seeded by an older version up to this schema (new tables and columns; nothing removed).
+
+    Schema 1 kept one set of enforcement rules per environment (beside the currencies) and had no
+    ``auto_allocated`` column and no environment-group policies."""
+    create_schema(conn)
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(allocations)")}
+    if "auto_allocated" not in cols:
+        conn.execute("ALTER TABLE allocations ADD COLUMN auto_allocated INTEGER NOT NULL DEFAULT 0")
 
 
 class Store:

@@ -1,178 +1,19 @@
-"""Which column means what: the one synonym table, header scoring, and ``--map`` overrides.
+"""Which column means what: header scoring, detection, and ``--map`` overrides.
 
-Header text is compared after ``norm``: lower case, accents dropped, everything that is not a letter or a
-digit removed ("User Principal Name", "user_principal_name" and "UserPrincipalName" are the same). A
-header with a parenthesised remark ("Email (work)") also matches without the remark.
+The names themselves, and how one header is matched against them (exact, Entra's bracketed attribute,
+without remarks and "Required", through qualifier words), are in ``synonyms``.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 
 from ..errors import ColumnError
 from ..kinds.addons.names import resolve_addon
 from ..models import Role
+from .synonyms import SYNONYMS, norm, role_of
 
-#: Usual header names per role, most specific first (when two headers match one role, the one whose
-#: synonym comes first wins). Compared after ``norm``.
-SYNONYMS: dict[Role, tuple[str, ...]] = {
-    Role.USER: (
-        "userPrincipalName",
-        "UPN",
-        "user principal name",
-        "sign-in name",
-        "work email",
-        "email address",
-        "e-mail address",
-        "email",
-        "e-mail",
-        "mail",
-        "user email",
-        "user",
-        "username",
-        "user name",
-        "login",
-        "object id",
-        "objectId",
-        "user id",
-        "user object id",
-    ),
-    Role.SKU: (
-        "skuPartNumber",
-        "skuId",
-        "sku",
-        "string id",
-        "license",
-        "licence",
-        "licenses",
-        "licences",
-        "license name",
-        "licence name",
-        "license sku",
-        "sku part number",
-        "sku id",
-        "product",
-        "product name",
-        "products",
-        "subscription",
-        "license to assign",
-        "licenses to assign",
-    ),
-    Role.ACTION: ("action", "operation", "change", "license action", "licence action"),
-    Role.FROM_SKU: (
-        "from sku",
-        "from license",
-        "from licence",
-        "old license",
-        "old licence",
-        "old sku",
-        "current license",
-        "current licence",
-        "current sku",
-        "remove license",
-        "remove licence",
-        "license to remove",
-        "licence to remove",
-        "replace license",
-        "existing license",
-    ),
-    Role.TO_SKU: (
-        "to sku",
-        "to license",
-        "to licence",
-        "new license",
-        "new licence",
-        "new sku",
-        "target license",
-        "target licence",
-        "target sku",
-        "replace with",
-        "replacement license",
-    ),
-    Role.DISABLED_PLANS: (
-        "disabled plans",
-        "disabled service plans",
-        "disabledPlans",
-        "exclude plans",
-        "excluded plans",
-        "disable plans",
-        "plans to disable",
-        "disabled services",
-        "service plans to disable",
-        "excluded service plans",
-    ),
-    Role.USAGE_LOCATION: (
-        "usage location",
-        "usageLocation",
-        "country or region",
-        "country/region",
-        "country",
-        "country code",
-        "location",
-        "usage country",
-    ),
-    Role.PRIORITY: ("priority", "prio"),
-    Role.ENVIRONMENT: (
-        "environment",
-        "environment id",
-        "environmentid",
-        "environment name",
-        "environment display name",
-        "power platform environment",
-        "env",
-        "env id",
-    ),
-    Role.ADDON: (
-        "add-on",
-        "addon",
-        "add-on type",
-        "currency type",
-        "currencytype",
-        "capacity type",
-        "add-ons",
-        "capacity",
-        "entitlement",
-    ),
-    Role.AMOUNT: (
-        "amount",
-        "allocated",
-        "allocation",
-        "quantity",
-        "units",
-        "credits",
-        "count",
-    ),
-}
-
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
-_REMARK = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-
-
-def norm(text: str) -> str:
-    """Header text reduced for comparison."""
-    t = unicodedata.normalize("NFKD", text)
-    t = "".join(ch for ch in t if not unicodedata.combining(ch))
-    return _NON_ALNUM.sub("", t.casefold())
-
-
-#: normalised synonym -> (role, rank)
-_LOOKUP: dict[str, tuple[Role, int]] = {}
-for _role, _names in SYNONYMS.items():
-    for _rank, _name in enumerate(_names):
-        _LOOKUP.setdefault(norm(_name), (_role, _rank))
-
-
-def role_of(header: str) -> tuple[Role, int] | None:
-    """The role a header names (with the synonym's rank), if it is a usual name."""
-    key = norm(header)
-    if not key:
-        return None
-    hit = _LOOKUP.get(key)
-    if hit is None and ("(" in header or "[" in header):
-        hit = _LOOKUP.get(norm(_REMARK.sub(" ", header)))
-    return hit
+__all__ = ["SYNONYMS", "detect_columns", "header_score", "mapped_headers", "norm", "parse_role", "role_of"]
 
 
 def header_score(cells: Sequence[str], mapped: frozenset[str] = frozenset()) -> int:

@@ -1,8 +1,10 @@
 """``parse_requests``: the rows of a Sheet -> LicenseRequests, in input order, none dropped.
 
-Per row: the action word (empty = assign, or replace when the row has a from-license), the licenses
-(several per cell, split on ``;`` ``|`` line breaks and ``,``), disabled plans, usage location and
-priority, all still as the user wrote them; resolving them against the tenant is validation's job.
+Per row: the user key (``cells.clean_user``: the cell without invisible characters, ``mailto:``, a
+display-name form...; the cell itself stays as written), the action word (empty = assign, or replace when
+the row has a from-license), the licenses (several per cell, ``cells.split_licenses``: ``;`` ``|`` line
+breaks, ``,`` and ``+``), disabled plans, usage location and priority, all still as the user wrote them;
+resolving them against the tenant is validation's job.
 
 A row that cannot become a request (no user, unknown action word, a replace without a from or a to,
 no license) gives exactly ONE request carrying the error finding(s). Warnings (a bad priority, a
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import RowFinding, Severity
 from ..models import Action, InputRow, LicenseRequest, Role, Sheet
+from .cells import clean_user, split_licenses
 
 if TYPE_CHECKING:
     from .catalog import ProductCatalog
@@ -28,38 +31,7 @@ ACTION_WORDS: dict[str, Action] = {
     **dict.fromkeys(("replace", "swap", "change", "move", "switch", "replace license"), Action.REPLACE),
 }
 
-_STRONG_SPLIT = re.compile(r"\s*(?:;|\||\r\n|\r|\n)\s*")
 _PLAN_SPLIT = re.compile(r"\s*(?:;|\||,|\r\n|\r|\n)\s*")
-_SPACE = re.compile(r"\s")
-
-
-def split_licenses(cell: str, catalog: ProductCatalog | None = None) -> list[str]:
-    """The licenses in one cell, in order, without repeats (compared case-insensitively).
-
-    ``;`` ``|`` and line breaks always separate. A comma separates too, except inside a product name:
-    some of Microsoft's product names contain commas ("Windows 365 Business 16 vCPU, 64 GB, 1 TB").
-    With a catalog, a piece that is a known product name stays whole; without one, a piece is split on
-    commas only when no part has a space (``SPE_E3, EMS`` splits; ``Dynamics 365 for Sales, Enterprise
-    Edition`` does not; resolution then names the problem if it is really two products).
-    """
-    out: list[str] = []
-    seen: set[str] = set()
-    for piece in _STRONG_SPLIT.split(cell.strip()):
-        if not piece:
-            continue
-        parts = [piece]
-        if "," in piece:
-            candidates = [x.strip() for x in piece.split(",")]
-            if catalog is not None and catalog.knows(piece):
-                parts = [piece]
-            elif catalog is not None or not any(_SPACE.search(x) for x in candidates):
-                parts = candidates
-        for x in parts:
-            key = x.casefold()
-            if x and key not in seen:
-                seen.add(key)
-                out.append(x)
-    return out
 
 
 def split_plans(cell: str) -> tuple[str, ...]:
@@ -90,6 +62,7 @@ def parse_requests(sheet: Sheet, *, catalog: ProductCatalog | None = None) -> li
     plan_cache: dict[str, tuple[str, ...]] = {"": ()}
     prio_cache: dict[str, int | None] = {"": None}
     act_cache: dict[str, Action | None] = {"": Action.ASSIGN}
+    user_cache: dict[str, str] = {"": ""}
     assign, remove = Action.ASSIGN, Action.REMOVE
 
     out: list[LicenseRequest] = []
@@ -97,6 +70,10 @@ def parse_requests(sheet: Sheet, *, catalog: ProductCatalog | None = None) -> li
     for row in sheet.rows:
         c = row.cells
         user = c[user_i] if user_i is not None else ""
+        if user in user_cache:
+            user = user_cache[user]
+        else:
+            user = user_cache[user] = clean_user(user)
         sku = c[sku_i] if sku_i is not None else ""
         to = c[to_i] if to_i is not None else ""
         frm = c[from_i] if from_i is not None else ""

@@ -124,7 +124,7 @@ def odata_literal(value: str) -> str:
 
 @dataclass(slots=True)
 class Response:
-    """A successful (2xx/3xx) answer."""
+    """A successful (2xx/3xx) answer, or any answer when the request was sent with ``check=False``."""
 
     status: int
     headers: httpx.Headers
@@ -338,7 +338,9 @@ class HttpClient:
             h.update(headers)
         return h, crid
 
-    def _settle(self, method: str, url: str, r: httpx.Response, crid: str, what: str) -> Response:
+    def _settle(
+        self, method: str, url: str, r: httpx.Response, crid: str, what: str, *, check: bool = True
+    ) -> Response:
         self._contacted = True
         rid = r.headers.get("request-id")
         try:
@@ -351,7 +353,8 @@ class HttpClient:
                 self.tokens.invalidate(self.scope)
             if r.status_code == 429:
                 self.stats.add(throttled=1)
-            raise error_for_status(r.status_code, r.headers, r.content, what=what)
+            if check:
+                raise error_for_status(r.status_code, r.headers, r.content, what=what)
         return Response(r.status_code, r.headers, r.content, rid, crid, elapsed)
 
     # -- sync
@@ -422,8 +425,10 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         check: bool = True,
     ) -> Response:
-        """Send one request once (no retries: the caller decides). With ``check=False`` an HTTP error status
-        comes back as a Response like any other (only transport failures raise)."""
+        """Send one request once (no retries: the caller decides).
+
+        ``check=False`` returns every HTTP answer (4xx and 5xx too) as a ``Response`` instead of raising;
+        transport failures still raise ``TenantUnreachableError`` (or ``ServiceError`` for an unusable URL)."""
         full = self.url(url)
         what = f"{method.upper()} {_short(full)}"
         h, crid = self._headers(headers, content)
@@ -435,13 +440,7 @@ class HttpClient:
                 self.stats.add(requests=1)
         except httpx.HTTPError as e:
             raise error_for_transport(e, what=what) from e
-        if not check and r.status_code >= 400:
-            if r.status_code == 401:
-                self.tokens.invalidate(self.scope)
-            if r.status_code == 429:
-                self.stats.add(throttled=1)
-            return Response(r.status_code, r.headers, r.content, r.headers.get("request-id"), crid, 0.0)
-        return self._settle(method, full, r, crid, what)
+        return self._settle(method, full, r, crid, what, check=check)
 
 
 def _short(url: str) -> str:
