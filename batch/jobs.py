@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 #: Where the demo's sample wave lives (shipped in the repository).
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 DEMO_SHEET = "onboarding-wave.csv"
+DEMO_ADDONS = "environment-addons.xlsx"
 
 
 # -------------------------------------------------------------------------------------------- session
@@ -251,7 +252,7 @@ def validation_summary(res: ValidationRun | PlanRun) -> dict[str, Any]:
     for s in worst.values():
         counts[s] += 1
     return {
-        "rows": len(v.sheet.rows),
+        "rows": sum(len(sh.rows) for sh in v.sheets),
         "ok": counts["ok"],
         "unchanged": counts["unchanged"],
         "warnings": len(warned),
@@ -486,22 +487,34 @@ def demo(
     argv: Sequence[str] = (),
     progress: Callable[[Any], None] | None = None,
     say: Callable[[str], None] = lambda _s: None,
-) -> RunResult:
-    """Seed the sandbox if needed and apply the sample onboarding wave (some rows fail on purpose)."""
+) -> list[RunResult]:
+    """Seed the sandbox if needed and apply the sample onboarding wave, then the sample add-on allocations
+    (two runs; some rows of each fail on purpose). Returns both runs' results, the wave first."""
     if not settings.target.embedded_sandbox:
         raise ConfigError("The demo runs only against the built-in sandbox tenant.",
                           fix="Unset LICENSE_BATCH_GRAPH_URL / --tenant, or use 'apply' for a real tenant.")
-    sheet = SAMPLES_DIR / DEMO_SHEET
-    if not sheet.exists():
-        raise InputError("The sample sheet is missing from this installation.", path=str(sheet))
+    sheets = [SAMPLES_DIR / DEMO_SHEET, SAMPLES_DIR / DEMO_ADDONS]
+    for sheet in sheets:
+        if not sheet.exists():
+            raise InputError("The sample sheet is missing from this installation.", path=str(sheet))
+    results: list[RunResult] = []
     with open_session(settings) as session:
-        # The sample asks for Copilot seats the tenant does not have: partial shows those rows skipped.
-        prepared = plan_file(session, sheet, on_shortfall=ShortfallPolicy.PARTIAL)
+        # The samples ask for Copilot seats and Power Automate process units the tenant does not have:
+        # partial shows those rows skipped.
+        prepared = plan_file(session, sheets[0], on_shortfall=ShortfallPolicy.PARTIAL)
         say(session.sandbox_note)
-        say(f"Applying the sample onboarding wave {sheet} ({len(prepared.validation.sheet.rows)} rows, "
+        say(f"Applying the sample onboarding wave {sheets[0]} ({len(prepared.validation.sheet.rows)} rows, "
             f"{len(prepared.plan.operations)} operations planned, --on-shortfall partial). Some rows fail on "
             "purpose: each kind of problem the tool reports is in the sample.")
-        return execute(session, prepared, argv=argv, progress=progress)
+        results.append(execute(session, prepared, argv=argv, progress=progress))
+        prepared = plan_file(session, sheets[1], on_shortfall=ShortfallPolicy.PARTIAL)
+        rows = sum(len(sh.rows) for sh in prepared.validation.sheets)
+        say(f"Applying the sample add-on allocations {sheets[1]} ({rows} rows on "
+            f"{len(prepared.validation.sheets)} sheets, {len(prepared.plan.operations)} environment requests "
+            "planned). One environment is locked by its group's policy and one row asks more than is free, on "
+            "purpose.")
+        results.append(execute(session, prepared, argv=argv, progress=progress))
+    return results
 
 
 # ------------------------------------------------------------------------------------------- helpers

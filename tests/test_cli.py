@@ -237,6 +237,11 @@ def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     s = json.loads(out)
     assert s["applied"] == 178 and s["failed"] == 1
     assert "Applying the sample onboarding wave" in err and "Results: reports/" in err
+    # then the add-on allocations: 10 rows on two sheets; the locked environment fails, the over-allocation
+    # and the unknown environment are skipped
+    a = s["addons"]
+    assert (a["rows"], a["applied"], a["failed"], a["skipped"]) == (10, 7, 1, 2)
+    assert "Applying the sample add-on allocations" in err and "TenantPoolLockedByPolicy" in err
     code, _, err = run(capsys, "demo")
     assert code == 0 and "The sandbox already holds this wave." in err
 
