@@ -111,6 +111,9 @@ class Limits:
     page_size: int = 999  # GET /users $top
     powerplatform_requests_per_minute: int = 100  # Power Platform requests per app ... (UNCONFIRMED figure)
     powerplatform_window_seconds: float = 60.0  # ... per this many seconds
+    #: Power Platform requests per window left to reads (the snapshot's three, read-backs of unknown outcomes):
+    #: writes are paced to the quota less these (no percentage headroom: one run is the only user of it).
+    powerplatform_reserved_requests: int = 3
 
     def scaled(self, time_scale: float) -> Limits:
         """The same limits on a clock ``time_scale`` times faster (for the shrunk sandbox)."""
@@ -234,6 +237,7 @@ _LIMIT_RANGES: dict[str, tuple[type, float, float | None]] = {
     "page_size": (int, 1, 999),  # Graph's $top maximum for users
     "powerplatform_requests_per_minute": (int, 1, None),
     "powerplatform_window_seconds": (float, 1e-3, None),
+    "powerplatform_reserved_requests": (int, 0, None),
 }
 #: Values of [powerplatform] allocations_api: the per-environment PATCH the tutorials use, or
 #: allocationsByEnvironment.
