@@ -462,8 +462,8 @@ def cmd_products(args: argparse.Namespace, out: _Out) -> int:
     if args.products_command != "refresh":
         out("usage: license-batch products refresh [--from-file CSV]")
         return EXIT_INPUT
-    path, count = jobs.refresh_products(settings, from_file=args.from_file)
-    out(f"Product list cached at {path} ({count} products).")
+    path, count, note = jobs.refresh_products(settings, from_file=args.from_file)
+    out(f"Product list cached at {path} ({count} products). {note}")
     return EXIT_OK
 
 

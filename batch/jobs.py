@@ -103,7 +103,7 @@ class Session:
 
     @property
     def catalog(self) -> ProductCatalog | None:
-        """Microsoft's product list: the path in settings, else the cached copy, else None (offline)."""
+        """Microsoft's product list: the path in settings, else the newer of the shipped snapshot and the cache."""
         if not self._catalog_loaded:
             from .sheets import ProductCatalog
 
@@ -111,7 +111,7 @@ class Session:
             if self.settings.product_list is not None:
                 self._catalog = ProductCatalog.load(self.settings.product_list)
             else:
-                self._catalog = ProductCatalog.cached(self.settings.cache_dir)
+                self._catalog = ProductCatalog.current(self.settings.cache_dir)
         return self._catalog
 
 
@@ -550,19 +550,33 @@ def read_map_file(path: str | os.PathLike[str]) -> dict[str, str]:
     return out
 
 
-def refresh_products(settings: Settings, *, from_file: str | None = None) -> tuple[Path, int]:
-    """Refresh the cached copy of Microsoft's product list (download, or copy ``from_file``)."""
-    from .sheets import ProductCatalog, refresh_product_list
+def refresh_products(settings: Settings, *, from_file: str | None = None) -> tuple[Path, int, str]:
+    """Refresh the cached copy of Microsoft's product list (download, or copy ``from_file``).
+
+    Returns (cached file, products, a line saying which copy is now used: the newer of cache and shipped)."""
+    from .sheets import CACHE_FILENAME, ProductCatalog, refresh_product_list
 
     if from_file:
         src = Path(from_file)
         cat = ProductCatalog.load(src)  # validates it before it replaces the cache
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
-        dest = settings.cache_dir / src.name
-        shutil.copyfile(src, dest)
-        return dest, len(cat)
-    dest = refresh_product_list(settings.cache_dir)
-    return dest, len(ProductCatalog.load(dest))
+        dest = settings.cache_dir / CACHE_FILENAME
+        tmp = dest.with_name(".product-list-copy.tmp")
+        shutil.copy2(src, tmp)  # keeps the file's time: the list's date
+        os.replace(tmp, dest)
+        count = len(cat)
+    else:
+        dest = refresh_product_list(settings.cache_dir)
+        count = len(ProductCatalog.load(dest))
+    cached = ProductCatalog.cached(settings.cache_dir)
+    shipped = ProductCatalog.shipped()
+    used = ProductCatalog.current(settings.cache_dir)
+    if used is shipped and cached is not None:
+        note = (f"It is dated {cached.date_text}, not newer than {shipped.describe()}, "
+                "which stays in use.")
+    else:
+        note = f"It is dated {used.date_text} and is used from now on (the shipped list is dated {shipped.date_text})."
+    return dest, count, note
 
 
 def sandbox_init(db: Path, *, users: int, seed: int) -> list[str]:
