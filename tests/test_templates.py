@@ -133,8 +133,10 @@ def test_template_command_from_tenant_fills_the_dropdowns(
     assert "Wrote the users template to u.xlsx (drop-downs from the tenant)." in err
     wb = openpyxl.load_workbook(tmp_path / "u.xlsx")
     lists = {col[0].value: [c.value for c in col[1:] if c.value] for col in wb["Lists"].iter_cols()}
-    assert {"SPE_E3", "POWER_BI_PRO", "STANDARDPACK"} <= set(lists["licenses"])
-    assert "CDSAICAPACITY" not in lists["licenses"]  # company-only add-ons are not for users
+    # by product name (each one resolves back to its SKU), one entry per user-assignable SKU
+    assert {"Microsoft 365 E3", "Power BI Pro", "Office 365 E1"} <= set(lists["licenses"])
+    assert len(lists["licenses"]) == 14
+    assert not any("AI Builder" in x for x in lists["licenses"])  # company-only add-ons are not for users
     assert "YAMMER_ENTERPRISE" in lists["plans"]
     refs = {str(dv.sqref)[0] for dv in wb["Users"].data_validations.dataValidation}
     assert refs == {"B", "C", "D", "E", "F", "G"}
