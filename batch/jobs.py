@@ -189,6 +189,7 @@ def check_file(
     """Read the file's input sheets (one, or several of different kinds), take one tenant snapshot, validate
     every row. Raises InputError for file-level problems (before the tenant is contacted)."""
     from .kinds import kind_of
+    from .kinds.licenses.rules import load_remembered
     from .sheets import read_sheets
     from .validate import parse_reserve, validate_sheets
 
@@ -204,6 +205,7 @@ def check_file(
         keys |= k.user_keys(requests)
         powerplatform = powerplatform or k.needs_powerplatform(requests)
     snapshot = session.tenant.snapshot(sorted(keys), powerplatform=powerplatform)
+    snapshot.plan_refusals = tuple(load_remembered(session.settings.cache_dir, snapshot.tenant_id))  # earlier runs
     return validate_sheets(parts, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
 
 
@@ -371,7 +373,27 @@ def execute(
         progress=progress,
     )
     _write_results(session, result, prepared.run_dir, argv, prepared.source)
+    _remember_plan_refusals(session, prepared)
     return result
+
+
+def _remember_plan_refusals(session: Session, prepared: PlanRun) -> None:
+    """Hook (batch.kinds.licenses): service-plan refusals the tenant returned in this run are remembered per
+    tenant under the cache dir, so the next validation predicts them (``refused-before``)."""
+    from .apply import journal_path
+    from .journal import Journal, OpState
+    from .kinds.licenses.plan_checks import remember_operation_refusal
+    from .models import OpKind
+
+    snapshot = prepared.plan.validation.snapshot
+    with Journal.open(journal_path(prepared.run_dir)) as journal:
+        failed = [r for r in journal.operations()
+                  if r.state is OpState.FAILED and r.op.kind is OpKind.ASSIGN_LICENSE]  # fmt: skip
+    for rec in failed:
+        user = snapshot.users.get(rec.op.target_id)
+        if user is not None:
+            remember_operation_refusal(session.settings.cache_dir, snapshot.tenant_id, user, rec.op, rec.status,
+                                       rec.error_code, rec.error_message)  # fmt: skip
 
 
 def resume_run(

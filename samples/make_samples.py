@@ -3,7 +3,8 @@
     .venv/bin/python samples/make_samples.py
 
 - ``onboarding-wave.csv``: an HR export of a few hundred rows for an onboarding wave, with every kind of problem
-  that validation reports, and a few that only the tenant can refuse (mutually exclusive plans).
+  that validation reports: among them service plans the tenant refuses together (a Skype for Business Online
+  Plan 1 + Plan 2 conflict), a dependency (Audio Conferencing without Teams) and packs that stack for nothing.
 - ``department-assignment.xlsx``: Microsoft Entra ID P1 for the whole Finance department, the header below
   two title rows, as people make them in Excel.
 - ``environment-addons.xlsx``: Power Platform add-on allocations for the seeded environments, as one run of two
@@ -148,7 +149,9 @@ def onboarding_rows(users: list[dict[str, Any]], info: dict[str, Any]) -> list[l
     row(con, lic="AAD_PREMIUM", notes="conflicts with the next row")
     row(con, action="remove", lic="AAD_PREMIUM", notes="conflicts with the previous row")
     row(u_(f"adele.vance@{dom}"), lic="SPE_E3", notes="already has it")
-    row(u_(f"diego.siciliani@{dom}"), lic="STANDARDPACK", notes="E1 and E3 Exchange plans are mutually exclusive")
+    row(u_(f"diego.siciliani@{dom}"), lic="STANDARDPACK", notes="E1 on an E3 user: Exchange packs stack, seat wasted")
+    row(u_(f"henrietta.mueller@{dom}"), lic="SPE_E3", notes="Teams EEA's MCOIMP and E3's MCOSTANDARD conflict")
+    row(u_(f"joni.sherman@{dom}"), lic="MCOMEETADV", notes="Audio Conferencing needs Teams")
     for u in copilot:
         row(u, lic="Microsoft_365_Copilot", notes="no Copilot seats left")
     row(u_(f"patti.fernandez@{dom}"), lic="MCOMEETADV", notes="=HYPERLINK(\"http://example.invalid\",\"click\")")
