@@ -623,3 +623,21 @@ def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings
         sandbox_init(db, users=settings.sandbox.users, seed=settings.sandbox.seed)
     serve(db, sandbox_config(settings, time_scale=time_scale), host=host, port=port)
 
+
+
+# ------------------------------------------------------------------ real tenants: whoami, preflight (issue 11)
+
+
+def whoami(session: Session) -> Any:
+    """``license-batch whoami``: tenant, cloud, identity and the permissions found (``batch.preflight.Identity``)."""
+    from .preflight import identify
+
+    return identify(session.tenant)
+
+
+def preflight(session: Session, prepared: PlanRun) -> Any:
+    """Before apply: raise PermissionDeniedError (exit 3) when the identity lacks what the plan's operations need."""
+    from .preflight import check_plan
+
+    plan = getattr(prepared, "plan", None)
+    return check_plan(session.tenant, getattr(plan, "operations", None) or [])
