@@ -6,7 +6,7 @@ batch is all-parallel (no ``dependsOn``; Microsoft's batching page says not to m
 items), and an operation that depends on another (a user's assignLicense after the PATCH of their usage
 location) is only queued once that one has succeeded, or fails with its error. Power Platform operations go one
 request each, paced under ``Limits.powerplatform_requests_per_minute``. For each request the engine asks the
-service's :class:`~batch.throttle.Pacer` for room, commits the items as ``sent`` and starts it; up to
+service's :class:`~batch.apply.throttle.Pacer` for room, commits the items as ``sent`` and starts it; up to
 ``Limits.max_in_flight`` requests per service are on the wire at once. Each answer is settled item by item (a
 Power Platform answer is settled as a one-item batch):
 
@@ -63,11 +63,11 @@ from ..errors import (
     TenantUnreachableError,
     ThrottledError,
 )
-from ..journal import SETTLED, Journal, OpRecord, OpState, Sent, Settlement
 from ..kinds import handler
 from ..models import Api, OpKind, User
-from ..throttle import Pacer
+from .journal import SETTLED, Journal, OpRecord, OpState, Sent, Settlement
 from .results import graph_fix
+from .throttle import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ def powerplatform_pacer(limits: Limits, clock: Callable[[], float]) -> Pacer:
     """The pacer of Power Platform requests (its quota is per request, not per write)."""
     from dataclasses import replace
 
-    return Pacer(replace(limits, write_quota=limits.powerplatform_requests_per_minute,
+    quota = max(1, limits.powerplatform_requests_per_minute - limits.powerplatform_reserved_requests)
+    return Pacer(replace(limits, write_quota=quota, quota_headroom=1.0,
                          write_window_seconds=limits.powerplatform_window_seconds), clock=clock)
 
 
@@ -128,17 +129,6 @@ class _Op:
     settled_at: float = 0.0  # clock() when it settled in this process
     seat_retried: bool = False  # re-sent once already after the seats its adds need were freed
     waits_for: set[str] = field(default_factory=set)  # seat-freeing operations it waits on
-
-
-def in_after_state(kind: OpKind, body: Mapping[str, Any], add: Sequence[tuple[str, Sequence[str]]],
-                   remove: Sequence[str], user: User) -> bool:
-    """Does the user already hold exactly what a license operation would leave them with?"""
-    from ..kinds.licenses import in_after_state as _in_after
-    from ..models import Operation
-
-    op = Operation(key="", kind=kind, target_id=user.id, target=user.upn, method="", url="", body=body, rows=(),
-                   add=tuple((s, tuple(p)) for s, p in add), remove=tuple(remove))
-    return _in_after(op, user)
 
 
 class Engine:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..journal import JOURNAL_NAME, Journal
+from ..apply.journal import JOURNAL_NAME, Journal
 from ..models import Operation
 from .state import states_of
 

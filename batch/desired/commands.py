@@ -92,7 +92,17 @@ _ = sys
 
 def cmd_reconcile(args: argparse.Namespace, out: Callable[..., None]) -> int:
     from .. import jobs
-    from ..cli import EXIT_INPUT, EXIT_OK, EXIT_ROWS, _announce, _confirm_real_tenant, _emit_json, _finish, _settings
+    from ..cli import (
+        EXIT_INPUT,
+        EXIT_OK,
+        EXIT_ROWS,
+        _announce,
+        _confirm_real_tenant,
+        _emit_json,
+        _finish,
+        _preflight,
+        _settings,
+    )
     from .reconcile import capacity_lines, drift_summary, reconcile, write_drift
 
     settings = _settings(args)
@@ -115,6 +125,7 @@ def cmd_reconcile(args: argparse.Namespace, out: Callable[..., None]) -> int:
             if args.json:
                 _emit_json(drift_summary(rec))
             return EXIT_ROWS if rec.drift_count else EXIT_OK
+        _preflight(session, rec.prepared, out)  # type: ignore[arg-type]
         if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name,
                                                                                        out):  # type: ignore[arg-type]
             out("Nothing was applied.")
@@ -156,7 +167,17 @@ HANDLERS["reconcile"] = cmd_reconcile
 
 def cmd_rollback(args: argparse.Namespace, out: Callable[..., None]) -> int:
     from .. import _render, jobs
-    from ..cli import EXIT_INPUT, EXIT_OK, EXIT_ROWS, _announce, _confirm_real_tenant, _emit_json, _finish, _settings
+    from ..cli import (
+        EXIT_INPUT,
+        EXIT_OK,
+        EXIT_ROWS,
+        _announce,
+        _confirm_real_tenant,
+        _emit_json,
+        _finish,
+        _preflight,
+        _settings,
+    )
     from .rollback import plan_rollback
 
     settings = _settings(args)
@@ -175,6 +196,7 @@ def cmd_rollback(args: argparse.Namespace, out: Callable[..., None]) -> int:
                             "changed_since_run": rb.changed_since, "operations": len(rb.plan.operations)})
             out("Dry run: nothing was changed.")
             return EXIT_ROWS if rb.changed_since else EXIT_OK
+        _preflight(session, rb.prepared, out)  # type: ignore[arg-type]
         if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name,
                                                                                        out):  # type: ignore[arg-type]
             out("Nothing was changed.")
@@ -203,7 +225,7 @@ def _settings_of(args: argparse.Namespace) -> Any:
 
 def apply_plan(args: argparse.Namespace, out: Callable[..., None]) -> int:
     from .. import _render, jobs
-    from ..cli import EXIT_INPUT, _announce, _confirm_real_tenant, _finish
+    from ..cli import EXIT_INPUT, _announce, _confirm_real_tenant, _finish, _preflight
     from .approved import apply_approved, check_plan
 
     with jobs.open_session(_settings_of(args)) as session:
@@ -214,6 +236,7 @@ def apply_plan(args: argparse.Namespace, out: Callable[..., None]) -> int:
         if args.dry_run:
             out("Dry run: nothing was applied.")
             return 0
+        _preflight(session, fresh, out)  # type: ignore[arg-type]
         if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name,
                                                                                        out):  # type: ignore[arg-type]
             out("Nothing was applied.")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, JournalError, RowFinding, Severity
-from ..journal import JOURNAL_NAME, Journal, OpState
+from ..apply.journal import JOURNAL_NAME, Journal, OpState
 from ..kinds.addons.plan import allocation_url, tokens
 from ..kinds.licenses.plan import operation_key
 from ..models import (

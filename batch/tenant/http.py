@@ -11,7 +11,10 @@ translated here, and only here, into ``batch.errors``:
     connect/read/write/protocol errors, timeouts, dropped connections -> TenantUnreachableError
 
 Reads (``retry=True``) retry the retryable errors themselves, honouring Retry-After (integer, fractional or
-HTTP-date) or else exponential backoff with jitter, up to ``Limits.max_attempts`` attempts. Writes are never
+HTTP-date) or else exponential backoff with jitter, up to ``Limits.max_attempts`` attempts. With a
+``ReadBudget`` (Graph), every read first takes its resource units from it, and a throttled read (429) WAITS:
+it pauses every reader until Retry-After has passed and does not use up an attempt (it fails only after
+``Limits.max_throttled_read_wait_seconds`` of waiting in all). Writes are never
 retried here: the apply engine owns that decision (a dropped write has an unknown outcome).
 """
 
@@ -45,12 +48,13 @@ from ..errors import (
     ThrottledError,
 )
 from .auth import TokenProvider
+from .reads import ReadBudget, read_cost
 
 log = logging.getLogger("batch.tenant")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Connect timeout: a loopback or cloud endpoint that does not accept within this is not there.
-CONNECT_TIMEOUT_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 # ------------------------------------------------------------------------------------- Retry-After
@@ -191,9 +195,23 @@ def error_for_status(
 def error_for_transport(e: Exception, *, what: str = "The request") -> TenantError:
     if isinstance(e, httpx.UnsupportedProtocol):
         return ServiceError(f"{what} has an unusable URL: {e}.")
+    host = _host_of(e)
+    if isinstance(e, httpx.ConnectTimeout):
+        return TenantUnreachableError(f"{what}: {host} did not accept a connection within "
+                                      f"{CONNECT_TIMEOUT_SECONDS:g} s (ConnectTimeout).")  # fmt: skip
     if isinstance(e, httpx.TimeoutException):
         return TenantUnreachableError(f"{what} timed out ({type(e).__name__}).")
+    if isinstance(e, httpx.ConnectError):
+        return TenantUnreachableError(f"{what}: cannot reach {host} (ConnectError: {e}).")
     return TenantUnreachableError(f"{what} could not reach the tenant ({type(e).__name__}: {e}).")
+
+
+def _host_of(e: Exception) -> str:
+    try:
+        url = e.request.url  # type: ignore[attr-defined]
+        return f"{url.host}:{url.port}" if url.port else str(url.host)
+    except (AttributeError, RuntimeError):
+        return "the host"
 
 
 # ----------------------------------------------------------------------------------------- client
@@ -231,8 +249,10 @@ class HttpClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "license-batch",
+        read_budget: ReadBudget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.read_budget = read_budget
         self.tokens = tokens
         self.scope = scope
         self.limits = limits or Limits()
@@ -246,6 +266,9 @@ class HttpClient:
         self._aclient: httpx.AsyncClient | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        #: No answer has come back yet: a host that cannot be reached on the first contact is reported at once
+        #: instead of being retried (a wrong URL or a blocked network does not heal in a minute).
+        self._contacted = False
 
     # -- clients
 
@@ -324,6 +347,7 @@ class HttpClient:
     def _settle(
         self, method: str, url: str, r: httpx.Response, crid: str, what: str, *, check: bool = True
     ) -> Response:
+        self._contacted = True
         rid = r.headers.get("request-id")
         try:
             elapsed = r.elapsed.total_seconds()
@@ -349,16 +373,30 @@ class HttpClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool | None = None,
+        units: int | None = None,
     ) -> Response:
-        """Send one request; ``retry`` defaults to True for GET (and for POST /$batch of reads, if asked)."""
-        retry = (method.upper() == "GET") if retry is None else retry
+        """Send one request; ``retry`` defaults to True for GET (and for POST /$batch of reads, if asked).
+
+        ``units``: the resource units the read costs (a GET's are worked out from its URL; give them for a
+        ``$batch`` of reads); with a read budget they are taken from it before every attempt."""
+        is_get = method.upper() == "GET"
+        retry = is_get if retry is None else retry
         full = self.url(url)
         what = f"{method.upper()} {_short(full)}"
+        budget = self.read_budget
+        cost = units if units is not None else (read_cost(url) if is_get else 0)
         attempt = 0
         refreshed = False
+        throttle_waited = 0.0
         while True:
             attempt += 1
+            sent_at = time.monotonic()
             try:
+                if budget is not None and cost:
+                    waited = budget.acquire(cost)
+                    if waited:
+                        self.stats.add(waited=waited)
+                    sent_at = budget.now()
                 h, crid = self._headers(headers, content)
                 try:
                     r = self.client.request(method, full, content=content, headers=h)
@@ -376,7 +414,20 @@ class HttpClient:
                 raise
             except TenantError as e:
                 err, err_from = e, e
-            if not retry or not isinstance(err, RetryableTenantError) or attempt >= self.limits.max_attempts:
+            if retry and isinstance(err, ThrottledError) and budget is not None and cost:
+                # throttled: every reader waits for Retry-After; the read is sent again, no attempt used up
+                wait = budget.on_throttled(err.retry_after, sent_at=sent_at,
+                                           fallback=backoff_seconds(attempt, self.limits, self._rng))
+                if throttle_waited + wait <= self.limits.max_throttled_read_wait_seconds:
+                    throttle_waited += wait
+                    attempt -= 1
+                    log.info("%s: throttled; waiting %.2f s (Retry-After)", what, wait)
+                    self.stats.add(retries=1)
+                    continue  # the budget's pause holds this read (and every other) back
+            unreachable = isinstance(err_from, httpx.ConnectError | httpx.ConnectTimeout)
+            first_contact_failed = unreachable and not self._contacted
+            if (not retry or not isinstance(err, RetryableTenantError) or attempt >= self.limits.max_attempts
+                    or first_contact_failed):  # fmt: skip
                 if err is err_from:
                     raise err
                 raise err from err_from

@@ -18,6 +18,8 @@ it, so the engine asks the :class:`Pacer` before every ``$batch`` request:
 
 Everything here is pure logic over an injectable clock; :meth:`Pacer.acquire` is the only coroutine and
 takes its ``sleep`` as a parameter, so tests run without sleeping.
+
+Reads are paced by the tenant's transport (:mod:`batch.tenant.reads`), which also counts writes in its budget.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .config import Limits
+from ..config import Limits
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -211,6 +213,10 @@ def minimum_seconds(writes: int, quota: int, window_s: float) -> float:
     if writes <= 0:
         return 0.0
     return ((writes - 1) // quota) * window_s
+
+
+# ------------------------------------------------------------------------------------------- reads
+
 
 
 __all__ = ["Pacer", "ThrottleStats", "minimum_seconds"]
