@@ -194,6 +194,9 @@ EXAMPLES = {
     "capacity": "license-batch capacity --xlsx capacity.xlsx",
     "products": "license-batch products refresh --from-file 'Product names and service plan identifiers.csv'",
     "sandbox": "license-batch sandbox init --users 2000 --seed 7",
+    "export": "license-batch export users -o today.xlsx --filter department=Sales",
+    "reconcile": "license-batch reconcile today.xlsx --scope department=Sales --apply --prune",
+    "rollback": "license-batch rollback 20261202-101500-1a2b --dry-run",
 }
 
 

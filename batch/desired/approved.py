@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
 from ..apply.journal import JOURNAL_NAME, Journal
+from ..errors import InputError
 from ..models import Operation
 from .state import states_of
 

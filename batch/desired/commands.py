@@ -14,8 +14,8 @@ AddTarget = Callable[[argparse.ArgumentParser], None]
 def add_parsers(sub: Any, add_target: AddTarget) -> None:
     p = sub.add_parser(
         "export", help="write today's licenses (users) or add-on allocations (addons) as a sheet apply/reconcile read",
-        description="Example: license-batch export users -o today.xlsx --filter department=Sales. Exit codes: 0 "
-        "written, 2 unusable options or file, 3 the tenant refused us.")
+        description="Writes one row per user and SKU (disabled plans, usage location, department, how it is held), "
+        "or one row per environment and add-on; exit 0 once written.")
     p.add_argument("what", choices=["users", "addons"])
     p.add_argument("-o", "--out", required=True, help="the file to write: .csv or .xlsx")
     p.add_argument("--filter", action="append", default=[], help="users: department=NAME")
@@ -26,8 +26,7 @@ def add_parsers(sub: Any, add_target: AddTarget) -> None:
 
     p = sub.add_parser(
         "reconcile", help="compare a desired-state sheet with the tenant; show the drift, and fix it with --apply",
-        description="Exit codes: 0 no drift (or all of it fixed), 1 drift (or some fixes failed), 2 unusable input, "
-        "3 the tenant refused us.")
+        description="Without --apply: exit 0 no drift, 1 drift (nothing changes). With --apply: as apply.")
     p.add_argument("file", help="the desired state: an export's layout (users and/or add-ons), .csv or .xlsx")
     p.add_argument("--scope", default="users",
                    help="users (default: the users the sheet names), department=NAME, group=NAME or all: users in "
@@ -44,8 +43,7 @@ def add_parsers(sub: Any, add_target: AddTarget) -> None:
 
     p = sub.add_parser(
         "rollback", help="undo what a run applied, from its journal (users and environments changed since: left alone)",
-        description="Exit codes: 0 rolled back, 1 some targets changed since the run (left alone) or failed, "
-        "2 no such run, 3 the tenant refused us.")
+        description="Users and environments changed since the run are left alone and reported (exit 1).")
     p.add_argument("run_id", help="the run to undo (a folder under the report dir)")
     p.add_argument("--dry-run", action="store_true", help="show what would be restored; change nothing")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
@@ -87,7 +85,6 @@ def cmd_export(args: argparse.Namespace, out: Callable[..., None]) -> int:
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {"export": cmd_export}
-_ = sys
 
 
 def cmd_reconcile(args: argparse.Namespace, out: Callable[..., None]) -> int:

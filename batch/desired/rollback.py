@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, JournalError, RowFinding, Severity
 from ..apply.journal import JOURNAL_NAME, Journal, OpState
+from ..errors import ConfigError, JournalError, RowFinding, Severity
 from ..kinds.addons.plan import allocation_url, tokens
 from ..kinds.licenses.plan import operation_key
 from ..models import (
