@@ -75,7 +75,8 @@ def child_export(graph_url: str, pp_url: str, out: Path) -> dict[str, Any]:
 
 def child_reconcile(graph_url: str, pp_url: str, sheet: Path) -> dict[str, Any]:
     from batch import jobs
-    from batch.desired.reconcile import reconcile, write_drift
+    from batch.desired.reconcile import reconcile
+    from batch.desired.report import write_drift
 
     w0, c0 = time.perf_counter(), time.process_time()
     with jobs.open_session(_settings(graph_url, pp_url, sheet.parent)) as s:

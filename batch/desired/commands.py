@@ -100,7 +100,8 @@ def cmd_reconcile(args: argparse.Namespace, out: Callable[..., None]) -> int:
         _preflight,
         _settings,
     )
-    from .reconcile import capacity_lines, drift_summary, reconcile, write_drift
+    from .reconcile import reconcile
+    from .report import capacity_lines, drift_summary, write_drift
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
@@ -135,7 +136,7 @@ def cmd_reconcile(args: argparse.Namespace, out: Callable[..., None]) -> int:
 
 
 def render_drift(rec: Any, limit: int = 50) -> list[str]:
-    from .reconcile import capacity_lines
+    from .report import capacity_lines
 
     d = rec.drift
     if not len(d):

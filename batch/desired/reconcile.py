@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RowFinding, Severity
-from ..kinds import KINDS
 from ..kinds.licenses.plan import operation_key
 from ..models import (
     Action,
-    AddonRequest,
     CapacityLine,
     CheckedAddon,
     CheckedRequest,
@@ -36,7 +34,6 @@ from ..models import (
     Operation,
     OpKind,
     Plan,
-    PlanOptions,
     RequestStatus,
     Role,
     SeatChange,
@@ -445,86 +442,9 @@ class _Builder:
     # -------------------------------------------------------------------------------------- add-ons
 
     def addons(self, sheet: Sheet, *, all_environments: bool) -> None:
-        from ..kinds.addons.names import addon_label
-        from ..kinds.addons.plan import allocation_url, tokens
+        from .addon_drift import addon_drift
 
-        kind = KINDS[Kind.ADDONS]
-        requests = kind.parse(sheet, catalog=None)
-        base = self._next_row
-        offset = base - min((r.index for r in sheet.rows), default=0)
-        if offset:
-            requests = [replace(r, row=r.row + offset) for r in requests]
-            sheet = replace(sheet, rows=[InputRow(r.index + offset, r.number, r.cells) for r in sheet.rows])
-        checked, lines = kind.validate(sheet, requests, self.snap, catalog=None, policy=ShortfallPolicy.STOP,
-                                       reserve_of=lambda _n: 0)
-        listed = {(c.environment_id, c.currency_type) for c in checked if isinstance(c, CheckedAddon)}
-        texts: dict[int, str] = {}
-        extra: list[InputRow] = []
-        number = max((r.number for r in sheet.rows), default=sheet.header_row)
-        nxt = max((r.index for r in sheet.rows), default=base - 1) + 1
-        ei, ai, mi = (sheet.columns.get(x) for x in (Role.ENVIRONMENT, Role.ADDON, Role.AMOUNT))
-        if all_environments:
-            for env_id, alloc in sorted(self.snap.allocations.items()):
-                for ct, n in sorted(alloc.items()):
-                    if n and (env_id, ct) not in listed:
-                        env = self.snap.environments.get(env_id)
-                        name = env.display_name if env else env_id
-                        number += 1
-                        cells = [""] * len(sheet.headers)
-                        for i, v in ((ei, name), (ai, ct), (mi, "0")):
-                            if i is not None:
-                                cells[i] = v
-                        extra.append(InputRow(nxt, number, (*cells, "")))
-                        checked.append(CheckedAddon(AddonRequest(nxt, number, name, ct, 0, amount_text="0"),
-                                                    RequestStatus.READY, [], environment_id=env_id, currency_type=ct,
-                                                    before=n, after=0))
-                        nxt += 1
-        per_env: dict[str, dict[str, int]] = {}
-        before: dict[str, dict[str, int]] = {}
-        rows: dict[str, set[int]] = {}
-        for c in checked:
-            if not isinstance(c, CheckedAddon) or c.status is not RequestStatus.READY:
-                continue
-            assert c.environment_id and c.currency_type and c.before is not None and c.after is not None
-            env = self.snap.environments.get(c.environment_id)
-            label = f"{addon_label(c.currency_type)} {c.before} -> {c.after}"
-            lower = c.after < c.before
-            sent = self.prune or not lower
-            texts[c.request.row] = f"allocation: {label}"
-            self.lines.append({"kind": "allocation", "target": env.display_name if env else c.environment_id,
-                               "license": c.currency_type, "detail": label,
-                               "fix": FIXED_BY["allocation"] if sent else "run with --apply --prune to lower it",
-                               "row": c.request.row_number if c.request.row < nxt - len(extra) else 0,
-                               "applied": sent})
-            if not sent:
-                c.status = RequestStatus.UNCHANGED
-                c.findings.append(RowFinding("drift-allocation", Severity.WARNING, f"{label}: lowering needs --prune",
-                                             "run with --apply --prune", c.request.row_number, None))
-                continue
-            self.changed_units[c.currency_type] = self.changed_units.get(c.currency_type, 0) + c.after - c.before
-            per_env.setdefault(c.environment_id, {})[c.currency_type] = c.after
-            before.setdefault(c.environment_id, {})[c.currency_type] = c.before
-            rows.setdefault(c.environment_id, set()).add(c.request.row)
-        for env_id, alloc in per_env.items():
-            env = self.snap.environments.get(env_id)
-            self._addon_ops.append(Operation(
-                key=f"{env_id}/{OpKind.ALLOCATE_ADDONS.value}", kind=OpKind.ALLOCATE_ADDONS, target_id=env_id,
-                target=env.display_name if env else env_id, method="PATCH",
-                url=allocation_url(env_id, PlanOptions().allocations_api),
-                body={"environmentId": env_id,
-                      "currencyAllocations": [{"currencyType": ct, "allocated": n} for ct, n in sorted(alloc.items())]},
-                rows=tuple(sorted(rows[env_id])), before=tokens(before[env_id]), after=tokens(alloc),
-                api=_pp_api()))
-        out_rows = [InputRow(r.index, r.number, (*r.cells, texts.get(r.index, ""))) for r in sheet.rows]
-        extra = [InputRow(r.index, r.number, (*r.cells[:-1], texts.get(r.index, ""))) for r in extra]
-        self.capacity.extend(lines)
-
-        def finish() -> None:
-            self.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=out_rows + extra))
-            self.checked.extend(checked)
-
-        self._finish.append(finish)
-        self._next_row = nxt
+        addon_drift(self, sheet, all_environments=all_environments)
 
     # -------------------------------------------------------------------------------------- report
 
@@ -538,12 +458,6 @@ class _Builder:
         return pd.DataFrame(lines, columns=cols)
 
 
-def _pp_api() -> Any:
-    from ..models import Api
-
-    return Api.POWERPLATFORM
-
-
 def _first_rows(frame: pd.DataFrame) -> dict[str, int]:
     """uid -> the sheet row that gives the user's usage location (else their first row)."""
     located = frame[frame["location"] != ""].drop_duplicates("uid")
@@ -553,60 +467,4 @@ def _first_rows(frame: pd.DataFrame) -> dict[str, int]:
     return {k: int(v) for k, v in out.items()}
 
 
-def capacity_lines(rec: Reconciliation) -> list[str]:
-    """What fixing the drift does to capacity, per SKU and add-on."""
-    out = []
-    for c in rec.capacity:
-        if c.kind is Kind.ADDONS:
-            if c.sku_id in rec.changed_units or c.short:
-                free = c.enabled - c.consumed - c.needed
-                out.append(f"{c.name}: {rec.changed_units.get(c.sku_id, 0):+d} allocated, {max(free, 0)} free "
-                           "afterwards" + (f": short by {c.short}" if c.short else ""))
-        else:
-            left = c.enabled - c.consumed - c.net
-            more = rec.prunable.get(c.sku_id, 0)
-            out.append(f"{c.name}: takes {c.needed}, frees {c.freed}, {left} free afterwards"
-                       + (f": short by {c.short}" if c.short else "")
-                       + (f" (--prune would free {more} more)" if more else ""))
-    for part, n in sorted(rec.redundant_seats.items()):
-        out.append(f"{part}: {n} seat(s) held as redundant packs could be freed")
-    return out
-
-
-def drift_summary(rec: Reconciliation) -> dict[str, Any]:
-    counts = rec.drift["kind"].value_counts().to_dict() if len(rec.drift) else {}
-    return {"run_id": rec.run_id, "scope": str(rec.scope), "drift": rec.drift_count,
-            "kinds": {str(k): int(v) for k, v in counts.items()}, "operations": len(rec.operations),
-            "refused": rec.refused,
-            "capacity": [{"kind": str(c.kind), "sku": c.part_number, "takes": c.needed, "frees": c.freed,
-                          "available": c.available, "short": c.short} for c in rec.capacity],
-            "redundant_seats": rec.redundant_seats, "report": str(rec.report or "")}
-
-
-def write_drift(rec: Reconciliation) -> Path:
-    """``drift.csv`` and ``drift.xlsx`` in the run folder (formula-like cells neutralised)."""
-    from ..report._text import neutralise
-
-    rec.run_dir.mkdir(parents=True, exist_ok=True)
-    frame = rec.drift.copy()
-    for c in ("target", "license", "detail", "fix"):
-        frame[c] = frame[c].map(neutralise)
-    frame.to_csv(rec.run_dir / "drift.csv", index=False, encoding="utf-8-sig")
-    path = rec.run_dir / "drift.xlsx"
-    import xlsxwriter
-
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
-                                         "strings_to_numbers": False, "strings_to_urls": False})
-    ws = wb.add_worksheet("Drift")
-    ws.write_row(0, 0, list(frame.columns))
-    for i, row in enumerate(frame.itertuples(index=False), start=1):
-        ws.write_row(i, 0, [bool(v) if isinstance(v, bool) else v for v in row])
-    cap = wb.add_worksheet("Capacity")
-    for i, line in enumerate(capacity_lines(rec)):
-        cap.write_string(i, 0, line)
-    wb.close()
-    rec.report = path
-    return path
-
-
-__all__ = ["DRIFT_COLUMN", "Reconciliation", "capacity_lines", "drift_summary", "reconcile", "write_drift"]
+__all__ = ["DRIFT_COLUMN", "Reconciliation", "reconcile"]
