@@ -120,3 +120,30 @@ def test_no_drift_exits_0(workdir: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert run(capsys, "export", "users", "-o", "e3.csv", "--sku", "SPE_E3", "--filter", "department=Sales")[0] == 0
     code, summary, _ = run_json(capsys, "reconcile", "e3.csv")
     assert code == 1 and set(summary["kinds"]) == {"extra"}
+
+
+def test_scope_group_counts_members_the_sheet_leaves_out(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "export", "users", "-o", "e3.csv", "--group", "Licensing - Microsoft 365 E3")[0] == 0
+    rows = read_csv(workdir / "e3.csv")
+    kept = [r for r in rows if r["userPrincipalName"] != upn("isaiah.langer")]
+    with open(workdir / "wanted.csv", "w", encoding="utf-8", newline="") as f:
+        import csv
+
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(kept)
+    code, summary, err = run_json(capsys, "reconcile", "wanted.csv", "--scope", "group=Licensing - Microsoft 365 E3")
+    assert code == 1, err
+    # isaiah holds E3 directly and through the group: the direct copy is extra, the group's is fixed by membership
+    assert (f"  extra             {upn('isaiah.langer')} holds SPE_E3; the sheet does not ask for it (a group also "
+            "gives it: 'Licensing - Microsoft 365 E3')  [run with --apply --prune to remove it]") in err.splitlines()
+    assert "Capacity if the drift is fixed:" not in err  # removing the direct copy frees no seat: the group gives it
+    code, _, err = run(capsys, "reconcile", "e3.csv", "--scope", "group=Licensing - Microsoft 365 E3")
+    assert code == 0, err
+
+
+def test_an_unedited_addons_export_has_no_drift(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "export", "addons", "-o", "addons.xlsx")[0] == 0
+    code, _, err = run(capsys, "reconcile", "addons.xlsx", "--scope", "all")
+    assert code == 0, err
+    assert "No drift: the tenant matches the sheet (scope all)." in err
