@@ -88,3 +88,22 @@ def test_rollback_leaves_a_user_changed_since_the_run_alone(workdir: Path, capsy
 def test_rollback_of_an_unknown_run(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "rollback", "20990101-000000-dead")
     assert code == 2 and "No run '20990101-000000-dead' under reports." in err
+
+
+def test_an_interrupted_rollback_is_resumed(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from batch import apply as engine
+    from batch import jobs
+    from batch.config import load_settings
+    from batch.desired.rollback import plan_rollback
+
+    before = state(capsys, workdir)
+    run_id = applied_run(workdir, capsys)
+    with jobs.open_session(load_settings()) as s:
+        rb = plan_rollback(s, run_id)
+        # journalled, then stopped before anything was sent (as a crash right after planning leaves it)
+        engine.start(rb.plan, run_dir=rb.run_dir, run_id=rb.run_id, tenant_name="sandbox").close()
+    assert state(capsys, workdir) != before
+    code, summary, err = run_json(capsys, "resume", rb.run_id)
+    assert code == 0, err
+    assert summary["applied"] == 6
+    assert state(capsys, workdir) == before
