@@ -90,7 +90,7 @@ class GraphFace:
             if n == 1 and method == "GET":
                 return Route(_list_groups, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
             if n == 2 and method == "GET":
-                return Route(_get_group, False, READ_GROUPS, 1, "read")
+                return Route(_get_group, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
             if n == 3 and segs[2].lower() == "members" and method == "GET":
                 return Route(_list_members, False, READ_GROUPS, B.COST_GET_MEMBERS, "read")
             if n == 4 and segs[2].lower() == "members" and segs[3] == "$ref" and method == "POST":
