@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..apply.journal import JOURNAL_NAME, Journal
 from ..errors import InputError
 from ..models import Operation
-from .state import states_of
+from .state import state_of, states_of
 
 if TYPE_CHECKING:
     from ..jobs import PlanRun, Session
@@ -137,12 +137,12 @@ def check_plan(session: Session, plan_path: str | Path) -> tuple[PlanRun, dict[s
         if a != b:
             diffs.append(f"{a['target']}: {a['kind']} would now send {json.dumps(b['body'], sort_keys=True)} "
                          f"instead of {json.dumps(a['body'], sort_keys=True)}")
-    current = {f"{a}:{t}": s for a, t, s in states_of(fresh.plan.operations, snap)}
+    current = {tkey: state_of(tkey.split(":", 1)[0], tkey.split(":", 1)[1], snap) for tkey in doc["targets"]}
     for tkey, was in doc["targets"].items():
-        if tkey in current and current[tkey] != was:
+        if current[tkey] is not None and current[tkey] != was:
             name = next((o["target"] for o in doc["operations"] if tkey.endswith(":" + o["target_id"])), tkey)
             parts = {sid: sku.part_number for sid, sku in snap.skus.items()}
-            diffs.append(f"{name} changed since the plan was made: {_state_diff(was, current[tkey], parts)}")
+            diffs.append(f"{name} changed since the plan was made: {_state_diff(was, current[tkey] or {}, parts)}")
     if diffs:
         raise StalePlanError(f"The approved plan is stale: {len(diffs)} difference(s); nothing was applied.",
                              sorted(diffs), path=str(plan_path))

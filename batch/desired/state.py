@@ -47,6 +47,14 @@ def states_of(ops: Iterable[Operation], snapshot: TenantSnapshot) -> list[tuple[
     return [(a, t, s) for (a, t), s in out.items()]
 
 
+def state_of(api: str, target_id: str, snapshot: TenantSnapshot) -> dict[str, Any] | None:
+    """A target's state in a snapshot (None: a user the snapshot does not hold)."""
+    if api == str(Api.GRAPH):
+        u = snapshot.users.get(target_id)
+        return user_state(u) if u is not None else None
+    return environment_state(snapshot.allocations.get(target_id, {}))
+
+
 def expected_after(prior: Mapping[str, Any], ops: Iterable[Operation]) -> dict[str, Any]:
     """A target's state once the given (succeeded) operations took effect on ``prior``."""
     if "allocations" in prior:

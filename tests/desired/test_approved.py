@@ -48,7 +48,11 @@ def test_an_approved_plan_applies_exactly_and_records_hash_and_approver(
     # applied now, the same plan is stale: nothing is needed any more
     code, _, err = run(capsys, "apply", "--plan", str(path))
     assert code == 2
-    assert "The approved plan is stale: 3 difference(s); nothing was applied." in err
+    assert "The approved plan is stale: 5 difference(s); nothing was applied." in err
+    lines = err.splitlines()
+    assert f"  - {upn('adele.vance')} changed since the plan was made: now holds POWER_BI_PRO directly" in lines
+    assert (f"  - {upn('lidia.holloway')} changed since the plan was made: now holds POWER_BI_PRO directly; "
+            "usage location was US, now DE") in lines
 
 
 def test_a_stale_plan_is_refused_with_its_differences(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
