@@ -203,7 +203,30 @@ def check_file(
         keys |= k.user_keys(requests)
         powerplatform = powerplatform or k.needs_powerplatform(requests)
     snapshot = session.tenant.snapshot(sorted(keys), powerplatform=powerplatform)
+    parts = _resolve(session, parts, snapshot)
     return validate_sheets(parts, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
+
+
+def _resolve(session: Session, parts: list[tuple[Any, list[Any]]], snapshot: Any) -> list[tuple[Any, list[Any]]]:
+    """Let each kind read what else it needs into the snapshot (``ChangeKind.resolve``, optional). A kind may
+    expand rows (a rule row becomes one line per user it reaches): the following sheets' row indexes move along."""
+    from dataclasses import replace
+
+    from .kinds import kind_of
+
+    out: list[tuple[Any, list[Any]]] = []
+    shift = 0
+    for sh, requests in parts:
+        if shift:
+            sh.rows[:] = [replace(r, index=r.index + shift) for r in sh.rows]
+            requests = [replace(q, row=q.row + shift) for q in requests]
+        resolve = getattr(kind_of(sh.kind), "resolve", None)
+        if resolve is not None:
+            before = len(sh.rows)
+            requests = resolve(session.tenant, sh, requests, snapshot)
+            shift += len(sh.rows) - before
+        out.append((sh, requests))
+    return out
 
 
 def validate_file(
@@ -296,6 +319,7 @@ def plan_file(
     reserve: str = "0",
     strict: bool = False,
     kind: str | Kind | None = None,
+    via_group: str | None = None,
 ) -> PlanRun:
     """``license-batch plan`` (and the first half of apply): validate, then diff into operations.
 
@@ -314,7 +338,12 @@ def plan_file(
     run_id = new_run_id()
     run_dir = session.settings.report_dir / run_id
     report = _write(lambda: write_validation(validation, run_dir), run_dir)
-    the_plan = make_plan(validation, PlanOptions(allocations_api=session.settings.allocations_api))
+    if via_group:
+        from .kinds.groups.via_group import read_via_group
+
+        read_via_group(session.tenant, validation.snapshot, via_group)
+    the_plan = make_plan(validation, PlanOptions(allocations_api=session.settings.allocations_api,
+                                                 via_group=via_group or None))
     plan_csv = _write(lambda: write_plan(the_plan, run_dir), run_dir)
     return PlanRun(
         run_id=run_id,
@@ -325,7 +354,7 @@ def plan_file(
         report=report,
         plan_csv=plan_csv,
         options={"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict,
-                 "kind": str(kind or "")},
+                 "kind": str(kind or ""), "via_group": via_group or ""},
     )
 
 

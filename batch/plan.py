@@ -41,7 +41,13 @@ def plan(validation: Validation, options: PlanOptions | None = None) -> Plan:
             o, s = k.plan(validation.requests, validation.snapshot, options)
             ops.extend(o)
             seats.extend(s)
-    return Plan(operations=ops, seats=seats, validation=validation)
+    notes: list[str] = []
+    if options.via_group:
+        from .kinds.groups.via_group import via_group, via_group_lines
+
+        ops, _n = via_group(ops, validation.snapshot, options.via_group)
+        notes = via_group_lines(ops, validation.snapshot, options.via_group)
+    return Plan(operations=ops, seats=seats, validation=validation, notes=notes)
 
 
 def _kinds(validation: Validation) -> list[ChangeKind]:
@@ -60,9 +66,15 @@ def describe_operations(p: Plan) -> list[str]:
     """One line per target, in plan order, for each kind (``alice@contoso.com: + SPE_E5, - SPE_E3; set usage
     location DE``; ``Sales Production: AI Builder credits (AI) 100 -> 500``)."""
     with paused_gc():
-        out: list[str] = []
-        for k in _kinds(p.validation):
+        out: list[str] = list(p.notes)
+        kinds = _kinds(p.validation)
+        if any(op.kind is OpKind.ADD_MEMBERS for op in p.operations) and kind_of("groups") not in kinds:
+            kinds.append(kind_of("groups"))  # --via-group: license rows planned as group membership
+        for k in kinds:
             out.extend(k.describe(p.operations, p.validation.snapshot))
+            rules = getattr(k, "describe_rules", None)
+            if rules is not None:
+                out.extend(rules(p.validation.requests))
         return out
 
 
