@@ -191,6 +191,11 @@ class ProgressPrinter:
 
     def __call__(self, p: Any) -> None:
         get = (lambda k: p.get(k, 0)) if isinstance(p, dict) else (lambda k: getattr(p, k, 0))
+        if get("text"):  # a phase with its own line (group processing after the writes)
+            self.stream.write(("\r" if self.tty and self.width else "") + str(get("text")) + "\n")
+            self.width = 0
+            self.stream.flush()
+            return
         done, total = int(get("done") or 0), int(get("total") or 0)
         wait = float(get("throttle_wait_s") or 0.0)
         now = time.monotonic()

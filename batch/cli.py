@@ -65,6 +65,12 @@ def _add_sheet_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
 
 
+def _add_wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait-processing", type=float, default=None, metavar="SECONDS",
+                   help="after group membership writes, wait at most this long for Entra to process the members' "
+                   "licenses (default 300); rows still pending say so, and 'status RUN_ID' looks again later")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -90,12 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
     p.add_argument("--strict", action="store_true", help="refuse the whole sheet when any row has an error")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
+    p.add_argument("--via-group", metavar="NAME",
+                   help="give the license through membership of this licensing group (20 users per write) to "
+                   "rows that add exactly what it gives; the users inherit the license from the group")
+    _add_wait_option(p)
 
     p = sub.add_parser("resume", help="finish an interrupted run without doing anything twice")
     p.add_argument("run_id", help="the run id printed by apply (a folder under the report dir)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
+    _add_wait_option(p)
     p.add_argument("--report-dir", help="where run folders go (default ./reports)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    _add_target_options(p)
+
+    p = sub.add_parser("status", help="read again how group licensing ended for a run's rows; send nothing")
+    p.add_argument("run_id", help="the run id printed by apply (a folder under the report dir)")
+    p.add_argument("--report-dir", help="where run folders go (default ./reports)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    p.add_argument("--wait-processing", type=float, default=0.0, metavar="SECONDS",
+                   help="keep looking this long while members are still being processed (default 0: look once)")
     _add_target_options(p)
 
     p = sub.add_parser(
@@ -218,6 +237,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             reserve=args.reserve,
             strict=args.strict,
             kind=args.kind,
+            via_group=args.via_group,
         )
         _announce(session, out)
         for line in _render.render_plan(prepared, brief=True):
@@ -226,7 +246,8 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was applied.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.execute(session, prepared, argv=sys.argv, progress=progress)
+        result = jobs.execute(session, prepared, argv=sys.argv, progress=progress,
+                              processing_wait_s=args.wait_processing)
     return _finish(result, args, out)
 
 
@@ -239,7 +260,20 @@ def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was sent.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress)
+        result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress,
+                                 processing_wait_s=args.wait_processing)
+        _announce(session, out)
+    return _finish(result, args, out)
+
+
+def cmd_status(args: argparse.Namespace, out: _Out) -> int:
+    from . import _render, jobs
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        progress = _render.ProgressPrinter(out.stream)
+        result = jobs.status_run(session, args.run_id, argv=sys.argv, progress=progress,
+                                 processing_wait_s=args.wait_processing)
         _announce(session, out)
     return _finish(result, args, out)
 
@@ -323,6 +357,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
     "plan": cmd_plan,
     "apply": cmd_apply,
     "resume": cmd_resume,
+    "status": cmd_status,
     "demo": cmd_demo,
     "capacity": cmd_capacity,
     "products": cmd_products,

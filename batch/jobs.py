@@ -383,8 +383,11 @@ def execute(
     *,
     argv: Sequence[str] = (),
     progress: Callable[[Any], None] | None = None,
+    processing_wait_s: float | None = None,
 ) -> RunResult:
-    """Apply a prepared plan: journal, throttled $batch writes, result workbook. Returns the RunResult."""
+    """Apply a prepared plan: journal, throttled $batch writes, result workbook. Returns the RunResult.
+
+    ``processing_wait_s`` bounds the wait for asynchronous effects (group licensing) after the writes."""
     from . import apply as engine
 
     result = engine.apply(
@@ -397,8 +400,42 @@ def execute(
         argv=list(argv),
         tenant_name=session.target.name,
         progress=progress,
+        processing_wait_s=_wait(processing_wait_s),
     )
     _write_results(session, result, prepared.run_dir, argv, prepared.source)
+    return result
+
+
+def _wait(processing_wait_s: float | None) -> float:
+    from .apply.observe import DEFAULT_PROCESSING_WAIT_S
+
+    if processing_wait_s is None:
+        return DEFAULT_PROCESSING_WAIT_S
+    if processing_wait_s < 0:
+        raise ConfigError(f"--wait-processing must be 0 or more seconds, not {processing_wait_s}.")
+    return processing_wait_s
+
+
+def status_run(
+    session: Session,
+    run_id: str,
+    *,
+    argv: Sequence[str] = (),
+    progress: Callable[[Any], None] | None = None,
+    processing_wait_s: float | None = None,
+) -> RunResult:
+    """``license-batch status RUN_ID``: read again what asynchronous changes (group licensing) produced for the
+    run's rows, and write the results again. Sends no write."""
+    from . import apply as engine
+
+    run_dir = session.settings.report_dir / run_id
+    if not (run_dir / engine.JOURNAL_NAME).exists():
+        raise ConfigError(
+            f"No run '{run_id}' under {session.settings.report_dir}.",
+            fix="Give the run id that apply printed, and the same --report-dir.",
+        )
+    result = engine.status(run_dir, session.tenant, wait_s=processing_wait_s or 0.0, progress=progress)
+    _write_results(session, result, run_dir, argv, result.sheet.path)
     return result
 
 
@@ -408,6 +445,7 @@ def resume_run(
     *,
     argv: Sequence[str] = (),
     progress: Callable[[Any], None] | None = None,
+    processing_wait_s: float | None = None,
 ) -> RunResult:
     """Finish an interrupted run from its journal; settled operations are not sent again."""
     from . import apply as engine
@@ -418,7 +456,8 @@ def resume_run(
             f"No run '{run_id}' under {session.settings.report_dir}.",
             fix="Give the run id that apply printed, and the same --report-dir.",
         )
-    result = engine.resume(run_dir, session.tenant, limits=session.settings.limits, progress=progress)
+    result = engine.resume(run_dir, session.tenant, limits=session.settings.limits, progress=progress,
+                           processing_wait_s=_wait(processing_wait_s))
     _write_results(session, result, run_dir, argv, result.sheet.path)
     return result
 
