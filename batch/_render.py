@@ -102,6 +102,8 @@ def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[s
     ops = describe_operations(res.plan)
     n_ops = s["operations"]
     lines.append(f"Plan {res.run_id}: {n_ops} operation{'' if n_ops == 1 else 's'}")
+    lines.extend("  " + n for n in res.plan.notes)  # choices people must see even in brief (--via-group)
+    ops = ops[len(res.plan.notes):]
     shown = ops if not brief else ops[:0]
     if not brief:
         lines.extend("  " + o for o in shown[:limit])

@@ -65,6 +65,12 @@ def _add_sheet_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
 
 
+def _add_via_group_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--via-group", metavar="NAME",
+                   help="give the license through membership of this licensing group (20 users per write) to "
+                   "rows that add exactly what it gives; the users inherit the license from the group")
+
+
 def _add_wait_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait-processing", type=float, default=None, metavar="SECONDS",
                    help="after group membership writes, wait at most this long for Entra to process the members' "
@@ -89,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show exactly what apply would do (same as apply --dry-run)")
     _add_sheet_options(p)
     _add_target_options(p)
+    _add_via_group_option(p)
 
     p = sub.add_parser("apply", help="validate, plan and apply a sheet; write the result workbook")
     _add_sheet_options(p)
@@ -96,9 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
     p.add_argument("--strict", action="store_true", help="refuse the whole sheet when any row has an error")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
-    p.add_argument("--via-group", metavar="NAME",
-                   help="give the license through membership of this licensing group (20 users per write) to "
-                   "rows that add exactly what it gives; the users inherit the license from the group")
+    _add_via_group_option(p)
     _add_wait_option(p)
 
     p = sub.add_parser("resume", help="finish an interrupted run without doing anything twice")
@@ -192,8 +197,10 @@ def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool) -> int:
     settings = _settings(args)
     opts = {"sheet": args.sheet, "on_shortfall": args.on_shortfall, "reserve": args.reserve, "kind": args.kind}
     with jobs.open_session(settings) as session:
-        run = jobs.plan_file if with_plan else jobs.validate_file
-        res = run(session, args.file, **opts)
+        if with_plan:
+            res: Any = jobs.plan_file(session, args.file, via_group=getattr(args, "via_group", None), **opts)
+        else:
+            res = jobs.validate_file(session, args.file, **opts)
         _announce(session, out)
     summary = jobs.plan_summary(res) if isinstance(res, jobs.PlanRun) else jobs.validation_summary(res)
     if args.json:
