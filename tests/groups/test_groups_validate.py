@@ -40,7 +40,7 @@ def test_every_membership_finding(workdir: Path, db: Db, capsys: pytest.CaptureF
         [f"megan.bowen{D}", E3, "add", "SPE_E5"],            # 14 group-license-mismatch
         [f"patti.fernandez{D}", PA, "frobnicate", ""],       # 15 action-unknown
     ])
-    code, summary, err = run(capsys, "validate", str(sheet), "--json")
+    code, summary, _err = run(capsys, "validate", str(sheet), "--json")
     assert code == 1
     lines = _lines(workdir / summary["report"])
     assert len(lines) == 13 + 8  # the rule row is one line per Legal user (8)
