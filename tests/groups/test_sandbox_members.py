@@ -32,7 +32,8 @@ def graph(workdir: Path) -> Iterator[tuple[httpx.Client, SandboxServer]]:
 
 def _free(db: Db, gid: str, n: int) -> list[str]:
     members = db.members(gid)
-    return [u["id"] for u in db.users("user_type='Member' AND usage_location IS NOT NULL") if u["id"] not in members][:n]
+    users = db.users("user_type='Member' AND usage_location IS NOT NULL")
+    return [u["id"] for u in users if u["id"] not in members][:n]
 
 
 def _error(r: httpx.Response, status: int, code: str) -> str:
