@@ -20,7 +20,7 @@ from ...errors import TenantError
 from ...journal import Observation, OpRecord, OpState
 from ...models import Api, Operation, OpKind, User
 from .plan import member_ref, members_of
-from .read import member_ids, read_groups
+from .read import member_ids, read_groups, users_in_group
 
 #: What to do about each licensing error a group may leave on a member.
 ERROR_FIXES: dict[str, tuple[str, str]] = {
@@ -91,6 +91,26 @@ class _RemoveMember:
 
 OP_HANDLERS = (_AddMembers(), _RemoveMember())
 
+#: From this many added rows on, a group's members are paged (999 per request) instead of read 20 per $batch.
+PAGE_MEMBERS_FROM = 200
+
+
+def _read_states(tenant: Any, rows: Sequence[tuple[int, str, OpRecord]]) -> dict[str, User]:
+    """The users of ``rows`` with their licenses: a big wave's group is paged (members with their states,
+    999 a page), the rest read by id in $batch requests."""
+    added: dict[str, set[str]] = {}
+    for _r, uid, rec in rows:
+        if rec.op.kind is OpKind.ADD_MEMBERS:
+            added.setdefault(rec.op.target_id, set()).add(uid)
+    out: dict[str, User] = {}
+    for gid, uids in added.items():
+        if len(uids) >= PAGE_MEMBERS_FROM:
+            out.update((u.id, u) for u in users_in_group(tenant.graph, gid) if u.id in uids)
+    rest = sorted({uid for _r, uid, _rec in rows if uid not in out})
+    if rest:
+        out.update((u.id, u) for u in tenant.read_users(rest).values())
+    return out
+
 
 def observe(
     tenant: Any, records: Sequence[OpRecord], targets: Mapping[int, str], names: Mapping[str, str], run_id: str
@@ -108,7 +128,7 @@ def observe(
         return []
     groups = {g.id: g for gs in read_groups(tenant.graph, {rec.op.target_id for _r, _u, rec in rows}).values()
               for g in gs}
-    users: Mapping[str, User] = tenant.read_users(sorted({u for _r, u, _rec in rows}))
+    users = _read_states(tenant, rows)
     out: list[Observation] = []
     for r, uid, rec in rows:
         gid = rec.op.target_id
