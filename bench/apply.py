@@ -151,7 +151,7 @@ def group_run(work: Path, rows: int, scale: float, latency: float, rate: float) 
 
     db = work / "group.db"
     t = time.perf_counter()
-    seed(db, users=int(rows * 1.05) + 500, seed=5)
+    seed(db, users=int(rows * 1.2) + 600, seed=5)
     con = sqlite3.connect(db)
     with con:
         (sku,) = con.execute("SELECT sku_id FROM skus WHERE part_number='EMS'").fetchone()

@@ -16,10 +16,6 @@ from ...models import InputRow, Role, Sheet, TenantSnapshot, User
 from .read import add_users, member_ids, read_groups, users_in_group, users_where
 from .records import GroupRequest, Rule
 
-#: Members of a group are read only when it has at most this many rows' worth of reads (10,000 members).
-MAX_MEMBER_READ = 100_000
-
-
 def candidates(snapshot: TenantSnapshot, key: str) -> list[Any]:
     """The groups a cell names: by id, else by display name (case-insensitive)."""
     k = key.strip().lower()
@@ -110,4 +106,4 @@ def _expand(graph: Any, sheet: Sheet, requests: list[GroupRequest], snapshot: Te
     return out
 
 
-__all__ = ["MAX_MEMBER_READ", "candidates", "resolve_groups"]
+__all__ = ["candidates", "resolve_groups"]
