@@ -16,6 +16,7 @@ from ...models import InputRow, Role, Sheet, TenantSnapshot, User
 from .read import add_users, member_ids, read_groups, users_in_group, users_where
 from .records import GroupRequest, Rule
 
+
 def candidates(snapshot: TenantSnapshot, key: str) -> list[Any]:
     """The groups a cell names: by id, else by display name (case-insensitive)."""
     k = key.strip().lower()
