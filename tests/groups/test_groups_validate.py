@@ -115,3 +115,41 @@ def test_rule_row_by_department_plan_shows_reach_and_capacity(
     assert code == 0
     assert f"row 2: rule 'Department=Legal' reached {len(legal)} users ({need} to change)" in err
     assert f"{PA} (gives POWERAPPS_PER_USER): add {need} users in 1 request (up to 20 per request)" in err
+
+
+def test_group_by_id_conflicting_rows_and_rules_by_group_and_nobody(
+    workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gid = db.group_id(PA)
+    legal_team = {r["user_id"] for r in db.q("SELECT user_id FROM members WHERE group_id=?",
+                                               (db.group_id("Legal Team"),))}
+    sheet = write_csv(workdir / "c.csv", ["User", "Group ID", "Action"], [
+        [f"alex.wilber{D}", gid, "add"],
+        [f"alex.wilber{D}", gid, "remove"],
+        ["group=Legal Team", gid, "add"],
+        ["Department=Nowhere", gid, "add"],
+    ])
+    db.set_seats("POWERAPPS_PER_USER", free=50)
+    code, summary, _err = run(capsys, "validate", str(sheet), "--json")
+    assert code == 1
+    lines = _lines(workdir / summary["report"])
+    assert [x[:2] for x in lines[:2]] == [("error", "conflicting-rows"), ("error", "member-not; conflicting-rows")]
+    assert lines[0][2] == f"Row 2: rows 2 and 3 both add alex.wilber{D} to and remove them from '{PA}'."
+    reached = lines[2:-1]
+    assert len(reached) == len(legal_team) > 0
+    assert all(x[2].startswith(f"Row 4: reached by the rule 'group=Legal Team' ({len(legal_team)} users).")
+               for x in reached)
+    assert lines[-1][:3] == ("unchanged", "rule-no-users",
+                             "Row 5: the rule 'Department=Nowhere' in column User reaches no user.")
+
+
+def test_rule_cells() -> None:
+    from batch.kinds.groups.records import Rule, parse_rule
+
+    assert parse_rule("Department=Sales") == Rule("department", "Sales", "Department=Sales")
+    assert parse_rule(" job title : Senior Engineer ") == Rule("jobTitle", "Senior Engineer", "job title : Senior Engineer")
+    assert parse_rule("group = All Engineers") == Rule("group", "All Engineers", "group = All Engineers")
+    assert parse_rule("employeeType eq 'Contractor'") == Rule("employeeType", "Contractor", "employeeType eq 'Contractor'")
+    assert parse_rule("adele.vance@contoso.com") is None
+    assert parse_rule("a=b@contoso.com") is None  # not a known attribute
+    assert parse_rule("Department=") is None
