@@ -147,9 +147,11 @@ def test_rule_cells() -> None:
     from batch.kinds.groups.records import Rule, parse_rule
 
     assert parse_rule("Department=Sales") == Rule("department", "Sales", "Department=Sales")
-    assert parse_rule(" job title : Senior Engineer ") == Rule("jobTitle", "Senior Engineer", "job title : Senior Engineer")
+    assert parse_rule(" job title : Senior Engineer ") == Rule("jobTitle", "Senior Engineer",
+                                                               "job title : Senior Engineer")
     assert parse_rule("group = All Engineers") == Rule("group", "All Engineers", "group = All Engineers")
-    assert parse_rule("employeeType eq 'Contractor'") == Rule("employeeType", "Contractor", "employeeType eq 'Contractor'")
+    assert parse_rule("employeeType eq 'Contractor'") == Rule("employeeType", "Contractor",
+                                                              "employeeType eq 'Contractor'")
     assert parse_rule("adele.vance@contoso.com") is None
     assert parse_rule("a=b@contoso.com") is None  # not a known attribute
     assert parse_rule("Department=") is None
