@@ -290,11 +290,20 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     progress = _render.ProgressPrinter(out.stream)
-    result = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
-    code = _finish(result, args, out)
-    if not _render.changed_anything(result):
+    wave, addons = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
+    if args.json:
+        summary = jobs.run_summary(wave)
+        summary["addons"] = jobs.run_summary(addons)
+        _emit_json(summary)
+    codes = []
+    for result in (wave, addons):
+        for line in _render.render_run(result):
+            out(line)
+        codes.append(_exit_for(result))
+    if not _render.changed_anything(wave):
         out("The sandbox already holds this wave. Reset it with 'license-batch sandbox init' to see it applied again.")
-    # The demo's sample wave fails some rows on purpose; that is the demonstration, not an error.
+    code = max(codes)
+    # The demo's samples fail some rows on purpose; that is the demonstration, not an error.
     return EXIT_OK if code == EXIT_ROWS else code
 
 
@@ -306,6 +315,13 @@ def _finish(result: Any, args: argparse.Namespace, out: _Out) -> int:
         _emit_json(summary)
     for line in _render.render_run(result):
         out(line)
+    return _exit_for(result)
+
+
+def _exit_for(result: Any) -> int:
+    from . import jobs
+
+    summary = jobs.run_summary(result)
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary["skipped"] + summary["failed"] + summary["not_run"] == 0 else EXIT_ROWS
@@ -335,8 +351,8 @@ def cmd_products(args: argparse.Namespace, out: _Out) -> int:
     if args.products_command != "refresh":
         out("usage: license-batch products refresh [--from-file CSV]")
         return EXIT_INPUT
-    path, count = jobs.refresh_products(settings, from_file=args.from_file)
-    out(f"Product list cached at {path} ({count} products).")
+    path, count, note = jobs.refresh_products(settings, from_file=args.from_file)
+    out(f"Product list cached at {path} ({count} products). {note}")
     return EXIT_OK
 
 

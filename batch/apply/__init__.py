@@ -38,7 +38,7 @@ from ..journal import (
 )
 from ..models import Kind, Plan, RunResult, Sheet
 from ..throttle import Pacer
-from .engine import Engine, Progress, StopFlag, TenantWriter, in_after_state
+from .engine import Engine, Progress, StopFlag, TenantWriter
 from .observe import DEFAULT_PROCESSING_WAIT_S, needs_observing, observe_rows
 from .results import (
     expected_allocated,
@@ -358,7 +358,6 @@ __all__ = [
     "Progress",
     "apply",
     "graph_fix",
-    "in_after_state",
     "journal_path",
     "journal_state",
     "load_result",

@@ -97,7 +97,8 @@ def powerplatform_pacer(limits: Limits, clock: Callable[[], float]) -> Pacer:
     """The pacer of Power Platform requests (its quota is per request, not per write)."""
     from dataclasses import replace
 
-    return Pacer(replace(limits, write_quota=limits.powerplatform_requests_per_minute,
+    quota = max(1, limits.powerplatform_requests_per_minute - limits.powerplatform_reserved_requests)
+    return Pacer(replace(limits, write_quota=quota, quota_headroom=1.0,
                          write_window_seconds=limits.powerplatform_window_seconds), clock=clock)
 
 
@@ -130,17 +131,6 @@ class _Op:
     waits_for: set[str] = field(default_factory=set)  # seat-freeing operations it waits on
     refusal: Settlement | None = None  # a 400 held back while the target is read to re-plan it (OpHandler.amend)
     amended: bool = False  # re-planned once already
-
-
-def in_after_state(kind: OpKind, body: Mapping[str, Any], add: Sequence[tuple[str, Sequence[str]]],
-                   remove: Sequence[str], user: User) -> bool:
-    """Does the user already hold exactly what a license operation would leave them with?"""
-    from ..kinds.licenses import in_after_state as _in_after
-    from ..models import Operation
-
-    op = Operation(key="", kind=kind, target_id=user.id, target=user.upn, method="", url="", body=body, rows=(),
-                   add=tuple((s, tuple(p)) for s, p in add), remove=tuple(remove))
-    return _in_after(op, user)
 
 
 class Engine:
