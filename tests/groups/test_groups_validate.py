@@ -155,3 +155,32 @@ def test_rule_cells() -> None:
     assert parse_rule("adele.vance@contoso.com") is None
     assert parse_rule("a=b@contoso.com") is None  # not a known attribute
     assert parse_rule("Department=") is None
+
+
+def test_predicted_plan_conflict_matches_what_entra_does(
+    workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Henrietta holds Teams EEA; the E3 group would give her Teams again (a refused family): validation says so,
+    and the sandbox's group processing indeed leaves the group's E3 in Error (MutuallyExclusiveViolation)."""
+    import httpx
+
+    from batch.sandbox import SandboxConfig, SandboxServer
+
+    sheet = write_csv(workdir / "x.csv", ["userPrincipalName", "Group"], [[f"henrietta.mueller{D}", E3]])
+    code, summary, _err = run(capsys, "validate", str(sheet), "--json")
+    assert code == 1
+    (line,) = _lines(workdir / summary["report"])
+    assert line[:2] == ("error", "group-license-conflict")
+    assert line[2].startswith(f"Row 2: through '{E3}', henrietta.mueller{D} would hold ")
+    assert "mutually exclusive" in line[2]
+    gid, uid = db.group_id(E3), db.user("henrietta.mueller")["id"]
+    server = SandboxServer(workdir / "sandbox.db", SandboxConfig(group_processing_seconds=0.0)).start()
+    try:
+        with httpx.Client(base_url=server.graph_url, headers=server.auth_headers, timeout=30) as g:
+            r = g.patch(f"/groups/{gid}", json={"members@odata.bind": [
+                f"https://graph.microsoft.com/v1.0/directoryObjects/{uid}"]})
+            assert r.status_code == 204
+            server.process_group_jobs(wait=True)
+    finally:
+        server.stop()
+    assert [(s["state"], s["error"]) for s in db.states(uid, gid)] == [("Error", "MutuallyExclusiveViolation")]

@@ -29,6 +29,7 @@ from ...sheets.catalog import ProductCatalog
 from ..capacity import Demand, apply_policy
 from ..licenses.checks import Resolver
 from ..licenses.findings import is_user_key
+from ..licenses.plan_checks import PlanChecker, RowChange
 from .records import CheckedGroup, GroupRequest
 from .resolve import candidates
 
@@ -49,6 +50,8 @@ FINDINGS: dict[str, tuple[Severity, str]] = {
     "group-dynamic": (_ERR, "The group's members come from a rule (dynamic membership): it cannot take members."),
     "group-no-license": (_WARN, "The group gives no license: membership changes no license."),
     "group-license-mismatch": (_ERR, "The license column names a license the group does not give."),
+    "group-license-conflict": (_ERR, "A service plan the group gives conflicts with (or depends on a plan missing "
+                                     "from) the user's licenses: Entra would leave the group's license in Error."),
     "member-already": (_INFO, "The user is already a member of the group: nothing to do."),
     "member-not": (_INFO, "The user is not a member of the group: nothing to remove."),
     "direct-redundant": (_WARN, "The user already holds a license the group gives, directly: the direct copy is "
@@ -86,7 +89,22 @@ class _Work:
         self.loses: tuple[str, ...] = ()
 
 
-def _check_row(w: _Work, snapshot: TenantSnapshot, sheet: Sheet, res: Resolver) -> None:
+def _predict_conflicts(w: _Work, user: User, g: Group, checker: PlanChecker, row: int) -> None:
+    """Entra applies the same service-plan rules to a group's license as to a direct one, but the write succeeds
+    and the member's assignment ends in Error (MutuallyExclusiveViolation, DependencyViolation): predict it."""
+    changes = [RowChange(index=i, row_number=row, action=Action.ASSIGN, sku_id=s, plan_ids=frozenset(d))
+               for i, (s, d) in enumerate(g.licenses) if s in w.gains]
+    if not changes:
+        return
+    for _i, found in checker.check_user(user, changes):
+        if found.code in ("plan-conflict", "plan-dependency", "refused-before"):
+            w.findings.append(_f("group-license-conflict", f"Row {row}: through '{g.display_name}', {found.message}",
+                                 found.fix or "Disable the conflicting plan on the group's license, or use another "
+                                 "group.", row))
+            return
+
+
+def _check_row(w: _Work, snapshot: TenantSnapshot, sheet: Sheet, res: Resolver, checker: PlanChecker) -> None:
     r, f, row = w.req, w.findings, w.req.row_number
     col_user, col_group = sheet.header_for(Role.USER), sheet.header_for(Role.GROUP) or "Group"
     if any(x.code.startswith("rule-") and x.severity is _ERR for x in f) or (
@@ -161,6 +179,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, sheet: Sheet, res: Resolver) 
             w.status = RequestStatus.UNCHANGED
             return
         w.gains = tuple(s for s in skus if not user.holding(s).held)
+        _predict_conflicts(w, user, g, checker, row)
         direct = [s for s in skus if user.holding(s).direct]
         if direct:
             f.append(_f("direct-redundant", f"{user.upn} already holds {_names(snapshot, direct)} directly; "
@@ -222,8 +241,9 @@ def validate_groups(
 ) -> tuple[list[CheckedGroup], list[CapacityLine]]:
     res = Resolver(snapshot, catalog, sheet)
     works = [_Work(r) for r in requests]
+    checker = PlanChecker(snapshot, getattr(snapshot, "plan_refusals", ()))
     for w in works:
-        _check_row(w, snapshot, sheet, res)
+        _check_row(w, snapshot, sheet, res, checker)
     _cross(works)
     for w in works:
         if any(x.severity is _ERR for x in w.findings):
