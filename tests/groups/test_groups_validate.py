@@ -184,3 +184,21 @@ def test_predicted_plan_conflict_matches_what_entra_does(
     finally:
         server.stop()
     assert [(s["state"], s["error"]) for s in db.states(uid, gid)] == [("Error", "MutuallyExclusiveViolation")]
+
+
+def test_rule_row_of_a_license_sheet_by_department(workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rule rows serve direct licenses too: every Legal user gets Power BI Pro, one assignLicense each."""
+    legal = sorted(r["upn"] for r in db.users("department='Legal'"))
+    pbi = db.sku_id("POWER_BI_PRO")
+    holders = {r["upn"] for r in db.users("department='Legal' AND licenses LIKE ?", (f"%{pbi}%",))}
+    db.set_seats("POWER_BI_PRO", free=50)
+    sheet = write_csv(workdir / "lic.csv", ["User", "License"], [["Department=Legal", "POWER_BI_PRO"]])
+    code, summary, err = run(capsys, "plan", str(sheet), "--json")
+    assert f"row 2: rule 'Department=Legal' reached {len(legal)} users ({len(legal) - len(holders)} to change)" in err
+    assert summary["operations"] == len(legal) - len(holders)
+    code, summary, err = run(capsys, "apply", str(sheet), "--json")
+    assert summary["rows"] == len(legal)
+    results = rows_of(workdir / summary["report"], "Results")
+    assert sorted(str(r["User"]) for r in results) == legal
+    assert all("POWER_BI_PRO" in str(r["Licenses after"]) for r in results)
+    assert summary["applied"] + summary["unchanged"] == len(legal) and code == 0

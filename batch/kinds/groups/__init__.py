@@ -27,6 +27,7 @@ from ...models import (
     TenantSnapshot,
 )
 from ...sheets.catalog import ProductCatalog
+from ..rules import describe_rules
 from .checks import FINDINGS, validate_groups
 from .ops import OP_HANDLERS, observe
 from .plan import describe, plan_groups
@@ -98,17 +99,8 @@ class _Groups:
         return describe(operations, snapshot)
 
     def describe_rules(self, checked: Sequence[Any]) -> list[str]:
-        """``row 5: rule 'Department=Sales' reached 12 users (10 to change)`` for each rule row."""
-        reach: dict[tuple[int, str], list[CheckedGroup]] = {}
-        for c in checked:
-            if isinstance(c, CheckedGroup) and c.request.rule is not None:
-                reach.setdefault((c.request.row_number, str(c.request.rule)), []).append(c)
-        out = []
-        for (row, rule), cs in reach.items():
-            users = sum(1 for c in cs if c.user_id)
-            ready = sum(1 for c in cs if c.status == "ready")
-            out.append(f"row {row}: rule '{rule}' reached {users} user{'s' if users != 1 else ''} ({ready} to change)")
-        return out
+        """How many users each rule row reached (``plan`` prints it)."""
+        return describe_rules(checked)
 
 
 GROUPS = _Groups()

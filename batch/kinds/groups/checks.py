@@ -30,6 +30,7 @@ from ..capacity import Demand, apply_policy
 from ..licenses.checks import Resolver
 from ..licenses.findings import is_user_key
 from ..licenses.plan_checks import PlanChecker, RowChange
+from ..rules import RULE_FINDINGS
 from .records import CheckedGroup, GroupRequest
 from .resolve import candidates
 
@@ -60,11 +61,7 @@ FINDINGS: dict[str, tuple[Severity, str]] = {
     "duplicate-row": (_ERR, "An earlier row already asks the same for this user and group."),
     "user-reached-twice": (_ERR, "The user is reached by two rows for the same group (a rule and another row)."),
     "conflicting-rows": (_ERR, "Rows both add the user to and remove them from the same group."),
-    "rule-reached": (_INFO, "The line is one user reached by the row's rule (Department=Sales, group=...)."),
-    "rule-no-users": (_WARN, "The row's rule reaches no user."),
-    "rule-group-unknown": (_ERR, "The rule's group=... names no group."),
-    "rule-group-ambiguous": (_ERR, "The rule's group=... names several groups."),
-    "rule-unsupported": (_ERR, "Graph could not resolve the rule."),
+    **RULE_FINDINGS,
 }
 
 

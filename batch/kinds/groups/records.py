@@ -2,55 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ...errors import RowFinding
 from ...models import Action, Kind, RequestStatus
-
-#: Rule attributes a row may name instead of a user (``Department=Sales``) -> the Graph user property.
-#: ``group`` reaches the members of another group (``group=All Engineers``).
-RULE_ATTRIBUTES: dict[str, str] = {
-    "department": "department",
-    "country": "country",
-    "jobtitle": "jobTitle",
-    "companyname": "companyName",
-    "company": "companyName",
-    "officelocation": "officeLocation",
-    "office": "officeLocation",
-    "employeetype": "employeeType",
-    "group": "group",
-    "memberof": "group",
-}
-_RULE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*(?:=|:|\beq\b)\s*(.+?)\s*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A set of users named by one attribute: ``Department=Sales`` -> Rule("department", "Sales")."""
-
-    attribute: str  # Graph property name, or "group"
-    value: str
-    text: str  # as written
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def parse_rule(cell: str) -> Rule | None:
-    """``Department=Sales`` / ``job title: Engineer`` / ``group=All Engineers`` -> Rule; anything else None.
-
-    A cell with ``@`` before the ``=`` is a user (mail addresses may contain ``=`` in odd exports)."""
-    m = _RULE.match(cell)
-    if not m or "@" in m.group(1):
-        return None
-    key = re.sub(r"[^a-z]", "", m.group(1).lower())
-    attr = RULE_ATTRIBUTES.get(key)
-    if attr is None:
-        return None
-    value = m.group(2).strip().strip('"').strip("'").strip()
-    return Rule(attr, value, cell.strip()) if value else None
+from ..rules import RULE_ATTRIBUTES, Rule, parse_rule
 
 
 @dataclass(frozen=True, slots=True)
