@@ -136,10 +136,16 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+_GROUP_OPS = (OpKind.ADD_MEMBERS, OpKind.REMOVE_MEMBER)
+
+
 def _targets(operations: list[Operation]) -> str:
-    users = {op.target_id for op in operations if op.api is Api.GRAPH}
+    users = {op.target_id for op in operations if op.api is Api.GRAPH and op.kind not in _GROUP_OPS}
+    groups = {op.target_id for op in operations if op.kind in _GROUP_OPS}
     envs = {op.target_id for op in operations if op.api is Api.POWERPLATFORM}
-    parts = [_count(len(users), "user")] if users or not envs else []
+    parts = [_count(len(users), "user")] if users or not (envs or groups) else []
+    if groups:
+        parts.append(_count(len(groups), "group"))
     if envs:
         parts.append(_count(len(envs), "environment"))
     return " and ".join(parts)
