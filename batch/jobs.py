@@ -447,7 +447,7 @@ def _remember_plan_refusals(session: Session, prepared: PlanRun) -> None:
     """Hook (batch.kinds.licenses): service-plan refusals the tenant returned in this run are remembered per
     tenant under the cache dir, so the next validation predicts them (``refused-before``)."""
     from .apply import journal_path
-    from .journal import Journal, OpState
+    from .apply.journal import Journal, OpState
     from .kinds.licenses.plan_checks import remember_operation_refusal
     from .models import OpKind
 
@@ -691,3 +691,21 @@ def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings
         sandbox_init(db, users=settings.sandbox.users, seed=settings.sandbox.seed)
     serve(db, sandbox_config(settings, time_scale=time_scale), host=host, port=port)
 
+
+
+# ------------------------------------------------------------------ real tenants: whoami, preflight (issue 11)
+
+
+def whoami(session: Session) -> Any:
+    """``license-batch whoami``: tenant, cloud, identity and the permissions found (``batch.preflight.Identity``)."""
+    from .preflight import identify
+
+    return identify(session.tenant)
+
+
+def preflight(session: Session, prepared: PlanRun) -> Any:
+    """Before apply: raise PermissionDeniedError (exit 3) when the identity lacks what the plan's operations need."""
+    from .preflight import check_plan
+
+    plan = getattr(prepared, "plan", None)
+    return check_plan(session.tenant, getattr(plan, "operations", None) or [])

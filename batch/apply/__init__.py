@@ -25,7 +25,9 @@ from typing import Any
 
 from ..config import Limits
 from ..errors import JournalError, TenantError
-from ..journal import (
+from ..models import Kind, Plan, RunResult, Sheet
+from .engine import Engine, Progress, StopFlag, TenantWriter
+from .journal import (
     JOURNAL_NAME,
     SETTLED,
     Journal,
@@ -36,9 +38,6 @@ from ..journal import (
     journal_state,
     scrub_argv,
 )
-from ..models import Kind, Plan, RunResult, Sheet
-from ..throttle import Pacer
-from .engine import Engine, Progress, StopFlag, TenantWriter
 from .observe import DEFAULT_PROCESSING_WAIT_S, needs_observing, observe_rows
 from .results import (
     expected_allocated,
@@ -49,6 +48,7 @@ from .results import (
     seats_by_part,
     sku_records,
 )
+from .throttle import Pacer
 
 
 def journal_path(run_dir: str | Path) -> Path:

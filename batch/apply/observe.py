@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import TenantError
-from ..journal import Journal, Observation, OpRecord, OpState
 from ..models import OpKind
+from .journal import Journal, Observation, OpRecord, OpState
 
 #: Default bound on the wait for group processing (Entra usually takes seconds to a few minutes).
 DEFAULT_PROCESSING_WAIT_S = 300.0

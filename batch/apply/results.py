@@ -10,10 +10,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from ..errors import Severity
-from ..journal import Observation, OpRecord, OpState, RowCheck, SkuRecord, finding_record
 from ..kinds import handler, kind_of, kind_of_checked
 from ..kinds.addons.plan import parse_tokens
 from ..models import Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
+from .journal import Observation, OpRecord, OpState, RowCheck, SkuRecord, finding_record
 
 # ----------------------------------------------------------------------------------- Graph errors -> fix
 

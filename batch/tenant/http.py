@@ -47,14 +47,14 @@ from ..errors import (
     TenantUnreachableError,
     ThrottledError,
 )
-from ..throttle import ReadBudget, read_cost
 from .auth import TokenProvider
+from .reads import ReadBudget, read_cost
 
 log = logging.getLogger("batch.tenant")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Connect timeout: a loopback or cloud endpoint that does not accept within this is not there.
-CONNECT_TIMEOUT_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 # ------------------------------------------------------------------------------------- Retry-After
@@ -195,9 +195,23 @@ def error_for_status(
 def error_for_transport(e: Exception, *, what: str = "The request") -> TenantError:
     if isinstance(e, httpx.UnsupportedProtocol):
         return ServiceError(f"{what} has an unusable URL: {e}.")
+    host = _host_of(e)
+    if isinstance(e, httpx.ConnectTimeout):
+        return TenantUnreachableError(f"{what}: {host} did not accept a connection within "
+                                      f"{CONNECT_TIMEOUT_SECONDS:g} s (ConnectTimeout).")  # fmt: skip
     if isinstance(e, httpx.TimeoutException):
         return TenantUnreachableError(f"{what} timed out ({type(e).__name__}).")
+    if isinstance(e, httpx.ConnectError):
+        return TenantUnreachableError(f"{what}: cannot reach {host} (ConnectError: {e}).")
     return TenantUnreachableError(f"{what} could not reach the tenant ({type(e).__name__}: {e}).")
+
+
+def _host_of(e: Exception) -> str:
+    try:
+        url = e.request.url  # type: ignore[attr-defined]
+        return f"{url.host}:{url.port}" if url.port else str(url.host)
+    except (AttributeError, RuntimeError):
+        return "the host"
 
 
 # ----------------------------------------------------------------------------------------- client
@@ -252,6 +266,9 @@ class HttpClient:
         self._aclient: httpx.AsyncClient | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        #: No answer has come back yet: a host that cannot be reached on the first contact is reported at once
+        #: instead of being retried (a wrong URL or a blocked network does not heal in a minute).
+        self._contacted = False
 
     # -- clients
 
@@ -330,6 +347,7 @@ class HttpClient:
     def _settle(
         self, method: str, url: str, r: httpx.Response, crid: str, what: str, *, check: bool = True
     ) -> Response:
+        self._contacted = True
         rid = r.headers.get("request-id")
         try:
             elapsed = r.elapsed.total_seconds()
@@ -406,7 +424,10 @@ class HttpClient:
                     log.info("%s: throttled; waiting %.2f s (Retry-After)", what, wait)
                     self.stats.add(retries=1)
                     continue  # the budget's pause holds this read (and every other) back
-            if not retry or not isinstance(err, RetryableTenantError) or attempt >= self.limits.max_attempts:
+            unreachable = isinstance(err_from, httpx.ConnectError | httpx.ConnectTimeout)
+            first_contact_failed = unreachable and not self._contacted
+            if (not retry or not isinstance(err, RetryableTenantError) or attempt >= self.limits.max_attempts
+                    or first_contact_failed):  # fmt: skip
                 if err is err_from:
                     raise err
                 raise err from err_from

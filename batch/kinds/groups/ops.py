@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import TenantError
-from ...journal import Observation, OpRecord, OpState
 from ...models import Api, Operation, OpKind, User
 from .plan import member_ref, members_of
 from .read import member_ids, read_groups, users_in_group
+
+if TYPE_CHECKING:  # the journal lives in batch.apply, which imports the kinds: import it where it is used
+    from ...apply.journal import Observation, OpRecord
 
 #: What to do about each licensing error a group may leave on a member.
 ERROR_FIXES: dict[str, tuple[str, str]] = {
@@ -116,6 +118,7 @@ def observe(
     tenant: Any, records: Sequence[OpRecord], targets: Mapping[int, str], names: Mapping[str, str], run_id: str
 ) -> list[Observation]:
     """For every row of a succeeded membership write: how the group's licensing ended for its user."""
+    from ...apply.journal import Observation, OpState
     rows: list[tuple[int, str, OpRecord]] = []  # (row, user id, record)
     for rec in records:
         if rec.state is not OpState.SUCCEEDED or rec.op.kind not in (OpKind.ADD_MEMBERS, OpKind.REMOVE_MEMBER):
