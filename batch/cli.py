@@ -206,6 +206,7 @@ EXAMPLES = {
     "plan": "license-batch plan wave.xlsx --on-shortfall partial",
     "apply": "license-batch apply wave.xlsx --tenant contoso.onmicrosoft.com --auth env",
     "resume": "license-batch resume 20261202-101500-1a2b",
+    "status": "license-batch status 20261202-101500-1a2b --wait-processing 120",
     "demo": "license-batch demo --report-dir ./reports",
     "capacity": "license-batch capacity --xlsx capacity.xlsx",
     "products": "license-batch products refresh --from-file 'Product names and service plan identifiers.csv'",
