@@ -33,6 +33,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from .models import TenantSnapshot
     from .report.capacity import CapacityReport
     from .sandbox import SandboxConfig
     from .sheets import ProductCatalog
@@ -406,7 +407,7 @@ def execute(
         processing_wait_s=_wait(processing_wait_s),
     )
     _write_results(session, result, prepared.run_dir, argv, prepared.source)
-    _remember_plan_refusals(session, prepared)
+    _remember_plan_refusals(session, prepared.run_dir, prepared.plan.validation.snapshot)
     return result
 
 
@@ -443,22 +444,33 @@ def status_run(
     return result
 
 
-def _remember_plan_refusals(session: Session, prepared: PlanRun) -> None:
+def _remember_plan_refusals(session: Session, run_dir: Path, snapshot: TenantSnapshot | None = None) -> None:
     """Hook (batch.kinds.licenses): service-plan refusals the tenant returned in this run are remembered per
-    tenant under the cache dir, so the next validation predicts them (``refused-before``)."""
+    tenant under the cache dir, so the next validation predicts them (``refused-before``). Without the run's
+    snapshot (resume) the refused users are read now: a refused call changed nothing, so they are as before."""
     from .apply import journal_path
     from .apply.journal import Journal, OpState
+    from .errors import TenantError
     from .kinds.licenses.plan_checks import remember_operation_refusal
     from .models import OpKind
 
-    snapshot = prepared.plan.validation.snapshot
-    with Journal.open(journal_path(prepared.run_dir)) as journal:
+    with Journal.open(journal_path(run_dir)) as journal:
         failed = [r for r in journal.operations()
                   if r.state is OpState.FAILED and r.op.kind is OpKind.ASSIGN_LICENSE]  # fmt: skip
+        tenant_id = snapshot.tenant_id if snapshot is not None else (journal.meta("tenant_id") or "")
+    if not failed or not tenant_id:
+        return
+    if snapshot is not None:
+        users = snapshot.users
+    else:
+        try:
+            users = session.tenant.read_users(sorted({r.op.target_id for r in failed}))
+        except TenantError:
+            return  # remembering is a help for the next validation, never a reason to fail this command
     for rec in failed:
-        user = snapshot.users.get(rec.op.target_id)
+        user = users.get(rec.op.target_id)
         if user is not None:
-            remember_operation_refusal(session.settings.cache_dir, snapshot.tenant_id, user, rec.op, rec.status,
+            remember_operation_refusal(session.settings.cache_dir, tenant_id, user, rec.op, rec.status,
                                        rec.error_code, rec.error_message)  # fmt: skip
 
 
@@ -482,6 +494,7 @@ def resume_run(
     result = engine.resume(run_dir, session.tenant, limits=session.settings.limits, progress=progress,
                            processing_wait_s=_wait(processing_wait_s))
     _write_results(session, result, run_dir, argv, result.sheet.path)
+    _remember_plan_refusals(session, run_dir)
     return result
 
 

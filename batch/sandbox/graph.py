@@ -91,7 +91,7 @@ class GraphFace:
             if n == 1 and method == "GET":
                 return Route(_list_groups, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
             if n == 2 and method == "GET":
-                return Route(_get_group, False, READ_GROUPS, 1, "read")
+                return Route(_get_group, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
             if n == 2 and method == "PATCH":
                 return Route(_patch_group, True, WRITE_MEMBERS, B.COST_WRITE, "write")
             if n == 3 and segs[2].lower() == "members" and method == "GET":
