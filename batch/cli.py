@@ -52,9 +52,9 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
 def _add_sheet_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the sheet: .csv, .txt, .xlsx, .xlsm, .xls or .ods")
     p.add_argument("--sheet", help="worksheet name (default: every sheet with an input header, as one run)")
-    p.add_argument("--kind", choices=["licenses", "addons"],
-                   help="what the sheet changes (default: told from its columns: users and licenses, or "
-                        "environments and add-ons)")
+    p.add_argument("--kind", choices=["licenses", "groups", "addons"],
+                   help="what the sheet changes (default: told from its columns: users and licenses, users and "
+                        "groups, or environments and add-ons)")
     p.add_argument("--map", dest="map", help='column map, e.g. "user=Work Email,sku=License"')
     p.add_argument("--map-file", help="a file of role=Header lines (or a TOML [columns] table)")
     p.add_argument("--product-list", help="Microsoft's product list CSV (default: the cached copy)")
