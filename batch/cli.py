@@ -194,7 +194,7 @@ def _add_real_tenant_commands(sub: Any) -> None:
         description="Write an Excel template with notes on each column, an Instructions sheet and drop-down lists."
                     "\n\nexample:\n  license-batch template users -o wave.xlsx --from-tenant\n\n" + EXIT_HELP,
     )  # fmt: skip
-    p.add_argument("kind", choices=["users", "addons", "reconcile"], help="which sheet")
+    p.add_argument("kind", choices=["users", "addons", "groups", "rules", "reconcile"], help="which sheet")
     p.add_argument("-o", "--output", required=True, help="the .xlsx (or .csv) file to write")
     p.add_argument("--from-tenant", action="store_true",
                    help="fill the drop-downs from the tenant: its SKUs by product name, service plans, environments")
