@@ -102,6 +102,8 @@ def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[s
     ops = describe_operations(res.plan)
     n_ops = s["operations"]
     lines.append(f"Plan {res.run_id}: {n_ops} operation{'' if n_ops == 1 else 's'}")
+    lines.extend("  " + n for n in res.plan.notes)  # choices people must see even in brief (--via-group)
+    ops = ops[len(res.plan.notes):]
     shown = ops if not brief else ops[:0]
     if not brief:
         lines.extend("  " + o for o in shown[:limit])
@@ -191,6 +193,11 @@ class ProgressPrinter:
 
     def __call__(self, p: Any) -> None:
         get = (lambda k: p.get(k, 0)) if isinstance(p, dict) else (lambda k: getattr(p, k, 0))
+        if get("text"):  # a phase with its own line (group processing after the writes)
+            self.stream.write(("\r" if self.tty and self.width else "") + str(get("text")) + "\n")
+            self.width = 0
+            self.stream.flush()
+            return
         done, total = int(get("done") or 0), int(get("total") or 0)
         wait = float(get("throttle_wait_s") or 0.0)
         now = time.monotonic()

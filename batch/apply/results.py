@@ -13,7 +13,7 @@ from ..errors import Severity
 from ..kinds import handler, kind_of, kind_of_checked
 from ..kinds.addons.plan import parse_tokens
 from ..models import Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
-from .journal import OpRecord, OpState, RowCheck, SkuRecord, finding_record
+from .journal import Observation, OpRecord, OpState, RowCheck, SkuRecord, finding_record
 
 # ----------------------------------------------------------------------------------- Graph errors -> fix
 
@@ -138,6 +138,7 @@ def row_results(
     ops: Iterable[OpRecord],
     skus: Iterable[SkuRecord],
     kinds: Mapping[int, Kind] | None = None,
+    observations: Mapping[int, Observation] | None = None,
 ) -> list[RowResult]:
     """Exactly one RowResult per input row, in input order.
 
@@ -163,7 +164,8 @@ def row_results(
         os_ = sorted(by_row_ops.get(row.index, []), key=lambda o: o.seq)
         action = "; ".join(dict.fromkeys(c.action for c in cs if c.action))
         assign = next((o for o in os_ if not handler(o.op.kind).prerequisite), None)
-        before = kind.state_text(assign.op.before, names) if assign else next((c.state for c in cs), "")
+        before = (kind.state_text(assign.op.before, names) if assign and (assign.op.before or assign.op.after)
+                  else next((c.state for c in cs), ""))
         res = RowResult(row=row.index, row_number=row.number, status=Outcome.UNCHANGED, action=action,
                         before=before, after=before)
         failed = next((o for o in os_ if o.state is OpState.FAILED), None)
@@ -221,9 +223,24 @@ def row_results(
             c0 = cs[0]
             res.code, res.message = c0.code if c0.code != "unchanged" else "", c0.message
         if res.status is Outcome.APPLIED and assign is not None:
-            res.after = kind.state_text(assign.op.after, names)
+            res.after = kind.state_text(assign.op.after, names) if assign.op.after else res.after
+        obs = (observations or {}).get(row.index)
+        if obs is not None and res.status is Outcome.APPLIED:
+            _observed(res, obs)
         out.append(res)
     return out
+
+
+def _observed(res: RowResult, obs: Observation) -> None:
+    """A row whose write succeeded but whose effect completes later (group licensing): what the tenant showed."""
+    if obs.after:
+        res.after = obs.after
+    if obs.state == "failed":
+        res.status = Outcome.FAILED
+    if obs.state != "done" or obs.message:
+        res.code, res.message, res.fix = obs.code, obs.message, obs.fix
+    if obs.checked is not None:
+        res.time = obs.checked
 
 
 def seats_by_part(skus: Iterable[SkuRecord], *, after: bool, kind: Kind = Kind.LICENSES) -> dict[str, int]:

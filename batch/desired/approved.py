@@ -120,7 +120,7 @@ def check_plan(session: Session, plan_path: str | Path) -> tuple[PlanRun, dict[s
     opts = dict(doc["input"].get("options") or {})
     fresh = plan_file(session, src, sheet=opts.get("sheet"), on_shortfall=opts.get("on_shortfall") or "stop",
                       reserve=opts.get("reserve") or "0", strict=bool(opts.get("strict")),
-                      kind=opts.get("kind") or None)
+                      kind=opts.get("kind") or None, via_group=opts.get("via_group") or None)
     snap = fresh.plan.validation.snapshot
     if snap.tenant_id != doc["tenant_id"]:
         raise StalePlanError("The plan was made for another tenant.",
