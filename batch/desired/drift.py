@@ -27,12 +27,13 @@ Group-held licenses are never removed or assigned directly to fix drift: that is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RowFinding, Severity
-from ..models import Role, Sheet, Sku, TenantSnapshot, User
+from ..models import HELD_STATES, Role, Sheet, Sku, TenantSnapshot, User
 from ..sheets.cells import clean_user, split_licenses
 from ..sheets.resolve import SkuResolver, resolve_plans, resolve_usage_location
 from ..sheets.rows import split_plans
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..sheets.catalog import ProductCatalog
+
+_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._%+'#-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
 DRIFT_KINDS = ("missing", "extra", "plans", "location", "group-missing", "group-unexpected", "redundant",
                "allocation")
@@ -81,21 +84,32 @@ def sheet_frame(sheet: Sheet) -> pd.DataFrame:
     ui, si = cols.get(Role.USER), cols.get(Role.SKU, cols.get(Role.TO_SKU))
     pi, li = cols.get(Role.DISABLED_PLANS), cols.get(Role.USAGE_LOCATION)
     hi = layout.held_column(sheet.headers)
-    get = lambda c, i: c[i] if i is not None and i < len(c) else ""  # noqa: E731
     rows = sheet.rows
-    df = pd.DataFrame({
+    cells = [r.cells for r in rows]
+    width = min((len(c) for c in cells), default=0)
+
+    def column(i: int | None) -> list[str]:
+        if i is None:
+            return [""] * len(cells)
+        if i < width:
+            return [c[i] for c in cells]
+        return [c[i] if i < len(c) else "" for c in cells]
+
+    users = column(ui)
+    # users: clean each distinct cell once (copy-paste debris, display names around the address); a plain
+    # address needs no cleaning
+    plain = _PLAIN_ADDRESS.match
+    keys = {u: (u.lower() if plain(u) else clean_user(u).lower()) for u in set(users)}
+    return pd.DataFrame({
         "row": [r.index for r in rows],
         "number": [r.number for r in rows],
-        "user": [get(r.cells, ui) for r in rows],
-        "sku_text": [get(r.cells, si) for r in rows],
-        "plans_text": [get(r.cells, pi) for r in rows],
-        "loc_text": [get(r.cells, li) for r in rows],
-        "held": [get(r.cells, hi) for r in rows],
+        "user": users,
+        "sku_text": column(si),
+        "plans_text": column(pi),
+        "loc_text": column(li),
+        "held": column(hi),
+        "user_key": [keys[u] for u in users],
     })
-    # users: clean each distinct cell once (copy-paste debris, display names around the address)
-    users = {u: clean_user(u).lower() for u in df["user"].unique()}
-    df["user_key"] = df["user"].map(users)
-    return df
 
 
 def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalog | None,
@@ -138,7 +152,7 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
             continue
         plan_ids, problems = resolve_plans(split_plans(t), snapshot.skus[sid], catalog)
         plan_keys[(sid, t)] = ",".join(sorted(plan_ids)) if not problems else "!" + problems[0].message
-    keys = [plan_keys[(s, t)] for s, t in zip(df["sku_id"], df["plans_text"], strict=True)]
+    keys = [plan_keys[(s, t)] for s, t in zip(df["sku_id"].tolist(), df["plans_text"].tolist(), strict=True)]
     df["plans"] = keys
     for r, n, k in df.loc[df["plans"].str.startswith("!"), ["row", "number", "plans"]].itertuples(index=False):
         errors.setdefault(r, []).append(_finding("plan-not-in-sku", k[1:], "Check the disabled plans.", n,
@@ -163,7 +177,8 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
     df = df.assign(via_group=held.str.contains("group") & ~held.str.contains("direct"),
                    direct_required=held.str.strip() == layout.HELD_DIRECT)
     out = df[["row", "number", "uid", "sku_id", "plans", "via_group", "direct_required", "location"]]
-    return Desired(out.reset_index(drop=True), errors, dict(zip(located["uid"], located["location"], strict=True)))
+    locations = dict(zip(located["uid"].tolist(), located["location"].tolist(), strict=True))
+    return Desired(out.reset_index(drop=True), errors, locations)
 
 
 def actual_frame(users: Sequence[User]) -> pd.DataFrame:
@@ -176,26 +191,39 @@ def actual_frame(users: Sequence[User]) -> pd.DataFrame:
     grouped: list[bool] = []
     groups: list[str] = []
     failed: list[str] = []
-    plan_key: dict[frozenset[str], str] = {}
+    plan_key: dict[frozenset[str], str] = {frozenset(): ""}
+    held_states = HELD_STATES
     for u in users:
-        seen: set[str] = set()
-        for s in (*(st.sku_id for st in u.states), *u.assigned):
-            if s in seen:
-                continue
-            seen.add(s)
-            h = u.holding(s)
-            d = u.direct(s)
-            dp = d.disabled_plans if d is not None else frozenset()
+        # User.holding and User.direct for every SKU at once (one pass over the states; the same rule)
+        info: dict[str, list[Any]] = {}  # skuId -> [direct, direct's plans, groups held, groups in error]
+        for st in u.states:
+            e = info.get(st.sku_id)
+            if e is None:
+                e = info[st.sku_id] = [False, None, [], []]
+            if st.assigned_by_group is None:
+                if st.state != "Error":
+                    e[0] = True
+                if e[1] is None:
+                    e[1] = st.disabled_plans
+            elif st.state in held_states:
+                e[2].append(st.assigned_by_group)
+            else:
+                e[3].append(st.assigned_by_group)
+        for a in u.assigned:
+            if a not in info:
+                info[a] = [True, None, [], []]
+        for s, (d, dp, g, f) in info.items():
+            dp = dp or frozenset()
             k = plan_key.get(dp)
             if k is None:
                 k = plan_key[dp] = ",".join(sorted(dp))
             uid.append(u.id)
             sku.append(s)
-            direct.append(h.direct)
+            direct.append(d)
             plans.append(k)
-            grouped.append(bool(h.groups))
-            groups.append(",".join(h.groups))
-            failed.append(",".join(h.failed_groups))
+            grouped.append(bool(g))
+            groups.append(",".join(g))
+            failed.append(",".join(f))
     return pd.DataFrame({"uid": uid, "sku_id": sku, "direct": direct, "actual_plans": plans, "grouped": grouped,
                          "groups": groups, "failed_groups": failed})
 

@@ -462,8 +462,8 @@ def _first_rows(frame: pd.DataFrame) -> dict[str, int]:
     """uid -> the sheet row that gives the user's usage location (else their first row)."""
     located = frame[frame["location"] != ""].drop_duplicates("uid")
     first = frame.drop_duplicates("uid")
-    out = dict(zip(first["uid"], first["row"], strict=True))
-    out.update(zip(located["uid"], located["row"], strict=True))
+    out = dict(zip(first["uid"].tolist(), first["row"].tolist(), strict=True))
+    out.update(zip(located["uid"].tolist(), located["row"].tolist(), strict=True))
     return {k: int(v) for k, v in out.items()}
 
 
