@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -140,7 +141,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
     cmap: dict[str, str] = {}
     if getattr(args, "map_file", None):
-        from .jobs import read_map_file
+        from .config import read_map_file
 
         cmap.update(read_map_file(args.map_file))
     if getattr(args, "map", None):
@@ -166,15 +167,17 @@ def _announce(session: Session, out: _Out) -> None:
         out(session.sandbox_note)
 
 
-def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool) -> int:
+def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool, strict: bool = False) -> int:
     """validate (with_plan False) and plan / apply --dry-run (True): read, snapshot, validate[, plan]; report."""
     from . import _render, jobs
 
     settings = _settings(args)
     opts = {"sheet": args.sheet, "on_shortfall": args.on_shortfall, "reserve": args.reserve, "kind": args.kind}
     with jobs.open_session(settings) as session:
-        run = jobs.plan_file if with_plan else jobs.validate_file
-        res = run(session, args.file, **opts)
+        if with_plan:
+            res: jobs.PlanRun | jobs.ValidationRun = jobs.plan_file(session, args.file, strict=strict, **opts)
+        else:
+            res = jobs.validate_file(session, args.file, **opts)
         _announce(session, out)
     summary = jobs.plan_summary(res) if isinstance(res, jobs.PlanRun) else jobs.validation_summary(res)
     if args.json:
@@ -207,7 +210,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
     from . import _render, jobs
 
     if args.dry_run:
-        return cmd_plan(args, out)
+        return _check(args, out, with_plan=True, strict=args.strict)
     settings = _settings(args)
     with jobs.open_session(settings) as session:
         prepared = jobs.plan_file(
@@ -239,8 +242,7 @@ def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was sent.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress)
-        _announce(session, out)
+        result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress, say=out)
     return _finish(result, args, out)
 
 
@@ -252,9 +254,12 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
     result = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
     code = _finish(result, args, out)
     if not _render.changed_anything(result):
-        out("The sandbox already holds this wave. Reset it with 'license-batch sandbox init' to see it applied again.")
-    # The demo's sample wave fails some rows on purpose; that is the demonstration, not an error.
-    return EXIT_OK if code == EXIT_ROWS else code
+        failed = sum(1 for r in result.rows if r.status.value == "failed")
+        again = f", except {failed} row{'' if failed == 1 else 's'} the tenant refused again" if failed else ""
+        out(f"The sandbox already holds this wave{again}. Reset it with 'license-batch sandbox init' to see it "
+            "applied again.")
+    # The sample fails and skips rows on purpose, and the exit code says so, as for any run (README).
+    return code
 
 
 def _finish(result: Any, args: argparse.Namespace, out: _Out) -> int:
@@ -330,6 +335,23 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
 }
 
 
+def _interrupted_text(args: argparse.Namespace, started: float) -> str:
+    """What Ctrl-C outside the engine's own handling means: plainly nothing sent, or which run to resume."""
+    if args.command not in ("apply", "resume", "demo") or getattr(args, "dry_run", False):
+        return "Interrupted. Nothing was sent to the tenant (this command never changes it)."
+    report_dir = Path(getattr(args, "report_dir", None) or os.environ.get("LICENSE_BATCH_REPORT_DIR") or "reports")
+    journals = []
+    if report_dir.is_dir():
+        journals = [p for p in report_dir.glob("*/journal.sqlite") if p.stat().st_mtime >= started - 1]
+    if args.command == "resume":
+        return (f"Interrupted. The journal is consistent: 'license-batch resume {args.run_id}' continues the run.")
+    if not journals:
+        return "Interrupted before any run was started: nothing was sent to the tenant."
+    run_id = max(journals, key=lambda p: p.stat().st_mtime).parent.name
+    return (f"Interrupted. Run {run_id} had started; its journal is consistent and "
+            f"'license-batch resume {run_id}' continues it.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -337,15 +359,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
     out = _Out()
+    started = time.time()
     from .errors import InputError, JournalError, LicenseBatchError, OutputError, TenantError
 
     try:
         return HANDLERS[args.command](args, out)
     except KeyboardInterrupt:
-        out(
-            "Interrupted. If apply had started a run, its journal is consistent and "
-            "'license-batch resume <run-id>' continues it (run ids are the folders under the report dir)."
-        )
+        out(_interrupted_text(args, started))
         return EXIT_INTERRUPTED
     except OutputError as e:
         out(f"error: {e}")

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import SandboxSettings, Settings, Target
-from .errors import ConfigError, InputError, OutputError, StrictModeError
+from .config import read_map_file as read_map_file  # lives in config; kept importable here
+from .errors import ConfigError, InputError, JournalError, OutputError, StrictModeError
 from .models import (
     Api,
     Kind,
@@ -31,15 +32,17 @@ from .models import (
     ShortfallPolicy,
     Validation,
 )
+from .report.results import run_summary as run_summary  # the one run summary (report owns it)
 
 if TYPE_CHECKING:
+    from .apply.engine import Progress
     from .report.capacity import CapacityReport
     from .sandbox import SandboxConfig
     from .sheets import ProductCatalog
     from .tenant import Tenant
 
-#: Where the demo's sample wave lives (shipped in the repository).
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+#: Where the demo's sample sheets live: inside the package, so an installed wheel has them.
+SAMPLES_DIR = Path(__file__).resolve().parent / "data" / "samples"
 DEMO_SHEET = "onboarding-wave.csv"
 
 
@@ -250,6 +253,7 @@ def validation_summary(res: ValidationRun | PlanRun) -> dict[str, Any]:
     counts = {k: 0 for k in rank}
     for s in worst.values():
         counts[s] += 1
+    warned = {i for i in warned if worst.get(i) == "ok"}  # "warnings" counts ok rows: a subset of "ok"
     return {
         "rows": len(v.sheet.rows),
         "ok": counts["ok"],
@@ -263,7 +267,9 @@ def validation_summary(res: ValidationRun | PlanRun) -> dict[str, Any]:
                 "sku": c.part_number,
                 "name": c.name,
                 "available": c.available,
-                "needed": c.net,
+                "needed": c.needed,  # as the text table: gross; "net" is what the shortfall is taken on
+                "freed": c.freed,
+                "net": c.net,
                 "short": c.short,
             }
             for c in v.capacity
@@ -316,6 +322,9 @@ def plan_file(
     report = _write(lambda: write_validation(validation, run_dir), run_dir)
     the_plan = make_plan(validation, PlanOptions(allocations_api=session.settings.allocations_api))
     plan_csv = _write(lambda: write_plan(the_plan, run_dir), run_dir)
+    options = {"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict,
+               "kind": str(kind or "")}
+    _write(lambda: _record_input(run_dir, Path(path), validation, options), run_dir)
     return PlanRun(
         run_id=run_id,
         run_dir=run_dir,
@@ -324,9 +333,46 @@ def plan_file(
         plan=the_plan,
         report=report,
         plan_csv=plan_csv,
-        options={"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict,
-                 "kind": str(kind or "")},
+        options=options,
     )
+
+
+#: What a run folder records about its input as soon as it is planned (before the journal exists), so a run
+#: killed before its plan was journalled can be started again from it.
+INPUT_RECORD = "input.json"
+
+
+def _record_input(run_dir: Path, source: Path, validation: Validation, options: dict[str, Any]) -> Path:
+    import json
+
+    path = run_dir / INPUT_RECORD
+    record = {"source": str(source.resolve()), "sha256": validation.sheet.sha256, "options": options}
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def restart_command(run_dir: Path) -> str | None:
+    """The apply command that starts a planned-but-never-journalled run again from its recorded input."""
+    import json
+    import shlex
+
+    try:
+        record = json.loads((run_dir / INPUT_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    opts = record.get("options", {})
+    argv = ["license-batch", "apply", str(record.get("source", ""))]
+    if opts.get("sheet"):
+        argv += ["--sheet", str(opts["sheet"])]
+    if opts.get("kind"):
+        argv += ["--kind", str(opts["kind"])]
+    if opts.get("on_shortfall") and opts["on_shortfall"] != str(ShortfallPolicy.STOP):
+        argv += ["--on-shortfall", str(opts["on_shortfall"])]
+    if opts.get("reserve") and str(opts["reserve"]) != "0":
+        argv += ["--reserve", str(opts["reserve"])]
+    if opts.get("strict"):
+        argv.append("--strict")
+    return shlex.join(argv)
 
 
 def plan_summary(res: PlanRun) -> dict[str, Any]:
@@ -353,7 +399,7 @@ def execute(
     prepared: PlanRun,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Apply a prepared plan: journal, throttled $batch writes, result workbook. Returns the RunResult."""
     from . import apply as engine
@@ -378,18 +424,34 @@ def resume_run(
     run_id: str,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    say: Callable[[str], None] = lambda _s: None,
 ) -> RunResult:
-    """Finish an interrupted run from its journal; settled operations are not sent again."""
+    """Finish an interrupted run from its journal; settled operations are not sent again. ``say`` hears the
+    sandbox note (before any progress)."""
     from . import apply as engine
+    from .journal import journal_state
 
     run_dir = session.settings.report_dir / run_id
-    if not (run_dir / engine.JOURNAL_NAME).exists():
+    state = journal_state(run_dir / engine.JOURNAL_NAME)
+    if state in ("missing", "empty") and run_dir.is_dir():
+        again = restart_command(run_dir)
+        raise JournalError(
+            f"Run '{run_id}' stopped before its plan was journalled, so nothing was sent to the tenant and there "
+            "is nothing to resume. "
+            + (f"Start it again from the recorded input: {again}" if again else
+               "Start it again with 'license-batch apply' on the same sheet.")
+        )
+    if state == "missing":
         raise ConfigError(
             f"No run '{run_id}' under {session.settings.report_dir}.",
             fix="Give the run id that apply printed, and the same --report-dir.",
         )
-    result = engine.resume(run_dir, session.tenant, limits=session.settings.limits, progress=progress)
+    tenant = session.tenant  # connect first, so the sandbox note comes before any progress
+    if session.sandbox_note:
+        say(session.sandbox_note)
+    result = engine.resume(run_dir, tenant, limits=session.settings.limits, progress=progress,
+                           argv=list(argv))
     _write_results(session, result, run_dir, argv, result.sheet.path)
     return result
 
@@ -415,27 +477,6 @@ def _write_results(session: Session, result: RunResult, run_dir: Path, argv: Seq
     meta = {"argv": list(argv), "tenant": session.target.name, "graph_url": session.target.graph_url,
             "source": str(source)}  # fmt: skip
     _write(lambda: write_results(result, run_dir, meta=meta), run_dir, run_id=result.run_id)
-
-
-def run_summary(result: RunResult) -> dict[str, Any]:
-    """The ``--json`` object of apply/resume/demo."""
-    c = result.counts()
-    return {
-        "run_id": result.run_id,
-        "rows": len(result.rows),
-        "applied": c[_o("applied")],
-        "unchanged": c[_o("unchanged")],
-        "skipped": c[_o("skipped")],
-        "failed": c[_o("failed")],
-        "not_run": c[_o("not run")],
-        "report": str((result.report_dir or Path()) / "results.xlsx"),
-    }
-
-
-def _o(name: str) -> Any:
-    from .models import Outcome
-
-    return Outcome(name)
 
 
 # ------------------------------------------------------------------------------------------ capacity
@@ -484,7 +525,7 @@ def demo(
     settings: Settings,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
     say: Callable[[str], None] = lambda _s: None,
 ) -> RunResult:
     """Seed the sandbox if needed and apply the sample onboarding wave (some rows fail on purpose)."""
@@ -498,43 +539,15 @@ def demo(
         # The sample asks for Copilot seats the tenant does not have: partial shows those rows skipped.
         prepared = plan_file(session, sheet, on_shortfall=ShortfallPolicy.PARTIAL)
         say(session.sandbox_note)
-        say(f"Applying the sample onboarding wave {sheet} ({len(prepared.validation.sheet.rows)} rows, "
-            f"{len(prepared.plan.operations)} operations planned, --on-shortfall partial). Some rows fail on "
-            "purpose: each kind of problem the tool reports is in the sample.")
+        rows, ops = len(prepared.validation.sheet.rows), len(prepared.plan.operations)
+        say(f"Applying the sample onboarding wave {sheet} ({rows} row{'' if rows == 1 else 's'}, {ops} "
+            f"operation{'' if ops == 1 else 's'} planned, --on-shortfall partial). Some rows fail on "
+            "purpose: each kind of problem the tool reports is in the sample, so the demo ends with exit code 1 "
+            "like any run with skipped or failed rows.")
         return execute(session, prepared, argv=argv, progress=progress)
 
 
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def read_map_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """A column map file: ``role = Header`` lines (``#`` comments), or a TOML file with a [columns] table."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise ConfigError(f"Cannot read the map file: {e.strerror}.", path=str(p)) from e
-    if "[columns]" in text:
-        import tomllib
-
-        try:
-            cols = tomllib.loads(text).get("columns", {})
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"The map file is not valid TOML: {e}.", path=str(p)) from e
-        return {str(k).lower(): str(v) for k, v in cols.items()}
-    out: dict[str, str] = {}
-    for n, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        role, sep, header = line.partition("=")
-        if not sep:
-            role, sep, header = line.partition(":")
-        if not sep or not role.strip() or not header.strip():
-            raise ConfigError(f"'{line}' is not of the form role = Header.", path=str(p), row=n,
-                              fix="Write one mapping per line, e.g. user = Work Email.")
-        out[role.strip().lower()] = header.strip().strip('"')
-    return out
 
 
 def refresh_products(settings: Settings, *, from_file: str | None = None) -> tuple[Path, int]:

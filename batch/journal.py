@@ -178,6 +178,7 @@ class RunMeta:
     input_sha256: str = ""
     command_line: str = ""  # already scrubbed (see :func:`scrub_argv`)
     tenant: str = ""
+    argv: tuple[str, ...] = ()  # the same command line as a list, already scrubbed
 
 
 @dataclass(slots=True)
@@ -365,6 +366,9 @@ class Journal:
                 con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 # Which tenant the plan was made against: resume refuses to continue it anywhere else.
                 con.execute("INSERT INTO meta VALUES ('tenant_id', ?)", (plan.validation.snapshot.tenant_id,))
+                # Every command line that worked on this run: apply's, then each resume's (scrubbed lists).
+                con.execute("INSERT INTO meta VALUES ('command_lines', ?)",
+                            (json.dumps([{"at": now_iso(), "argv": list(meta.argv)}], ensure_ascii=False),))
                 con.execute(
                     "INSERT INTO run (id, run_id, tool_version, input_path, input_sha256, command_line, tenant,"
                     " started, status) VALUES (1, ?, ?, ?, ?, ?, ?, ?, 'ready')",
@@ -472,6 +476,21 @@ class Journal:
         """A value of the journal's meta table (``schema_version``, ``tenant_id``), or None."""
         row = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0][0]) if row else None
+
+    def command_lines(self) -> list[dict[str, Any]]:
+        """Every command line recorded for this run, oldest first: ``{"at": ISO time, "argv": [...]}``."""
+        raw = self.meta("command_lines")
+        if raw is None:  # a journal written before command lines were kept: the run row's text
+            info = self._query("SELECT command_line, started FROM run WHERE id = 1")
+            return [{"at": info[0][1], "argv": info[0][0].split()}] if info and info[0][0] else []
+        return list(json.loads(raw))
+
+    def add_command_line(self, argv: Sequence[str]) -> None:
+        """Record a further command line (a resume) after the ones already kept; secrets are scrubbed."""
+        lines = [*self.command_lines(), {"at": now_iso(), "argv": _scrub_argv(argv)}]
+        with self._tx() as con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('command_lines', ?)",
+                        (json.dumps(lines, ensure_ascii=False),))
 
     def close(self) -> None:
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from .errors import RowFinding
 
@@ -490,6 +491,11 @@ class Plan:
 # -------------------------------------------------------------------------------------------- apply
 
 
+#: The code of a valid row that was not applied because the whole wave was refused (a shortfall with
+#: ``--on-shortfall stop``).
+WAVE_REFUSED = "wave-refused"
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     UNCHANGED = "unchanged"
@@ -531,6 +537,8 @@ class RunResult:
     interrupted: bool = False
     report_dir: Path | None = None
     extra_sheets: list[Sheet] = field(default_factory=list)  # a workbook's further input sheets
+    already_finished: bool = False  # a resume found the run finished: nothing was sent
+    command_lines: list[dict[str, Any]] = field(default_factory=list)  # {"at", "argv"}: apply's, then resumes'
 
     @property
     def sheets(self) -> list[Sheet]:

@@ -20,8 +20,8 @@ import pytest
 from batch.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-WAVE = REPO / "samples" / "onboarding-wave.csv"
-DEPT = REPO / "samples" / "department-assignment.xlsx"
+WAVE = REPO / "batch" / "data" / "samples" / "onboarding-wave.csv"
+DEPT = REPO / "batch" / "data" / "samples" / "department-assignment.xlsx"
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .._secrets import scrub_argv as _scrub_list
 from ..config import Limits
 from ..errors import JournalError, TenantError
 from ..journal import (
@@ -109,6 +110,7 @@ def start(
         input_sha256=sheet.sha256,
         command_line=scrub_argv(argv),
         tenant=tenant_name,
+        argv=tuple(_scrub_list(argv)),
     )
     return Journal.create(journal_path(run_dir), meta, plan, checks=row_checks(plan) if checks is None else checks,
                           skus=sku_records(plan))
@@ -121,17 +123,21 @@ def resume(
     limits: Limits,
     progress: Callable[[Progress], None] | None = None,
     stop_event: StopFlag | None = None,
+    argv: Sequence[str] | None = None,
 ) -> RunResult:
     """Finish a run from its journal (``run`` is the run folder or the journal file).
 
     Settled operations are not sent again; ``sent``/``unknown`` ones are checked against the tenant first;
-    ``planned`` ones are sent. Resuming a finished run changes nothing and returns its results.
+    ``planned`` ones are sent. Resuming a finished run changes nothing and returns its results (with
+    ``already_finished`` set). ``argv``, when given, is recorded after the run's earlier command lines.
     """
     run_dir = Path(run)
     if run_dir.name == JOURNAL_NAME:
         run_dir = run_dir.parent
     with Journal.open(journal_path(run_dir)) as journal:
         _same_tenant(journal, tenant)
+        if argv is not None:
+            journal.add_command_line(argv)
         return _execute(journal, tenant, limits, progress, stop_event, run_dir)
 
 
@@ -222,7 +228,8 @@ def _execute(
     info = journal.run_info()
     if records is None:
         records = journal.operations()
-    if info.status != "finished" or any(r.state not in SETTLED for r in records):
+    already_finished = info.status == "finished" and all(r.state in SETTLED for r in records)
+    if not already_finished:
         stop = _Stop(stop_event)
         journal.set_status("running")
         pacer = Pacer(limits)
@@ -256,7 +263,9 @@ def _execute(
         if done or ops_done:
             _record_seats(journal, tenant, records)
         journal.set_status("finished" if done else "interrupted", finished=done)
-    return _result(journal, run_dir, records=records, sheets=sheets, checks=checks)
+    result = _result(journal, run_dir, records=records, sheets=sheets, checks=checks)
+    result.already_finished = already_finished
+    return result
 
 
 def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None:
@@ -322,6 +331,7 @@ def _result(
         units_after=seats_by_part(skus, after=True, kind=Kind.ADDONS),
         interrupted=info.status != "finished",
         report_dir=run_dir,
+        command_lines=journal.command_lines(),
     )
 
 

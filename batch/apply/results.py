@@ -13,7 +13,7 @@ from ..errors import Severity
 from ..journal import OpRecord, OpState, RowCheck, SkuRecord, finding_record
 from ..kinds import handler, kind_of, kind_of_checked
 from ..kinds.addons.plan import parse_tokens
-from ..models import Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
+from ..models import WAVE_REFUSED, Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
 
 # ----------------------------------------------------------------------------------- Graph errors -> fix
 
@@ -207,7 +207,7 @@ def row_results(
         elif any(c.status is RequestStatus.READY for c in cs) and not os_:
             # validation passed the row but the plan holds nothing for it: the wave was refused as a whole
             res.status = Outcome.SKIPPED
-            res.code = "wave-refused"
+            res.code = WAVE_REFUSED
             res.message = "Not applied: the wave was refused because a license or add-on is short."
             res.fix = "Buy or free seats (or add-on units), or run with --on-shortfall partial."
         elif os_:

@@ -27,8 +27,10 @@ run.json (``schema`` 1; keys are stable, new keys may be added, none renamed)::
     run_id          RunResult.run_id
     tenant          RunResult.tenant
     input           {"path", "sha256", "format", "sheet", "rows"}: the input sheet
-    command_line    meta["argv"] with secrets replaced by "***" (after --token, --client-secret,
+    command_line    the run's first command line (apply's, from the journal; else meta["argv"]) with secrets
+                    replaced by "***" (after --token, --client-secret,
                     --password and kin, "Bearer ...", anything JWT-shaped); [] when not given
+    resumes         [{"at", "command_line"}]: every resume of the run, oldest first (scrubbed the same way)
     started         ISO 8601 UTC, milliseconds, "Z"
     finished        ditto
     duration_s      finished - started, seconds
@@ -43,8 +45,9 @@ run.json (``schema`` 1; keys are stable, new keys may be added, none renamed)::
     files           {"results_xlsx": "results.xlsx", "results_csv": "results.csv", "results_csv_more": [...]}
     extra           every other key of ``meta``, scrubbed of secrets the same way
 
-:func:`summary_counts` returns the subset ``run_id, tenant, rows, counts, needs_attention, requests,
-throttling, duration_s, interrupted`` for the CLI's ``--json``.
+:func:`run_summary` is the one flat summary of a run (the CLI's ``--json`` for apply, resume and demo):
+``run_id, tenant, rows, applied, unchanged, skipped, failed, not_run, needs_attention, requests, throttled,
+throttle_wait_s, duration_s, interrupted, already_finished, report``; run.json's counts come from it.
 """
 
 from __future__ import annotations
@@ -105,19 +108,29 @@ def _count_key(o: Outcome) -> str:
     return o.value.replace(" ", "_")
 
 
-def summary_counts(result: RunResult) -> dict[str, Any]:
-    """Machine-readable summary of a run (the CLI prints it for ``--json``); keys as in run.json."""
-    counts = result.counts()
+#: The keys of :func:`run_summary` that count rows per outcome (also run.json's ``counts``).
+COUNT_KEYS: tuple[str, ...] = tuple(_count_key(o) for o in Outcome)
+
+
+def run_summary(result: RunResult, counts: Mapping[Outcome, int] | None = None) -> dict[str, Any]:
+    """The one machine-readable summary of a run: what ``--json`` prints for apply/resume/demo, and what
+    run.json's counts come from. ``counts`` overrides the RunResult's own (the workbook's, when its rows did
+    not line up with the sheet)."""
+    c = result.counts() if counts is None else counts
+    per = {_count_key(o): c.get(o, 0) for o in Outcome}
     return {
         "run_id": result.run_id,
         "tenant": result.tenant,
-        "rows": len(result.rows),
-        "counts": {_count_key(o): counts.get(o, 0) for o in Outcome},
-        "needs_attention": sum(counts.get(o, 0) for o in ATTENTION),
-        "requests": {"sent": result.requests_sent},
-        "throttling": {"throttled_responses": result.throttled, "wait_s": round(result.throttle_wait_s, 3)},
+        "rows": sum(per.values()) if counts is not None else len(result.rows),
+        **per,
+        "needs_attention": sum(c.get(o, 0) for o in ATTENTION),
+        "requests": result.requests_sent,
+        "throttled": result.throttled,
+        "throttle_wait_s": round(result.throttle_wait_s, 3),
         "duration_s": _duration(result),
         "interrupted": result.interrupted,
+        "already_finished": result.already_finished,
+        "report": str((result.report_dir or Path()) / "results.xlsx"),
     }
 
 
@@ -436,15 +449,15 @@ def _run_json(
 ) -> dict[str, Any]:
     from .. import __version__
 
-    summary = summary_counts(result)
-    # The workbook's own counts (identical unless the RunResult's rows did not line up with the sheet).
-    summary["rows"] = sum(counts.values())
-    summary["counts"] = {_count_key(o): counts.get(o, 0) for o in Outcome}
-    summary["needs_attention"] = sum(counts.get(o, 0) for o in ATTENTION)
+    summary = run_summary(result, counts)
     sheet = result.sheet
     argv = meta.get("argv") or ()
     if isinstance(argv, str):
         argv = argv.split()
+    # The run's first command line (apply's, from the journal) stays; every resume is listed after it.
+    lines = list(result.command_lines)
+    command_line = list(lines[0]["argv"]) if lines else scrub_argv(argv)
+    resumes = [{"at": x.get("at"), "command_line": list(x.get("argv", []))} for x in lines[1:]]
     extra = {k: v for k, v in meta.items() if k != "argv"}
     return {
         "schema": 1,
@@ -461,16 +474,17 @@ def _run_json(
             **({"sheets": [{"sheet": sh.sheet_name, "kind": str(sh.kind), "rows": len(sh.rows)}
                            for sh in result.sheets]} if len(result.sheets) > 1 else {}),
         },
-        "command_line": scrub_argv(argv),
+        "command_line": scrub_argv(command_line),
+        "resumes": resumes,
         "started": iso_utc_precise(result.started),
         "finished": iso_utc_precise(result.finished),
         "duration_s": summary["duration_s"],
         "interrupted": result.interrupted,
         "rows": summary["rows"],
-        "counts": summary["counts"],
+        "counts": {k: summary[k] for k in COUNT_KEYS},
         "needs_attention": summary["needs_attention"],
-        "requests": summary["requests"],
-        "throttling": summary["throttling"],
+        "requests": {"sent": summary["requests"]},
+        "throttling": {"throttled_responses": summary["throttled"], "wait_s": summary["throttle_wait_s"]},
         "seats": {"before": dict(result.seats_before), "after": dict(result.seats_after)},
         **({"addons": {"before": dict(result.units_before), "after": dict(result.units_after)}}
            if result.units_before or result.units_after else {}),
