@@ -6,11 +6,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .jobs import PlanRun, ValidationRun, plan_summary, run_summary, validation_summary
 from .models import WAVE_REFUSED, Kind, Outcome, RunResult
 from .report.capacity import CapacityReport
+
+if TYPE_CHECKING:
+    from .apply.engine import Progress
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
@@ -203,8 +206,8 @@ def render_run(result: RunResult) -> list[str]:
 class ProgressPrinter:
     """Progress on a TTY (one updating line), plain log lines every few seconds otherwise.
 
-    Called with the engine's progress records: objects with ``done``, ``total``, ``throttle_wait_s``
-    (attributes or mapping keys).
+    Called with the engine's :class:`~batch.apply.engine.Progress` records. The final line (every row done)
+    is written once, however often the engine reports it.
     """
 
     def __init__(self, stream: TextIO | None = None, *, every: float = 5.0) -> None:
@@ -214,16 +217,18 @@ class ProgressPrinter:
         self.t0 = time.monotonic()
         self.last = 0.0
         self.width = 0  # length of the progress line last written on the TTY
+        self.final_written = False
 
-    def __call__(self, p: Any) -> None:
-        get = (lambda k: p.get(k, 0)) if isinstance(p, dict) else (lambda k: getattr(p, k, 0))
-        done, total = int(get("done") or 0), int(get("total") or 0)
-        wait = float(get("throttle_wait_s") or 0.0)
+    def __call__(self, p: Progress) -> None:
+        done, total, wait = p.done, p.total, p.throttle_wait_s
         now = time.monotonic()
-        final = total and done >= total
+        final = bool(total) and done >= total
+        if final and self.final_written:
+            return
         if not final and now - self.last < (0.2 if self.tty else self.every):
             return
         self.last = now
+        self.final_written = final
         el = max(now - self.t0, 1e-9)
         rate = done / el
         eta = (total - done) / rate if rate > 0 else 0.0
@@ -234,4 +239,3 @@ class ProgressPrinter:
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
-

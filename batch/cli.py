@@ -229,7 +229,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was applied.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.execute(session, prepared, argv=sys.argv, progress=progress)
+        result = jobs.execute(session, prepared, argv=args.argv_seen, progress=progress)
     return _finish(result, args, out)
 
 
@@ -242,7 +242,7 @@ def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was sent.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress, say=out)
+        result = jobs.resume_run(session, args.run_id, argv=args.argv_seen, progress=progress, say=out)
     return _finish(result, args, out)
 
 
@@ -251,7 +251,7 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     progress = _render.ProgressPrinter(out.stream)
-    result = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
+    result = jobs.demo(settings, argv=args.argv_seen, progress=progress, say=out)
     code = _finish(result, args, out)
     if not _render.changed_anything(result):
         failed = sum(1 for r in result.rows if r.status.value == "failed")
@@ -355,6 +355,8 @@ def _interrupted_text(args: argparse.Namespace, started: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What run.json and the journal record: the command line as the user gave it (argv when called as a library)
+    args.argv_seen = list(sys.argv) if argv is None else ["license-batch", *argv]
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_INPUT

@@ -67,7 +67,7 @@ def test_validate_sample_wave_reports_every_row_and_the_shortfall(
     assert summary["errors"] == 13 and summary["over_capacity"] == 3 and summary["unchanged"] == 1
     copilot = next(c for c in summary["capacity"] if c["sku"] == "Microsoft_365_Copilot")
     assert copilot == {"kind": "licenses", "sku": "Microsoft_365_Copilot", "name": "Microsoft_365_Copilot",
-                       "available": 0, "needed": 3, "short": 3}
+                       "available": 0, "needed": 3, "freed": 0, "net": 3, "short": 3}
     assert "Using the built-in sandbox tenant (seeded now" in err
     assert "Not applicable: a license or add-on is short" in err
 
@@ -233,12 +233,16 @@ def test_resume_of_finished_run_changes_nothing(workdir: Path, capsys: pytest.Ca
 
 def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "demo", "--json")
-    assert code == 0
+    assert code == 1  # rows skipped and failed on purpose: exit 1 as the README says for any such run
     s = json.loads(out)
     assert s["applied"] == 178 and s["failed"] == 1
     assert "Applying the sample onboarding wave" in err and "Results: reports/" in err
+    assert "operations planned" in err and "ends with exit code 1" in err
     code, _, err = run(capsys, "demo")
-    assert code == 0 and "The sandbox already holds this wave." in err
+    assert code == 1
+    assert "Nothing needed changing" not in err  # a row failed again: the tenant does not match every row
+    assert ("The sandbox already holds this wave, except 1 row the tenant refused again. Reset it with "
+            "'license-batch sandbox init' to see it applied again.") in err
 
 
 # ------------------------------------------------------------------------------------------- tenant

@@ -11,7 +11,7 @@ import pytest
 
 import batch
 from batch.models import Outcome
-from batch.report import RESULT_HEADERS, ResultPaths, summary_counts, write_results
+from batch.report import RESULT_HEADERS, ResultPaths, run_summary, write_results
 from batch.report._xlsx import STATUS_COLOURS
 
 from .builders import HEADERS, STATUSES, outcome, people, run
@@ -207,18 +207,21 @@ def test_run_json_keys_values_and_no_secrets(written: ResultPaths) -> None:
     assert info["extra"] == {}
 
 
-def test_summary_counts_for_the_cli() -> None:
-    got = summary_counts(run(interrupted=True))
+def test_one_run_summary_for_the_cli_and_run_json() -> None:
+    got = run_summary(run(interrupted=True))
     assert got == {
         "run_id": "run-1",
         "tenant": "contoso.onmicrosoft.com",
         "rows": 10,
-        "counts": {"applied": 4, "unchanged": 2, "skipped": 1, "failed": 2, "not_run": 1},
+        "applied": 4, "unchanged": 2, "skipped": 1, "failed": 2, "not_run": 1,
         "needs_attention": 4,
-        "requests": {"sent": 7},
-        "throttling": {"throttled_responses": 2, "wait_s": 12.5},
+        "requests": 7,
+        "throttled": 2,
+        "throttle_wait_s": 12.5,
         "duration_s": 95.5,
         "interrupted": True,
+        "already_finished": False,
+        "report": "results.xlsx",
     }
     json.dumps(got)  # JSON-able as it is
 
