@@ -30,6 +30,7 @@ from .models import (
     RequestStatus,
     RunResult,
     ShortfallPolicy,
+    TenantSnapshot,
     Validation,
 )
 from .report.results import run_summary as run_summary  # the one run summary (report owns it)
@@ -206,7 +207,20 @@ def check_file(
         keys |= k.user_keys(requests)
         powerplatform = powerplatform or k.needs_powerplatform(requests)
     snapshot = session.tenant.snapshot(sorted(keys), powerplatform=powerplatform)
+    name_skus(snapshot, session.catalog)
     return validate_sheets(parts, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
+
+
+def name_skus(snapshot: TenantSnapshot, catalog: ProductCatalog | None) -> None:
+    """Give the snapshot's SKUs Microsoft's product names from the product list, where they have none yet
+    (Graph's subscribedSkus carries only part numbers), so reports show names beside part numbers."""
+    if catalog is None:
+        return
+    from dataclasses import replace
+
+    for sid, sku in list(snapshot.skus.items()):
+        if not sku.product_name and (p := catalog.by_guid(sku.sku_id)) is not None:
+            snapshot.skus[sid] = replace(sku, product_name=p.name)
 
 
 def validate_file(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,9 @@ from typing import Any
 from .errors import RowFinding
 
 # ------------------------------------------------------------------------------------------- sheets
+
+#: A workbook cell that is not text: a number, a boolean, a date, a date-time, a time of day or a duration.
+TypedCell = int | float | bool | datetime | date | time | timedelta
 
 
 class Role(StrEnum):
@@ -55,6 +58,9 @@ class InputRow:
     index: int  # 0-based position among the data rows: the input order
     number: int  # the row number the user sees in Excel (1-based, title and header rows counted)
     cells: tuple[str, ...]  # every cell as text (trimmed), one per header
+    #: A workbook's typed cells, one per header (None: a text cell, or a row with none): what the results
+    #: write back as numbers and dates. Validation only ever reads ``cells``.
+    values: tuple[TypedCell | None, ...] | None = None
 
 
 class Kind(StrEnum):
@@ -538,6 +544,10 @@ class RunResult:
     report_dir: Path | None = None
     extra_sheets: list[Sheet] = field(default_factory=list)  # a workbook's further input sheets
     already_finished: bool = False  # a resume found the run finished: nothing was sent
+    purchased: dict[str, int] = field(default_factory=dict)  # part number -> seats purchased (prepaid enabled)
+    units_purchased: dict[str, int] = field(default_factory=dict)  # add-ons: currencyType -> units purchased
+    pool_names: dict[str, str] = field(default_factory=dict)  # part number / currencyType -> what people call it
+    touched: frozenset[str] = frozenset()  # part numbers and currencyTypes the run's operations change
     command_lines: list[dict[str, Any]] = field(default_factory=list)  # {"at", "argv"}: apply's, then resumes'
 
     @property

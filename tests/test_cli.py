@@ -167,7 +167,7 @@ def test_apply_wave_then_again_is_unchanged(workdir: Path, capsys: pytest.Captur
     assert promoted["Status"] == "applied" and "SPE_E5" in str(promoted["Licenses after"])
     assert "SPE_E3" not in str(promoted["Licenses after"]).split(", ")
     # The formula in the Notes column is neutralised in both outputs.
-    injected = next(r for r in results if str(r["Notes"]).startswith("'=HYPERLINK"))
+    injected = next(r for r in results if str(r["Notes"]).startswith("=HYPERLINK"))  # a string cell: inert
     assert injected["Status"] == "applied"
     with (run_dir / "results.csv").open(encoding="utf-8-sig", newline="") as f:
         csv_rows = list(csv.DictReader(f))

@@ -48,6 +48,7 @@ from .results import (
     row_results,
     seats_by_part,
     sku_records,
+    touched_pools,
 )
 
 
@@ -329,6 +330,10 @@ def _result(
         seats_after=seats_by_part(skus, after=True),
         units_before=seats_by_part(skus, after=False, kind=Kind.ADDONS),
         units_after=seats_by_part(skus, after=True, kind=Kind.ADDONS),
+        purchased={s.part_number: s.enabled for s in skus if s.kind is Kind.LICENSES},
+        units_purchased={s.part_number: s.enabled for s in skus if s.kind is Kind.ADDONS},
+        pool_names={s.part_number: s.label for s in skus if s.label},
+        touched=touched_pools(skus, records if records is not None else journal.operations()),
         interrupted=info.status != "finished",
         report_dir=run_dir,
         command_lines=journal.command_lines(),
