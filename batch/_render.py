@@ -155,6 +155,18 @@ def render_capacity(report: CapacityReport) -> list[str]:
     return lines
 
 
+def render_users(users: Sequence[dict[str, object]]) -> list[str]:
+    """``sandbox users``: one line per user (UPN, department, job title, location, type, enabled, licenses)."""
+    rows = [
+        (u["userPrincipalName"], u.get("department") or "", u.get("jobTitle") or "", u.get("usageLocation") or "-",
+         u.get("userType") or "", "yes" if u.get("accountEnabled") else "no",
+         ", ".join(u.get("licenses") or []) or "-")  # type: ignore[arg-type]
+        for u in users
+    ]
+    return [*table(["userPrincipalName", "department", "job title", "location", "type", "enabled", "licenses"],
+                   rows), f"{plural(len(users), 'user')}"]
+
+
 def changed_anything(result: RunResult) -> bool:
     """Did the run change the tenant? (A skipped row with a request id was partly applied.)"""
     return any(r.status is Outcome.APPLIED or (r.status is Outcome.SKIPPED and r.request_id) for r in result.rows)

@@ -130,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback)")
     ss.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     ss.add_argument("--time-scale", type=float, default=None, help="run the quota clock this many times faster")
+    su = ssub.add_parser(
+        "users",
+        help="list the sandbox's users (names for a first sheet), with their licenses",
+        description="Example: license-batch sandbox users --filter department=Sales --filter usageLocation=DE. "
+        "Keys: department, jobTitle, usageLocation, userType, accountEnabled (equal, any case); upn, mail "
+        "(contains); license (holds that part number).",
+    )
+    su.add_argument("--db", help="state file (default .license-batch/sandbox.db; seeded when missing)")
+    su.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                    help="keep users whose KEY is VALUE (repeat: all must hold)")
+    su.add_argument("--json", action="store_true", help="print the users as one JSON array on stdout")
     return parser
 
 
@@ -319,7 +330,17 @@ def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
         scale = args.time_scale if args.time_scale is not None else settings.sandbox.time_scale
         jobs.sandbox_serve(db, host=args.host, port=args.port, time_scale=scale, settings=settings)
         return EXIT_OK
-    out("usage: license-batch sandbox {init,serve} ...")
+    if args.sandbox_command == "users":
+        from . import _render
+
+        users = jobs.sandbox_users(db, filters=args.filter, settings=settings)
+        if args.json:
+            sys.stdout.write(json.dumps(users) + "\n")
+        else:
+            for line in _render.render_users(users):
+                print(line)
+        return EXIT_OK
+    out("usage: license-batch sandbox {init,serve,users} ...")
     return EXIT_INPUT
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -592,6 +592,64 @@ def sandbox_init(db: Path, *, users: int, seed: int) -> list[str]:
         f"location), {s.skus} SKUs, {s.groups} groups ({s.licensing_groups} licensing), "
         f"{s.environments} Power Platform environments.",
     ]
+
+
+#: ``sandbox users --filter`` keys: what a person types -> the user record's field.
+USER_FILTERS = {
+    "department": "department", "jobtitle": "jobTitle", "title": "jobTitle", "usagelocation": "usageLocation",
+    "location": "usageLocation", "country": "usageLocation", "usertype": "userType", "type": "userType",
+    "accountenabled": "accountEnabled", "enabled": "accountEnabled", "upn": "userPrincipalName",
+    "userprincipalname": "userPrincipalName", "mail": "mail", "license": "licenses", "sku": "licenses",
+}
+
+
+def sandbox_users(db: Path, *, filters: Sequence[str] = (), settings: Settings | None = None) -> list[dict[str, Any]]:
+    """``license-batch sandbox users``: the sandbox's users (seeded first when the file does not exist), each
+    with its licenses as part numbers (``SPE_E3`` direct, ``SPE_E3 (group)`` inherited). ``filters`` are
+    ``key=value`` (department, jobTitle, usageLocation, userType, accountEnabled: equal, ignoring case; upn,
+    mail: contains; license: holds that part number); all must hold."""
+    from .sandbox import list_users, tenant_info
+
+    wanted: list[tuple[str, str]] = []
+    for f in filters:
+        key, sep, value = f.partition("=")
+        field_name = USER_FILTERS.get(key.strip().lower().replace("_", "").replace("-", ""))
+        if not sep or field_name is None:
+            raise ConfigError(
+                f"--filter '{f}' is not of the form key=value with a known key.",
+                fix="Use one of: department, jobTitle, usageLocation, userType, accountEnabled, upn, mail, license "
+                    "(e.g. --filter department=Sales).",
+            )
+        wanted.append((field_name, value.strip().lower()))
+    if not db.exists():
+        s = settings.sandbox if settings is not None else SandboxSettings()
+        sandbox_init(db, users=s.users, seed=s.seed)
+    parts = {v["skuId"]: k for k, v in tenant_info(db)["skus"].items()}
+    out: list[dict[str, Any]] = []
+    for u in list_users(db):
+        held = []
+        for st in u.get("licenseAssignmentStates") or []:
+            if st.get("state") not in ("Active", "ActiveWithError"):
+                continue
+            part = parts.get(st.get("skuId"), st.get("skuId"))
+            held.append(part if not st.get("assignedByGroup") else f"{part} (group)")
+        row = {k: u.get(k) for k in ("userPrincipalName", "mail", "department", "jobTitle", "usageLocation",
+                                     "userType", "accountEnabled")}
+        row["licenses"] = list(dict.fromkeys(held))
+        if all(_user_matches(row, k, v) for k, v in wanted):
+            out.append(row)
+    return out
+
+
+def _user_matches(row: Mapping[str, Any], field_name: str, value: str) -> bool:
+    got = row.get(field_name)
+    if field_name == "licenses":
+        return any(p.split(" ")[0].lower() == value for p in got or [])
+    if field_name in ("userPrincipalName", "mail"):
+        return value in str(got or "").lower()
+    if isinstance(got, bool):
+        return str(got).lower() == value or {"yes": True, "no": False}.get(value) is got
+    return str(got or "").lower() == value
 
 
 def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings: Settings) -> None:
