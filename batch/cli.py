@@ -40,7 +40,8 @@ class _Out:
 def _add_target_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target")
     g.add_argument("--tenant", help="'sandbox' (default when no tenant is configured) or the tenant's domain")
-    g.add_argument("--graph-url", help="Graph base URL ending in /v1.0 (env LICENSE_BATCH_GRAPH_URL)")
+    g.add_argument("--graph-url", help="Graph base URL ending in /v1.0 (env LICENSE_BATCH_GRAPH_URL); a loopback URL "
+                   "(a sandbox) is sent LICENSE_BATCH_TOKEN, or the sandbox's development token when it is unset")
     g.add_argument("--powerplatform-url", help="Power Platform base URL (env LICENSE_BATCH_POWERPLATFORM_URL)")
     g.add_argument("--config", help="settings file (default ./license-batch.toml when present)")
 

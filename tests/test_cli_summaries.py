@@ -199,3 +199,21 @@ def test_progress_is_not_doubled_and_the_sandbox_line_comes_first_in_resume(
     lines = err.splitlines()
     assert lines[0].startswith("Using the built-in sandbox tenant (state in ")
     assert err.count("1/1 rows") <= 1
+
+
+def test_sandbox_users_lists_and_filters(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sandbox", "users", "--filter", "department=Sales", "--json")
+    assert code == 0
+    users = json.loads(out)
+    assert users and all(u["department"] == "Sales" for u in users)
+    adele = next(u for u in users if u["userPrincipalName"] == f"adele.vance@{DOMAIN}")
+    assert adele["licenses"] == ["SPE_E3"] and adele["usageLocation"] == "US"
+    code, out, _ = run(capsys, "sandbox", "users", "--filter", f"upn=nestor.wilke@{DOMAIN}")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["userPrincipalName", "department", "job", "title", "location", "type", "enabled",
+                                "licenses"]
+    assert lines[2].startswith(f"nestor.wilke@{DOMAIN}") and lines[2].endswith("SPE_E3 (group)")
+    assert lines[-1] == "1 user"
+    code, _, err = run(capsys, "sandbox", "users", "--filter", "shoe=42")
+    assert code == 2 and err.startswith("error: --filter 'shoe=42' is not of the form key=value with a known key.")
