@@ -106,7 +106,7 @@ def test_console_lists_every_finding_code_with_distinct_rows(
 def test_ok_says_it_includes_warnings_and_json_needed_matches_the_table(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(capsys, "validate", str(WAVE), "--json")
+    _, out, err = run(capsys, "validate", str(WAVE), "--json")
     s = json.loads(out)
     first = err.splitlines()[1]
     assert f"{s['rows']} rows - {s['ok']} ok ({s['warnings']} of them with warnings), {s['unchanged']} unchanged" \

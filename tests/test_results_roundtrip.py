@@ -153,6 +153,6 @@ def test_summary_shows_product_names_and_charts_only_what_the_run_touched_agains
         charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
         chart = z.read(charts[0]).decode()
     assert len(charts) == 1
-    assert ["Purchased", "Before", "After"] == re.findall(r"<c:v>(Purchased|Before|After)</c:v>", chart)
+    assert re.findall(r"<c:v>(Purchased|Before|After)</c:v>", chart) == ["Purchased", "Before", "After"]
     n = start + 2  # Excel row of the one touched SKU
     assert f"Summary!$A${n}:$A${n}" in chart
