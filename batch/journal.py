@@ -241,9 +241,9 @@ class Sent:
     attempt: int  # 1-based
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settlement:
-    """What became of one sent operation."""
+    """What became of one sent operation (built with keywords only: ten fields of like types)."""
 
     key: str
     attempt: int

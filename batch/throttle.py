@@ -201,8 +201,17 @@ class Pacer:
         """
         if retry_after is not None and retry_after >= 0:
             return retry_after
-        step = min(self.backoff_max, self.backoff_base * (2.0 ** max(0, attempt - 1)))
-        return step / 2 + self.rng.uniform(0.0, step / 2)
+        return backoff_seconds(attempt, base=self.backoff_base, maximum=self.backoff_max, rng=self.rng)
+
+
+def backoff_seconds(
+    attempt: int, *, base: float, maximum: float, rng: random.Random | None = None
+) -> float:
+    """The one backoff formula (the pacer's and the HTTP client's): exponential from ``base`` seconds, capped
+    at ``maximum``, with "equal jitter" (half the step fixed, half random, so retries of many items spread
+    out). ``attempt`` 1 is the first retry."""
+    step = min(maximum, base * (2.0 ** max(0, attempt - 1)))
+    return step / 2 + (rng or random).uniform(0.0, step / 2)
 
 
 def minimum_seconds(writes: int, quota: int, window_s: float) -> float:
@@ -213,4 +222,4 @@ def minimum_seconds(writes: int, quota: int, window_s: float) -> float:
     return ((writes - 1) // quota) * window_s
 
 
-__all__ = ["Pacer", "ThrottleStats", "minimum_seconds"]
+__all__ = ["Pacer", "ThrottleStats", "backoff_seconds", "minimum_seconds"]

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from .._secrets import scrub_argv as _scrub_list
 from ..config import Limits
@@ -39,7 +38,17 @@ from ..journal import (
 )
 from ..models import Kind, Plan, RunResult, Sheet
 from ..throttle import Pacer
-from .engine import Engine, Progress, StopFlag, TenantWriter, in_after_state
+from .engine import (
+    ClosesWriters,
+    Engine,
+    KnowsTarget,
+    KnowsTenantId,
+    Progress,
+    ReadsPools,
+    StopFlag,
+    TenantWriter,
+    in_after_state,
+)
 from .results import (
     expected_allocated,
     expected_consumed,
@@ -145,7 +154,7 @@ def resume(
 def _same_tenant(journal: Journal, tenant: TenantWriter) -> None:
     """Refuse to continue a run against another tenant than the one it was planned for."""
     planned = (journal.meta("tenant_id") or "").lower()
-    current = str(getattr(tenant, "tenant_id", "") or "").lower()
+    current = tenant.tenant_id.lower() if isinstance(tenant, KnowsTenantId) else ""
     if planned and current and planned != current:
         raise JournalError(
             f"Run {journal.run_info().run_id} was planned against tenant {planned}, but the target is tenant "
@@ -166,9 +175,8 @@ def load_result(run: str | Path) -> RunResult:
 # --------------------------------------------------------------------------------------------- internals
 
 
-def _tenant_name(tenant: Any) -> str:
-    target = getattr(tenant, "target", None)
-    return str(getattr(target, "name", "") or "")
+def _tenant_name(tenant: TenantWriter) -> str:
+    return tenant.target.name if isinstance(tenant, KnowsTarget) else ""
 
 
 class _Stop:
@@ -249,10 +257,8 @@ def _execute(
                 await engine.run()
             finally:
                 ops_done = engine.ops_done
-                aclose = getattr(tenant, "aclose_writers", None) or getattr(getattr(tenant, "http", None), "aclose",
-                                                                                    None)
-                if aclose is not None:
-                    await aclose()
+                if isinstance(tenant, ClosesWriters):
+                    await tenant.aclose_writers()
 
         try:
             with _sigint_stops(stop):
@@ -269,14 +275,13 @@ def _execute(
     return result
 
 
-def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None:
+def _record_seats(journal: Journal, tenant: TenantWriter, records: Sequence[OpRecord]) -> None:
     """What the pools hold after the run: read from the tenant, or what the settled operations imply."""
     skus = journal.skus()
     consumed: dict[str, int] | None = None
-    read = getattr(tenant, "skus", None)
-    if callable(read):
+    if isinstance(tenant, ReadsPools):
         try:
-            consumed = {sid: int(s.consumed) for sid, s in read().items()}
+            consumed = {sid: int(s.consumed) for sid, s in tenant.skus().items()}
         except TenantError:
             consumed = None
     if consumed is None:
@@ -285,10 +290,9 @@ def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None
     if not any(s.kind is Kind.ADDONS for s in skus):
         return
     allocated: dict[str, int] | None = None
-    reports = getattr(tenant, "currency_reports", None)
-    if callable(reports):
+    if isinstance(tenant, ReadsPools):
         try:
-            allocated = {ct: round(r.allocated) for ct, r in reports().items()}
+            allocated = {ct: round(r.allocated) for ct, r in tenant.currency_reports().items()}
         except TenantError:
             allocated = None
     if allocated is None:

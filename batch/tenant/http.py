@@ -44,6 +44,7 @@ from ..errors import (
     TenantUnreachableError,
     ThrottledError,
 )
+from ..throttle import backoff_seconds as _backoff
 from .auth import TokenProvider
 
 log = logging.getLogger("batch.tenant")
@@ -88,10 +89,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def backoff_seconds(attempt: int, limits: Limits, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter for attempt ``attempt`` (1 = the first retry)."""
-    r = rng or random
-    ceiling = min(limits.backoff_max_seconds, limits.backoff_base_seconds * (2 ** max(0, attempt - 1)))
-    return ceiling * (0.5 + 0.5 * r.random())
+    """Exponential backoff with jitter for attempt ``attempt`` (1 = the first retry), from ``limits``:
+    :func:`batch.throttle.backoff_seconds`, the one formula."""
+    return _backoff(attempt, base=limits.backoff_base_seconds, maximum=limits.backoff_max_seconds, rng=rng)
 
 
 # ------------------------------------------------------------------------------------------ paths
@@ -191,9 +191,12 @@ def error_for_status(
 def error_for_transport(e: Exception, *, what: str = "The request") -> TenantError:
     if isinstance(e, httpx.UnsupportedProtocol):
         return ServiceError(f"{what} has an unusable URL: {e}.")
+    # A connection that was never made (refused, or its connect timed out) carried no request.
+    never_sent = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
     if isinstance(e, httpx.TimeoutException):
-        return TenantUnreachableError(f"{what} timed out ({type(e).__name__}).")
-    return TenantUnreachableError(f"{what} could not reach the tenant ({type(e).__name__}: {e}).")
+        return TenantUnreachableError(f"{what} timed out ({type(e).__name__}).", never_sent=never_sent)
+    return TenantUnreachableError(f"{what} could not reach the tenant ({type(e).__name__}: {e}).",
+                                  never_sent=never_sent)
 
 
 # ----------------------------------------------------------------------------------------- client
@@ -231,7 +234,11 @@ class HttpClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "license-batch",
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``transport`` replaces the network (e.g. ``httpx.MockTransport(handler)``, which serves both the
+        sync reads and the async writes), so retries and pacing can be tested without a socket."""
+        self._transport = transport
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.scope = scope
@@ -273,7 +280,8 @@ class HttpClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(**self._client_options())
+                    sync = self._transport if isinstance(self._transport, httpx.BaseTransport) else None
+                    self._client = httpx.Client(**self._client_options(), transport=sync)
         return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
@@ -281,7 +289,8 @@ class HttpClient:
         if self._aclient is None or self._aloop is not loop:
             # An AsyncClient's pooled connections belong to the loop that opened them: a new loop
             # (a second asyncio.run) gets a new client. Call ``aclose()`` inside the loop when done.
-            self._aclient = httpx.AsyncClient(**self._client_options())
+            a = self._transport if isinstance(self._transport, httpx.AsyncBaseTransport) else None
+            self._aclient = httpx.AsyncClient(**self._client_options(), transport=a)
             self._aloop = loop
         return self._aclient
 
