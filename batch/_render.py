@@ -44,7 +44,7 @@ def row_list(numbers: Iterable[int], limit: int = 6) -> str:
     return ", ".join(str(r) for r in rows[:limit]) + (", ..." if len(rows) > limit else "")
 
 
-def _findings_by_code(res: ValidationRun | PlanRun, limit: int = 6, codes: int = 20) -> list[str]:
+def _findings_by_code(res: ValidationRun | PlanRun, limit: int = 6, codes: int = 40) -> list[str]:
     """One line per finding code (every code, or the first ``codes`` and "and N more"): how many rows
     carry it, which (distinct) rows, and one example message."""
     rows: dict[str, list[int]] = {}

@@ -263,15 +263,23 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     progress = _render.ProgressPrinter(out.stream)
-    result = jobs.demo(settings, argv=args.argv_seen, progress=progress, say=out)
-    code = _finish(result, args, out)
-    if not _render.changed_anything(result):
-        failed = sum(1 for r in result.rows if r.status.value == "failed")
+    wave, addons = jobs.demo(settings, argv=args.argv_seen, progress=progress, say=out)
+    if args.json:
+        summary = jobs.run_summary(wave)
+        summary["addons"] = jobs.run_summary(addons)
+        _emit_json(summary)
+    codes = []
+    for result in (wave, addons):
+        for line in _render.render_run(result):
+            out(line)
+        codes.append(_exit_for(result))
+    if not _render.changed_anything(wave) and not _render.changed_anything(addons):
+        failed = sum(1 for r in (*wave.rows, *addons.rows) if r.status.value == "failed")
         again = f", except {failed} row{'' if failed == 1 else 's'} the tenant refused again" if failed else ""
-        out(f"The sandbox already holds this wave{again}. Reset it with 'license-batch sandbox init' to see it "
-            "applied again.")
-    # The sample fails and skips rows on purpose, and the exit code says so, as for any run (README).
-    return code
+        out(f"The sandbox already holds these samples{again}. Reset it with 'license-batch sandbox init' to see "
+            "them applied again.")
+    # The samples fail and skip rows on purpose, and the exit code says so, as for any run (README).
+    return max(codes)
 
 
 def _finish(result: Any, args: argparse.Namespace, out: _Out) -> int:
@@ -282,6 +290,13 @@ def _finish(result: Any, args: argparse.Namespace, out: _Out) -> int:
         _emit_json(summary)
     for line in _render.render_run(result):
         out(line)
+    return _exit_for(result)
+
+
+def _exit_for(result: Any) -> int:
+    from . import jobs
+
+    summary = jobs.run_summary(result)
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary["skipped"] + summary["failed"] + summary["not_run"] == 0 else EXIT_ROWS
@@ -311,8 +326,8 @@ def cmd_products(args: argparse.Namespace, out: _Out) -> int:
     if args.products_command != "refresh":
         out("usage: license-batch products refresh [--from-file CSV]")
         return EXIT_INPUT
-    path, count = jobs.refresh_products(settings, from_file=args.from_file)
-    out(f"Product list cached at {path} ({count} products).")
+    path, count, note = jobs.refresh_products(settings, from_file=args.from_file)
+    out(f"Product list cached at {path} ({count} products). {note}")
     return EXIT_OK
 
 

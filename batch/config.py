@@ -75,6 +75,12 @@ class Limits:
     page_size: int = 999  # GET /users $top
     powerplatform_requests_per_minute: int = 100  # Power Platform requests per app ... (UNCONFIRMED figure)
     powerplatform_window_seconds: float = 60.0  # ... per this many seconds
+    #: Power Platform requests per window left to reads (the snapshot's three, read-backs of unknown outcomes):
+    #: writes are paced to the quota less these (no percentage headroom: one run is the only user of it).
+    powerplatform_reserved_requests: int = 3
+    resource_unit_quota: int = 0  # Graph read budget per app per window; 0 = by tenant size (3,500/5,000/8,000)
+    resource_unit_window_seconds: float = 10.0
+    max_throttled_read_wait_seconds: float = 900.0  # a throttled read waits this long in all before it fails
 
     def scaled(self, time_scale: float) -> Limits:
         """The same limits on a clock ``time_scale`` times faster (for the shrunk sandbox)."""
@@ -84,6 +90,8 @@ class Limits:
             self,
             write_window_seconds=self.write_window_seconds / time_scale,
             powerplatform_window_seconds=self.powerplatform_window_seconds / time_scale,
+            resource_unit_window_seconds=self.resource_unit_window_seconds / time_scale,
+            max_throttled_read_wait_seconds=self.max_throttled_read_wait_seconds / time_scale,
             backoff_base_seconds=self.backoff_base_seconds / time_scale,
             backoff_max_seconds=self.backoff_max_seconds / time_scale,
         )
@@ -228,6 +236,10 @@ _LIMIT_RANGES: dict[str, tuple[type, float, float | None]] = {
     "page_size": (int, 1, 999),  # Graph's $top maximum for users
     "powerplatform_requests_per_minute": (int, 1, None),
     "powerplatform_window_seconds": (float, 1e-3, None),
+    "powerplatform_reserved_requests": (int, 0, None),
+    "resource_unit_quota": (int, 0, None),
+    "resource_unit_window_seconds": (float, 1e-3, None),
+    "max_throttled_read_wait_seconds": (float, 0.0, None),
 }
 #: Values of [powerplatform] allocations_api: the per-environment PATCH the tutorials use, or
 #: allocationsByEnvironment.

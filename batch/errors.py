@@ -31,10 +31,27 @@ The CLI maps the tree to exit codes: InputError, JournalError and OutputError ->
 
 from __future__ import annotations
 
+import re
+
 # A row finding is data, not an exception (collected and reported, never raised): it lives in ``batch.findings``
 # and is re-exported here so ``from batch.errors import RowFinding, Severity`` keeps working.
 from .findings import RowFinding as RowFinding
 from .findings import Severity as Severity
+
+#: The longest cell a message quotes in full (a 30,000-character cell, or NUL padding read as a row, would
+#: otherwise fill the terminal and the report).
+MESSAGE_CELL_MAX = 200
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def shorten(text: str, limit: int = MESSAGE_CELL_MAX) -> str:
+    """A cell as a message quotes it: over ``limit`` characters, its first ``limit`` characters then
+    ``… (N characters)``; control characters (NUL, CR, ...) written as ``\\x00`` so none reaches a terminal."""
+    if len(text) > limit:
+        text = f"{text[:limit]}… ({len(text):,} characters)"
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text
 
 
 class LicenseBatchError(Exception):

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 #: Where the demo's sample sheets live: inside the package, so an installed wheel has them.
 SAMPLES_DIR = Path(__file__).resolve().parent / "data" / "samples"
 DEMO_SHEET = "onboarding-wave.csv"
+DEMO_ADDONS = "environment-addons.xlsx"
 
 
 # -------------------------------------------------------------------------------------------- session
@@ -106,7 +107,7 @@ class Session:
 
     @property
     def catalog(self) -> ProductCatalog | None:
-        """Microsoft's product list: the path in settings, else the cached copy, else None (offline)."""
+        """Microsoft's product list: the path in settings, else the newer of the shipped snapshot and the cache."""
         if not self._catalog_loaded:
             from .sheets import ProductCatalog
 
@@ -114,7 +115,7 @@ class Session:
             if self.settings.product_list is not None:
                 self._catalog = ProductCatalog.load(self.settings.product_list)
             else:
-                self._catalog = ProductCatalog.cached(self.settings.cache_dir)
+                self._catalog = ProductCatalog.current(self.settings.cache_dir)
         return self._catalog
 
 
@@ -192,6 +193,7 @@ def check_file(
     """Read the file's input sheets (one, or several of different kinds), take one tenant snapshot, validate
     every row. Raises InputError for file-level problems (before the tenant is contacted)."""
     from .kinds import kind_of
+    from .kinds.licenses.rules import load_remembered
     from .sheets import read_sheets
     from .validate import parse_reserve, validate_sheets
 
@@ -208,6 +210,7 @@ def check_file(
         powerplatform = powerplatform or k.needs_powerplatform(requests)
     snapshot = session.tenant.snapshot(sorted(keys), powerplatform=powerplatform)
     name_skus(snapshot, session.catalog)
+    snapshot.plan_refusals = tuple(load_remembered(session.settings.cache_dir, snapshot.tenant_id))  # earlier runs
     return validate_sheets(parts, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
 
 
@@ -269,7 +272,7 @@ def validation_summary(res: ValidationRun | PlanRun) -> dict[str, Any]:
         counts[s] += 1
     warned = {i for i in warned if worst.get(i) == "ok"}  # "warnings" counts ok rows: a subset of "ok"
     return {
-        "rows": len(v.sheet.rows),
+        "rows": sum(len(sh.rows) for sh in v.sheets),
         "ok": counts["ok"],
         "unchanged": counts["unchanged"],
         "warnings": len(warned),
@@ -430,7 +433,27 @@ def execute(
         progress=progress,
     )
     _write_results(session, result, prepared.run_dir, argv, prepared.source)
+    _remember_plan_refusals(session, prepared)
     return result
+
+
+def _remember_plan_refusals(session: Session, prepared: PlanRun) -> None:
+    """Hook (batch.kinds.licenses): service-plan refusals the tenant returned in this run are remembered per
+    tenant under the cache dir, so the next validation predicts them (``refused-before``)."""
+    from .apply import journal_path
+    from .journal import Journal, OpState
+    from .kinds.licenses.plan_checks import remember_operation_refusal
+    from .models import OpKind
+
+    snapshot = prepared.plan.validation.snapshot
+    with Journal.open(journal_path(prepared.run_dir)) as journal:
+        failed = [r for r in journal.operations()
+                  if r.state is OpState.FAILED and r.op.kind is OpKind.ASSIGN_LICENSE]  # fmt: skip
+    for rec in failed:
+        user = snapshot.users.get(rec.op.target_id)
+        if user is not None:
+            remember_operation_refusal(session.settings.cache_dir, snapshot.tenant_id, user, rec.op, rec.status,
+                                       rec.error_code, rec.error_message)  # fmt: skip
 
 
 def resume_run(
@@ -541,42 +564,69 @@ def demo(
     argv: Sequence[str] = (),
     progress: Callable[[Progress], None] | None = None,
     say: Callable[[str], None] = lambda _s: None,
-) -> RunResult:
-    """Seed the sandbox if needed and apply the sample onboarding wave (some rows fail on purpose)."""
+) -> list[RunResult]:
+    """Seed the sandbox if needed and apply the sample onboarding wave, then the sample add-on allocations
+    (two runs; some rows of each fail on purpose). Returns both runs' results, the wave first."""
     if not settings.target.embedded_sandbox:
         raise ConfigError("The demo runs only against the built-in sandbox tenant.",
                           fix="Unset LICENSE_BATCH_GRAPH_URL / --tenant, or use 'apply' for a real tenant.")
-    sheet = SAMPLES_DIR / DEMO_SHEET
-    if not sheet.exists():
-        raise InputError("The sample sheet is missing from this installation.", path=str(sheet))
+    sheets = [SAMPLES_DIR / DEMO_SHEET, SAMPLES_DIR / DEMO_ADDONS]
+    for sheet in sheets:
+        if not sheet.exists():
+            raise InputError("The sample sheet is missing from this installation.", path=str(sheet))
+    results: list[RunResult] = []
     with open_session(settings) as session:
-        # The sample asks for Copilot seats the tenant does not have: partial shows those rows skipped.
-        prepared = plan_file(session, sheet, on_shortfall=ShortfallPolicy.PARTIAL)
+        # The samples ask for Copilot seats and Power Automate process units the tenant does not have:
+        # partial shows those rows skipped.
+        prepared = plan_file(session, sheets[0], on_shortfall=ShortfallPolicy.PARTIAL)
         say(session.sandbox_note)
         rows, ops = len(prepared.validation.sheet.rows), len(prepared.plan.operations)
-        say(f"Applying the sample onboarding wave {sheet} ({rows} row{'' if rows == 1 else 's'}, {ops} "
+        say(f"Applying the sample onboarding wave {sheets[0]} ({rows} row{'' if rows == 1 else 's'}, {ops} "
             f"operation{'' if ops == 1 else 's'} planned, --on-shortfall partial). Some rows fail on "
             "purpose: each kind of problem the tool reports is in the sample, so the demo ends with exit code 1 "
             "like any run with skipped or failed rows.")
-        return execute(session, prepared, argv=argv, progress=progress)
+        results.append(execute(session, prepared, argv=argv, progress=progress))
+        prepared = plan_file(session, sheets[1], on_shortfall=ShortfallPolicy.PARTIAL)
+        rows = sum(len(sh.rows) for sh in prepared.validation.sheets)
+        n_sheets, reqs = len(prepared.validation.sheets), len(prepared.plan.operations)
+        say(f"Applying the sample add-on allocations {sheets[1]} ({rows} row{'' if rows == 1 else 's'} on "
+            f"{n_sheets} sheet{'' if n_sheets == 1 else 's'}, {reqs} environment request{'' if reqs == 1 else 's'} "
+            "planned). One environment is locked by its group's policy and one row asks more than is free, on "
+            "purpose.")
+        results.append(execute(session, prepared, argv=argv, progress=progress))
+    return results
 
 
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def refresh_products(settings: Settings, *, from_file: str | None = None) -> tuple[Path, int]:
-    """Refresh the cached copy of Microsoft's product list (download, or copy ``from_file``)."""
-    from .sheets import ProductCatalog, refresh_product_list
+def refresh_products(settings: Settings, *, from_file: str | None = None) -> tuple[Path, int, str]:
+    """Refresh the cached copy of Microsoft's product list (download, or copy ``from_file``).
+
+    Returns (cached file, products, a line saying which copy is now used: the newer of cache and shipped)."""
+    from .sheets import CACHE_FILENAME, ProductCatalog, refresh_product_list
 
     if from_file:
         src = Path(from_file)
         cat = ProductCatalog.load(src)  # validates it before it replaces the cache
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
-        dest = settings.cache_dir / src.name
-        shutil.copyfile(src, dest)
-        return dest, len(cat)
-    dest = refresh_product_list(settings.cache_dir)
-    return dest, len(ProductCatalog.load(dest))
+        dest = settings.cache_dir / CACHE_FILENAME
+        tmp = dest.with_name(".product-list-copy.tmp")
+        shutil.copy2(src, tmp)  # keeps the file's time: the list's date
+        os.replace(tmp, dest)
+        count = len(cat)
+    else:
+        dest = refresh_product_list(settings.cache_dir)
+        count = len(ProductCatalog.load(dest))
+    cached = ProductCatalog.cached(settings.cache_dir)
+    shipped = ProductCatalog.shipped()
+    used = ProductCatalog.current(settings.cache_dir)
+    if used is shipped and cached is not None:
+        note = (f"It is dated {cached.date_text}, not newer than {shipped.describe()}, "
+                "which stays in use.")
+    else:
+        note = f"It is dated {used.date_text} and is used from now on (the shipped list is dated {shipped.date_text})."
+    return dest, count, note
 
 
 def sandbox_init(db: Path, *, users: int, seed: int) -> list[str]:

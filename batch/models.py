@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RowFinding
+
+if TYPE_CHECKING:  # data only; the rules module sits above the models
+    from .kinds.licenses.rules import Refusal
 
 # ------------------------------------------------------------------------------------------- sheets
 
@@ -300,6 +303,8 @@ class TenantSnapshot:
     environments: dict[str, Environment] = field(default_factory=dict)  # by environment id
     allocations: dict[str, dict[str, int]] = field(default_factory=dict)  # environment id -> currencyType -> allocated
     currencies: dict[str, CurrencyReport] = field(default_factory=dict)  # by currencyType
+    # service-plan combinations this tenant refused in earlier runs (batch.kinds.licenses.rules), from the cache
+    plan_refusals: tuple[Refusal, ...] = ()
     _index: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

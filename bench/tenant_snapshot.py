@@ -10,7 +10,9 @@ measures from this process, each with a fresh ``Tenant``:
 * lookup: ``snapshot(--lookup keys, strategy="lookup")`` ($batch look-ups, 20 per request, several in flight);
 * auto: ``snapshot(--lookup keys)`` (what the rule picks for that many keys).
 
-Prints wall time, client CPU time (this process only) and HTTP requests for each.
+Prints wall time, client CPU time (this process only), HTTP requests, reads answered 429 (envelope or
+``$batch`` item) and the time spent waiting for the resource-unit budget or a Retry-After, for each. Run it
+several times back to back: every run must succeed (throttled reads wait; they do not fail the snapshot).
 """
 
 from __future__ import annotations
@@ -45,10 +47,16 @@ def _serve(db: str, conn: Any) -> None:
 def measure(label: str, fn: Any, tenant: Tenant | None = None) -> Any:
     w0, c0 = time.perf_counter(), time.process_time()
     r0 = tenant.requests if tenant else 0
+    b = tenant.read_budget.stats if tenant else None
+    t0, p0, w0b = (b.throttled, b.pacing_wait_s, b.throttle_wait_s) if b else (0, 0.0, 0.0)
     out = fn()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     reqs = (tenant.requests - r0) if tenant else 0
-    print(f"{label:<34} wall {wall:6.2f} s   client CPU {cpu:6.2f} s   requests {reqs:>5}")
+    extra = ""
+    if b is not None:
+        extra = (f"   429s {b.throttled - t0:>4}   paced {b.pacing_wait_s - p0:5.1f} thread-s,"
+                 f" Retry-After pauses {b.throttle_wait_s - w0b:5.2f} s")
+    print(f"{label:<34} wall {wall:6.2f} s   client CPU {cpu:6.2f} s   requests {reqs:>5}{extra}")
     return out
 
 

@@ -3,9 +3,15 @@
     .venv/bin/python samples/make_samples.py
 
 - ``onboarding-wave.csv``: an HR export of a few hundred rows for an onboarding wave, with every kind of problem
-  that validation reports, and a few that only the tenant can refuse (mutually exclusive plans).
+  that validation reports: among them service plans the tenant refuses together (a Skype for Business Online
+  Plan 1 + Plan 2 conflict), a dependency (Audio Conferencing without Teams) and packs that stack for nothing.
 - ``department-assignment.xlsx``: Microsoft Entra ID P1 for the whole Finance department, the header below
   two title rows, as people make them in Excel.
+- ``environment-addons.xlsx``: Power Platform add-on allocations for the seeded environments, as one run of two
+  sheets: "Add-ons" (one row per environment and add-on, friendly names, a change (+250000), an unassign (0),
+  a name that is not an environment, one deliberate over-allocation (Power Automate per process) and a write
+  to the environment whose group policy locks the tenant pool, which only the tenant can refuse), and
+  "Add-ons (wide)" (one column per add-on).
 
 The output is deterministic; ``tests/test_samples.py`` checks that the committed files still match the seed.
 """
@@ -143,7 +149,9 @@ def onboarding_rows(users: list[dict[str, Any]], info: dict[str, Any]) -> list[l
     row(con, lic="AAD_PREMIUM", notes="conflicts with the next row")
     row(con, action="remove", lic="AAD_PREMIUM", notes="conflicts with the previous row")
     row(u_(f"adele.vance@{dom}"), lic="SPE_E3", notes="already has it")
-    row(u_(f"diego.siciliani@{dom}"), lic="STANDARDPACK", notes="E1 and E3 Exchange plans are mutually exclusive")
+    row(u_(f"diego.siciliani@{dom}"), lic="STANDARDPACK", notes="E1 on an E3 user: Exchange packs stack, seat wasted")
+    row(u_(f"henrietta.mueller@{dom}"), lic="SPE_E3", notes="Teams EEA's MCOIMP and E3's MCOSTANDARD conflict")
+    row(u_(f"joni.sherman@{dom}"), lic="MCOMEETADV", notes="Audio Conferencing needs Teams")
     for u in copilot:
         row(u, lic="Microsoft_365_Copilot", notes="no Copilot seats left")
     row(u_(f"patti.fernandez@{dom}"), lic="MCOMEETADV", notes="=HYPERLINK(\"http://example.invalid\",\"click\")")
@@ -191,6 +199,51 @@ def write_xlsx(path: Path, rows: list[list[str]]) -> None:
     wb.close()
 
 
+ADDON_ROWS = [
+    # environment, add-on, amount, note
+    ("Contoso Production", "AI Builder credits", "+250000", "More for the invoice-processing model"),
+    ("Contoso Sales EU", "Power Apps per app", "20", "Field sales app rollout (15 -> 20)"),
+    ("Contoso Dev", "Copilot credits", "2000", "Agent prototypes"),
+    ("Contoso UAT", "AI Builder credits", "0", "UAT is done: unassign"),
+    ("Contoso Trial", "Power Automate per process", "8", "More than is free on purpose: over capacity"),
+    ("Contoso Finance", "Copilot credits", "3000", "Its group policy locks the tenant pool"),
+    ("Contoso Production", "PAUnattendedRPA", "3", "Currency type written as the API spells it"),
+    ("Contoso Marketing", "AI Builder credits", "1000", "No such environment"),
+]
+ADDON_WIDE = [
+    # environment, Power Pages authenticated users, Power Pages anonymous users
+    ("Contoso Production", "50", "200"),
+    ("Contoso Sales EU", "", "100"),
+]
+
+
+def write_addons(path: Path) -> None:
+    import datetime as dt
+
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"created": dt.datetime(2026, 12, 1)})  # deterministic bytes
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7"})
+    ws = wb.add_worksheet("Add-ons")
+    for c, h in enumerate(["Environment", "Add-on", "Amount", "Note"]):
+        ws.write(0, c, h, head)
+    for r, values in enumerate(ADDON_ROWS, start=1):
+        for c, v in enumerate(values):
+            ws.write_string(r, c, v)
+    ws.set_column(0, 1, 30)
+    ws.set_column(3, 3, 48)
+    wide = wb.add_worksheet("Add-ons (wide)")
+    for c, h in enumerate(["Environment", "Power Pages authenticated users", "Power Pages anonymous users"]):
+        wide.write(0, c, h, head)
+    for r, values in enumerate(ADDON_WIDE, start=1):
+        for c, v in enumerate(values):
+            if v:
+                wide.write_number(r, c, int(v)) if c else wide.write_string(r, c, v)
+    wide.set_column(0, 2, 32)
+    wb.close()
+
+
 def build(out_dir: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "sandbox.db"
@@ -200,7 +253,9 @@ def build(out_dir: Path) -> list[Path]:
     wave, dept = out_dir / "onboarding-wave.csv", out_dir / "department-assignment.xlsx"
     write_csv(wave, onboarding_rows(users, info))
     write_xlsx(dept, department_rows(users))
-    return [wave, dept]
+    addons = out_dir / "environment-addons.xlsx"
+    write_addons(addons)
+    return [wave, dept, addons]
 
 
 if __name__ == "__main__":

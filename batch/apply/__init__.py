@@ -47,7 +47,6 @@ from .engine import (
     ReadsPools,
     StopFlag,
     TenantWriter,
-    in_after_state,
 )
 from .results import (
     expected_allocated,
@@ -351,7 +350,6 @@ __all__ = [
     "Progress",
     "apply",
     "graph_fix",
-    "in_after_state",
     "journal_path",
     "journal_state",
     "load_result",

@@ -129,7 +129,8 @@ def powerplatform_pacer(limits: Limits, clock: Callable[[], float]) -> Pacer:
     """The pacer of Power Platform requests (its quota is per request, not per write)."""
     from dataclasses import replace
 
-    return Pacer(replace(limits, write_quota=limits.powerplatform_requests_per_minute,
+    quota = max(1, limits.powerplatform_requests_per_minute - limits.powerplatform_reserved_requests)
+    return Pacer(replace(limits, write_quota=quota, quota_headroom=1.0,
                          write_window_seconds=limits.powerplatform_window_seconds), clock=clock)
 
 
@@ -160,17 +161,6 @@ class _Op:
     settled_at: float = 0.0  # clock() when it settled in this process
     seat_retried: bool = False  # re-sent once already after the seats its adds need were freed
     waits_for: set[str] = field(default_factory=set)  # seat-freeing operations it waits on
-
-
-def in_after_state(kind: OpKind, body: Mapping[str, Any], add: Sequence[tuple[str, Sequence[str]]],
-                   remove: Sequence[str], user: User) -> bool:
-    """Does the user already hold exactly what a license operation would leave them with?"""
-    from ..kinds.licenses import in_after_state as _in_after
-    from ..models import Operation
-
-    op = Operation(key="", kind=kind, target_id=user.id, target=user.upn, method="", url="", body=body, rows=(),
-                   add=tuple((s, tuple(p)) for s, p in add), remove=tuple(remove))
-    return _in_after(op, user)
 
 
 class Engine:

@@ -42,7 +42,10 @@ MSG_REMOVE_INHERITED = (
     "License {sku_id} is assigned to the user by group {group_id} and cannot be removed directly. "
     "Remove the user from the group instead."
 )
-#: Facts give these as audit texts; UNCONFIRMED that a direct call answers 400 Request_BadRequest with them.
+#: Facts give these as audit texts; UNCONFIRMED that a direct call answers them, and with which status and code:
+#: we answer 400 Request_BadRequest (the code Graph gives every other refused assignLicense).
+PLAN_RULE_STATUS = 400
+PLAN_RULE_CODE = "Request_BadRequest"
 MSG_MUTUALLY_EXCLUSIVE = "License assignment failed because service plans {a}, {b} are mutually exclusive."
 MSG_DEPENDENCY = "License assignment failed because service plan {a} depends on the service plan(s) {b}."
 #: UNCONFIRMED: a disabled plan that is not part of the SKU.
@@ -88,6 +91,10 @@ MSG_BATCH_DUPLICATE_ID = "Batch request contains duplicate request id : {id}."
 MSG_BATCH_BAD_DEPENDS = "Request id {id} depends on an unknown request id {dep}."
 MSG_BATCH_INVALID = "Invalid batch payload format."
 MSG_DEPENDENCY_FAILED = "The dependent request failed."
+#: Facts: a raw '#' inside an item's url ends the path there and the request 404s. UNCONFIRMED: what answers
+#: when the cut path is a valid route for another method (POST /users/{cut}): we answer the 404 the user look-up
+#: would give (Request_ResourceNotFound naming the cut id) rather than a 405.
+BATCH_CUT_URL_IS_NOT_FOUND = True
 
 # ----------------------------------------------------------------------------------- throttling
 

@@ -2,8 +2,8 @@
 
 skuIds, part numbers and service plans come from Microsoft's published product list (Dec 2025); big
 suites carry a realistic subset of their plans. The rules (exclusive plans, dependencies) are the
-documented examples: Exchange Online Plan 1 and Plan 2 cannot both be active for one user, and Audio
-Conferencing needs Skype for Business Online / Teams.
+families Microsoft still lists as "cannot be assigned at the same time" (Exchange and SharePoint packs stack), and
+Audio Conferencing / Teams Phone need Teams or Skype for Business Online.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ SKUS: tuple[SkuDef, ...] = (
         ("6c57d4b6-3b23-47a5-9bc9-69f17b4947b3", "RMS_S_PREMIUM"),
         ("5689bec4-755d-4753-8b61-40975025187c", "RMS_S_PREMIUM2"),
         ("8a256a2b-b617-496d-b51b-e76466e88db0", "MFA_PREMIUM"),
+        ("2e2ddb96-6af9-4b1d-a3f0-d6ecfd22edb2", "ADALLOM_S_STANDALONE"),
         ("14ab5db5-e6c4-4b20-b4bc-13e36fd2227f", "ATA"),
         ("41781fb2-bc02-4b7c-bd55-b576c07bb09d", "AAD_PREMIUM"),
         ("eec0eb4f-6444-4f95-aba0-50c24d67f998", "AAD_PREMIUM_P2"),
@@ -240,10 +241,23 @@ SKUS: tuple[SkuDef, ...] = (
 SKU_BY_ID: dict[str, SkuDef] = {s.sku_id: s for s in SKUS}
 PLAN_NAMES: dict[str, str] = {pid: name for s in SKUS for pid, name in s.plans}
 
-#: Pairs of service plans that cannot both be active for one user (documented example).
-EXCLUSIVE_PLANS: tuple[tuple[str, str], ...] = ((EXCHANGE_S_STANDARD, EXCHANGE_S_ENTERPRISE),)
-#: plan -> plans of which at least one must be active too.
-PLAN_DEPENDENCIES: dict[str, tuple[str, ...]] = {MCOMEETADV_PLAN: (MCOSTANDARD, TEAMS1)}
+#: Service-plan families of which a user may hold only ONE plan: the families Microsoft's "Service plans that cannot
+#: be assigned at the same time" still lists without a later lifting (entra-docs licensing-service-plan-reference.md,
+#: 29 Oct 2025). By servicePlanName, so a SKU added to a tenant later is covered too. Exchange Online (concurrent
+#: assignments since January 2023, MC541151) and SharePoint ("not recommended", accepted) are NOT here: they stack.
+EXCLUSIVE_FAMILIES: dict[str, frozenset[str]] = {
+    "Dynamics CRM": frozenset({"CRMPLAN1", "CRMPLAN2", "CRMSTANDARD", "DYN365_ENTERPRISE_P1_IW",
+                               "DYN365_ENTERPRISE_SALES", "DYN365_ENTERPRISE_TEAM_MEMBERS", "EMPLOYEE_SELF_SERVICE"}),
+    "Rights management": frozenset({"RMS_S_ENTERPRISE", "RMS_S_ENTERPRISE_GOV"}),
+    "Intune": frozenset({"INTUNE_A", "INTUNE_A_VL", "INTUNE_B"}),
+    "Skype for Business": frozenset({"MCOIMP", "MCOSTANDARD_MIDMARKET", "MCOSTANDARD", "MCOLITE"}),
+    "PSTN calling": frozenset({"MCOPSTN1", "MCOPSTN2", "MCOPSTN5"}),
+    "Yammer": frozenset({"YAMMER_ENTERPRISE", "YAMMER_EDU", "YAMMER_MIDSIZE"}),
+}  # fmt: skip
+#: servicePlanName -> plans of which at least one must be enabled too (Audio Conferencing and Teams Phone need
+#: Teams or Skype for Business Online).
+_TEAMS_OR_SKYPE = ("TEAMS1", "MCOSTANDARD", "MCOIMP", "MCOSTANDARD_MIDMARKET", "MCOLITE")
+PLAN_DEPENDENCIES: dict[str, tuple[str, ...]] = {"MCOMEETADV": _TEAMS_OR_SKYPE, "MCOEV": _TEAMS_OR_SKYPE}
 
 #: Power Platform currency types (facts).
 CURRENCY_TYPES: tuple[str, ...] = (

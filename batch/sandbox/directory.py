@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from . import behaviour as B
-from .catalogue import COUNTRY_CODES, EXCLUSIVE_PLANS, PLAN_DEPENDENCIES, PLAN_NAMES
+from .catalogue import COUNTRY_CODES, EXCLUSIVE_FAMILIES, PLAN_DEPENDENCIES
 from .store import dumps
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -188,7 +188,8 @@ def active_skus(states: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def enabled_plans(states: Iterable[Mapping[str, Any]], skus: Mapping[str, SkuRow]) -> dict[str, str]:
-    """servicePlanId -> skuId giving it, over the active assignments."""
+    """servicePlanName -> skuId giving it, over the held (Active/ActiveWithError) assignments, in the order
+    the states list them (so messages name the plan the user had before the one being added)."""
     out: dict[str, str] = {}
     for s in states:
         if s["state"] not in ACTIVE_STATES:
@@ -197,24 +198,24 @@ def enabled_plans(states: Iterable[Mapping[str, Any]], skus: Mapping[str, SkuRow
         if sku is None:
             continue
         dis = set(s["disabledPlans"])
-        for pid in sku.plan_ids:
-            if pid not in dis:
-                out.setdefault(pid, s["skuId"])
+        for p in sku.plans:
+            if p["servicePlanId"] not in dis:
+                out.setdefault(p["servicePlanName"], s["skuId"])
     return out
 
 
 def plan_violation(plans: Mapping[str, str]) -> tuple[str, str] | None:
-    """(code, message) of the first exclusive-plan or dependency violation, or None."""
-    for a, b in EXCLUSIVE_PLANS:
-        if a in plans and b in plans:
-            return "MutuallyExclusiveViolation", B.MSG_MUTUALLY_EXCLUSIVE.format(
-                a=PLAN_NAMES.get(a, a), b=PLAN_NAMES.get(b, b)
-            )
+    """(group-licensing error, message) of the first mutually-exclusive or dependency violation, or None.
+
+    ``plans``: enabled servicePlanName -> skuId (see :func:`enabled_plans`). Two DIFFERENT plans of one family
+    conflict (the same plan from two packs stacks, e.g. INTUNE_A from Microsoft 365 E3 and EMS E3)."""
+    for family in EXCLUSIVE_FAMILIES.values():
+        held = [p for p in plans if p in family]
+        if len(held) >= 2:
+            return "MutuallyExclusiveViolation", B.MSG_MUTUALLY_EXCLUSIVE.format(a=held[0], b=held[1])
     for plan, needs in PLAN_DEPENDENCIES.items():
         if plan in plans and not any(n in plans for n in needs):
-            return "DependencyViolation", B.MSG_DEPENDENCY.format(
-                a=PLAN_NAMES.get(plan, plan), b=", ".join(PLAN_NAMES.get(n, n) for n in needs)
-            )
+            return "DependencyViolation", B.MSG_DEPENDENCY.format(a=plan, b=", ".join(needs))
     return None
 
 
@@ -308,7 +309,7 @@ def assign_user_license(conn: sqlite3.Connection, key: str, body: Any) -> sqlite
             raise bad_request(B.MSG_NO_AVAILABLE_LICENSES.format(sku_id=sku_id))
     violation = plan_violation(enabled_plans(new, skus))
     if violation is not None:
-        raise bad_request(violation[1])
+        raise GraphError(B.PLAN_RULE_STATUS, B.PLAN_RULE_CODE, violation[1])
     _apply_seat_delta(conn, before, after)
     conn.execute("UPDATE users SET licenses=? WHERE n=?", (dumps(new), user["n"]))
     return conn.execute("SELECT * FROM users WHERE n=?", (user["n"],)).fetchone()

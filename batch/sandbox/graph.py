@@ -221,11 +221,16 @@ class GraphFace:
                 if any(statuses.get(d, 0) >= 400 for d in deps):
                     rep = graph_error(424, "FailedDependency", B.MSG_DEPENDENCY_FAILED, ictx)
                 else:
-                    path, _, qs = url.lstrip("/").partition("?")
+                    # A raw '#' ends the path, as in any URL (guests' #EXT# UPNs need %23): facts.
+                    kept, cut, _fragment = url.partition("#")
+                    path, _, qs = kept.lstrip("/").partition("?")
                     segs = split_path(path)
                     if segs and segs[0].lower() in ("v1.0", "beta"):
                         segs = segs[1:]
                     rep = self.call(ictx, method, segs, parse_query(qs), ibody, in_batch=True)
+                    if cut and rep.status == 405 and B.BATCH_CUT_URL_IS_NOT_FOUND:
+                        rep = graph_error(404, "Request_ResourceNotFound",
+                                          B.MSG_RESOURCE_NOT_FOUND.format(id=segs[-1] if segs else ""), ictx)
                 statuses[rid] = rep.status
                 entry: dict[str, Any] = {"id": rid, "status": rep.status}
                 h = dict(rep.headers)

@@ -5,7 +5,8 @@ split into the same number (> 1) of fields; the ``csv`` module does the quote-aw
 delimiter inside quotes or a quoted field spanning lines does not mislead the count. An Excel
 ``sep=;`` first line names the delimiter outright (Excel hides that line, so it is not a row).
 
-One record is one row: a quoted field with line breaks in it does not add rows. Row *n* of the grid
+Lines may end in LF, CRLF or a lone CR (Excel for Mac's "CSV (Macintosh)"). One record is one row: a quoted
+field with line breaks in it does not add rows. Row *n* of the grid
 is the row Excel shows as number *n + 1* when it opens the file.
 """
 
@@ -36,7 +37,7 @@ def detect_delimiter(text: str) -> str:
     for rank, d in enumerate(CANDIDATES):
         counts = Counter(
             len(rec)
-            for rec in islice(csv.reader(io.StringIO(text), delimiter=d), SAMPLE_RECORDS)
+            for rec in islice(csv.reader(io.StringIO(text, newline=""), delimiter=d), SAMPLE_RECORDS)
             if any(f.strip() for f in rec)
         )
         if not counts:
@@ -55,11 +56,11 @@ def read_csv_text(text: str) -> tuple[list[list[str]], str, list[str]]:
     _raise_field_limit()
     notes: list[str] = []
     delimiter: str | None = None
-    first_nl = text.find("\n")
-    first = (text if first_nl < 0 else text[:first_nl]).strip()
+    first_line = io.StringIO(text, newline="").readline()  # ends at LF, CRLF or a lone CR (old Mac files)
+    first = first_line.strip()
     if first.lower().startswith("sep=") and len(first) == 5:
         delimiter = first[4]
-        text = "" if first_nl < 0 else text[first_nl + 1 :]
+        text = text[len(first_line) :]
         notes.append(f"delimiter {delimiter!r} taken from the file's 'sep=' line")
     if delimiter is None:
         delimiter = detect_delimiter(text)

@@ -3,6 +3,9 @@
 Order: a byte-order mark decides (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE); then UTF-16 without a BOM when
 every other byte is NUL; then UTF-8 if the bytes are valid UTF-8; then Windows-1252, the encoding
 Excel uses for "CSV (Comma delimited)" on Western-European Windows. Any other NUL byte means binary.
+
+NUL bytes padding the end of a file (left by some export tools and by files preallocated on disk) are not
+text: ``nul_padding`` counts them and ``decode`` drops them, so they never become a row.
 """
 
 from __future__ import annotations
@@ -25,8 +28,25 @@ BINARY_FIX = (
 )
 
 
+def nul_padding(data: bytes) -> int:
+    """How many NUL bytes pad the end of ``data`` (0 for most files)."""
+    return len(data) - len(data.rstrip(b"\x00"))
+
+
 def decode(data: bytes, path: str) -> tuple[str, str]:
-    """(text, encoding name). The BOM is not part of the text."""
+    """(text, encoding name). The BOM is not part of the text, nor NUL padding at the end."""
+    pad = nul_padding(data)
+    if pad:
+        kept = data[: len(data) - pad]
+        for bom, name, codec in _BOMS:
+            if kept.startswith(bom):
+                unit = 4 if "32" in codec else 2 if "16" in codec else 1
+                kept = data[: len(kept) + (-len(kept) % unit)]  # the last character's own zero bytes stay
+                return _decode(kept, codec, name, path)
+        sample = kept[:4096]
+        if b"\x00" in sample and len(kept) % 2:
+            kept = data[: len(kept) + 1]  # UTF-16 without a BOM: the last code unit's zero byte
+        data = kept
     for bom, name, codec in _BOMS:
         if data.startswith(bom):
             return _decode(data, codec, name, path)
@@ -62,4 +82,4 @@ def _decode(data: bytes, codec: str, name: str, path: str) -> tuple[str, str]:
         ) from e
     if text.startswith("\ufeff"):
         text = text[1:]
-    return text, name
+    return text.rstrip("\x00"), name

@@ -12,7 +12,7 @@ from ..errors import ColumnError, EmptySheetError, SheetReadError
 from ..models import Kind, Sheet
 from .csvread import UnclosedQuote, read_csv_text
 from .detect import TEXT_SUFFIXES, sniff
-from .encoding import decode
+from .encoding import decode, nul_padding
 from .excel import read_workbook, workbook_input_sheets
 from .table import build_sheet, looks_like_input
 
@@ -98,6 +98,8 @@ def read_sheet(
         if sheet is not None:
             notes.append(f"--sheet '{sheet}' ignored: a CSV file has one sheet")
         text, encoding = decode(data, where)
+        if nul_padding(data):
+            notes.append("NUL bytes padding the end of the file ignored")
         try:
             grid, delimiter, csv_notes = read_csv_text(text)
         except UnclosedQuote as e:

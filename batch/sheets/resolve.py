@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..errors import RowFinding, Severity
+from ..errors import RowFinding, Severity, shorten
 from ..models import Sku
-from .catalog import Product, ProductCatalog, name_key
+from .catalog import Product, ProductCatalog, loose_key, name_key
 from .countries import COUNTRIES, lookup, suggest
 
 GUID_RE = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
@@ -81,7 +81,7 @@ class SkuResolver:
                 name = p.name if p else None
             self._names[sid] = name
             if name:
-                self._by_name.setdefault(name_key(name), []).append(s)
+                self._by_name.setdefault(loose_key(name), []).append(s)
         self._cache: dict[str, ResolvedSku | RowFinding] = {}
 
     def name_of(self, sku: Sku) -> str | None:
@@ -134,7 +134,7 @@ class SkuResolver:
         if sku is not None:
             return self._found(text, sku, "part-number")
 
-        key = name_key(text)
+        key = loose_key(text)
         matches: dict[str, Sku] = {s.sku_id.lower(): s for s in self._by_name.get(key, ())}
         products = cat.by_name(text) if cat else []
         for p in products:
@@ -148,7 +148,7 @@ class SkuResolver:
             return RowFinding(
                 "sku-ambiguous",
                 Severity.ERROR,
-                f"'{text}' matches {len(labels)} licenses in this tenant: {_listing(labels)}.",
+                f"'{shorten(text)}' matches {len(labels)} licenses in this tenant: {_listing(labels)}.",
                 "Write the skuPartNumber of the one you mean instead of the product name.",
             )
         if cat is not None:
@@ -162,7 +162,8 @@ class SkuResolver:
                 return RowFinding(
                     "sku-ambiguous",
                     Severity.ERROR,
-                    f"'{text}' names {len(products)} products, and this tenant has none of them: {_listing(labels)}.",
+                    f"'{shorten(text)}' names {len(products)} products, and this tenant has none of them: "
+                    f"{_listing(labels)}.",
                     "Write the skuPartNumber of the one you mean; the tenant also needs a subscription for it.",
                 )
         return self._unknown(text, None)
@@ -173,7 +174,7 @@ class SkuResolver:
         return RowFinding(
             "sku-not-in-tenant",
             Severity.ERROR,
-            f"'{text}' is {what}, a real product, but this tenant has no subscription for it.",
+            f"'{shorten(text)}' is {what} in Microsoft's product list, but it is not purchased in this tenant.",
             "Buy it first, or use a license the tenant has"
             + (f": {_listing(have)}." if have else " (it has none assignable to users)."),
         )
@@ -186,25 +187,36 @@ class SkuResolver:
                 return RowFinding(
                     "sku-unknown",
                     Severity.ERROR,
-                    f"'{text}' looks like {len(parts)} licenses separated by commas.",
+                    f"'{shorten(text)}' looks like {len(parts)} licenses separated by commas.",
                     "Separate several licenses in one cell with ';' (commas can be part of a product name).",
                 )
-        pool = list(self._by_part) + [n for n in (self._names.values()) if n]
-        if self.catalog is not None:
-            pool += [p.string_id for p in self.catalog.products] + self.catalog.names()
-        close = difflib.get_close_matches(text.upper(), [x.upper() for x in pool], n=1, cutoff=0.8)
-        original = {x.upper(): x for x in pool}
-        hint = f" Did you mean '{original[close[0]]}'?" if close else ""
+        near = self._nearest(text)
+        hint = f" Nearest names: {', '.join(repr(n) for n in near)}." if near else ""
         where = "in this tenant or in Microsoft's product list" if self.catalog else "in this tenant"
         have = sorted(self.label(s) for s in self.skus.values() if s.applies_to.lower() != "company")
         reason = f" ({why})" if why else ""
         return RowFinding(
             "sku-unknown",
             Severity.ERROR,
-            f"No license called '{text}' exists {where}{reason}.{hint}",
+            f"No license called '{shorten(text)}' exists {where}{reason}.{hint}",
             "Write the skuPartNumber (e.g. SPE_E3), the skuId or the product name"
             + (f"; the tenant has: {_listing(have)}." if have else "."),
         )
+
+    def _nearest(self, text: str, n: int = 3) -> list[str]:
+        """The closest part numbers and product names of the tenant, then of Microsoft's list."""
+        pool: dict[str, str] = {}
+        for part, sku in self._by_part.items():
+            pool.setdefault(loose_key(part), sku.part_number)
+        for name in self._names.values():
+            if name:
+                pool.setdefault(loose_key(name), name)
+        out = [pool[k] for k in difflib.get_close_matches(loose_key(text), list(pool), n=n, cutoff=0.75)]
+        if self.catalog is not None:
+            for name in self.catalog.nearest_names(text, n):
+                if name not in out:
+                    out.append(name)
+        return out[:n]
 
 
 def resolve_sku(
@@ -278,7 +290,7 @@ def resolve_plans(
             RowFinding(
                 "plan-not-in-sku",
                 Severity.ERROR,
-                f"Service plan '{t}' is not part of {label}.{hint}",
+                f"Service plan '{shorten(t)}' is not part of {label}.{hint}",
                 fix,
                 row,
                 column,
@@ -298,7 +310,7 @@ def resolve_usage_location(text: str, *, row: int | None = None, column: str | N
     return RowFinding(
         "usage-location-invalid",
         Severity.ERROR,
-        f"'{text.strip()}' is not a country: the usage location must be a two-letter ISO 3166 code.{hint}",
+        f"'{shorten(text.strip())}' is not a country: the usage location must be a two-letter ISO 3166 code.{hint}",
         "Write the country's two-letter code, e.g. DE (Germany), GB (United Kingdom) or US (United States).",
         row,
         column,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..errors import RowFinding, Severity
+from ..errors import RowFinding, Severity, shorten
 from ..models import Action, InputRow, LicenseRequest, Role, Sheet
 from .cells import clean_user, split_licenses
 
@@ -181,7 +181,7 @@ def _row_requests(
                 RowFinding(
                     "action-unknown",
                     Severity.ERROR,
-                    f"'{action_word}' is not an action this tool knows.",
+                    f"'{shorten(action_word)}' is not an action this tool knows.",
                     "Write assign, remove or replace (or add / revoke / swap), or leave it empty to assign.",
                     n,
                     header(action_i),

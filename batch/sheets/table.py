@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import ColumnError, EmptySheetError
+from ..errors import ColumnError, EmptySheetError, shorten
 from ..models import InputRow, Kind, Role, Sheet, TypedCell
 from .columns import detect_columns, header_score, mapped_headers
 
@@ -217,7 +217,7 @@ def _require(
     found = detect_kind(columns, headers, wanted=kind)
     if found is not None:
         return found
-    listed = ", ".join(f"'{h}'" for h in headers)
+    listed = ", ".join(f"'{shorten(h)}'" for h in headers)
     if kind is Kind.ADDONS or (kind is None and Role.ENVIRONMENT in columns and Role.USER not in columns):
         if Role.ENVIRONMENT not in columns:
             raise ColumnError(
@@ -258,5 +258,5 @@ def _require(
 
 def _preview(cells: Sequence[str]) -> str:
     shown = [c for c in cells if c][:3]
-    text = ", ".join(f"'{c[:40]}'" for c in shown)
+    text = ", ".join(f"'{shorten(c, 40)}'" for c in shown)
     return text

@@ -12,6 +12,7 @@ import orjson
 from ..config import Limits, Target
 from ..errors import ConfigError, PermissionDeniedError, ServiceError
 from ..models import CurrencyReport, Sku, TenantSnapshot, User
+from ..throttle import ReadBudget
 from .auth import TokenCredentialLike, TokenProvider, graph_scope, make_credential
 from .graph import BatchReply, Graph, ItemReply
 from .http import HttpClient
@@ -39,7 +40,9 @@ class Tenant:
         self.target = target
         self.limits = limits or Limits()
         self.tokens = TokenProvider(credential or make_credential(target))
-        self.http = HttpClient(target.graph_url, self.tokens, graph_scope(target.graph_url), self.limits, sleep=sleep)
+        self.read_budget = ReadBudget(self.limits, sleep=sleep)  # Graph's resource units per 10 s, for reads
+        self.http = HttpClient(target.graph_url, self.tokens, graph_scope(target.graph_url), self.limits, sleep=sleep,
+                               read_budget=self.read_budget)
         self.graph = Graph(self.http)
         self._tenant_id = target.tenant_id.lower() if target.tenant_id else None
         self._org: dict[str, Any] | None = None
@@ -173,7 +176,11 @@ class Tenant:
         return ItemReply(resp.status, headers, parsed)
 
     async def post_batch(self, items: Sequence[Mapping[str, Any]]) -> BatchReply:
-        """POST one ``$batch`` (<= 20 items with RELATIVE urls) once; see ``Graph.post_batch``."""
+        """POST one ``$batch`` (<= 20 items with RELATIVE urls) once; see ``Graph.post_batch``.
+
+        Writes are paced by the engine's write pacer; each also costs Graph 1 resource unit, counted here in
+        the read budget (without waiting) so reads made during an apply stay under the shared quota."""
+        self.read_budget.spend(len(items))
         return await self.graph.post_batch(items)
 
     # -- lifecycle

@@ -18,6 +18,7 @@ import orjson
 from .._gc import paused_gc
 from ..errors import RetryableTenantError, ServiceError, TenantError, TenantUnreachableError
 from ..models import Group, LicenseState, ServicePlan, Sku, User
+from ..throttle import read_cost
 from .http import (
     RETRYABLE_STATUSES,
     HttpClient,
@@ -314,9 +315,12 @@ class Graph:
         except (ServiceError, RetryableTenantError):
             return None
         try:
-            return int(resp.content.decode("ascii", "replace").strip().lstrip("\ufeff"))
+            n = int(resp.content.decode("ascii", "replace").strip().lstrip("\ufeff"))
         except ValueError:
             return None
+        if self.http.read_budget is not None:
+            self.http.read_budget.set_tenant_size(n)  # Graph's read quota depends on it
+        return n
 
     # SKUs
 
@@ -329,7 +333,8 @@ class Graph:
     def batch(self, items: Sequence[Mapping[str, Any]]) -> BatchReply:
         """A ``$batch`` of READS on the sync client; envelope-level failures are retried like a GET."""
         content = build_batch(items)
-        resp = self.http.request("POST", "/$batch", content=content, retry=True)
+        units = sum(read_cost(str(i.get("url", ""))) for i in items)
+        resp = self.http.request("POST", "/$batch", content=content, retry=True, units=units)
         return parse_batch(resp, [str(i["id"]) for i in items])
 
     async def post_batch(self, items: Sequence[Mapping[str, Any]]) -> BatchReply:
@@ -346,22 +351,31 @@ class Graph:
         up to ``Limits.max_attempts`` rounds. Item-level 401/403 raise; every other status is returned.
         """
         limits = self.http.limits
+        budget = self.http.read_budget
         pending = list(items)
         out: dict[str, ItemReply] = {}
         attempt = 0
+        throttle_waited = 0.0
         while pending:
             attempt += 1
+            sent_at = budget.now() if budget is not None else 0.0
             chunks = [pending[i : i + MAX_BATCH_ITEMS] for i in range(0, len(pending), MAX_BATCH_ITEMS)]
             replies = self._run_chunks(chunks, limits.max_in_flight)
             again: list[Mapping[str, Any]] = []
             last_error: TenantError | None = None
             wait = 0.0
+            throttled = 0
+            other = 0
             for chunk, reply in zip(chunks, replies, strict=True):
                 for it in chunk:
                     iid = str(it["id"])
                     r = reply.get(iid)
                     if r is None or r.status in RETRYABLE_STATUSES:
                         again.append(it)
+                        if r is not None and r.status == 429:
+                            throttled += 1
+                        else:
+                            other += 1
                         if r is not None:
                             last_error = _item_error(r, it)
                             wait = max(wait, r.retry_after or 0.0)
@@ -370,14 +384,27 @@ class Graph:
                         raise _item_error(r, it)
                     out[iid] = r
             pending = again
-            if pending:
-                if attempt >= limits.max_attempts:
-                    raise last_error or TenantUnreachableError(
-                        f"{len(pending)} batched reads were not answered after {attempt} attempts."
-                    )
-                delay = wait or backoff_seconds(attempt, limits)
-                self.http.stats.add(retries=len(pending), waited=delay)
-                self.http._sleep(delay)
+            if not pending:
+                break
+            if budget is not None and throttled:
+                # throttled reads wait (every reader pauses for the longest Retry-After) and go again; a round
+                # of nothing but 429s uses up no attempt, only waiting time
+                pause = budget.on_throttled(wait or None, sent_at=sent_at, count=throttled,
+                                            fallback=backoff_seconds(attempt, limits))
+                self.http.stats.add(retries=len(pending))
+                if not other and throttle_waited + pause <= limits.max_throttled_read_wait_seconds:
+                    throttle_waited += pause
+                    attempt -= 1
+                    continue
+            if attempt >= limits.max_attempts:
+                raise last_error or TenantUnreachableError(
+                    f"{len(pending)} batched reads were not answered after {attempt} attempts."
+                )
+            delay = wait or backoff_seconds(attempt, limits)
+            if budget is not None and throttled:
+                continue  # the budget's pause holds the next round back
+            self.http.stats.add(retries=len(pending), waited=delay)
+            self.http._sleep(delay)
         return out
 
     def _run_chunks(self, chunks: list[list[Mapping[str, Any]]], in_flight: int) -> list[BatchReply]:

@@ -11,7 +11,10 @@ translated here, and only here, into ``batch.errors``:
     connect/read/write/protocol errors, timeouts, dropped connections -> TenantUnreachableError
 
 Reads (``retry=True``) retry the retryable errors themselves, honouring Retry-After (integer, fractional or
-HTTP-date) or else exponential backoff with jitter, up to ``Limits.max_attempts`` attempts. Writes are never
+HTTP-date) or else exponential backoff with jitter, up to ``Limits.max_attempts`` attempts. With a
+``ReadBudget`` (Graph), every read first takes its resource units from it, and a throttled read (429) WAITS:
+it pauses every reader until Retry-After has passed and does not use up an attempt (it fails only after
+``Limits.max_throttled_read_wait_seconds`` of waiting in all). Writes are never
 retried here: the apply engine owns that decision (a dropped write has an unknown outcome).
 """
 
@@ -44,6 +47,7 @@ from ..errors import (
     TenantUnreachableError,
     ThrottledError,
 )
+from ..throttle import ReadBudget, read_cost
 from ..throttle import backoff_seconds as _backoff
 from .auth import TokenProvider
 
@@ -235,11 +239,13 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "license-batch",
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        read_budget: ReadBudget | None = None,
     ) -> None:
         """``transport`` replaces the network (e.g. ``httpx.MockTransport(handler)``, which serves both the
         sync reads and the async writes), so retries and pacing can be tested without a socket."""
         self._transport = transport
         self.base_url = base_url.rstrip("/")
+        self.read_budget = read_budget
         self.tokens = tokens
         self.scope = scope
         self.limits = limits or Limits()
@@ -358,16 +364,30 @@ class HttpClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool | None = None,
+        units: int | None = None,
     ) -> Response:
-        """Send one request; ``retry`` defaults to True for GET (and for POST /$batch of reads, if asked)."""
-        retry = (method.upper() == "GET") if retry is None else retry
+        """Send one request; ``retry`` defaults to True for GET (and for POST /$batch of reads, if asked).
+
+        ``units``: the resource units the read costs (a GET's are worked out from its URL; give them for a
+        ``$batch`` of reads); with a read budget they are taken from it before every attempt."""
+        is_get = method.upper() == "GET"
+        retry = is_get if retry is None else retry
         full = self.url(url)
         what = f"{method.upper()} {_short(full)}"
+        budget = self.read_budget
+        cost = units if units is not None else (read_cost(url) if is_get else 0)
         attempt = 0
         refreshed = False
+        throttle_waited = 0.0
         while True:
             attempt += 1
+            sent_at = time.monotonic()
             try:
+                if budget is not None and cost:
+                    waited = budget.acquire(cost)
+                    if waited:
+                        self.stats.add(waited=waited)
+                    sent_at = budget.now()
                 h, crid = self._headers(headers, content)
                 try:
                     r = self.client.request(method, full, content=content, headers=h)
@@ -385,6 +405,16 @@ class HttpClient:
                 raise
             except TenantError as e:
                 err, err_from = e, e
+            if retry and isinstance(err, ThrottledError) and budget is not None and cost:
+                # throttled: every reader waits for Retry-After; the read is sent again, no attempt used up
+                wait = budget.on_throttled(err.retry_after, sent_at=sent_at,
+                                           fallback=backoff_seconds(attempt, self.limits, self._rng))
+                if throttle_waited + wait <= self.limits.max_throttled_read_wait_seconds:
+                    throttle_waited += wait
+                    attempt -= 1
+                    log.info("%s: throttled; waiting %.2f s (Retry-After)", what, wait)
+                    self.stats.add(retries=1)
+                    continue  # the budget's pause holds this read (and every other) back
             if not retry or not isinstance(err, RetryableTenantError) or attempt >= self.limits.max_attempts:
                 if err is err_from:
                     raise err

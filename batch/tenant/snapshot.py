@@ -197,6 +197,11 @@ def take_snapshot(
                     for u in page:
                         users[u.id] = u
     elif keys:
+        budget = graph.http.read_budget
+        if budget is not None and budget.tenant_users is None and not budget.configured and len(keys) > budget.quota:
+            # more look-ups than the smallest read quota allows per window: Graph's quota depends on the
+            # directory's size, and one $count (1 unit) may let the look-ups go several times faster
+            graph.user_count()
         for u in lookup_users(graph, keys).values():
             users[u.id] = u
     group_ids = licensing_group_ids(users.values())

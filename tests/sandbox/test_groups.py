@@ -102,13 +102,14 @@ def test_group_assign_license_202_and_count_violation(server: SandboxServer, gra
 
 def test_group_licensing_reports_exclusive_plans(server: SandboxServer, graph: httpx.Client) -> None:
     gid = group_id(graph, "Licensing - Audio Conferencing")
-    alex = graph.get(f"/users/{upn('alex.wilber')}").json()["id"]  # holds Office 365 E1 (Exchange Plan 1)
-    graph.post(
-        f"/groups/{gid}/members/$ref", json={"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{alex}"}
-    )
+    # Henrietta holds Microsoft Teams EEA (MCOIMP, Skype for Business Online Plan 1); Office 365 E3 brings
+    # MCOSTANDARD (Plan 2): one Skype for Business family, still refused.
+    henrietta = graph.get(f"/users/{upn('henrietta.mueller')}").json()["id"]
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{henrietta}"}
+    graph.post(f"/groups/{gid}/members/$ref", json=ref)
     graph.post(f"/groups/{gid}/assignLicense", json=assign_body([C.O365_E3]))
     server.process_group_jobs(wait=True)
-    st = next(s for s in states(graph, alex) if s["assignedByGroup"] == gid and s["skuId"] == C.O365_E3)
+    st = next(s for s in states(graph, henrietta) if s["assignedByGroup"] == gid and s["skuId"] == C.O365_E3)
     assert (st["state"], st["error"]) == ("Error", "MutuallyExclusiveViolation")
 
 

@@ -127,7 +127,7 @@ def test_not_in_tenant(catalog: ProductCatalog, text: str) -> None:
     assert f.code == "sku-not-in-tenant"
     assert (
         f.message
-        == f"'{text}' is SPE_E5 (Microsoft 365 E5), a real product, but this tenant has no subscription for it."
+        == f"'{text}' is SPE_E5 (Microsoft 365 E5) in Microsoft's product list, but it is not purchased in this tenant."
     )
     assert f.fix == (
         "Buy it first, or use a license the tenant has: M365_F1 (Microsoft 365 F1), "
@@ -140,7 +140,7 @@ def test_unknown_everywhere(catalog: ProductCatalog) -> None:
     assert f.code == "sku-unknown"
     assert (
         f.message
-        == "No license called 'SPE_E33' exists in this tenant or in Microsoft's product list. Did you mean 'SPE_E3'?"
+        == "No license called 'SPE_E33' exists in this tenant or in Microsoft's product list. Nearest names: 'SPE_E3'."
     )
     f = finding(resolve_sku("11111111-0000-0000-0000-000000000000", SKUS, catalog))
     assert f.code == "sku-unknown"

@@ -50,8 +50,12 @@ def sku(
     consumed: int = 0,
     applies_to: str = "User",
     status: str = "Enabled",
-    plans: tuple[ServicePlan, ...] = PLANS,
+    plans: tuple[ServicePlan, ...] | None = None,
 ) -> Sku:
+    """By default the SKU has PLANS plus one plan of its own (``{part}_OWN``), as real products differ: two SKUs
+    with the very same plans would be redundant together (``redundant-license``)."""
+    if plans is None:
+        plans = (*PLANS, ServicePlan(str(uuid.uuid5(uuid.NAMESPACE_URL, sku_id)), f"{part.upper()}_OWN"))
     return Sku(sku_id, part, applies_to, status, enabled, consumed, service_plans=plans)
 
 

@@ -19,6 +19,7 @@ import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -33,7 +34,9 @@ from batch.kinds import capacity as kinds_capacity
 from batch.kinds.capacity import CAPACITY_FINDINGS
 from batch.kinds.licenses import checks as licenses_checks
 from batch.kinds.licenses import cross as licenses_cross
+from batch.kinds.licenses import plan_checks as licenses_plan_checks
 from batch.kinds.licenses.findings import FINDINGS as LICENSE_FINDINGS
+from batch.kinds.licenses.rules import Refusal, load_remembered, remember_refusal
 from batch.models import (
     CheckedRequest,
     LicenseRequest,
@@ -89,7 +92,9 @@ def _codes_in(module: ModuleType) -> set[str]:
 
 READER_CODES = frozenset(_codes_in(batch.sheets.rows))
 RESOLVER_CODES = frozenset(_codes_in(batch.sheets.resolve))
-VALIDATE_CODES = frozenset().union(*(_codes_in(m) for m in (licenses_checks, licenses_cross, kinds_capacity)))
+VALIDATE_CODES = frozenset().union(
+    *(_codes_in(m) for m in (licenses_checks, licenses_cross, licenses_plan_checks, kinds_capacity))
+)
 #: This file covers the licenses kind (add-on codes: tests/kinds/test_addons_sandbox.py).
 LICENSE_CODES = frozenset(LICENSE_FINDINGS) | frozenset(CAPACITY_FINDINGS)
 ALL_CODES = LICENSE_CODES | READER_CODES
@@ -206,6 +211,19 @@ CASES: tuple[Case, ...] = (
          mentions=("contradicts row {conflicting-rows}",)),
     Case("conflicting-rows", "e1#0", "STANDARDPACK", stop=(ERROR, ("conflicting-rows",)),
          mentions=("contradicts row {conflict-remove}",)),
+    # --- service plans on the user's result (batch.kinds.licenses): Microsoft Teams EEA brings MCOIMP, every
+    # Office 365 / Microsoft 365 suite MCOSTANDARD (one Skype for Business family); Audio Conferencing needs Teams
+    Case("plan-conflict", "eea#0", "STANDARDPACK", stop=(ERROR, ("plan-conflict",)),
+         mentions=("Microsoft_Teams_EEA_New and STANDARDPACK", "Skype for Business plans MCOIMP and MCOSTANDARD")),
+    Case("plan-dependency", "free#14", "MCOMEETADV", stop=(ERROR, ("plan-dependency",)),
+         mentions=("Audio Conferencing (MCOMEETADV) from MCOMEETADV without Teams",)),
+    # patti.fernandez holds Microsoft 365 E5: Office 365 E1 adds nothing (Exchange and SharePoint packs stack)
+    Case("redundant-license", "patti.fernandez", "STANDARDPACK", stop=(READY, ("redundant-license",)),
+         mentions=("STANDARDPACK adds nothing", "from SPE_E5", "one STANDARDPACK seat")),
+    # the tenant refused Power BI Pro + Power Automate Premium in an earlier run (see REMEMBERED)
+    Case("refused-before-first", "free#15", "POWERAUTOMATE_ATTENDED_RPA", stop=(ERROR, ("refused-before",))),
+    Case("refused-before", "free#15", PBI, stop=(ERROR, ("refused-before",)),
+         mentions=("The tenant refused these licenses for someone.else@contoso.onmicrosoft.com on 2026-11-30",)),
     # --- capacity: Copilot has 0 free; one removal frees 1 and two users ask: short by 1
     Case("copilot freed", "lynne.robbins", COPILOT, action="remove"),
     Case("over-capacity", "free#12", COPILOT, priority="2", stop=(OVER, ("capacity-shortfall",)),
@@ -234,7 +252,7 @@ CELL_LEVEL: dict[str, str | None] = {
 
 def _pools(users: list[dict[str, object]]) -> dict[str, list[str]]:
     """Ordinary (non-persona) enabled members of the seeded tenant, by situation."""
-    pools: dict[str, list[str]] = {"free": [], "no-location": [], "e1": [], "audio-group": []}
+    pools: dict[str, list[str]] = {"free": [], "no-location": [], "e1": [], "eea": [], "audio-group": []}
     for u in users[18:]:  # the first 18 are the fixed personas
         if u["userType"] != "Member" or not u["accountEnabled"]:
             continue
@@ -247,6 +265,10 @@ def _pools(users: list[dict[str, object]]) -> dict[str, list[str]]:
             ("18181a46-0d4e-45cd-891e-60aabd171b4e", None)  # Office 365 E1 (STANDARDPACK), direct only
         ]:
             pools["e1"].append(upn)
+        elif u.get("usageLocation") and [(s["skuId"], s["assignedByGroup"]) for s in states] == [
+            ("7e74bd05-2c47-404e-829a-ba95c66fe8e5", None)  # Microsoft Teams EEA, direct only
+        ]:
+            pools["eea"].append(upn)
         if any(s["skuId"] == "0c266dff-15dd-4b49-8397-2bb16070ed52" and s["assignedByGroup"] and s["state"] == "Active"
                and not any(d["skuId"] == s["skuId"] and not d["assignedByGroup"] for d in states)
                for s in states):  # Audio Conferencing (MCOMEETADV) from its licensing group only, Active
@@ -301,9 +323,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         target = Target(name="sandbox", graph_url=sb.graph_url, powerplatform_url=sb.powerplatform_url)
         with Tenant(target, Limits()) as tenant:
             snapshot = tenant.snapshot([r.user for r in requests])
+        snapshot.plan_refusals = tuple(_remember(tmp_path_factory.mktemp("cache"), snapshot))
         stop = validate(sheet, requests, snapshot, catalog=catalog, policy=ShortfallPolicy.STOP)
         partial = validate(sheet, requests, snapshot, catalog=catalog, policy=ShortfallPolicy.PARTIAL)
         yield Run(upn, sheet, requests, snapshot, stop, partial, catalog)
+
+
+def _remember(cache: Path, snapshot: TenantSnapshot) -> list[Refusal]:
+    """The tenant refused Power BI Pro + Power Automate Premium for another user in an earlier apply."""
+    pbi, pa = (snapshot.sku_by_part_number(p) for p in (PBI, "POWERAUTOMATE_ATTENDED_RPA"))
+    assert pbi is not None and pa is not None
+    stored = remember_refusal(
+        cache, snapshot.tenant_id, result=[(pbi.sku_id, ()), (pa.sku_id, ())], add=[(pa.sku_id, ())], remove=[],
+        status=400, code="Request_BadRequest", user=f"someone.else@{D}",
+        message="License assignment failed because service plans BI_AZURE_P2, POWER_AUTOMATE_ATTENDED_RPA are "
+                "mutually exclusive.",
+        when=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+    )  # fmt: skip
+    assert stored is not None
+    return load_remembered(cache, snapshot.tenant_id)
 
 
 @pytest.fixture(scope="module")

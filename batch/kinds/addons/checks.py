@@ -146,7 +146,7 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, envs: EnvironmentResolver, en
 def _cross_checks(works: Sequence[_Work]) -> None:
     by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, w in enumerate(works):
-        if w.env is not None and w.currency is not None:
+        if w.env is not None and w.currency is not None and w.req.amount is not None:
             by_key[(w.env.id, w.currency)].append(i)
     for (_env, _ct), idx in by_key.items():
         if len(idx) < 2:

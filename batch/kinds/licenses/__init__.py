@@ -27,6 +27,10 @@ Semantics (decisions, in one place):
   that ask different things of the same user and SKU (assign X and remove X, two replaces from X, replace to X
   and assign X) or give different usage locations: every row involved is a ``conflicting-rows`` error naming
   the others. Rows already in error for other reasons still take part (the sheet contradicts itself either way).
+- **Service plans are checked on each user's RESULT** after all of their rows (``cross.plan_rules`` over
+  ``plan_checks`` and the dated rules in ``rules``): ``plan-conflict`` and ``plan-dependency`` (errors, with the
+  fix), ``redundant-license`` (warning: a pack that adds nothing still takes a seat), ``refused-before`` (a
+  combination the tenant refused in an earlier run, ``TenantSnapshot.plan_refusals``).
 - **Held means held** (``User.holding``): a license counts as held when a direct assignment exists or a
   group gives it in state Active/ActiveWithError; a group assignment in Error gives nothing and takes no seat.
 - **Capacity is checked on the net change per SKU.** ``needed`` counts users who will gain the SKU (a user who
@@ -69,7 +73,7 @@ from ...models import (
 from ...sheets.catalog import ProductCatalog
 from .capacity import capacity
 from .checks import Resolver, Work, check_row, location_findings, unchanged_finding
-from .cross import cross_checks
+from .cross import cross_checks, plan_rules, plan_rules_after_capacity
 from .findings import _ADDS, FINDINGS, _is_error
 from .plan import describe, plan_licenses
 
@@ -90,6 +94,7 @@ def validate_licenses(
     for w in works:
         check_row(w, snapshot, res, sheet)
     cross_checks(works)
+    plan_rules(works, snapshot)  # service plans on each user's result (plan_checks, rules)
     for w in works:
         if any(_is_error(x) for x in w.findings):
             w.status = RequestStatus.ERROR
@@ -102,6 +107,8 @@ def validate_licenses(
             if w.set_location is not None:
                 location_findings(w, w.req.row_number)
     lines = capacity(works, snapshot, policy, reserve_of)
+    if policy is ShortfallPolicy.PARTIAL:
+        plan_rules_after_capacity(works, snapshot)  # rows left out for seats change what the others leave
     checked: list[CheckedRequest | CheckedAddon] = [
         CheckedRequest(
             request=w.req,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
 
-from ...errors import RowFinding, Severity
+from ...errors import RowFinding, Severity, shorten
 from ...models import Action, LicenseRequest, RequestStatus, Role, Sheet, Sku, TenantSnapshot, User
 from ...sheets.catalog import ProductCatalog
 from ...sheets.resolve import SkuResolver, resolve_plans, resolve_usage_location
@@ -141,7 +141,7 @@ def check_row(w: Work, snapshot: TenantSnapshot, res: Resolver, sheet: Sheet) ->
         f.append(
             _finding(
                 "user-malformed",
-                f"User '{key}' is not a user principal name (name@domain) or an object id.",
+                f"User '{shorten(key)}' is not a user principal name (name@domain) or an object id.",
                 "Give the user's sign-in name (e.g. alice@contoso.com) or object id.",
                 row,
                 res.col_user,
@@ -153,7 +153,7 @@ def check_row(w: Work, snapshot: TenantSnapshot, res: Resolver, sheet: Sheet) ->
         f.append(
             _finding(
                 "user-not-found",
-                f"No user '{key}' in the tenant.",
+                f"No user '{shorten(key)}' in the tenant.",
                 "Check the spelling, or create the user before licensing them.",
                 row,
                 res.col_user,

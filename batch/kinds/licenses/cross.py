@@ -1,13 +1,15 @@
-"""Cross-row checks of the licenses kind: duplicates, conflicts and usage locations between a user's rows."""
+"""Cross-row checks of the licenses kind: duplicates, conflicts and usage locations between a user's rows; the
+service plans of each user's result after all of their rows (``plan_rules``, over ``plan_checks``)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ...models import Action
+from ...models import Action, RequestStatus, TenantSnapshot
+from . import plan_checks
 from .checks import Work, _name
-from .findings import _finding
+from .findings import _finding, _is_error
 
 
 def _rows_text(numbers: Sequence[int]) -> str:
@@ -97,6 +99,42 @@ def cross_checks(works: list[Work]) -> None:
                 w.req.row_number,
             )
         )
+
+
+def plan_rules(works: list[Work], snapshot: TenantSnapshot) -> None:
+    """One service-plan check per user, on the result of all of that user's rows still valid (after
+    ``cross_checks``): plan-conflict, plan-dependency, refused-before (``snapshot.plan_refusals``), redundant-license.
+    """
+    for i, finding in plan_checks.check_users(_changes(works, lambda w: True), snapshot, snapshot.plan_refusals):
+        works[i].findings.append(finding)
+
+
+def plan_rules_after_capacity(works: list[Work], snapshot: TenantSnapshot) -> None:
+    """Under ``--on-shortfall partial`` some of a user's rows may end over capacity and not be sent: the rows of
+    that user still READY are checked again on what is left (a replace skipped for seats can leave an added pack
+    conflicting with the one it was to replace). Rows found in error now become ERROR; the capacity table keeps
+    showing the sheet's demand."""
+    short = {w.user.id for w in works if w.user is not None and w.status is RequestStatus.OVER_CAPACITY}
+    if not short:
+        return
+    ready = _changes(works, lambda w: w.status is RequestStatus.READY and w.user is not None and w.user.id in short)
+    for i, finding in plan_checks.check_users(ready, snapshot, snapshot.plan_refusals):
+        if _is_error(finding):
+            works[i].findings.append(finding)
+            works[i].status = RequestStatus.ERROR
+
+
+def _changes(works: list[Work], keep: Callable[[Work], bool]) -> dict[str, list[plan_checks.RowChange]]:
+    by_user: dict[str, list[plan_checks.RowChange]] = defaultdict(list)
+    for i, w in enumerate(works):
+        if w.user is None or w.sku is None or w.req.action is None or not w.license_change or not keep(w):
+            continue
+        if any(_is_error(x) for x in w.findings):
+            continue
+        by_user[w.user.id].append(plan_checks.RowChange(
+            i, w.req.row_number, w.req.action, w.sku.sku_id, w.from_sku.sku_id if w.from_sku else None, w.plan_ids
+        ))  # fmt: skip
+    return by_user
 
 
 def _signature(w: Work) -> tuple[object, ...]:

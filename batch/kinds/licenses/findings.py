@@ -10,6 +10,7 @@ import re
 
 from ...errors import RowFinding, Severity
 from ...models import Action
+from .plan_checks import FINDING_CODES as PLAN_FINDINGS
 
 _ERR, _WARN, _INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -52,6 +53,8 @@ FINDINGS: dict[str, tuple[Severity, str]] = {
     # rows against each other
     "duplicate-row": (_ERR, "An earlier row already asks the same for this user and license."),
     "conflicting-rows": (_ERR, "Rows ask contradictory things for the same user and license (or usage location)."),
+    # service plans on the user's result (plan_checks, over the dated rules in rules.py)
+    **PLAN_FINDINGS,
 }
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
