@@ -59,8 +59,9 @@ def test_demo_runs_from_a_wheel_only_venv(tmp_path: Path) -> None:
     import json
 
     summary = json.loads(demo.stdout)
-    assert summary["rows"] == 196 and summary["applied"] == 178
-    assert (work / summary["report"]).exists()
+    assert summary["rows"] == 198 and summary["applied"] == 179  # the onboarding wave
+    assert summary["addons"]["rows"] == 10  # then the add-on allocations, also shipped in the package
+    assert (work / summary["report"]).exists() and (work / summary["addons"]["report"]).exists()
 
     users = _sh(env_dir / "bin" / "license-batch", "sandbox", "users", "--filter", "upn=adele.vance", cwd=work,
                 env=env)

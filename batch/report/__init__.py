@@ -10,7 +10,7 @@ Public API::
 
 Layouts are described in :mod:`batch.report.validation` and :mod:`batch.report.results` (run.json keys
 there too). Workbooks are streamed with xlsxwriter in ``constant_memory`` mode; every text cell is a string
-cell and goes through :func:`neutralise` first, in the .xlsx and the .csv alike.
+cell (never a formula, so it needs no prefix); CSV fields go through :func:`neutralise` first.
 """
 
 from __future__ import annotations

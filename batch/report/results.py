@@ -1,12 +1,14 @@
 """The result files of a run: results.xlsx, results.csv and run.json.
 
 results.xlsx
-    ``Results``: every input row in input order with all its original columns, then ``Status`` (applied /
-    unchanged / skipped / failed / not run, coloured), ``Action``, ``Error code``, ``Message``, ``Fix``,
-    ``Request id``, ``Time`` (ISO 8601 UTC), and the target's state before and after (``Licenses before`` /
+    ``Results``: every input row in input order with all its original columns (an xlsx input's numbers, dates
+    and booleans written back typed, from ``InputRow.values``), then ``Row`` (the sheet's row number, as every
+    message names it), ``Status`` (applied / unchanged / skipped / failed / not run, coloured), ``Action``,
+    ``Error code``, ``Message``, ``Fix``, ``Request id``, ``Time`` (an Excel date-time in UTC), and the target's
+    state before and after (``Licenses before`` /
     ``Licenses after`` for a user's licenses, ``Allocation before`` / ``Allocation after`` for add-ons).
-    ``Summary``: run facts, rows per status, seats per SKU before and after with a bar chart, and for add-ons
-    the units allocated per currency type before and after with a chart.
+    ``Summary``: run facts, rows per status; per SKU (and per add-on) its product name, part number, purchased,
+    used before and after: the pools the run changed first, charted against what is purchased, then the rest.
     ``Errors``: the rows that need attention (failed, skipped, not run), same columns as ``Results``.
     A workbook with several input sheets (licenses and add-ons) gets a results and an errors sheet per input
     sheet ("Licenses results", "Add-ons errors", ...).
@@ -17,7 +19,9 @@ results.csv
     The ``Results`` columns, UTF-8 with a BOM (Excel then opens it as UTF-8), every field quoted. Further input
     sheets of a workbook get ``results-2.csv``, ``results-3.csv``, ... (named in run.json's ``files``).
 
-Every text cell in both files goes through :func:`neutralise`; xlsx cells are string cells.
+Text that a spreadsheet would run as a formula cannot run from either file: in the xlsx it is a string cell
+(inert; written exactly as it was, no apostrophe), in the CSV it goes through :func:`neutralise` (``'`` prefix).
+The CSV's Row and Time are text (Time in ISO 8601 UTC).
 
 run.json (``schema`` 1; keys are stable, new keys may be added, none renamed)::
 

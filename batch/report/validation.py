@@ -1,6 +1,7 @@
 """validation.xlsx: what a run would do, before anything changes.
 
-``Rows``: every input row in input order with all its original columns, then ``Status`` (error / over
+``Rows``: every input row in input order with all its original columns (typed as in an xlsx input), then
+``Row`` (the sheet's row number), ``Status`` (error / over
 capacity / ready / unchanged, coloured), ``Finding code``, ``Message``, ``Fix``. A row that gave several
 requests (several licenses in one cell, several add-on columns) is one line: the worst status wins (error >
 over capacity > ready > unchanged) and the codes, messages and fixes are joined with "; " (each distinct text
