@@ -229,18 +229,20 @@ class ProgressPrinter:
         self.t0 = time.monotonic()
         self.last = 0.0
         self.width = 0  # length of the progress line last written on the TTY
-        self.final_written = False
+        self.final_written: tuple[int, int] | None = None  # (done, total) of the final line written
 
     def __call__(self, p: Progress) -> None:
         done, total, wait = p.done, p.total, p.throttle_wait_s
         now = time.monotonic()
         final = bool(total) and done >= total
-        if final and self.final_written:
-            return
+        if final and self.final_written == (done, total):
+            return  # the engine reports the end more than once: one line
+        if self.final_written and not final:  # the next run on the same printer (demo: wave, then add-ons)
+            self.t0, self.last = now, 0.0
         if not final and now - self.last < (0.2 if self.tty else self.every):
             return
         self.last = now
-        self.final_written = final
+        self.final_written = (done, total) if final else None
         el = max(now - self.t0, 1e-9)
         rate = done / el
         eta = (total - done) / rate if rate > 0 else 0.0

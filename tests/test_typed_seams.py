@@ -139,3 +139,8 @@ def test_progress_printer_takes_progress_records_and_writes_the_last_line_once(t
     for d in (0, 3, 3, 3):
         p(rec(d))
     assert [ln.split()[0] for ln in out.getvalue().splitlines()] == ["0/3", "3/3"]
+    p(Progress(done=0, total=2, operations_done=0, operations_total=2, requests_sent=0, throttled=0,
+               throttle_wait_s=0.0, in_flight=0, elapsed_s=0.0))  # a second run on the same printer (demo)
+    p(Progress(done=2, total=2, operations_done=2, operations_total=2, requests_sent=2, throttled=0,
+               throttle_wait_s=0.0, in_flight=0, elapsed_s=0.1))
+    assert [ln.split()[0] for ln in out.getvalue().splitlines()] == ["0/3", "3/3", "0/2", "2/2"]
