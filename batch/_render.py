@@ -243,10 +243,11 @@ class ProgressPrinter:
             return
         self.last = now
         self.final_written = (done, total) if final else None
-        el = max(now - self.t0, 1e-9)
-        rate = done / el
+        el = now - self.t0
+        rate = done / el if el >= 0.2 else 0.0  # no rate (nor ETA) from the first instants: it would be noise
         eta = (total - done) / rate if rate > 0 else 0.0
-        text = f"{done}/{total} rows  {rate:,.0f} rows/s  ETA {eta:,.0f} s  waiting on throttling {wait:.1f} s"
+        speed = f"  {rate:,.0f} rows/s  ETA {eta:,.0f} s" if rate > 0 else ""
+        text = f"{done}/{total} rows{speed}  waiting on throttling {wait:.1f} s"
         if self.tty:  # rewrite the line in place; pad over a longer previous text
             self.stream.write("\r" + text.ljust(self.width) + ("\n" if final else ""))
             self.width = len(text)
