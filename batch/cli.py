@@ -44,6 +44,11 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
                    "(a sandbox) is sent LICENSE_BATCH_TOKEN, or the sandbox's development token when it is unset")
     g.add_argument("--powerplatform-url", help="Power Platform base URL (env LICENSE_BATCH_POWERPLATFORM_URL)")
     g.add_argument("--config", help="settings file (default ./license-batch.toml when present)")
+    g.add_argument("--cloud", choices=["global", "usgov", "usgov-dod", "china"],
+                   help="national cloud: sets the Graph, Power Platform and sign-in hosts (env LICENSE_BATCH_CLOUD)")
+    g.add_argument("--auth", choices=["auto", "env", "certificate", "managed-identity", "azure-cli", "device-code"],
+                   help="how to sign in to a real tenant (default auto: env, managed identity, Azure CLI; "
+                        "env LICENSE_BATCH_AUTH)")  # fmt: skip
 
 
 def _add_sheet_options(p: argparse.ArgumentParser) -> None:
@@ -92,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
     p.add_argument("--strict", action="store_true", help="refuse the whole sheet when any row has an error")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
+    p.add_argument("--preflight", choices=["auto", "always", "never"], default=None,
+                   help="check the identity's permissions before changing anything (auto: real tenants only)")
 
     p = sub.add_parser("resume", help="finish an interrupted run without doing anything twice")
     p.add_argument("run_id", help="the run id printed by apply (a folder under the report dir)")
@@ -142,7 +149,133 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                     help="keep users whose KEY is VALUE (repeat: all must hold)")
     su.add_argument("--json", action="store_true", help="print the users as one JSON array on stdout")
+    _add_real_tenant_commands(sub)
+    _add_examples(parser, sub)
     return parser
+
+
+# ------------------------------------------------------------------ real tenants: config, whoami, template
+
+
+def _add_real_tenant_commands(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser(
+        "config", help="the effective settings and where each came from", formatter_class=fmt,
+        description="Print every effective setting and its origin (default, file, env, cli); secrets are never "
+                    "shown.\n\nexample:\n  license-batch config show --config ./license-batch.toml\n\n" + EXIT_HELP,
+    )  # fmt: skip
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION")
+    cs = csub.add_parser("show", help="print the effective settings")
+    _add_target_options(cs)
+    cs.add_argument("--report-dir", help="where run folders go (default ./reports)")
+
+    p = sub.add_parser(
+        "whoami", help="tenant, cloud, signed-in identity and the permissions it has", formatter_class=fmt,
+        description="Sign in, read the organization and the identity's permissions (Graph and Power Platform) and "
+                    "print them; changes nothing.\n\nexample:\n  license-batch whoami --tenant contoso.onmicrosoft.com"
+                    " --auth azure-cli\n\n" + EXIT_HELP,
+    )  # fmt: skip
+    _add_target_options(p)
+    p.add_argument("--json", action="store_true", help="print one machine-readable object on stdout")
+
+    p = sub.add_parser(
+        "template", help="write a ready Excel template (users, addons, reconcile)", formatter_class=fmt,
+        description="Write an Excel template with notes on each column, an Instructions sheet and drop-down lists."
+                    "\n\nexample:\n  license-batch template users -o wave.xlsx --from-tenant\n\n" + EXIT_HELP,
+    )  # fmt: skip
+    p.add_argument("kind", choices=["users", "addons", "reconcile"], help="which sheet")
+    p.add_argument("-o", "--output", required=True, help="the .xlsx (or .csv) file to write")
+    p.add_argument("--from-tenant", action="store_true",
+                   help="fill the drop-downs from the tenant: its SKUs by product name, service plans, environments")
+    _add_target_options(p)
+
+
+EXAMPLES = {
+    "validate": 'license-batch validate wave.xlsx --map "user=Work Email,sku=License" --reserve 5%',
+    "plan": "license-batch plan wave.xlsx --on-shortfall partial",
+    "apply": "license-batch apply wave.xlsx --tenant contoso.onmicrosoft.com --auth env",
+    "resume": "license-batch resume 20261202-101500-1a2b",
+    "demo": "license-batch demo --report-dir ./reports",
+    "capacity": "license-batch capacity --xlsx capacity.xlsx",
+    "products": "license-batch products refresh --from-file 'Product names and service plan identifiers.csv'",
+    "sandbox": "license-batch sandbox init --users 2000 --seed 7",
+}
+
+
+def _add_examples(parser: argparse.ArgumentParser, sub: Any) -> None:
+    """An example and the exit codes under every command's --help (added here, not at each parser); and
+    --on-shortfall / --reserve default to the configuration (file, environment), not to a fixed value."""
+    for name, p in sub.choices.items():
+        dests = {a.dest for a in p._actions}
+        if "on_shortfall" in dests:
+            p.set_defaults(on_shortfall=None, reserve=None)
+        if not p.epilog and name in EXAMPLES:
+            p.epilog = f"example:\n  {EXAMPLES[name]}\n\n{EXIT_HELP}"
+            p.formatter_class = argparse.RawDescriptionHelpFormatter
+    if not parser.epilog:
+        parser.epilog = ("example:\n  license-batch validate wave.xlsx && license-batch apply wave.xlsx\n\n"
+                         "a real tenant: license-batch whoami --tenant contoso.onmicrosoft.com --auth azure-cli\n\n"
+                         + EXIT_HELP)  # fmt: skip
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+EXIT_HELP = ("exit codes: 0 done; 1 some rows failed or were skipped; 2 the input or command line is unusable; "
+             "3 the tenant refused us (sign-in, permission, unreachable); 130 interrupted")  # fmt: skip
+
+
+def _preflight(session: Session, prepared: Any, out: _Out) -> None:
+    """apply: check the identity's permissions before anything changes (auto: real tenants only)."""
+    from . import jobs
+
+    mode = session.settings.preflight
+    if mode == "never" or (mode == "auto" and session.target.is_sandbox):
+        return
+    ident = jobs.preflight(session, prepared)
+    if ident.permissions is None:
+        out("Permissions could not be checked before applying: " + "; ".join(ident.notes) + ".")
+    else:
+        out(f"Permissions checked ({ident.source}): the identity has what this run needs.")
+
+
+def cmd_config(args: argparse.Namespace, out: _Out) -> int:
+    from .config import show_settings
+
+    if args.config_command != "show":
+        out("usage: license-batch config show [--config FILE]")
+        return EXIT_INPUT
+    for line in show_settings(_settings(args)):
+        print(line, flush=True)
+    return EXIT_OK
+
+
+def cmd_whoami(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+    from .preflight import render
+
+    with jobs.open_session(_settings(args)) as session:
+        ident = jobs.whoami(session)
+        _announce(session, out)
+    if args.json:
+        _emit_json(ident.as_dict())
+    for line in render(ident):
+        out(line)
+    return EXIT_OK
+
+
+def cmd_template(args: argparse.Namespace, out: _Out) -> int:
+    from . import jobs
+    from .templates import write_template
+
+    lists = None
+    if args.from_tenant:
+        from .templates import lists_from_tenant
+
+        with jobs.open_session(_settings(args)) as session:
+            lists = lists_from_tenant(session)
+            _announce(session, out)
+    path = write_template(args.kind, Path(args.output), lists=lists)
+    out(f"Wrote the {args.kind} template to {path}" + (" (drop-downs from the tenant)." if lists else "."))
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------------------------------- handlers
@@ -158,7 +291,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         cmap.update(read_map_file(args.map_file))
     if getattr(args, "map", None):
         cmap.update(parse_column_map(args.map))
-    return load_settings(
+    cli = {k: v for k, v in (("on_shortfall", getattr(args, "on_shortfall", None)),
+                             ("reserve", getattr(args, "reserve", None)),
+                             ("tenant.preflight", getattr(args, "preflight", None))) if v is not None}  # fmt: skip
+    settings = load_settings(
         config_file=getattr(args, "config", None),
         tenant=getattr(args, "tenant", None),
         graph_url=getattr(args, "graph_url", None),
@@ -166,7 +302,16 @@ def _settings(args: argparse.Namespace) -> Settings:
         report_dir=getattr(args, "report_dir", None),
         column_map=cmap,
         product_list=getattr(args, "product_list", None),
+        cloud=getattr(args, "cloud", None),
+        auth=getattr(args, "auth", None),
+        cli=cli,
     )
+    # the file and the environment give the defaults of these two options
+    if hasattr(args, "on_shortfall"):
+        args.on_shortfall = settings.on_shortfall
+    if hasattr(args, "reserve"):
+        args.reserve = settings.reserve
+    return settings
 
 
 def _emit_json(obj: dict[str, Any]) -> None:
@@ -175,8 +320,12 @@ def _emit_json(obj: dict[str, Any]) -> None:
 
 
 def _announce(session: Session, out: _Out) -> None:
+    """The effective target, one line, before anything is changed."""
     if session.sandbox_note:
         out(session.sandbox_note)
+    elif not getattr(session, "_announced", False):
+        out(session.target.describe())
+    session._announced = True  # type: ignore[attr-defined]
 
 
 def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool, strict: bool = False) -> int:
@@ -237,6 +386,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
         _announce(session, out)
         for line in _render.render_plan(prepared, brief=True):
             out(line)
+        _preflight(session, prepared, out)
         if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name, out):
             out("Nothing was applied.")
             return EXIT_INPUT
@@ -250,6 +400,8 @@ def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
+        if not session.target.embedded_sandbox:
+            _announce(session, out)
         if not session.target.is_sandbox and not args.yes and not _confirm_real_tenant(session.target.name, out):
             out("Nothing was sent.")
             return EXIT_INPUT
@@ -369,6 +521,9 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
     "capacity": cmd_capacity,
     "products": cmd_products,
     "sandbox": cmd_sandbox,
+    "config": cmd_config,
+    "whoami": cmd_whoami,
+    "template": cmd_template,
 }
 
 
@@ -387,6 +542,29 @@ def _interrupted_text(args: argparse.Namespace, started: float) -> str:
     run_id = max(journals, key=lambda p: p.stat().st_mtime).parent.name
     return (f"Interrupted. Run {run_id} had started; its journal is consistent and "
             f"'license-batch resume {run_id}' continues it.")
+def _explained(handler: Callable[[argparse.Namespace, _Out], int]) -> Callable[[argparse.Namespace, _Out], int]:
+    """A 403 while reading a (non-embedded) tenant is re-said as the preflight says it: the missing permission and
+    how to grant it (exit 3 either way)."""
+
+    def run(args: argparse.Namespace, out: _Out) -> int:
+        from .errors import PermissionDeniedError
+
+        try:
+            return handler(args, out)
+        except PermissionDeniedError as e:
+            settings = _settings(args)
+            if settings.target.embedded_sandbox or settings.preflight == "never" or "lacks what" in str(e):
+                raise
+            from .preflight import explain_refusal
+
+            raise explain_refusal(settings, e) from e
+
+    return run
+
+
+for _name in ("validate", "plan", "apply", "resume", "capacity"):
+    if _name in HANDLERS:
+        HANDLERS[_name] = _explained(HANDLERS[_name])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

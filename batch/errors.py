@@ -24,7 +24,7 @@ A row's problem is not an exception: ``batch.findings.RowFinding`` (re-exported 
 validation collects and the reports show.
 
 Third-party errors (httpx, sqlite3, calamine, openpyxl, azure-identity) are translated into this tree in
-one place per boundary (``tenant/http.py``, ``journal.py``, ``sheets/``) and chained with ``raise ... from``.
+one place per boundary (``tenant/http.py``, ``apply/journal.py``, ``sheets/``) and chained with ``raise ... from``.
 The CLI maps the tree to exit codes: InputError, JournalError and OutputError -> 2, TenantError -> 3; KeyboardInterrupt
 -> 130. Row findings never change the exit code by themselves: rows that end failed or skipped give 1.
 """

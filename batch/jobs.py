@@ -433,26 +433,37 @@ def execute(
         progress=progress,
     )
     _write_results(session, result, prepared.run_dir, argv, prepared.source)
-    _remember_plan_refusals(session, prepared)
+    _remember_plan_refusals(session, prepared.run_dir, prepared.plan.validation.snapshot)
     return result
 
 
-def _remember_plan_refusals(session: Session, prepared: PlanRun) -> None:
+def _remember_plan_refusals(session: Session, run_dir: Path, snapshot: TenantSnapshot | None = None) -> None:
     """Hook (batch.kinds.licenses): service-plan refusals the tenant returned in this run are remembered per
-    tenant under the cache dir, so the next validation predicts them (``refused-before``)."""
+    tenant under the cache dir, so the next validation predicts them (``refused-before``). Without the run's
+    snapshot (resume) the refused users are read now: a refused call changed nothing, so they are as before."""
     from .apply import journal_path
-    from .journal import Journal, OpState
+    from .apply.journal import Journal, OpState
+    from .errors import TenantError
     from .kinds.licenses.plan_checks import remember_operation_refusal
     from .models import OpKind
 
-    snapshot = prepared.plan.validation.snapshot
-    with Journal.open(journal_path(prepared.run_dir)) as journal:
+    with Journal.open(journal_path(run_dir)) as journal:
         failed = [r for r in journal.operations()
                   if r.state is OpState.FAILED and r.op.kind is OpKind.ASSIGN_LICENSE]  # fmt: skip
+        tenant_id = snapshot.tenant_id if snapshot is not None else (journal.meta("tenant_id") or "")
+    if not failed or not tenant_id:
+        return
+    if snapshot is not None:
+        users = snapshot.users
+    else:
+        try:
+            users = session.tenant.read_users(sorted({r.op.target_id for r in failed}))
+        except TenantError:
+            return  # remembering is a help for the next validation, never a reason to fail this command
     for rec in failed:
-        user = snapshot.users.get(rec.op.target_id)
+        user = users.get(rec.op.target_id)
         if user is not None:
-            remember_operation_refusal(session.settings.cache_dir, snapshot.tenant_id, user, rec.op, rec.status,
+            remember_operation_refusal(session.settings.cache_dir, tenant_id, user, rec.op, rec.status,
                                        rec.error_code, rec.error_message)  # fmt: skip
 
 
@@ -490,6 +501,7 @@ def resume_run(
     result = engine.resume(run_dir, tenant, limits=session.settings.limits, progress=progress,
                            argv=list(argv))
     _write_results(session, result, run_dir, argv, result.sheet.path)
+    _remember_plan_refusals(session, run_dir)
     return result
 
 
@@ -709,3 +721,21 @@ def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings
         sandbox_init(db, users=settings.sandbox.users, seed=settings.sandbox.seed)
     serve(db, sandbox_config(settings, time_scale=time_scale), host=host, port=port)
 
+
+
+# ------------------------------------------------------------------ real tenants: whoami, preflight (issue 11)
+
+
+def whoami(session: Session) -> Any:
+    """``license-batch whoami``: tenant, cloud, identity and the permissions found (``batch.preflight.Identity``)."""
+    from .preflight import identify
+
+    return identify(session.tenant)
+
+
+def preflight(session: Session, prepared: PlanRun) -> Any:
+    """Before apply: raise PermissionDeniedError (exit 3) when the identity lacks what the plan's operations need."""
+    from .preflight import check_plan
+
+    plan = getattr(prepared, "plan", None)
+    return check_plan(session.tenant, getattr(plan, "operations", None) or [])

@@ -35,10 +35,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from batch import jobs  # noqa: E402
+from batch.apply.throttle import minimum_seconds  # noqa: E402
 from batch.config import Limits, load_settings  # noqa: E402
 from batch.models import Outcome  # noqa: E402
 from batch.sandbox import SandboxConfig, SandboxServer, init_tenant  # noqa: E402
-from batch.throttle import minimum_seconds  # noqa: E402
 
 ADDONS = (("AI Builder credits", "AI"), ("Copilot credits", "MCSMessages"),
           ("Power Pages anonymous users", "PowerPagesAnonymous"))

@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from batch.apply.throttle import minimum_seconds  # noqa: E402
 from batch.config import SANDBOX_DEV_TOKEN, Limits  # noqa: E402
 from batch.models import Outcome  # noqa: E402
-from batch.throttle import minimum_seconds  # noqa: E402
 from tests.apply.sandbox_util import (  # noqa: E402
     make_plan,
     running_sandbox,
@@ -86,7 +86,7 @@ def main_run(work: Path, rows: int, scale: float, latency: float, sample: int) -
         wall = time.perf_counter() - t
         end = time.perf_counter()
 
-    from batch.journal import Journal
+    from batch.apply.journal import Journal
 
     with Journal.open(work / "run" / "journal.sqlite") as j:
         items_sent = sum(r.attempts for r in j.operations())

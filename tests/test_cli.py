@@ -389,6 +389,33 @@ def test_row_with_one_bad_license_among_several_is_partly_applied(
     assert "Nothing needed changing" not in err
 
 
+def test_a_refusal_settled_by_resume_is_remembered_too(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from batch import apply as engine
+    from batch import jobs
+    from batch.config import load_settings
+    from batch.kinds.licenses import rules
+
+    monkeypatch.delitem(rules.REFUSED_FAMILIES, "Skype for Business")  # a stale copy of Microsoft's table
+    sheet = workdir / "henrietta.csv"
+    sheet.write_text("User,License\nhenrietta.mueller@contoso.onmicrosoft.com,SPE_E3\n", encoding="utf-8")
+    stopped = threading.Event()
+    stopped.set()  # the run is journalled, then stopped before anything is sent
+    with jobs.open_session(load_settings()) as session:
+        prepared = jobs.plan_file(session, sheet)
+        first = engine.apply(prepared.plan, session.tenant, run_dir=prepared.run_dir, limits=session.settings.limits,
+                             stop_event=stopped)
+    assert first.interrupted and first.rows[0].status.value == "not run"
+    code, out, _ = run(capsys, "resume", prepared.run_id, "--json")
+    assert code == 1 and json.loads(out)["failed"] == 1
+    code, out, _ = run(capsys, "validate", str(sheet), "--json")
+    report = rows_of(workdir / json.loads(out)["report"], "Rows")
+    assert [r["Finding code"] for r in report] == ["refused-before"]
+
+
 def test_rows_of_one_user_fail_together_and_say_why(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch import config, jobs, throttle
+from batch import config, jobs
 from batch._render import ProgressPrinter
+from batch.apply import throttle
 from batch.apply.engine import ClosesWriters, KnowsTarget, Progress, ReadsPools
+from batch.apply.journal import OpState, Settlement
 from batch.config import SANDBOX_DEV_TOKEN, Limits, Target
 from batch.errors import LicenseBatchError, RowFinding, ServiceUnavailableError, Severity, TenantUnreachableError
 from batch.findings import RowFinding as RowFindingRecord
-from batch.journal import OpState, Settlement
 from batch.report import results as report_results
 from batch.tenant import Tenant
 from batch.tenant import http as tenant_http
@@ -36,12 +37,13 @@ def test_one_run_summary_one_map_file_reader_one_backoff() -> None:
     assert jobs.run_summary is report_results.run_summary
     assert not hasattr(report_results, "summary_counts")
     assert jobs.read_map_file is config.read_map_file
-    assert tenant_http._backoff is throttle.backoff_seconds
+    assert throttle.backoff_delay is tenant_http.backoff_delay  # the pacer's backoff is the HTTP client's
+    assert not hasattr(throttle, "backoff_seconds")
     limits = Limits(backoff_base_seconds=0.5, backoff_max_seconds=8.0)
     pacer = throttle.Pacer(limits, rng=random.Random(7))
     for attempt in range(1, 8):
         a = tenant_http.backoff_seconds(attempt, limits, random.Random(attempt))
-        b = throttle.backoff_seconds(attempt, base=0.5, maximum=8.0, rng=random.Random(attempt))
+        b = throttle.Pacer(limits, rng=random.Random(attempt)).backoff(attempt)
         assert a == b and min(8.0, 0.5 * 2 ** (attempt - 1)) / 2 <= a <= 8.0
     assert pacer.backoff(3, retry_after=2.5) == 2.5
 

@@ -25,19 +25,7 @@ from types import FrameType
 from .._secrets import scrub_argv as _scrub_list
 from ..config import Limits
 from ..errors import JournalError, TenantError
-from ..journal import (
-    JOURNAL_NAME,
-    SETTLED,
-    Journal,
-    OpRecord,
-    OpState,
-    RowCheck,
-    RunMeta,
-    journal_state,
-    scrub_argv,
-)
 from ..models import Kind, Plan, RunResult, Sheet
-from ..throttle import Pacer
 from .engine import (
     ClosesWriters,
     Engine,
@@ -47,6 +35,17 @@ from .engine import (
     ReadsPools,
     StopFlag,
     TenantWriter,
+)
+from .journal import (
+    JOURNAL_NAME,
+    SETTLED,
+    Journal,
+    OpRecord,
+    OpState,
+    RowCheck,
+    RunMeta,
+    journal_state,
+    scrub_argv,
 )
 from .results import (
     expected_allocated,
@@ -58,6 +57,7 @@ from .results import (
     sku_records,
     touched_pools,
 )
+from .throttle import Pacer
 
 
 def journal_path(run_dir: str | Path) -> Path:

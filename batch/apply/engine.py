@@ -6,7 +6,7 @@ batch is all-parallel (no ``dependsOn``; Microsoft's batching page says not to m
 items), and an operation that depends on another (a user's assignLicense after the PATCH of their usage
 location) is only queued once that one has succeeded, or fails with its error. Power Platform operations go one
 request each, paced under ``Limits.powerplatform_requests_per_minute``. For each request the engine asks the
-service's :class:`~batch.throttle.Pacer` for room, commits the items as ``sent`` and starts it; up to
+service's :class:`~batch.apply.throttle.Pacer` for room, commits the items as ``sent`` and starts it; up to
 ``Limits.max_in_flight`` requests per service are on the wire at once. Each answer is settled item by item (a
 Power Platform answer is settled as a one-item batch):
 
@@ -63,11 +63,11 @@ from ..errors import (
     TenantUnreachableError,
     ThrottledError,
 )
-from ..journal import SETTLED, Journal, OpRecord, OpState, Sent, Settlement
 from ..kinds import handler
 from ..models import Api, CurrencyReport, OpKind, Sku, User
-from ..throttle import Pacer
+from .journal import SETTLED, Journal, OpRecord, OpState, Sent, Settlement
 from .results import graph_fix
+from .throttle import Pacer
 
 log = logging.getLogger(__name__)
 

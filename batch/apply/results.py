@@ -10,11 +10,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from ..errors import Severity
-from ..journal import OpRecord, OpState, RowCheck, SkuRecord, finding_record
 from ..kinds import handler, kind_of, kind_of_checked
 from ..kinds.addons.names import addon_label
 from ..kinds.addons.plan import parse_tokens
 from ..models import WAVE_REFUSED, Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
+from .journal import OpRecord, OpState, RowCheck, SkuRecord, finding_record
 
 # ----------------------------------------------------------------------------------- Graph errors -> fix
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -88,69 +87,41 @@ class SandboxConfig:
         return 8000
 
     # ---------------------------------------------------------------- loading
+    # One loader for every setting (batch.config): the same keys, types, ranges and messages as
+    # license-batch.toml's [sandbox] table and LICENSE_BATCH_SANDBOX_* everywhere else.
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, base: SandboxConfig | None = None) -> SandboxConfig:
-        """From a mapping such as the [sandbox] TOML table; keys may use - or _. Unknown keys are errors."""
-        known = {f.name: f for f in fields(cls)}
+        """From keyword-style values (keys may use - or _); seeding keys (db, users, seed) are skipped."""
+        from ..config import coerce_sandbox_field
+
         values: dict[str, Any] = {}
         for raw_key, raw in data.items():
             key = str(raw_key).replace("-", "_").lower()
             if key in _NON_CONFIG_KEYS:
                 continue
-            if key not in known:
-                raise ConfigError(f"Unknown sandbox setting '{raw_key}'.", fix=f"Known: {', '.join(known)}.")
-            values[key] = _coerce(key, raw, known[key].type)
+            values[key] = coerce_sandbox_field(key, raw)
         return dataclasses.replace(base or cls(), **values)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, base: SandboxConfig | None = None) -> SandboxConfig:
-        env = os.environ if env is None else env
-        data = {
-            k[len(ENV_PREFIX) :].lower(): v
-            for k, v in env.items()
-            if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() not in _NON_CONFIG_KEYS
-        }
-        return cls.from_mapping(data, base=base)
+        from ..config import sandbox_table
+
+        return dataclasses.replace(base or cls(), **sandbox_table(env=os.environ if env is None else env))
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], table: str = "sandbox") -> SandboxConfig:
-        try:
-            with Path(path).open("rb") as f:
-                data = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"Cannot read the config file: {e}.", path=str(path)) from e
-        return cls.from_mapping(data.get(table, {}))
+        from ..config import sandbox_table
+
+        if not Path(path).exists():
+            raise ConfigError("The config file does not exist.", path=str(path))
+        return cls(**sandbox_table(toml_path=path, env={}))
 
     @classmethod
     def load(
         cls, *, toml_path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None, **kw: Any
     ) -> SandboxConfig:
         """TOML table, then environment variables, then keyword arguments, each overriding the one before."""
-        cfg = cls.from_toml(toml_path) if toml_path and Path(toml_path).exists() else cls()
-        cfg = cls.from_env(env, base=cfg)
+        from ..config import sandbox_table
+
+        cfg = cls(**sandbox_table(toml_path=toml_path, env=os.environ if env is None else env))
         return cls.from_mapping(kw, base=cfg) if kw else cfg
-
-
-def _coerce(key: str, raw: Any, typ: Any) -> Any:
-    t = str(typ)
-    try:
-        if raw is None:
-            return None
-        if "bool" in t:
-            if isinstance(raw, str):
-                low = raw.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(raw)
-            return bool(raw)
-        if "int" in t and "float" not in t:
-            if isinstance(raw, str) and raw.strip().lower() in ("", "none", "auto"):
-                return None
-            return int(raw)
-        if "float" in t:
-            return float(raw)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"Sandbox setting {key} has an unusable value {raw!r}.") from e
-    return raw

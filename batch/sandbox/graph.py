@@ -90,7 +90,7 @@ class GraphFace:
             if n == 1 and method == "GET":
                 return Route(_list_groups, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
             if n == 2 and method == "GET":
-                return Route(_get_group, False, READ_GROUPS, 1, "read")
+                return Route(_get_group, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
             if n == 3 and segs[2].lower() == "members" and method == "GET":
                 return Route(_list_members, False, READ_GROUPS, B.COST_GET_MEMBERS, "read")
             if n == 4 and segs[2].lower() == "members" and segs[3] == "$ref" and method == "POST":
@@ -99,7 +99,7 @@ class GraphFace:
                 return Route(_remove_member, True, WRITE_MEMBERS, B.COST_WRITE, "write")
             if n == 3 and segs[2].lower() == "assignlicense" and method == "POST":
                 return Route(_assign_group, True, WRITE_LICENSES, B.COST_WRITE, "write")
-        return None
+        return identity_route(method, segs)
 
     def cost(self, route: Route, query: Mapping[str, str]) -> int:
         c = route.cost
@@ -603,3 +603,126 @@ def process_due_group_jobs(store: Store, country: str, limit: int = 20) -> int:
 
 
 __all__ = ["GraphFace", "graph_error_body", "orjson", "process_due_group_jobs"]
+
+
+# ============================================================================ identity: who am I, what may I do
+# GET /organization, GET /servicePrincipals?$filter=appId eq '...', GET /servicePrincipals/{id}/appRoleAssignments:
+# enough for `license-batch whoami` and the permission preflight to read what an (opaque) sandbox token may do.
+# Graph needs Application.Read.All to read service principals; the sandbox lets every app read its own service
+# principal and Microsoft Graph's (so a token minted with chosen scopes can be inspected) and asks
+# Application.Read.All or Directory.Read.All for any other. Shapes follow the v1.0 schema (servicePrincipal,
+# appRole, appRoleAssignment, organization, verifiedDomain).
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+READ_ORG = frozenset({"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All",
+                      "Directory.ReadWrite.All"})  # fmt: skip
+READ_APPS = frozenset({"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
+                       "Directory.ReadWrite.All"})  # fmt: skip
+#: Microsoft Graph's application permissions (appRole ids as Microsoft publishes them).
+GRAPH_APP_ROLES = {
+    "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
+    "User.ReadWrite.All": "741f803b-c850-494e-b5df-cde7c675a1ca",
+    "LicenseAssignment.ReadWrite.All": "5facf0c1-8979-4e95-abcf-ff3d079771c0",
+    "Group.Read.All": "5b567255-7703-4780-807c-7be8301ae99b",
+    "Group.ReadWrite.All": "62a82d76-70ea-41e2-9197-370581804d09",
+    "GroupMember.Read.All": "98830695-27a2-44f7-8c18-0c3ebc9698f6",
+    "GroupMember.ReadWrite.All": "dbaae8cf-10b5-4b86-a4a1-f871c94c6695",
+    "Organization.Read.All": "498476ce-e0fe-48b0-b801-37ba7e2685c6",
+    "Directory.Read.All": "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+    "Directory.ReadWrite.All": "19dbc75e-c2e2-444c-a770-ec69d8559fc7",
+    "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
+}
+_NS = uuid.UUID("6f1c1d3e-7a61-4d59-9a38-5c7c1b2a0e11")
+
+
+def _role_id(value: str) -> str:
+    return GRAPH_APP_ROLES.get(value) or str(uuid.uuid5(_NS, "role:" + value))
+
+
+def _sp_id(face: GraphFace, app_id: str) -> str:
+    return str(uuid.uuid5(_NS, f"sp:{face.tenant_id}:{app_id}"))
+
+
+def identity_route(method: str, segs: list[str]) -> Route | None:
+    n = len(segs)
+    head = segs[0].lower() if segs else ""
+    anyone = READ_ORG | READ_APPS | READ_USERS | READ_SKUS | READ_GROUPS | WRITE_LICENSES | WRITE_USERS | WRITE_MEMBERS
+    if method != "GET":
+        return None
+    if head == "organization" and n == 1:
+        return Route(_get_organization, False, READ_ORG, 1, "read")
+    if head == "serviceprincipals" and n == 1:
+        return Route(_list_service_principals, False, anyone, 1, "read")
+    if head == "serviceprincipals" and n == 3 and segs[2].lower() == "approleassignments":
+        return Route(_list_app_role_assignments, False, anyone, 1, "read")
+    return None
+
+
+def _get_organization(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    domain = "contoso.onmicrosoft.com"
+    row = face.store.conn.execute("SELECT value FROM meta WHERE key='domain'").fetchone()
+    if row is not None:
+        domain = str(row[0])
+    org = {"id": face.tenant_id, "displayName": face.tenant_name, "tenantType": "AAD",
+           "countryLetterCode": face.country,
+           "verifiedDomains": [{"name": domain, "isDefault": True, "isInitial": True, "type": "Managed",
+                                "capabilities": "Email, OfficeCommunicationsOnline"}]}  # fmt: skip
+    return Reply(200, {"@odata.context": face.context_url("organization", None), "value": [org]})
+
+
+def _app_scopes(face: GraphFace, app_id: str, ctx: Context) -> frozenset[str] | None:
+    """The permissions granted to ``app_id``: the caller's own, or the union over its tokens in the store."""
+    if app_id == ctx.app_id:
+        return ctx.scopes
+    rows = face.store.conn.execute("SELECT scopes FROM tokens WHERE app_id=?", (app_id,)).fetchall()
+    if not rows:
+        return None
+    return frozenset(x for r in rows for x in str(r[0]).split())
+
+
+def _sp_json(face: GraphFace, app_id: str, ctx: Context) -> dict[str, Any]:
+    if app_id == GRAPH_APP_ID:
+        roles = [{"allowedMemberTypes": ["Application"], "description": f"Allows the app to {v}.", "displayName": v,
+                  "id": _role_id(v), "isEnabled": True, "origin": "Application", "value": v}
+                 for v in sorted({*GRAPH_APP_ROLES, *(s for s in ctx.scopes if "." in s and
+                                                        not s.startswith("PowerPlatform"))})]  # fmt: skip
+        return {"id": _sp_id(face, app_id), "appId": app_id, "displayName": "Microsoft Graph",
+                "servicePrincipalType": "Application", "appRoles": roles}  # fmt: skip
+    return {"id": _sp_id(face, app_id), "appId": app_id, "displayName": f"license-batch sandbox app {app_id[:8]}",
+            "servicePrincipalType": "Application", "appOwnerOrganizationId": face.tenant_id, "appRoles": []}
+
+
+def _list_service_principals(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str],
+                             body: Any) -> Reply:  # fmt: skip
+    m = re.fullmatch(r"\s*appId\s+eq\s+'([^']*)'\s*", query.get("$filter", ""))
+    if m is None:
+        return graph_error(400, "Request_UnsupportedQuery",
+                           "The sandbox serves servicePrincipals only with $filter=appId eq '...'.", ctx)  # fmt: skip
+    app_id = m.group(1).lower()
+    if app_id not in (ctx.app_id, GRAPH_APP_ID) and not (ctx.scopes & READ_APPS):
+        return graph_error(403, "Authorization_RequestDenied", B.MSG_FORBIDDEN, ctx)
+    found = app_id == GRAPH_APP_ID or _app_scopes(face, app_id, ctx) is not None
+    value = [_sp_json(face, app_id, ctx)] if found else []
+    return Reply(200, {"@odata.context": face.context_url("servicePrincipals", None), "value": value})
+
+
+def _list_app_role_assignments(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str],
+                               body: Any) -> Reply:  # fmt: skip
+    sp = segs[1].lower()
+    app_id = ctx.app_id if sp == _sp_id(face, ctx.app_id) else None
+    if app_id is None:
+        rows = face.store.conn.execute("SELECT DISTINCT app_id FROM tokens").fetchall()
+        app_id = next((str(r[0]) for r in rows if _sp_id(face, str(r[0])) == sp), None)
+        if app_id is not None and not (ctx.scopes & READ_APPS):
+            return graph_error(403, "Authorization_RequestDenied", B.MSG_FORBIDDEN, ctx)
+    if app_id is None:
+        return graph_error(404, "Request_ResourceNotFound", B.MSG_RESOURCE_NOT_FOUND.format(id=segs[1]), ctx)
+    scopes = _app_scopes(face, app_id, ctx) or frozenset()
+    graph_sp = _sp_id(face, GRAPH_APP_ID)
+    value = [{"id": base64.urlsafe_b64encode(uuid.uuid5(_NS, f"ara:{app_id}:{v}").bytes).decode().rstrip("="),
+              "appRoleId": _role_id(v), "createdDateTime": "2026-01-01T00:00:00Z", "deletedDateTime": None,
+              "principalDisplayName": f"license-batch sandbox app {app_id[:8]}", "principalId": sp,
+              "principalType": "ServicePrincipal", "resourceDisplayName": "Microsoft Graph", "resourceId": graph_sp}
+             for v in sorted(scopes) if not v.startswith("PowerPlatform")]  # fmt: skip
+    return Reply(200, {"@odata.context": face.context_url(f"servicePrincipals('{sp}')/appRoleAssignments", None),
+                       "value": value})  # fmt: skip

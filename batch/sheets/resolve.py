@@ -82,6 +82,12 @@ class SkuResolver:
             self._names[sid] = name
             if name:
                 self._by_name.setdefault(loose_key(name), []).append(s)
+        for s in self.skus.values():
+            # a string id written as words ("Microsoft 365 Copilot" for Microsoft_365_Copilot, whose name in
+            # Microsoft's list is "Microsoft Copilot for Microsoft 365") names that SKU too
+            same = self._by_name.setdefault(loose_key(s.part_number), [])
+            if s not in same:
+                same.append(s)
         self._cache: dict[str, ResolvedSku | RowFinding] = {}
 
     def name_of(self, sku: Sku) -> str | None:

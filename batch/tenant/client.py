@@ -12,11 +12,11 @@ import orjson
 from ..config import Limits, Target
 from ..errors import ConfigError, PermissionDeniedError, ServiceError
 from ..models import CurrencyReport, Sku, TenantSnapshot, User
-from ..throttle import ReadBudget
 from .auth import TokenCredentialLike, TokenProvider, graph_scope, make_credential
 from .graph import BatchReply, Graph, ItemReply
 from .http import HttpClient
 from .powerplatform import PowerPlatform
+from .reads import ReadBudget
 from .snapshot import Strategy, read_skus, read_users, take_snapshot
 
 

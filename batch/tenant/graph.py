@@ -18,7 +18,6 @@ import orjson
 from .._gc import paused_gc
 from ..errors import RetryableTenantError, ServiceError, TenantError, TenantUnreachableError
 from ..models import Group, LicenseState, ServicePlan, Sku, User
-from ..throttle import read_cost
 from .http import (
     RETRYABLE_STATUSES,
     HttpClient,
@@ -28,6 +27,7 @@ from .http import (
     parse_retry_after,
     quote_segment,
 )
+from .reads import read_cost
 
 #: The user properties every read asks for (and nothing more: $select lowers the cost and the bytes).
 USER_SELECT = "id,userPrincipalName,mail,usageLocation,accountEnabled,userType,assignedLicenses,licenseAssignmentStates"

@@ -47,15 +47,14 @@ from ..errors import (
     TenantUnreachableError,
     ThrottledError,
 )
-from ..throttle import ReadBudget, read_cost
-from ..throttle import backoff_seconds as _backoff
 from .auth import TokenProvider
+from .reads import ReadBudget, read_cost
 
 log = logging.getLogger("batch.tenant")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Connect timeout: a loopback or cloud endpoint that does not accept within this is not there.
-CONNECT_TIMEOUT_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 # ------------------------------------------------------------------------------------- Retry-After
@@ -92,10 +91,17 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - ref).total_seconds())
 
 
+def backoff_delay(attempt: int, *, base: float, maximum: float, rng: random.Random | None = None) -> float:
+    """The one backoff formula (this client's retries and the write pacer's, ``batch.apply.throttle``):
+    exponential from ``base`` seconds, capped at ``maximum``, with "equal jitter" (half the step fixed, half
+    random, so retries of many items spread out). ``attempt`` 1 is the first retry."""
+    step = min(maximum, base * (2.0 ** max(0, attempt - 1)))
+    return step / 2 + (rng or random).uniform(0.0, step / 2)
+
+
 def backoff_seconds(attempt: int, limits: Limits, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter for attempt ``attempt`` (1 = the first retry), from ``limits``:
-    :func:`batch.throttle.backoff_seconds`, the one formula."""
-    return _backoff(attempt, base=limits.backoff_base_seconds, maximum=limits.backoff_max_seconds, rng=rng)
+    """:func:`backoff_delay` with the base and the cap of ``limits``."""
+    return backoff_delay(attempt, base=limits.backoff_base_seconds, maximum=limits.backoff_max_seconds, rng=rng)
 
 
 # ------------------------------------------------------------------------------------------ paths
@@ -195,12 +201,26 @@ def error_for_status(
 def error_for_transport(e: Exception, *, what: str = "The request") -> TenantError:
     if isinstance(e, httpx.UnsupportedProtocol):
         return ServiceError(f"{what} has an unusable URL: {e}.")
+    host = _host_of(e)
     # A connection that was never made (refused, or its connect timed out) carried no request.
     never_sent = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
+    if isinstance(e, httpx.ConnectTimeout):
+        return TenantUnreachableError(f"{what}: {host} did not accept a connection within "
+                                      f"{CONNECT_TIMEOUT_SECONDS:g} s (ConnectTimeout).", never_sent=True)  # fmt: skip
     if isinstance(e, httpx.TimeoutException):
-        return TenantUnreachableError(f"{what} timed out ({type(e).__name__}).", never_sent=never_sent)
+        return TenantUnreachableError(f"{what} timed out ({type(e).__name__}).")
+    if isinstance(e, httpx.ConnectError):
+        return TenantUnreachableError(f"{what}: cannot reach {host} (ConnectError: {e}).", never_sent=True)
     return TenantUnreachableError(f"{what} could not reach the tenant ({type(e).__name__}: {e}).",
                                   never_sent=never_sent)
+
+
+def _host_of(e: Exception) -> str:
+    try:
+        url = e.request.url  # type: ignore[attr-defined]
+        return f"{url.host}:{url.port}" if url.port else str(url.host)
+    except (AttributeError, RuntimeError):
+        return "the host"
 
 
 # ----------------------------------------------------------------------------------------- client
@@ -259,6 +279,9 @@ class HttpClient:
         self._aclient: httpx.AsyncClient | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        #: No answer has come back yet: a host that cannot be reached on the first contact is reported at once
+        #: instead of being retried (a wrong URL or a blocked network does not heal in a minute).
+        self._contacted = False
 
     # -- clients
 
@@ -339,6 +362,7 @@ class HttpClient:
     def _settle(
         self, method: str, url: str, r: httpx.Response, crid: str, what: str, *, check: bool = True
     ) -> Response:
+        self._contacted = True
         rid = r.headers.get("request-id")
         try:
             elapsed = r.elapsed.total_seconds()
@@ -415,7 +439,10 @@ class HttpClient:
                     log.info("%s: throttled; waiting %.2f s (Retry-After)", what, wait)
                     self.stats.add(retries=1)
                     continue  # the budget's pause holds this read (and every other) back
-            if not retry or not isinstance(err, RetryableTenantError) or attempt >= self.limits.max_attempts:
+            unreachable = isinstance(err_from, httpx.ConnectError | httpx.ConnectTimeout)
+            first_contact_failed = unreachable and not self._contacted
+            if (not retry or not isinstance(err, RetryableTenantError) or attempt >= self.limits.max_attempts
+                    or first_contact_failed):  # fmt: skip
                 if err is err_from:
                     raise err
                 raise err from err_from
@@ -477,6 +504,7 @@ __all__ = [
     "HttpClient",
     "HttpStats",
     "Response",
+    "backoff_delay",
     "backoff_seconds",
     "error_details",
     "error_for_status",

@@ -131,4 +131,82 @@ def _from_sdk(u: Any) -> User:
     )
 
 
-__all__ = ["get_user_typed", "graph_service_client"]
+# ------------------------------------------------------------------------ who am I, what may I do (whoami, preflight)
+
+#: Microsoft Graph's own application id (its service principal holds the appRoles: permission names by id).
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+
+async def read_identity(http: HttpClient, app_id: str | None) -> dict[str, Any]:
+    """Through msgraph-sdk, typed: the organization, and (when ``app_id`` is known) the app's service principal
+    and the Microsoft Graph permissions granted to it (appRoleAssignments, named through Graph's appRoles).
+
+    ``{"organization": {...} | None, "service_principal": {...} | None, "roles": [names] | None, "notes": [...]}``;
+    a read the identity may not make leaves its part None with a note (403s are answers here, not failures).
+    """
+    import httpx
+    from kiota_abstractions.api_error import APIError
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from kiota_http.middleware.options import RetryHandlerOption
+    from msgraph.generated.organization.organization_request_builder import OrganizationRequestBuilder
+    from msgraph.generated.service_principals.service_principals_request_builder import (
+        ServicePrincipalsRequestBuilder,
+    )
+
+    def conf(query: Any = None) -> Any:
+        return RequestConfiguration(query_parameters=query, options=[RetryHandlerOption(max_retries=0)])
+
+    out: dict[str, Any] = {"organization": None, "service_principal": None, "roles": None, "notes": []}
+    client, transport = graph_service_client(http)
+
+    async def call(what: str, coro: Any) -> Any:
+        http.stats.add(requests=1)
+        try:
+            return await coro
+        except APIError as e:
+            status = e.response_status_code or 0
+            if status in (401, 403, 404, 400):
+                out["notes"].append(f"{what}: refused ({status})")
+                return None
+            raise error_for_status(status, e.response_headers or {}, b"", what=what) from e
+        except httpx.HTTPError as e:
+            raise error_for_transport(e, what=what) from e
+
+    try:
+        org_q = OrganizationRequestBuilder.OrganizationRequestBuilderGetQueryParameters(
+            select=["id", "displayName", "verifiedDomains"])
+        orgs = await call("GET /organization", client.organization.get(request_configuration=conf(org_q)))
+        if orgs is not None and orgs.value:
+            o = orgs.value[0]
+            default = next((d.name for d in o.verified_domains or () if d.is_default), None)
+            out["organization"] = {"id": str(o.id or ""), "displayName": o.display_name or "", "domain": default}
+        if not app_id:
+            return out
+        q = ServicePrincipalsRequestBuilder.ServicePrincipalsRequestBuilderGetQueryParameters
+        sps = await call("GET /servicePrincipals", client.service_principals.get(
+            request_configuration=conf(q(filter=f"appId eq '{app_id}'", select=["id", "appId", "displayName"]))))
+        if sps is None or not sps.value:
+            if sps is not None:
+                out["notes"].append(f"no service principal with appId {app_id} in this tenant")
+            return out
+        sp = sps.value[0]
+        out["service_principal"] = {"id": str(sp.id), "appId": sp.app_id, "displayName": sp.display_name}
+        graph = await call("GET /servicePrincipals (Microsoft Graph)", client.service_principals.get(
+            request_configuration=conf(q(filter=f"appId eq '{GRAPH_APP_ID}'", select=["id", "appRoles"]))))
+        assignments = await call(
+            "GET /servicePrincipals/{id}/appRoleAssignments",
+            client.service_principals.by_service_principal_id(str(sp.id)).app_role_assignments.get(
+                request_configuration=conf()),
+        )  # fmt: skip
+        if graph is None or not graph.value or assignments is None:
+            return out
+        g = graph.value[0]
+        names = {str(r.id).lower(): r.value for r in g.app_roles or () if r.value}
+        out["roles"] = sorted({names.get(str(a.app_role_id).lower(), str(a.app_role_id))
+                               for a in assignments.value or () if str(a.resource_id).lower() == str(g.id).lower()})
+        return out
+    finally:
+        await transport.aclose()
+
+
+__all__ = ["get_user_typed", "graph_service_client", "read_identity"]

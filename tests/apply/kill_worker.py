@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from batch.apply import apply, journal_path, resume
+from batch.apply.journal import journal_state
 from batch.config import Limits, Target
-from batch.journal import journal_state
 from batch.tenant import Tenant
 
 from .sandbox_util import make_plan, outcome_rows

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from batch.apply import apply, load_result, resume, start
+from batch.apply.journal import Journal, OpState, Sent
 from batch.config import Limits
-from batch.journal import Journal, OpState, Sent
 from batch.models import Outcome, Plan, RunResult
 
 from .sandbox_util import (
@@ -171,7 +171,7 @@ def test_resume_after_crash_checks_before_resending(tmp_path: Path) -> None:
 
 def settled(run_dir: Path) -> int:
     """Operations settled so far (0 when the run has no plan yet)."""
-    from batch.journal import journal_state
+    from batch.apply.journal import journal_state
 
     path = run_dir / "journal.sqlite"
     if journal_state(path) in ("missing", "empty"):

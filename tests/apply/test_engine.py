@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from batch.apply import apply, load_result, resume, start
+from batch.apply.journal import Journal, OpState, Sent
 from batch.config import Limits
-from batch.journal import Journal, OpState, Sent
 from batch.models import Outcome
 
 from .fake import FakeTenant, err

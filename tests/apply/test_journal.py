@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.errors import JournalError
-from batch.journal import (
+from batch.apply.journal import (
     Journal,
     OpState,
     RunMeta,
@@ -23,6 +22,7 @@ from batch.journal import (
     journal_state,
     scrub_argv,
 )
+from batch.errors import JournalError
 from batch.models import RequestStatus
 
 from .helpers import E5, small_plan
@@ -126,7 +126,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from batch.journal import Journal, OpState, Sent, Settlement
+    from batch.apply.journal import Journal, OpState, Sent, Settlement
     j = Journal.open(Path(sys.argv[1]))
     ops = j.operations()
     keys = [o.key for o in ops]

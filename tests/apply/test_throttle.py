@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+from batch.apply.throttle import Pacer, minimum_seconds
 from batch.config import Limits
-from batch.throttle import Pacer, minimum_seconds
 
 
 class FakeClock:

@@ -373,3 +373,16 @@ def test_capacity_command(server: SandboxServer, tmp_path: Path, capsys: pytest.
     wb = openpyxl.load_workbook(tmp_path / "cap.xlsx", read_only=True)
     assert [c.value for c in next(wb["Capacity"].iter_rows(max_row=1))][:3] == ["Kind", "Name", "Part number / type"]
     wb.close()
+
+
+def test_reserve_holds_back_add_on_units(server: SandboxServer, tmp_path: Path) -> None:
+    # Power Apps per app: 50 purchased, 45 allocated (5 free); a 10% reserve keeps 5 of them back
+    sheet = write_csv(tmp_path / "a.csv", ["Environment", "Add-on", "Amount"], [["Contoso Trial", "AppPass", "+1"]])
+    with jobs.open_session(settings_for(server, tmp_path)) as s:
+        free = jobs.check_file(s, sheet)
+        held = jobs.check_file(s, sheet, reserve="10%")
+    assert free.requests[0].status is RequestStatus.READY and not free.wave_refused
+    (line,) = held.capacity
+    assert (line.enabled, line.consumed, line.reserve, line.needed, line.short) == (50, 45, 5, 1, 1)
+    (finding,) = held.requests[0].findings
+    assert finding.code == "capacity-shortfall" and "(after keeping 5 in reserve)" in finding.message

@@ -274,3 +274,14 @@ def test_country_table() -> None:
     assert all(len(c) == 2 and c.isupper() for c in COUNTRIES)
     assert all(len(c) == 3 and c.isupper() for c in ALPHA3)
     assert country_name("gb") == "United Kingdom"
+
+
+def test_a_string_id_written_as_words_resolves_to_the_tenants_sku() -> None:
+    """Admins write "Microsoft 365 Copilot"; the tenant's part number is Microsoft_365_Copilot and Microsoft's
+    list calls it "Microsoft Copilot for Microsoft 365": the words still name that SKU."""
+    from batch.models import Sku
+    from batch.sheets import SkuResolver
+
+    copilot = Sku("639dec6b-bb19-468b-871c-c5c441c4b0cb", "Microsoft_365_Copilot", "User", "Enabled", 10, 2)
+    got = SkuResolver({copilot.sku_id: copilot}).resolve("Microsoft 365 Copilot")
+    assert not isinstance(got, RowFinding) and got.sku is copilot

@@ -14,6 +14,7 @@ from batch.config import SANDBOX_DEV_TOKEN, Target
 from batch.errors import AuthenticationError, ConfigError
 from batch.tenant.auth import (
     REFRESH_MARGIN_SECONDS,
+    SignIn,
     StaticTokenCredential,
     Token,
     TokenProvider,
@@ -44,18 +45,19 @@ def test_loopback_uses_dev_token_or_env() -> None:
     assert make_credential(LOOP, env={"LICENSE_BATCH_TOKEN": "t2"}).get_token("s").token == "t2"
 
 
-def test_real_tenant_uses_azure_identity() -> None:
-    import azure.identity as ai
-
+def test_real_tenant_signs_in_through_azure_identity_methods() -> None:
     env = {"AZURE_CLIENT_CERTIFICATE_PATH": "/nonexistent.pem"}
-    assert isinstance(make_credential(REAL, kind="environment", env=env), ai.EnvironmentCredential)
-    assert isinstance(make_credential(REAL, kind="azure-cli", env=env), ai.AzureCliCredential)
-    assert isinstance(make_credential(REAL, kind="managed-identity", env=env), ai.ManagedIdentityCredential)
-    assert isinstance(make_credential(REAL, env={"LICENSE_BATCH_CREDENTIAL": "device-code"}), ai.DeviceCodeCredential)
-    with pytest.raises(ConfigError):
+    for kind, expected in (("environment", "env"), ("env", "env"), ("azure-cli", "azure-cli"),
+                           ("managed-identity", "managed-identity"), ("default", "auto")):  # fmt: skip
+        cred = make_credential(REAL, kind=kind, env=env)
+        assert isinstance(cred, SignIn) and cred.kind == expected
+    assert make_credential(REAL, env={"LICENSE_BATCH_CREDENTIAL": "device-code"}).kind == "device-code"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as e:
         make_credential(REAL, kind="password", env=env)
-    with pytest.raises(ConfigError):
-        make_credential(REAL, kind="certificate", env={})
+    assert str(e.value) == (
+        "Unknown sign-in method 'password'. "
+        "Use one of: auto, env, certificate, managed-identity, azure-cli, device-code."
+    )
 
 
 def test_importing_the_tenant_package_is_cheap() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from batch.config import Limits, Target
 from batch.tenant import Tenant
-from batch.throttle import ReadBudget, read_cost, resource_units_for
+from batch.tenant.reads import ReadBudget, read_cost, resource_units_for
 
 from .conftest import start_sandbox
 

@@ -39,9 +39,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ._secrets import scrub_argv as _scrub_argv
-from .errors import JournalError, RowFinding
-from .models import Api, InputRow, Kind, Operation, OpKind, Plan, RequestStatus, Sheet, TypedCell
+from .._secrets import scrub_argv as _scrub_argv
+from ..errors import JournalError, RowFinding
+from ..models import Api, InputRow, Kind, Operation, OpKind, Plan, RequestStatus, Sheet, TypedCell
 
 JOURNAL_NAME = "journal.sqlite"
 SCHEMA_VERSION = 2
@@ -665,7 +665,7 @@ class Journal:
 
     def sheets(self) -> list[Sheet]:
         """The input sheets as recorded (headers, every row's cells) - no need for the input file."""
-        from .models import Role
+        from ..models import Role
 
         r = self._query("SELECT input_path, input_sha256 FROM run WHERE id = 1")[0]
         rows: dict[int, list[InputRow]] = {}
