@@ -478,7 +478,7 @@ def resume_run(
     """Finish an interrupted run from its journal; settled operations are not sent again. ``say`` hears the
     sandbox note (before any progress)."""
     from . import apply as engine
-    from .journal import journal_state
+    from .apply.journal import journal_state
 
     run_dir = session.settings.report_dir / run_id
     state = journal_state(run_dir / engine.JOURNAL_NAME)
