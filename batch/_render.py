@@ -8,12 +8,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from .apply.engine import ProgressNote
 from .jobs import PlanRun, ValidationRun, plan_summary, run_summary, validation_summary
 from .models import WAVE_REFUSED, Kind, Outcome, RunResult
 from .report.capacity import CapacityReport
 
 if TYPE_CHECKING:
-    from .apply.engine import Progress
+    from .apply.engine import ProgressEvent
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
@@ -119,6 +120,8 @@ def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[s
     ops = describe_operations(res.plan)
     n_ops = s["operations"]
     lines.append(f"Plan {res.run_id}: {plural(n_ops, 'operation')}")
+    lines.extend("  " + n for n in res.plan.notes)  # choices people must see even in brief (--via-group)
+    ops = ops[len(res.plan.notes):]
     shown = ops if not brief else ops[:0]
     if not brief:
         lines.extend("  " + o for o in shown[:limit])
@@ -231,7 +234,12 @@ class ProgressPrinter:
         self.width = 0  # length of the progress line last written on the TTY
         self.final_written: tuple[int, int] | None = None  # (done, total) of the final line written
 
-    def __call__(self, p: Progress) -> None:
+    def __call__(self, p: ProgressEvent) -> None:
+        if isinstance(p, ProgressNote):  # a phase with its own line (group processing after the writes)
+            self.stream.write(("\r" if self.tty and self.width else "") + p.text + "\n")
+            self.width = 0
+            self.stream.flush()
+            return
         done, total, wait = p.done, p.total, p.throttle_wait_s
         now = time.monotonic()
         final = bool(total) and done >= total

@@ -54,9 +54,9 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
 def _add_sheet_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the sheet: .csv, .txt, .xlsx, .xlsm, .xls or .ods")
     p.add_argument("--sheet", help="worksheet name (default: every sheet with an input header, as one run)")
-    p.add_argument("--kind", choices=["licenses", "addons"],
-                   help="what the sheet changes (default: told from its columns: users and licenses, or "
-                        "environments and add-ons)")
+    p.add_argument("--kind", choices=["licenses", "groups", "addons"],
+                   help="what the sheet changes (default: told from its columns: users and licenses, users and "
+                        "groups, or environments and add-ons)")
     p.add_argument("--map", dest="map", help='column map, e.g. "user=Work Email,sku=License"')
     p.add_argument("--map-file", help="a file of role=Header lines (or a TOML [columns] table)")
     p.add_argument("--product-list", help="Microsoft's product list CSV (default: the cached copy)")
@@ -70,6 +70,18 @@ def _add_sheet_options(p: argparse.ArgumentParser) -> None:
                    help="seats (add-on units) to keep free per SKU (add-on): N or N%% (default 0)")
     p.add_argument("--report-dir", help="where run folders go (default ./reports)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+
+
+def _add_via_group_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--via-group", metavar="NAME",
+                   help="give the license through membership of this licensing group (20 users per write) to "
+                   "rows that add exactly what it gives; the users inherit the license from the group")
+
+
+def _add_wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait-processing", type=float, default=None, metavar="SECONDS",
+                   help="after group membership writes, wait at most this long for Entra to process the members' "
+                   "licenses (default 300); rows still pending say so, and 'status RUN_ID' looks again later")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show exactly what apply would do (same as apply --dry-run)")
     _add_sheet_options(p)
     _add_target_options(p)
+    _add_via_group_option(p)
 
     p = sub.add_parser("apply", help="validate, plan and apply a sheet; write the result workbook")
     _add_sheet_options(p)
@@ -97,14 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
     p.add_argument("--strict", action="store_true", help="refuse the whole sheet when any row has an error")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
+    _add_via_group_option(p)
+    _add_wait_option(p)
     p.add_argument("--preflight", choices=["auto", "always", "never"], default=None,
                    help="check the identity's permissions before changing anything (auto: real tenants only)")
 
     p = sub.add_parser("resume", help="finish an interrupted run without doing anything twice")
     p.add_argument("run_id", help="the run id printed by apply (a folder under the report dir)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")
+    _add_wait_option(p)
     p.add_argument("--report-dir", help="where run folders go (default ./reports)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    _add_target_options(p)
+
+    p = sub.add_parser("status", help="read again how group licensing ended for a run's rows; send nothing")
+    p.add_argument("run_id", help="the run id printed by apply (a folder under the report dir)")
+    p.add_argument("--report-dir", help="where run folders go (default ./reports)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
+    p.add_argument("--wait-processing", type=float, default=0.0, metavar="SECONDS",
+                   help="keep looking this long while members are still being processed (default 0: look once)")
     _add_target_options(p)
 
     p = sub.add_parser(
@@ -183,7 +207,7 @@ def _add_real_tenant_commands(sub: Any) -> None:
         description="Write an Excel template with notes on each column, an Instructions sheet and drop-down lists."
                     "\n\nexample:\n  license-batch template users -o wave.xlsx --from-tenant\n\n" + EXIT_HELP,
     )  # fmt: skip
-    p.add_argument("kind", choices=["users", "addons", "reconcile"], help="which sheet")
+    p.add_argument("kind", choices=["users", "addons", "groups", "rules", "reconcile"], help="which sheet")
     p.add_argument("-o", "--output", required=True, help="the .xlsx (or .csv) file to write")
     p.add_argument("--from-tenant", action="store_true",
                    help="fill the drop-downs from the tenant: its SKUs by product name, service plans, environments")
@@ -195,6 +219,7 @@ EXAMPLES = {
     "plan": "license-batch plan wave.xlsx --on-shortfall partial",
     "apply": "license-batch apply wave.xlsx --tenant contoso.onmicrosoft.com --auth env",
     "resume": "license-batch resume 20261202-101500-1a2b",
+    "status": "license-batch status 20261202-101500-1a2b --wait-processing 120",
     "demo": "license-batch demo --report-dir ./reports",
     "capacity": "license-batch capacity --xlsx capacity.xlsx",
     "products": "license-batch products refresh --from-file 'Product names and service plan identifiers.csv'",
@@ -336,7 +361,8 @@ def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool, strict: bool
     opts = {"sheet": args.sheet, "on_shortfall": args.on_shortfall, "reserve": args.reserve, "kind": args.kind}
     with jobs.open_session(settings) as session:
         if with_plan:
-            res: jobs.PlanRun | jobs.ValidationRun = jobs.plan_file(session, args.file, strict=strict, **opts)
+            res: jobs.PlanRun | jobs.ValidationRun = jobs.plan_file(
+                session, args.file, strict=strict, via_group=getattr(args, "via_group", None), **opts)
         else:
             res = jobs.validate_file(session, args.file, **opts)
         _announce(session, out)
@@ -382,6 +408,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             reserve=args.reserve,
             strict=args.strict,
             kind=args.kind,
+            via_group=args.via_group,
         )
         _announce(session, out)
         for line in _render.render_plan(prepared, brief=True):
@@ -391,7 +418,8 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was applied.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.execute(session, prepared, argv=args.argv_seen, progress=progress)
+        result = jobs.execute(session, prepared, argv=args.argv_seen, progress=progress,
+                              processing_wait_s=args.wait_processing)
     return _finish(result, args, out)
 
 
@@ -406,7 +434,21 @@ def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was sent.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.resume_run(session, args.run_id, argv=args.argv_seen, progress=progress, say=out)
+        # the built-in sandbox's line comes from resume_run, once connected and before any progress
+        result = jobs.resume_run(session, args.run_id, argv=args.argv_seen, progress=progress, say=out,
+                                 processing_wait_s=args.wait_processing)
+    return _finish(result, args, out)
+
+
+def cmd_status(args: argparse.Namespace, out: _Out) -> int:
+    from . import _render, jobs
+
+    settings = _settings(args)
+    with jobs.open_session(settings) as session:
+        progress = _render.ProgressPrinter(out.stream)
+        result = jobs.status_run(session, args.run_id, argv=args.argv_seen, progress=progress,
+                                 processing_wait_s=args.wait_processing)
+        _announce(session, out)
     return _finish(result, args, out)
 
 
@@ -517,6 +559,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
     "plan": cmd_plan,
     "apply": cmd_apply,
     "resume": cmd_resume,
+    "status": cmd_status,
     "demo": cmd_demo,
     "capacity": cmd_capacity,
     "products": cmd_products,

@@ -36,7 +36,7 @@ from .models import (
 from .report.results import run_summary as run_summary  # the one run summary (report owns it)
 
 if TYPE_CHECKING:
-    from .apply.engine import Progress
+    from .apply.engine import ProgressEvent
     from .report.capacity import CapacityReport
     from .sandbox import SandboxConfig
     from .sheets import ProductCatalog
@@ -211,6 +211,7 @@ def check_file(
     snapshot = session.tenant.snapshot(sorted(keys), powerplatform=powerplatform)
     name_skus(snapshot, session.catalog)
     snapshot.plan_refusals = tuple(load_remembered(session.settings.cache_dir, snapshot.tenant_id))  # earlier runs
+    parts = _resolve(session, parts, snapshot)
     return validate_sheets(parts, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
 
 
@@ -224,6 +225,28 @@ def name_skus(snapshot: TenantSnapshot, catalog: ProductCatalog | None) -> None:
     for sid, sku in list(snapshot.skus.items()):
         if not sku.product_name and (p := catalog.by_guid(sku.sku_id)) is not None:
             snapshot.skus[sid] = replace(sku, product_name=p.name)
+
+
+def _resolve(session: Session, parts: list[tuple[Any, list[Any]]], snapshot: Any) -> list[tuple[Any, list[Any]]]:
+    """Let each kind read what else it needs into the snapshot (``ChangeKind.resolve``, optional). A kind may
+    expand rows (a rule row becomes one line per user it reaches): the following sheets' row indexes move along."""
+    from dataclasses import replace
+
+    from .kinds import kind_of
+
+    out: list[tuple[Any, list[Any]]] = []
+    shift = 0
+    for sh, requests in parts:
+        if shift:
+            sh.rows[:] = [replace(r, index=r.index + shift) for r in sh.rows]
+            requests = [replace(q, row=q.row + shift) for q in requests]
+        resolve = getattr(kind_of(sh.kind), "resolve", None)
+        if resolve is not None:
+            before = len(sh.rows)
+            requests = resolve(session.tenant, sh, requests, snapshot)
+            shift += len(sh.rows) - before
+        out.append((sh, requests))
+    return out
 
 
 def validate_file(
@@ -319,6 +342,7 @@ def plan_file(
     reserve: str = "0",
     strict: bool = False,
     kind: str | Kind | None = None,
+    via_group: str | None = None,
 ) -> PlanRun:
     """``license-batch plan`` (and the first half of apply): validate, then diff into operations.
 
@@ -337,10 +361,15 @@ def plan_file(
     run_id = new_run_id()
     run_dir = session.settings.report_dir / run_id
     report = _write(lambda: write_validation(validation, run_dir), run_dir)
-    the_plan = make_plan(validation, PlanOptions(allocations_api=session.settings.allocations_api))
+    if via_group:
+        from .kinds.groups.via_group import read_via_group
+
+        read_via_group(session.tenant, validation.snapshot, via_group)
+    the_plan = make_plan(validation, PlanOptions(allocations_api=session.settings.allocations_api,
+                                                 via_group=via_group or None))
     plan_csv = _write(lambda: write_plan(the_plan, run_dir), run_dir)
     options = {"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict,
-               "kind": str(kind or "")}
+               "kind": str(kind or ""), "via_group": via_group or ""}
     _write(lambda: _record_input(run_dir, Path(path), validation, options), run_dir)
     return PlanRun(
         run_id=run_id,
@@ -383,6 +412,8 @@ def restart_command(run_dir: Path) -> str | None:
         argv += ["--sheet", str(opts["sheet"])]
     if opts.get("kind"):
         argv += ["--kind", str(opts["kind"])]
+    if opts.get("via_group"):
+        argv += ["--via-group", str(opts["via_group"])]
     if opts.get("on_shortfall") and opts["on_shortfall"] != str(ShortfallPolicy.STOP):
         argv += ["--on-shortfall", str(opts["on_shortfall"])]
     if opts.get("reserve") and str(opts["reserve"]) != "0":
@@ -416,9 +447,12 @@ def execute(
     prepared: PlanRun,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    processing_wait_s: float | None = None,
 ) -> RunResult:
-    """Apply a prepared plan: journal, throttled $batch writes, result workbook. Returns the RunResult."""
+    """Apply a prepared plan: journal, throttled $batch writes, result workbook. Returns the RunResult.
+
+    ``processing_wait_s`` bounds the wait for asynchronous effects (group licensing) after the writes."""
     from . import apply as engine
 
     result = engine.apply(
@@ -431,9 +465,43 @@ def execute(
         argv=list(argv),
         tenant_name=session.target.name,
         progress=progress,
+        processing_wait_s=_wait(processing_wait_s),
     )
     _write_results(session, result, prepared.run_dir, argv, prepared.source)
     _remember_plan_refusals(session, prepared.run_dir, prepared.plan.validation.snapshot)
+    return result
+
+
+def _wait(processing_wait_s: float | None) -> float:
+    from .apply.observe import DEFAULT_PROCESSING_WAIT_S
+
+    if processing_wait_s is None:
+        return DEFAULT_PROCESSING_WAIT_S
+    if processing_wait_s < 0:
+        raise ConfigError(f"--wait-processing must be 0 or more seconds, not {processing_wait_s}.")
+    return processing_wait_s
+
+
+def status_run(
+    session: Session,
+    run_id: str,
+    *,
+    argv: Sequence[str] = (),
+    progress: Callable[[ProgressEvent], None] | None = None,
+    processing_wait_s: float | None = None,
+) -> RunResult:
+    """``license-batch status RUN_ID``: read again what asynchronous changes (group licensing) produced for the
+    run's rows, and write the results again. Sends no write."""
+    from . import apply as engine
+
+    run_dir = session.settings.report_dir / run_id
+    if not (run_dir / engine.JOURNAL_NAME).exists():
+        raise ConfigError(
+            f"No run '{run_id}' under {session.settings.report_dir}.",
+            fix="Give the run id that apply printed, and the same --report-dir.",
+        )
+    result = engine.status(run_dir, session.tenant, wait_s=processing_wait_s or 0.0, progress=progress)
+    _write_results(session, result, run_dir, argv, result.sheet.path)
     return result
 
 
@@ -472,8 +540,9 @@ def resume_run(
     run_id: str,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     say: Callable[[str], None] = lambda _s: None,
+    processing_wait_s: float | None = None,
 ) -> RunResult:
     """Finish an interrupted run from its journal; settled operations are not sent again. ``say`` hears the
     sandbox note (before any progress)."""
@@ -499,7 +568,7 @@ def resume_run(
     if session.sandbox_note:
         say(session.sandbox_note)
     result = engine.resume(run_dir, tenant, limits=session.settings.limits, progress=progress,
-                           argv=list(argv))
+                           argv=list(argv), processing_wait_s=_wait(processing_wait_s))
     _write_results(session, result, run_dir, argv, result.sheet.path)
     _remember_plan_refusals(session, run_dir)
     return result
@@ -574,7 +643,7 @@ def demo(
     settings: Settings,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     say: Callable[[str], None] = lambda _s: None,
 ) -> list[RunResult]:
     """Seed the sandbox if needed and apply the sample onboarding wave, then the sample add-on allocations

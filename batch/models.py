@@ -46,6 +46,8 @@ class Role(StrEnum):
     ENVIRONMENT = "environment"  # Power Platform environment: id, Default-{tenantId} or display name
     ADDON = "addon"  # add-on: currencyType (AI, AppPass, ...) or a friendly name ("AI Builder credits")
     AMOUNT = "amount"  # absolute (500) or a change (+500, -200); 0 unassigns
+    # group membership rows (batch.kinds.groups)
+    GROUP = "group"  # a group: display name or object id
 
 
 class Action(StrEnum):
@@ -71,6 +73,7 @@ class Kind(StrEnum):
 
     LICENSES = "licenses"  # users-to-SKU rows: a user's direct license
     ADDONS = "addons"  # environment-to-add-on rows: a Power Platform environment's allocation
+    GROUPS = "groups"  # user-to-group rows: a user's membership of a (licensing) group
 
 
 @dataclass(slots=True)
@@ -254,8 +257,18 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Group:
+    """A group. Beyond id and name, what the groups kind reads about the groups a sheet names."""
+
     id: str
     display_name: str
+    group_types: tuple[str, ...] = ()  # "Unified", "DynamicMembership"
+    membership_rule: str | None = None  # set for rule-based ("dynamic") groups
+    licenses: tuple[tuple[str, tuple[str, ...]], ...] = ()  # assignedLicenses: (skuId, disabledPlans)
+    members: frozenset[str] | None = None  # member user ids, when read (None: not read)
+
+    @property
+    def dynamic(self) -> bool:
+        return bool(self.membership_rule) or "DynamicMembership" in self.group_types
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +454,8 @@ class OpKind(StrEnum):
     SET_USAGE_LOCATION = "setUsageLocation"  # Graph: PATCH /users/{id}
     ASSIGN_LICENSE = "assignLicense"  # Graph: POST /users/{id}/assignLicense
     ALLOCATE_ADDONS = "allocateAddons"  # Power Platform: PATCH an environment's allocations
+    ADD_MEMBERS = "addMembers"  # Graph: PATCH /groups/{id} members@odata.bind (up to 20 users)
+    REMOVE_MEMBER = "removeMember"  # Graph: DELETE /groups/{id}/members/{userId}/$ref
 
 
 class Api(StrEnum):
@@ -482,6 +497,9 @@ class PlanOptions:
     #: Power Platform allocation endpoint: "2022-03-01-preview" (per environment) or "2024-10-01"
     #: (allocationsByEnvironment). Both are absolute.
     allocations_api: str = "2022-03-01-preview"
+    #: ``apply --via-group NAME``: license rows that add exactly what this group gives are planned as
+    #: membership of it (20 users per write) instead of one assignLicense per user.
+    via_group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +515,7 @@ class Plan:
     operations: list[Operation]
     seats: list[SeatChange]
     validation: Validation
+    notes: list[str] = field(default_factory=list)  # choices the plan made that people must see (--via-group)
 
 
 # -------------------------------------------------------------------------------------------- apply

@@ -41,7 +41,13 @@ def plan(validation: Validation, options: PlanOptions | None = None) -> Plan:
             o, s = k.plan(validation.requests, validation.snapshot, options)
             ops.extend(o)
             seats.extend(s)
-    return Plan(operations=ops, seats=seats, validation=validation)
+    notes: list[str] = []
+    if options.via_group:
+        from .kinds.groups.via_group import via_group, via_group_lines
+
+        ops, _n = via_group(ops, validation.snapshot, options.via_group)
+        notes = via_group_lines(ops, validation.snapshot, options.via_group)
+    return Plan(operations=ops, seats=seats, validation=validation, notes=notes)
 
 
 def _kinds(validation: Validation) -> list[ChangeKind]:
@@ -60,9 +66,15 @@ def describe_operations(p: Plan) -> list[str]:
     """One line per target, in plan order, for each kind (``alice@contoso.com: + SPE_E5, - SPE_E3; set usage
     location DE``; ``Sales Production: AI Builder credits (AI) 100 -> 500``)."""
     with paused_gc():
-        out: list[str] = []
-        for k in _kinds(p.validation):
+        out: list[str] = list(p.notes)
+        kinds = _kinds(p.validation)
+        if any(op.kind is OpKind.ADD_MEMBERS for op in p.operations) and kind_of("groups") not in kinds:
+            kinds.append(kind_of("groups"))  # --via-group: license rows planned as group membership
+        for k in kinds:
             out.extend(k.describe(p.operations, p.validation.snapshot))
+            rules = getattr(k, "describe_rules", None)
+            if rules is not None:
+                out.extend(rules(p.validation.requests))
         return out
 
 
@@ -124,10 +136,16 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+_GROUP_OPS = (OpKind.ADD_MEMBERS, OpKind.REMOVE_MEMBER)
+
+
 def _targets(operations: list[Operation]) -> str:
-    users = {op.target_id for op in operations if op.api is Api.GRAPH}
+    users = {op.target_id for op in operations if op.api is Api.GRAPH and op.kind not in _GROUP_OPS}
+    groups = {op.target_id for op in operations if op.kind in _GROUP_OPS}
     envs = {op.target_id for op in operations if op.api is Api.POWERPLATFORM}
-    parts = [_count(len(users), "user")] if users or not envs else []
+    parts = [_count(len(users), "user")] if users or not (envs or groups) else []
+    if groups:
+        parts.append(_count(len(groups), "group"))
     if envs:
         parts.append(_count(len(envs), "environment"))
     return " and ".join(parts)

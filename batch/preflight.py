@@ -120,7 +120,7 @@ def needs_for(operations: Iterable[Any]) -> list[str]:
             keys.add(POWERPLATFORM)
         elif url.endswith("/assignlicense"):
             keys.add("assign-licenses")
-        elif "/members" in url:
+        elif "/members" in url or (method == "PATCH" and url.startswith("/groups/")):  # members@odata.bind
             keys.add("group-members")
         elif method == "PATCH" and url.startswith("/users/"):
             keys.add("usage-location")

@@ -23,6 +23,7 @@ from typing import Any
 from .errors import ConfigError
 
 ACTIONS = ("assign", "remove", "replace")
+MEMBER_ACTIONS = ("add", "remove")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,41 @@ TEMPLATES: dict[str, Template] = {
             "(pac admin application register).",
         ),
     ),
+    "groups": Template(
+        "groups", "Memberships", "Group memberships (group-based licensing)",
+        (
+            Column("User", "The user's sign-in name, work email or object id; or a rule that names many users: "
+                   "Department=Sales, Country=DE, JobTitle=..., group=All Engineers.", 38),
+            Column("Group", "The group: its display name (from the list) or its object id. Licensing groups give "
+                   "their licenses to every member; dynamic groups cannot take members.", 34, "groups"),
+            Column("Action", "add (default when empty) or remove.", 12, "member_actions", strict=True),
+            Column("License", "Optional: the license the group should give, as a check (a group that gives another "
+                   "one is refused).", 30, "licenses"),
+        ),
+        (
+            "One row per user (or rule) and group. Fill the Memberships sheet; keep the header row as it is.",
+            "Members are added 20 per request; Entra ID then licenses them, and the results say how each ended "
+            "(Active, or CountViolation, MutuallyExclusiveViolation, ...).",
+            "Check first: license-batch validate FILE.xlsx; then plan and apply. license-batch status RUN_ID picks "
+            "up members still being processed.",
+        ),
+    ),
+    "rules": Template(
+        "rules", "Rules", "Department-wide licenses (rule rows)",
+        (
+            Column("User", "A rule naming the users: Department=Sales, Country=DE, JobTitle=Engineer, "
+                   "CompanyName=..., OfficeLocation=..., EmployeeType=..., or group=All Engineers. Every user it "
+                   "reaches gets the change (plan shows how many).", 38),
+            LICENSE_COL,
+            Column("Action", "assign (default when empty) or remove.", 12, "actions", strict=True),
+            PLANS_COL,
+            LOCATION_COL,
+        ),
+        (
+            "One row per set of users and license. A user reached by two rows is reported, as duplicates are.",
+            "Check first: license-batch plan FILE.xlsx shows how many users each rule reached; then apply.",
+        ),
+    ),
     "reconcile": Template(
         "reconcile", "Desired state", "Desired licenses (reconcile)",
         (USER_COL, LICENSE_COL, PLANS_COL, LOCATION_COL),
@@ -113,6 +149,8 @@ class Lists:
     """The values behind the drop-downs."""
 
     actions: list[str] = field(default_factory=lambda: list(ACTIONS))
+    member_actions: list[str] = field(default_factory=lambda: list(MEMBER_ACTIONS))
+    groups: list[str] = field(default_factory=list)
     countries: list[str] = field(default_factory=list)
     addons: list[str] = field(default_factory=list)
     licenses: list[str] = field(default_factory=list)
@@ -154,6 +192,7 @@ def lists_from_tenant(session: Any) -> Lists:
         labels.append(label)
         plans.update(p.name for p in sku.service_plans if p.applies_to.lower() == "user")
     lists.licenses, lists.plans = labels, sorted(plans)
+    lists.groups = _licensing_groups(session)
     target = session.tenant.target
     if target.powerplatform_url:
         with PowerPlatform(target, session.settings.limits, tokens=session.tenant.tokens) as pp:
@@ -161,6 +200,24 @@ def lists_from_tenant(session: Any) -> Lists:
         names = [e.display_name for e in envs]
         lists.environments = sorted(e.display_name if names.count(e.display_name) == 1 else e.id for e in envs)
     return lists
+
+
+def _licensing_groups(session: Any) -> list[str]:
+    """Display names of the tenant's assigned (not dynamic) groups that carry licenses."""
+    from .errors import TenantError
+
+    names: list[str] = []
+    url: str | None = "/groups?$select=id,displayName,assignedLicenses,groupTypes&$top=999"
+    try:
+        while url:
+            body = session.tenant.http.get_json(url)
+            for g in body.get("value") or () if isinstance(body, dict) else ():
+                if g.get("assignedLicenses") and "DynamicMembership" not in (g.get("groupTypes") or ()):
+                    names.append(str(g.get("displayName") or g.get("id")))
+            url = body.get("@odata.nextLink") if isinstance(body, dict) else None
+    except TenantError:
+        return []  # not permitted (GroupMember.Read.All): the drop-down stays empty, names can still be typed
+    return sorted(set(names), key=str.casefold)
 
 
 def write_template(kind: str, path: str | Path, *, lists: Lists | None = None) -> Path:
@@ -201,7 +258,8 @@ def _workbook(t: Template, lists: Lists) -> Any:
     ws.freeze_panes = "A2"
 
     lw = wb.create_sheet("Lists")
-    used = [name for name in ("actions", "countries", "addons", "licenses", "plans", "environments")
+    used = [name for name in ("actions", "member_actions", "countries", "addons", "licenses", "plans",
+                              "environments", "groups")
             if getattr(lists, name) and any(c.choices == name for c in t.columns)]  # fmt: skip
     where: dict[str, str] = {}
     for j, name in enumerate(used, start=1):

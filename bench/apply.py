@@ -23,6 +23,13 @@ What it does and how the figures are computed:
    ``--memory-rows`` wave against a fast sandbox (no latency, a large time scale). 0 skips it.
 
 Prints figures; asserts nothing.
+
+``--path group`` measures the group path instead (``apply --via-group``, issue 10): a wave of ``--rows`` rows adding
+one SKU (EMS) planned as membership of a licensing group that gives exactly it, 20 users per PATCH, at Graph's
+real write quota on the same shrunk clock. It prints the writes' wall time as a ratio to the per-user quota
+minimum (one assignLicense per row: ``floor((N - 1) / L) * W`` with N = rows; target < 0.15), and, separately, the
+time Entra (the sandbox, at ``--processing-rate`` members per second of the real clock, scaled like the quota)
+took to process the members until every row's license state was read back.
 """
 
 from __future__ import annotations
@@ -128,6 +135,82 @@ def main_run(work: Path, rows: int, scale: float, latency: float, sample: int) -
               f"{wall - minimum:.1f} s above it), baseline ~ {base_total:.0f} s -> {base_total / real_ours:.1f} x")
 
 
+def group_run(work: Path, rows: int, scale: float, latency: float, rate: float) -> None:
+    """The group path: ``rows`` license rows of one SKU through membership of a licensing group."""
+    import csv
+    import sqlite3
+    import uuid
+
+    from batch.apply import apply
+    from batch.kinds.groups.via_group import read_via_group
+    from batch.models import PlanOptions
+    from batch.plan import plan as make_group_plan
+    from batch.sandbox.seed import list_users
+    from batch.sheets import parse_requests, read_sheet
+    from batch.validate import validate
+
+    db = work / "group.db"
+    t = time.perf_counter()
+    seed(db, users=int(rows * 1.2) + 600, seed=5)
+    con = sqlite3.connect(db)
+    with con:
+        (sku,) = con.execute("SELECT sku_id FROM skus WHERE part_number='EMS'").fetchone()
+        con.execute("UPDATE skus SET enabled = consumed + ? WHERE sku_id=?", (rows + 100, sku))
+        n = con.execute("SELECT MAX(n) FROM groups").fetchone()[0] + 1
+        con.execute("INSERT INTO groups(n, id, display_name, description, mail_nickname, mail, mail_enabled, "
+                    "security_enabled, group_types, created, licenses, processing_state) "
+                    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (n, str(uuid.uuid4()), "Licensing - EMS", "", "LicensingEMS", None, 0, 1, "[]",
+                     "2026-01-05T09:00:00Z", json.dumps([{"disabledPlans": [], "skuId": sku}]), None))
+    con.close()
+    users = [u for u in list_users(db) if u["accountEnabled"] and u["userType"] == "Member" and u["usageLocation"]
+             and not any(x["skuId"] == sku for x in u["licenseAssignmentStates"])][:rows]
+    with (work / "group-wave.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["userPrincipalName", "License"])
+        w.writerows([u["userPrincipalName"], "EMS"] for u in users)
+    print(f"seeded; a wave of {len(users)} EMS rows in {time.perf_counter() - t:.1f} s")
+    limits = Limits().scaled(scale)
+    server_quota, window = 3000, 150.0 / scale
+    with running_sandbox(db, time_scale=scale, latency=latency, group_processing_seconds=2.0,
+                         group_processing_members_per_second=rate) as server, tenant_for(server, limits) as tenant:
+        t = time.perf_counter()
+        sheet = read_sheet(work / "group-wave.csv")
+        requests = parse_requests(sheet)
+        snap = tenant.snapshot([r.user for r in requests if r.user])
+        read_via_group(tenant, snap, "Licensing - EMS")
+        the_plan = make_group_plan(validate(sheet, requests, snap), PlanOptions(via_group="Licensing - EMS"))
+        print(f"snapshot + validate + plan: {time.perf_counter() - t:.1f} s, {len(the_plan.operations)} writes "
+              f"({the_plan.notes[0] if the_plan.notes else 'no group path'})")
+        marks: dict[str, float] = {}
+
+        def progress(p: Any) -> None:
+            if not isinstance(p, dict) and p.operations_done == p.operations_total:
+                marks.setdefault("writes", time.perf_counter())
+
+        t = time.perf_counter()
+        result = apply(the_plan, tenant, run_dir=work / "group-run", limits=limits, progress=progress,
+                       processing_wait_s=3600)
+        end = time.perf_counter()
+    writes = marks.get("writes", end) - t
+    processing = end - marks.get("writes", end)
+    n = len(the_plan.operations)
+    per_user_min = minimum_seconds(len(result.rows), server_quota, window)
+    counts = result.counts()
+    print()
+    print(f"group path: {len(result.rows)} rows = {n} writes (20 members per PATCH), time_scale {scale:g} "
+          f"(window {window:g} s), latency model x{latency:g}")
+    print(f"  writes wall time                 {writes:8.2f} s  ({result.requests_sent} $batch requests, "
+          f"{result.throttled} answered 429)")
+    print(f"  per-user quota minimum           {per_user_min:8.2f} s  (one assignLicense per row: floor((N-1)/L)*W, "
+          f"N = {len(result.rows)}, L = {server_quota}, W = {window:g} s)")
+    print(f"  ratio writes / per-user minimum  {writes / per_user_min if per_user_min else float('nan'):8.3f}   "
+          "(target < 0.15)")
+    print(f"  group processing (separately)    {processing:8.2f} s  until every member's license state was read "
+          f"back (sandbox: {rate:g} members/s on the real clock, / {scale:g}; 2 s delay)")
+    print(f"  outcomes                         {{{', '.join(f'{k.value}: {v}' for k, v in counts.items())}}}")
+
+
 def baseline(db: Path, wave: Path, scale: float, latency: float, sample: int) -> float:
     """Seconds per row of the tutorial pattern: one user GET, then one assignLicense POST, in sequence."""
     import csv
@@ -204,10 +287,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--baseline-sample", type=int, default=200)
     ap.add_argument("--memory-rows", type=int, default=100_000)
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--path", choices=("user", "group"), default="user",
+                    help="user: one assignLicense per user (default); group: apply --via-group (20 users per write)")
+    ap.add_argument("--processing-rate", type=float, default=100.0,
+                    help="group path: members Entra processes per second (sandbox; real clock)")
     a = ap.parse_args(argv)
     work = a.workdir or Path(tempfile.mkdtemp(prefix="bench-apply-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder {work}")
+    if a.path == "group":
+        group_run(work, a.rows, a.time_scale, a.latency, a.processing_rate)
+        if not a.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     main_run(work, a.rows, a.time_scale, a.latency, a.baseline_sample)
     if a.memory_rows:
         memory_run(work, a.memory_rows)

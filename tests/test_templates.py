@@ -25,6 +25,8 @@ ROLES = {
               Role.USAGE_LOCATION, Role.PRIORITY},
     "addons": {Role.ENVIRONMENT, Role.ADDON, Role.AMOUNT},
     "reconcile": {Role.USER, Role.SKU, Role.DISABLED_PLANS, Role.USAGE_LOCATION},
+    "groups": {Role.USER, Role.GROUP, Role.ACTION, Role.SKU},
+    "rules": {Role.USER, Role.SKU, Role.ACTION, Role.DISABLED_PLANS, Role.USAGE_LOCATION},
 }  # fmt: skip
 
 
@@ -57,7 +59,8 @@ def test_template_has_notes_dropdowns_and_instructions(kind: str) -> None:
     by_name = {lists.cell(row=1, column=j).value: j for j in range(1, lists.max_column + 1)}
     validations = {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
     expected = {"users": {"C": "actions", "G": "countries"}, "addons": {"B": "addons"},
-                "reconcile": {"D": "countries"}}[kind]  # fmt: skip
+                "reconcile": {"D": "countries"}, "groups": {"C": "member_actions"},
+                "rules": {"C": "actions", "E": "countries"}}[kind]  # fmt: skip
     assert {ref[0] for ref in validations} == set(expected)
     for ref, dv in validations.items():
         name = expected[ref[0]]
@@ -145,6 +148,13 @@ def test_template_command_from_tenant_fills_the_dropdowns(
     from batch.sandbox import tenant_info
 
     assert sorted(lists["environments"]) == sorted(tenant_info(tmp_path / "sandbox.db")["environments"])
+    assert main(["template", "groups", "-o", "g.xlsx", "--from-tenant"]) == 0
+    wb = openpyxl.load_workbook(tmp_path / "g.xlsx")
+    lists = {col[0].value: [c.value for c in col[1:] if c.value] for col in wb["Lists"].iter_cols()}
+    # the licensing groups (the department groups carry no license and are not offered)
+    assert lists["groups"] == ["Licensing - Audio Conferencing", "Licensing - Copilot", "Licensing - Microsoft 365 E3",
+                               "Licensing - Power Apps Premium"]
+    assert {str(dv.sqref)[0] for dv in wb["Memberships"].data_validations.dataValidation} == {"B", "C", "D"}
     assert main(["template", "users", "-o", "u.csv"]) == 0
     assert (tmp_path / "u.csv").read_text(encoding="utf-8-sig").splitlines() == [
         "User,License,Action,From license,To license,Disabled plans,Usage location,Priority"]
@@ -160,8 +170,8 @@ def test_write_template_rejects_unknown_kind(tmp_path: Path) -> None:
     from batch.errors import ConfigError
 
     with pytest.raises(ConfigError) as e:
-        write_template("groups", tmp_path / "g.xlsx")
-    assert str(e.value) == "Unknown template 'groups'. Use one of: users, addons, reconcile."
+        write_template("departments", tmp_path / "g.xlsx")
+    assert str(e.value) == "Unknown template 'departments'. Use one of: users, addons, groups, rules, reconcile."
 
 
 def test_filled_addons_template_validates_against_the_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,3 +191,27 @@ def test_filled_addons_template_validates_against_the_sandbox(tmp_path: Path, mo
         res = jobs.validate_file(session, path)
     summary = jobs.validation_summary(res)
     assert (summary["rows"], summary["errors"]) == (1, 0), summary
+
+
+@pytest.mark.parametrize(
+    ("kind", "row", "want"),
+    [
+        ("groups", ["adele.vance@contoso.onmicrosoft.com", "Licensing - Power Apps Premium", "add", None], "groups"),
+        ("rules", ["Department=Finance", "AAD_PREMIUM", "assign", None, "United States"], "licenses"),
+    ],
+)
+def test_filled_group_and_rule_templates_validate_against_the_sandbox(
+    kind: str, row: list[str | None], want: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    wb = openpyxl.load_workbook(REPO / "templates" / f"{kind}.xlsx")
+    wb[TEMPLATES[kind].sheet].append(row)
+    path = tmp_path / f"{kind}.xlsx"
+    wb.save(path)
+    settings = load_settings(env={"LICENSE_BATCH_SANDBOX_DB": str(tmp_path / "sandbox.db")}, report_dir=tmp_path / "r")
+    with jobs.open_session(settings) as session:
+        res = jobs.validate_file(session, path)
+    assert res.validation.sheet.kind.value == want
+    assert set(res.validation.sheet.columns) == ROLES[kind]
+    errors = [(f.code, f.message) for c in res.validation.requests for f in c.findings if f.severity == "error"]
+    assert errors == [] and res.validation.requests

@@ -32,6 +32,8 @@ from .engine import (
     KnowsTarget,
     KnowsTenantId,
     Progress,
+    ProgressEvent,
+    ProgressNote,
     ReadsPools,
     StopFlag,
     TenantWriter,
@@ -47,6 +49,7 @@ from .journal import (
     journal_state,
     scrub_argv,
 )
+from .observe import DEFAULT_PROCESSING_WAIT_S, needs_observing, observe_rows
 from .results import (
     expected_allocated,
     expected_consumed,
@@ -73,13 +76,14 @@ def apply(
     *,
     run_dir: str | Path,
     limits: Limits,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     stop_event: StopFlag | None = None,
     run_id: str | None = None,
     source: str | Path | None = None,
     argv: Sequence[str] = (),
     tenant_name: str | None = None,
     tool_version: str | None = None,
+    processing_wait_s: float = DEFAULT_PROCESSING_WAIT_S,
 ) -> RunResult:
     """Journal ``plan`` in ``run_dir`` and apply it. Returns one RowResult per input row.
 
@@ -93,7 +97,7 @@ def apply(
     records = [OpRecord(op=op, seq=i, state=OpState.PLANNED) for i, op in enumerate(plan.operations)]
     with journal:
         return _execute(journal, tenant, limits, progress, stop_event, Path(run_dir),
-                        records=records, sheets=plan.validation.sheets, checks=checks)
+                        records=records, sheets=plan.validation.sheets, checks=checks, wait_s=processing_wait_s)
 
 
 def start(
@@ -130,9 +134,10 @@ def resume(
     tenant: TenantWriter,
     *,
     limits: Limits,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     stop_event: StopFlag | None = None,
     argv: Sequence[str] | None = None,
+    processing_wait_s: float = DEFAULT_PROCESSING_WAIT_S,
 ) -> RunResult:
     """Finish a run from its journal (``run`` is the run folder or the journal file).
 
@@ -147,7 +152,23 @@ def resume(
         _same_tenant(journal, tenant)
         if argv is not None:
             journal.add_command_line(argv)
-        return _execute(journal, tenant, limits, progress, stop_event, run_dir)
+        return _execute(journal, tenant, limits, progress, stop_event, run_dir, wait_s=processing_wait_s)
+
+
+def status(run: str | Path, tenant: TenantWriter, *, wait_s: float = 0.0,
+           progress: Callable[[ProgressEvent], None] | None = None) -> RunResult:
+    """``license-batch status RUN_ID``: look again at rows whose change was still being processed (group
+    licensing), record what the tenant shows now, and return the run's results. Sends no write."""
+    run_dir = Path(run)
+    if run_dir.name == JOURNAL_NAME:
+        run_dir = run_dir.parent
+    with Journal.open(journal_path(run_dir)) as journal:
+        _same_tenant(journal, tenant)
+        records = journal.operations()
+        if needs_observing(records, journal):
+            observe_rows(journal, tenant, records, wait_s=wait_s, progress=progress)
+            _record_seats(journal, tenant, records)
+        return _result(journal, run_dir, records=records)
 
 
 def _same_tenant(journal: Journal, tenant: TenantWriter) -> None:
@@ -222,13 +243,14 @@ def _execute(
     journal: Journal,
     tenant: TenantWriter,
     limits: Limits,
-    progress: Callable[[Progress], None] | None,
+    progress: Callable[[ProgressEvent], None] | None,
     stop_event: StopFlag | None,
     run_dir: Path,
     *,
     records: list[OpRecord] | None = None,
     sheets: list[Sheet] | None = None,
     checks: list[RowCheck] | None = None,
+    wait_s: float = DEFAULT_PROCESSING_WAIT_S,
 ) -> RunResult:
     """Run the unsettled operations, then build the results. ``records``/``sheets``/``checks`` are the
     in-memory copies when the caller has them (apply); otherwise they are read from the journal (resume).
@@ -266,9 +288,14 @@ def _execute(
             journal.set_status("interrupted")
             raise
         done = all(r.state in SETTLED for r in records)
+        if done and not stop.is_set() and needs_observing(records, journal):
+            observe_rows(journal, tenant, records, wait_s=wait_s, progress=progress)
         if done or ops_done:
             _record_seats(journal, tenant, records)
         journal.set_status("finished" if done else "interrupted", finished=done)
+    elif needs_observing(records, journal):  # a finished run whose group processing was still pending
+        observe_rows(journal, tenant, records, wait_s=wait_s, progress=progress)
+        _record_seats(journal, tenant, records)
     result = _result(journal, run_dir, records=records, sheets=sheets, checks=checks)
     result.already_finished = already_finished
     return result
@@ -317,6 +344,7 @@ def _result(
         skus,
         kinds={r.index: sh.kind for sh in sheets for r in sh.rows} if len(sheets) > 1 or sheets[0].kind
         is not Kind.LICENSES else None,
+        observations=journal.observations(),
     )
     return RunResult(
         run_id=info.run_id,
@@ -348,6 +376,8 @@ __all__ = [
     "Engine",
     "JournalError",
     "Progress",
+    "ProgressEvent",
+    "ProgressNote",
     "apply",
     "graph_fix",
     "journal_path",
@@ -355,4 +385,5 @@ __all__ = [
     "load_result",
     "resume",
     "start",
+    "status",
 ]

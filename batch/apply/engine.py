@@ -150,6 +150,18 @@ class Progress:
     stopping: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ProgressNote:
+    """A phase with its own progress line (group processing after the writes), between :class:`Progress`
+    records."""
+
+    text: str
+
+
+#: What a progress callback receives.
+ProgressEvent = Progress | ProgressNote
+
+
 @dataclass(slots=True)
 class _Op:
     rec: OpRecord
@@ -161,6 +173,8 @@ class _Op:
     settled_at: float = 0.0  # clock() when it settled in this process
     seat_retried: bool = False  # re-sent once already after the seats its adds need were freed
     waits_for: set[str] = field(default_factory=set)  # seat-freeing operations it waits on
+    refusal: Settlement | None = None  # a 400 held back while the target is read to re-plan it (OpHandler.amend)
+    amended: bool = False  # re-planned once already
 
 
 class Engine:
@@ -357,8 +371,10 @@ class Engine:
         by_id: dict[str, _Op] = {}
         for i, (_key, o) in enumerate(batch, start=1):
             op = o.rec.op
-            items.append({"id": str(i), "method": op.method, "url": op.url,
-                          "headers": {"Content-Type": "application/json"}, "body": dict(op.body)})
+            item: dict[str, Any] = {"id": str(i), "method": op.method, "url": op.url}
+            if op.body or op.method not in ("DELETE", "GET"):
+                item.update(headers={"Content-Type": "application/json"}, body=dict(op.body))
+            items.append(item)
             by_id[str(i)] = o
         now = self.clock()
         sent: list[Sent] = []
@@ -594,6 +610,17 @@ class Engine:
                     batch_request_id=batch_rid,
                     response=excerpt,
                 )
+                if status == 400 and not o.amended and getattr(handler(o.rec.op.kind), "amend", None) is not None:
+                    # e.g. one of 20 new members is in the group already and Graph refused the whole PATCH: read
+                    # the group, then re-send without those (or let the 400 stand when nothing changes)
+                    o.refusal = s
+                    s = Settlement(key=key, attempt=n, state=OpState.UNKNOWN, status=status, error_code=code,
+                                   error_message=message, request_id=item_rid, batch_request_id=batch_rid,
+                                   response=excerpt)
+                    self._settle_local(o, s)
+                    o.not_before = self.clock()
+                    self.to_check.append(key)
+                    continue
             self._apply_state(o, s, retry_after=retry_after)
 
     def _wait_for_seats(self, o: _Op) -> bool:
@@ -757,20 +784,23 @@ class Engine:
                     o = self.ops[k]
                     op = o.rec.op
                     state = found.get(op.target_id)
+                    amend = getattr(h, "amend", None)
                     if state is not None and h.in_effect(op, state):
                         ok = o.rec.status if o.rec.status is not None and 200 <= o.rec.status < 300 else None
-                        s = Settlement(
-                            key=k,
-                            attempt=0,
-                            state=OpState.SUCCEEDED,
-                            status=ok,
-                            error_code="",
-                            error_message="",
-                            fix="",
-                            request_id=o.rec.request_id,
-                            batch_request_id="",
-                            response="in effect when checked",
-                        )
+                        s = Settlement(key=k, attempt=0, state=OpState.SUCCEEDED, status=ok,
+                                       request_id=o.rec.request_id, response="in effect when checked")
+                    elif o.refusal is not None:
+                        refusal, o.refusal = o.refusal, None
+                        changed = amend(op, state) if amend is not None and state is not None else None
+                        if changed is None:
+                            s = refusal  # nothing to re-plan: Graph's 400 stands
+                        else:
+                            o.amended = True
+                            o.rec.op = changed
+                            self.journal.update_operation(k, changed.body, changed.rows)
+                            s = Settlement(key=k, attempt=0, state=OpState.PLANNED, status=refusal.status,
+                                           error_code=refusal.error_code, error_message=refusal.error_message,
+                                           request_id=refusal.request_id, response="re-planned")
                     else:
                         # not in effect (or the target is gone: sending again gets the service's own 404)
                         s = self._maybe_give_up(o, Settlement(

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -138,6 +138,16 @@ CREATE TABLE IF NOT EXISTS operation (
     settled TEXT
 );
 CREATE INDEX IF NOT EXISTS operation_state ON operation (state);
+CREATE TABLE IF NOT EXISTS observation (
+    row INTEGER PRIMARY KEY,
+    target_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('done', 'failed', 'pending')),
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    fix TEXT NOT NULL,
+    after TEXT NOT NULL,
+    checked TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS attempt (
     op_key TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -231,6 +241,22 @@ class OpRecord:
     @property
     def key(self) -> str:
         return self.op.key
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the tenant showed for one row after its write succeeded, for changes that complete asynchronously
+    (a group's licenses reach a new member minutes later): ``done`` (in effect), ``failed`` (the service
+    could not complete it, e.g. CountViolation) or ``pending`` (not processed yet when last looked at)."""
+
+    row: int
+    target_id: str
+    state: str  # done | failed | pending
+    code: str = ""
+    message: str = ""
+    fix: str = ""
+    after: str = ""  # the row's state afterwards, as people read it
+    checked: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -737,6 +763,45 @@ class Journal:
             )
 
 
+    # ------------------------------------------------------------------------- observations
+
+    def _observation_table(self, con: sqlite3.Connection) -> None:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS observation (row INTEGER PRIMARY KEY, target_id TEXT NOT NULL, state TEXT"
+            " NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, fix TEXT NOT NULL, after TEXT NOT NULL,"
+            " checked TEXT NOT NULL)"
+        )
+
+    def record_observations(self, items: Sequence[Observation]) -> None:
+        """Record (replace) what the tenant showed for rows after their writes succeeded."""
+        if not items:
+            return
+        t = now_iso()
+        with self._tx() as con:
+            self._observation_table(con)
+            con.executemany(
+                "INSERT OR REPLACE INTO observation VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((o.row, o.target_id, o.state, o.code, o.message, o.fix, o.after, t) for o in items),
+            )
+
+    def observations(self) -> dict[int, Observation]:
+        """Row index -> its last observation (journals without the table have none)."""
+        try:
+            rows = self._con.execute(
+                "SELECT row, target_id, state, code, message, fix, after, checked FROM observation"
+            ).fetchall()
+        except sqlite3.Error:
+            return {}
+        return {int(r[0]): Observation(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], parse_iso(r[7])) for r in rows}
+
+    def update_operation(self, key: str, body: Mapping[str, Any], rows: Sequence[int]) -> None:
+        """Change what a not-yet-settled operation sends (an add of 20 members re-planned without those that
+        turned out to be members already)."""
+        with self._tx() as con:
+            con.execute("UPDATE operation SET body = ?, rows = ? WHERE key = ?",
+                        (json.dumps(dict(body)), json.dumps(list(rows)), key))
+
+
 def _typed_json(v: TypedCell | None) -> Any:
     """A workbook cell's type kept in JSON: {"n": number}, {"b": bool}, {"dt"|"d"|"t": ISO}, {"s": seconds}."""
     if v is None:
@@ -800,6 +865,7 @@ __all__ = [
     "JOURNAL_NAME",
     "SETTLED",
     "Journal",
+    "Observation",
     "OpRecord",
     "OpState",
     "RowCheck",

@@ -14,7 +14,7 @@ from ..kinds import handler, kind_of, kind_of_checked
 from ..kinds.addons.names import addon_label
 from ..kinds.addons.plan import parse_tokens
 from ..models import WAVE_REFUSED, Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
-from .journal import OpRecord, OpState, RowCheck, SkuRecord, finding_record
+from .journal import Observation, OpRecord, OpState, RowCheck, SkuRecord, finding_record
 
 # ----------------------------------------------------------------------------------- Graph errors -> fix
 
@@ -140,6 +140,7 @@ def row_results(
     ops: Iterable[OpRecord],
     skus: Iterable[SkuRecord],
     kinds: Mapping[int, Kind] | None = None,
+    observations: Mapping[int, Observation] | None = None,
 ) -> list[RowResult]:
     """Exactly one RowResult per input row, in input order.
 
@@ -165,7 +166,8 @@ def row_results(
         os_ = sorted(by_row_ops.get(row.index, []), key=lambda o: o.seq)
         action = "; ".join(dict.fromkeys(c.action for c in cs if c.action))
         assign = next((o for o in os_ if not handler(o.op.kind).prerequisite), None)
-        before = kind.state_text(assign.op.before, names) if assign else next((c.state for c in cs), "")
+        before = (kind.state_text(assign.op.before, names) if assign and (assign.op.before or assign.op.after)
+                  else next((c.state for c in cs), ""))
         res = RowResult(row=row.index, row_number=row.number, status=Outcome.UNCHANGED, action=action,
                         before=before, after=before)
         failed = next((o for o in os_ if o.state is OpState.FAILED), None)
@@ -223,7 +225,10 @@ def row_results(
             c0 = cs[0]
             res.code, res.message = c0.code if c0.code != "unchanged" else "", c0.message
         if res.status is Outcome.APPLIED and assign is not None:
-            res.after = kind.state_text(assign.op.after, names)
+            res.after = kind.state_text(assign.op.after, names) if assign.op.after else res.after
+        obs = (observations or {}).get(row.index)
+        if obs is not None and res.status is Outcome.APPLIED:
+            _observed(res, obs)
         out.append(res)
     return out
 
@@ -240,6 +245,18 @@ def touched_pools(skus: Iterable[SkuRecord], ops: Iterable[OpRecord]) -> frozens
             before, after = parse_tokens(op.before), parse_tokens(op.after)
             out.update(ct for ct in set(before) | set(after) if before.get(ct, 0) != after.get(ct, 0))
     return frozenset(out)
+
+
+def _observed(res: RowResult, obs: Observation) -> None:
+    """A row whose write succeeded but whose effect completes later (group licensing): what the tenant showed."""
+    if obs.after:
+        res.after = obs.after
+    if obs.state == "failed":
+        res.status = Outcome.FAILED
+    if obs.state != "done" or obs.message:
+        res.code, res.message, res.fix = obs.code, obs.message, obs.fix
+    if obs.checked is not None:
+        res.time = obs.checked
 
 
 def seats_by_part(skus: Iterable[SkuRecord], *, after: bool, kind: Kind = Kind.LICENSES) -> dict[str, int]:

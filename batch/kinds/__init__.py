@@ -13,14 +13,17 @@ from ..models import Kind, OpKind, Role
 from .addons import ADDONS
 from .addons import OP_HANDLERS as _ADDON_OPS
 from .base import ChangeKind, Checked, OpHandler
+from .groups import GROUPS
+from .groups import OP_HANDLERS as _GROUP_OPS
 from .licenses import LICENSES
 from .licenses import OP_HANDLERS as _LICENSE_OPS
 
 #: Every kind, in the order a sheet's columns are tried against them.
-KINDS: dict[Kind, ChangeKind] = {Kind.LICENSES: LICENSES, Kind.ADDONS: ADDONS}
+#: Groups first: a membership sheet may carry a license column too (what the group should give).
+KINDS: dict[Kind, ChangeKind] = {Kind.GROUPS: GROUPS, Kind.LICENSES: LICENSES, Kind.ADDONS: ADDONS}
 
 #: Every operation kind's handler (where it goes, how its effect is read back).
-OP_HANDLERS: dict[OpKind, OpHandler] = {h.op_kind: h for h in (*_LICENSE_OPS, *_ADDON_OPS)}
+OP_HANDLERS: dict[OpKind, OpHandler] = {h.op_kind: h for h in (*_LICENSE_OPS, *_ADDON_OPS, *_GROUP_OPS)}
 
 
 def kind_of(kind: Kind | str) -> ChangeKind:
@@ -50,4 +53,7 @@ def kind_of_checked(checked: Checked) -> ChangeKind:
     """The kind a checked request belongs to."""
     from ..models import CheckedAddon
 
+    own = getattr(type(checked), "kind", None)  # a kind's own checked record names its kind
+    if isinstance(own, Kind):
+        return KINDS[own]
     return KINDS[Kind.ADDONS] if isinstance(checked, CheckedAddon) else KINDS[Kind.LICENSES]

@@ -32,7 +32,7 @@ from ..models import (
 )
 from ..sheets.catalog import ProductCatalog
 
-Checked = CheckedRequest | CheckedAddon
+Checked = CheckedRequest | CheckedAddon  # a kind may have its own record (batch.kinds.groups: CheckedGroup)
 
 
 class ChangeKind(Protocol):
@@ -106,3 +106,17 @@ class OpHandler(Protocol):
     def in_effect(self, op: Operation, state: Any) -> bool:
         """Does ``state`` (one value of :meth:`read_back`) already show the operation's after-state?"""
         ...
+
+
+# Optional hooks (looked up with getattr; a kind without them is unaffected):
+#
+# ChangeKind.resolve(tenant, sheet, requests, snapshot) -> requests
+#     read what the kind needs beyond users/SKUs into the snapshot before validation (groups: the named groups,
+#     their licenses and members), and expand rows that name a set of users (one InputRow per user reached;
+#     ``jobs`` moves the following sheets' row indexes along).
+# ChangeKind.describe_rules(checked) -> lines    extra lines for ``plan`` (how many users each rule reached).
+# OpHandler.amend(op, state) -> Operation | None
+#     after a 400 on ``op``, the operation re-planned against the target's state read back (groups: an add
+#     of 20 without those already members); None: the 400 stands.
+# OpHandler.observe ... see ``batch.apply.observe``: changes that complete asynchronously after the write
+#     succeeded (a group's licenses reach its new members later) are looked at per row after the writes.

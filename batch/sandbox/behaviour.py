@@ -72,6 +72,16 @@ MSG_TOO_MANY_IN = (
 MSG_MEMBER_EXISTS = (
     "One or more added object references already exist for the following modified properties: 'members'."
 )
+#: group-post-members.md: "you can add up to only 20 members" in one PATCH. UNCONFIRMED: the exact refusal text.
+MAX_MEMBERS_PER_PATCH = 20
+MSG_TOO_MANY_MEMBERS = (
+    "The request contains {n} member references; at most {max} can be added in one request."
+)
+#: UNCONFIRMED wording: adding or removing members of a rule-based (dynamic) group.
+MSG_DYNAMIC_MEMBERS = (
+    "Insufficient privileges to complete the operation: the members of a group with dynamic membership are "
+    "managed by its rule and cannot be changed directly."
+)
 MSG_NOT_ALLOWED = "Request not applicable to target tenant or the method is not allowed."
 MSG_THROTTLED = "Please retry again later."
 MSG_SERVICE_UNAVAILABLE = "The service is temporarily unavailable. Please retry later."

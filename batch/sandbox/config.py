@@ -63,6 +63,7 @@ class SandboxConfig:
     slow_seconds: float = 5.0
     # -- other
     group_processing_seconds: float = 2.0  # delay before group licensing reaches the members
+    group_processing_members_per_second: float = 0.0  # then at most this many members per second (0: no limit)
     shuffle_batch: bool = True  # answer $batch items out of order, as Graph may
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ import base64
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,6 +128,7 @@ USER_COLUMNS: dict[str, str] = {
     "accountEnabled": "account_enabled",
     "userType": "user_type",
     "companyName": "company_name",
+    "employeeType": "employee_type",
     "createdDateTime": "created",
     "assignedLicenses": "licenses",
     "licenseAssignmentStates": "licenses",
@@ -376,6 +377,7 @@ GROUP_COLUMNS: dict[str, str] = {
     "createdDateTime": "created",
     "assignedLicenses": "licenses",
     "licenseProcessingState": "processing_state",
+    "membershipRule": "membership_rule",
 }
 GROUP_PROPERTIES = frozenset(GROUP_COLUMNS)
 GROUP_DEFAULT_PROPERTIES = ("id", "displayName", "description", "mailNickname", "mail", "mailEnabled",
@@ -403,27 +405,89 @@ def find_group(conn: sqlite3.Connection, key: str) -> sqlite3.Row:
     return r
 
 
-def add_member(conn: sqlite3.Connection, group_key: str, body: Any, due: float) -> None:
-    g = find_group(conn, group_key)
-    ref = body.get("@odata.id") if isinstance(body, dict) else None
+def _refuse_dynamic(g: sqlite3.Row) -> None:
+    """Rule-based groups take no members through the API (cloud-facts)."""
+    if _is_dynamic(g):
+        raise bad_request(B.MSG_DYNAMIC_MEMBERS)
+
+
+def _is_dynamic(g: sqlite3.Row) -> bool:
+    rule = g["membership_rule"] if "membership_rule" in g.keys() else None  # noqa: SIM118 (a Row's `in` is values)
+    return bool(rule) or "DynamicMembership" in orjson.loads(g["group_types"] or "[]")
+
+
+def _ref_id(ref: Any) -> str:
     if not isinstance(ref, str) or not ref:
         raise bad_request("Invalid object identifier ''.")
     obj_id = ref.rstrip("/").rsplit("/", 1)[-1]
     if not GUID_RE.match(obj_id):
         raise bad_request(f"Invalid object identifier '{obj_id}'.")
-    user = conn.execute("SELECT id FROM users WHERE id=?", (obj_id.lower(),)).fetchone()
+    return obj_id.lower()
+
+
+def _insert_members(conn: sqlite3.Connection, g: sqlite3.Row, user_ids: Sequence[str],
+                    due: Callable[[], float]) -> None:
+    n = conn.execute("SELECT COALESCE(MAX(n), 0) FROM members WHERE group_id=?", (g["id"],)).fetchone()[0]
+    for uid in user_ids:
+        n += 1
+        conn.execute("INSERT INTO members VALUES(?,?,?)", (g["id"], uid, n))
+        if g["licenses"] != "[]":
+            conn.execute("INSERT INTO group_jobs(group_id, user_id, due) VALUES(?,?,?)", (g["id"], uid, due()))
+
+
+def add_member(conn: sqlite3.Connection, group_key: str, body: Any, due: Callable[[], float]) -> None:
+    """POST /groups/{id}/members/$ref: one member."""
+    g = find_group(conn, group_key)
+    _refuse_dynamic(g)
+    obj_id = _ref_id(body.get("@odata.id") if isinstance(body, dict) else None)
+    user = conn.execute("SELECT id FROM users WHERE id=?", (obj_id,)).fetchone()
     if user is None:
         raise not_found(obj_id)
     if conn.execute("SELECT 1 FROM members WHERE group_id=? AND user_id=?", (g["id"], user["id"])).fetchone():
         raise bad_request(B.MSG_MEMBER_EXISTS)
-    n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM members WHERE group_id=?", (g["id"],)).fetchone()[0]
-    conn.execute("INSERT INTO members VALUES(?,?,?)", (g["id"], user["id"], n))
-    if g["licenses"] != "[]":
-        conn.execute("INSERT INTO group_jobs(group_id, user_id, due) VALUES(?,?,?)", (g["id"], user["id"], due))
+    _insert_members(conn, g, [user["id"]], due)
+
+
+def patch_group(conn: sqlite3.Connection, group_key: str, body: Any, due: Callable[[], float]) -> None:
+    """PATCH /groups/{id}: ``members@odata.bind`` (up to 20; any of them a member already refuses the whole
+    request) and a few plain properties."""
+    g = find_group(conn, group_key)
+    if not isinstance(body, dict) or not body:
+        raise bad_request("Empty Payload. JSON content expected.")
+    sets: dict[str, Any] = {}
+    refs: list[Any] | None = None
+    for k, v in body.items():
+        if k == "members@odata.bind":
+            if not isinstance(v, list):
+                raise bad_request("Invalid value specified for property 'members@odata.bind' of resource 'Group'.")
+            refs = v
+        elif k in ("displayName", "description"):
+            if not isinstance(v, str):
+                raise bad_request(f"Invalid value specified for property '{k}' of resource 'Group'.")
+            sets[GROUP_COLUMNS[k]] = v
+        else:
+            raise bad_request(B.MSG_UNKNOWN_PROPERTY.format(name=k, type="Group"))
+    if refs is not None:
+        if len(refs) > B.MAX_MEMBERS_PER_PATCH:
+            raise bad_request(B.MSG_TOO_MANY_MEMBERS.format(n=len(refs), max=B.MAX_MEMBERS_PER_PATCH))
+        _refuse_dynamic(g)
+        ids = list(dict.fromkeys(_ref_id(r) for r in refs))
+        q = ",".join("?" * len(ids))
+        known = {r[0] for r in conn.execute(f"SELECT id FROM users WHERE id IN ({q})", ids)} if ids else set()
+        for uid in ids:
+            if uid not in known:
+                raise not_found(uid)
+        if ids and conn.execute(f"SELECT 1 FROM members WHERE group_id=? AND user_id IN ({q}) LIMIT 1",
+                                (g["id"], *ids)).fetchone():
+            raise bad_request(B.MSG_MEMBER_EXISTS)
+        _insert_members(conn, g, ids, due)
+    if sets:
+        conn.execute(f"UPDATE groups SET {', '.join(f'{c}=?' for c in sets)} WHERE n=?", (*sets.values(), g["n"]))
 
 
 def remove_member(conn: sqlite3.Connection, group_key: str, user_key: str, due: float) -> None:
     g = find_group(conn, group_key)
+    _refuse_dynamic(g)
     cur = conn.execute("DELETE FROM members WHERE group_id=? AND user_id=?", (g["id"], user_key.lower()))
     if cur.rowcount == 0:
         raise not_found(user_key)

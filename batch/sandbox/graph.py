@@ -64,6 +64,7 @@ class GraphFace:
         self.tenant_name = meta.get("tenant_name", "Contoso")
         self.country = meta.get("country", "US")
         self.base_url = ""  # public base, ends in /v1.0 (set by the server once it knows its port)
+        self.next_member_slot = 0.0  # group licensing: when the next member's processing may be due
 
     # ------------------------------------------------------------------------------ routing
 
@@ -91,6 +92,8 @@ class GraphFace:
                 return Route(_list_groups, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
             if n == 2 and method == "GET":
                 return Route(_get_group, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
+            if n == 2 and method == "PATCH":
+                return Route(_patch_group, True, WRITE_MEMBERS, B.COST_WRITE, "write")
             if n == 3 and segs[2].lower() == "members" and method == "GET":
                 return Route(_list_members, False, READ_GROUPS, B.COST_GET_MEMBERS, "read")
             if n == 4 and segs[2].lower() == "members" and segs[3] == "$ref" and method == "POST":
@@ -419,6 +422,9 @@ USER_FILTER_COLUMNS: dict[str, tuple[str, bool]] = {
     "displayname": ("display_name", False),
     "jobtitle": ("job_title", False),
     "country": ("country", False),
+    "companyname": ("company_name", False),
+    "officelocation": ("office_location", False),
+    "employeetype": ("employee_type", False),
 }
 GROUP_FILTER_COLUMNS: dict[str, tuple[str, bool]] = {
     "displayname": ("display_name", False),
@@ -571,8 +577,24 @@ def _due(face: GraphFace) -> float:
     return time.time() + face.config.scaled(face.config.group_processing_seconds)
 
 
+def _member_due(face: GraphFace) -> float:
+    """When Entra gets to one more member: after the processing delay, and at most
+    ``group_processing_members_per_second`` members per second over the whole tenant (0 = no limit)."""
+    due = _due(face)
+    rate = face.config.group_processing_members_per_second
+    if rate > 0:
+        due = max(due, face.next_member_slot)
+        face.next_member_slot = due + face.config.scaled(1.0 / rate)
+    return due
+
+
 def _add_member(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
-    D.add_member(face.store.conn, segs[1], body, _due(face))
+    D.add_member(face.store.conn, segs[1], body, lambda: _member_due(face))
+    return Reply(204)
+
+
+def _patch_group(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    D.patch_group(face.store.conn, segs[1], body, lambda: _member_due(face))
     return Reply(204)
 
 

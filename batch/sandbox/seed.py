@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from . import catalogue as C
-from .store import LEGACY_TABLES, SCHEMA_VERSION, TABLES, connect, create_schema, dumps, install_default_tokens
+from .store import (
+    LEGACY_TABLES,
+    SCHEMA_VERSION,
+    TABLES,
+    connect,
+    create_schema,
+    dumps,
+    install_default_tokens,
+    migrate,
+)
 
 DOMAIN = "contoso.onmicrosoft.com"
 TENANT_NAME = "Contoso"
@@ -125,6 +134,7 @@ def init_tenant(db: str | Path, *, users: int = 500, seed: int = 1, domain: str 
         create_schema(conn)
         install_default_tokens(conn)
         summary = _seed(conn, rng, tenant_id, users, seed, domain)
+        migrate(conn)  # columns added after the positional inserts above (membershipRule, employeeType)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

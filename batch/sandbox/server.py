@@ -48,10 +48,11 @@ class SandboxApp:
         self.store = Store(db)
         self.config = config
         meta = self.store.meta()
-        if "tenant_id" in meta and meta.get("schema_version") != SCHEMA_VERSION:
-            with self.store.write() as c:  # a tenant seeded by an older version: add what is new
+        if "tenant_id" in meta:
+            with self.store.write() as c:  # a tenant seeded by an older version: add what is new (idempotent)
                 migrate(c)
-                c.execute("INSERT OR REPLACE INTO meta VALUES('schema_version', ?)", (SCHEMA_VERSION,))
+                if meta.get("schema_version") != SCHEMA_VERSION:
+                    c.execute("INSERT OR REPLACE INTO meta VALUES('schema_version', ?)", (SCHEMA_VERSION,))
             meta = self.store.meta()
         if "tenant_id" not in meta:
             raise ConfigError("The sandbox database is not seeded.", path=str(db),

@@ -118,6 +118,13 @@ def migrate(conn: sqlite3.Connection) -> None:
     cols = {r[1] for r in conn.execute("PRAGMA table_info(allocations)")}
     if "auto_allocated" not in cols:
         conn.execute("ALTER TABLE allocations ADD COLUMN auto_allocated INTEGER NOT NULL DEFAULT 0")
+    # group membership rows: rule-based groups, and the employeeType a rule row may filter on
+    if "membership_rule" not in {r[1] for r in conn.execute("PRAGMA table_info(groups)")}:
+        conn.execute("ALTER TABLE groups ADD COLUMN membership_rule TEXT")
+    ucols = {r[1] for r in conn.execute("PRAGMA table_info(users)")}
+    if "employee_type" not in ucols:
+        conn.execute("ALTER TABLE users ADD COLUMN employee_type TEXT")
+    conn.execute("CREATE INDEX IF NOT EXISTS users_company ON users(company_name)")
 
 
 class Store:

@@ -176,6 +176,18 @@ SYNONYMS: dict[Role, tuple[str, ...]] = {
         "usage country",
     ),
     Role.PRIORITY: ("priority", "prio"),
+    Role.GROUP: (  # group membership rows (batch.kinds.groups)
+        "group",
+        "group name",
+        "group display name",
+        "groupName",
+        "group id",
+        "groupId",
+        "group object id",
+        "licensing group",
+        "security group",
+        "target group",
+    ),
     Role.ENVIRONMENT: (
         "environment",
         "environment id",

@@ -112,6 +112,11 @@ def build_sheet(
     columns, col_notes = detect_columns(headers, column_map, where)
     all_notes.extend(col_notes)
     found = _require(columns, headers, where, h + 1, in_sheet, kind)
+    if found is Kind.GROUPS and kind is None and {Role.SKU, Role.TO_SKU} & columns.keys():
+        all_notes.append(
+            "read as group memberships (a group column beside the license column): each row's license is checked "
+            "against what its group gives; use --kind licenses to assign the licenses directly instead"
+        )
     return Sheet(
         path=path,
         format=fmt,

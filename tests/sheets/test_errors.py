@@ -96,7 +96,7 @@ def test_map_unknown_role(write_text) -> None:  # type: ignore[no-untyped-def]
     assert str(e.value) == (
         f"{p}: --map uses the unknown role 'owner'. "
         "Roles are: user, sku, action, from_sku, to_sku, disabled_plans, usage_location, priority, environment, "
-            "addon, amount."
+            "addon, amount, group."
     )
 
 

@@ -71,6 +71,7 @@ from ...models import (
     User,
 )
 from ...sheets.catalog import ProductCatalog
+from ..rules import RULE_FINDINGS, Rule, describe_rules, expand_rules, parse_rule
 from .capacity import capacity
 from .checks import Resolver, Work, check_row, location_findings, unchanged_finding
 from .cross import cross_checks, plan_rules, plan_rules_after_capacity
@@ -125,6 +126,10 @@ def validate_licenses(
     return checked, lines
 
 
+def _rule_of(request: Any) -> Rule | None:
+    return parse_rule(request.user) if request.user and "@" not in request.user else None
+
+
 def _parts(snapshot: TenantSnapshot) -> dict[str, str]:
     return {sid: s.part_number for sid, s in snapshot.skus.items()}
 
@@ -133,10 +138,17 @@ class _Licenses:
     kind = Kind.LICENSES
     title = "Licenses"
     state_label = "Licenses"
-    findings: Mapping[str, tuple[Severity, str]] = FINDINGS
+    findings: Mapping[str, tuple[Severity, str]] = {**FINDINGS, **RULE_FINDINGS}
 
     def recognises(self, columns: Mapping[Role, int], headers: Sequence[str]) -> bool:
         return Role.USER in columns and bool(_LICENSE_ROLES & columns.keys())
+
+    def resolve(self, tenant: Any, sheet: Sheet, requests: list[Any], snapshot: TenantSnapshot) -> list[Any]:
+        """Rule rows (``Department=Sales`` in the user column): one line per user reached (``batch.kinds.rules``)."""
+        return expand_rules(tenant.graph, sheet, requests, snapshot, _rule_of)
+
+    def describe_rules(self, checked: Sequence[Any]) -> list[str]:
+        return describe_rules(checked)
 
     def parse(self, sheet: Sheet, *, catalog: ProductCatalog | None) -> list[Any]:
         from ...sheets.rows import parse_requests
@@ -144,7 +156,7 @@ class _Licenses:
         return list(parse_requests(sheet, catalog=catalog))
 
     def user_keys(self, requests: Sequence[Any]) -> set[str]:
-        return {r.user for r in requests if r.user}
+        return {r.user for r in requests if r.user and _rule_of(r) is None}
 
     def needs_powerplatform(self, requests: Sequence[Any]) -> bool:
         return False
