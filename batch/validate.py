@@ -13,6 +13,7 @@ add-on's units) refuses everything.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from .errors import Severity
 from .kinds import KINDS, kind_of
 from .kinds.capacity import CAPACITY_FINDINGS, parse_reserve
 from .kinds.licenses.findings import is_user_key
-from .models import RequestStatus, Sheet, ShortfallPolicy, TenantSnapshot, Validation
+from .models import CapacityLine, Kind, RequestStatus, Sheet, ShortfallPolicy, TenantSnapshot, Validation
 from .sheets.catalog import ProductCatalog
 
 
@@ -66,21 +67,49 @@ def validate_sheets(
     policy: ShortfallPolicy = ShortfallPolicy.STOP,
     reserve: str | int = "0",
 ) -> Validation:
-    """Check several sheets (each of its own kind) as one wave."""
+    """Check several sheets (each of its own kind) as one wave.
+
+    The sheets of one kind are checked together (a user named on two Licenses sheets is one user: duplicates,
+    conflicts and seats are counted across them). Kinds that draw on the same seats (a user's direct license
+    and a licensing group's) are checked one after the other, each against what the ones before it take: the
+    seats the first kind's ready rows take are no longer free for the next, so one wave never counts a seat
+    twice.
+    """
     if not parts:
         raise ValueError("validate_sheets needs at least one sheet")
     reserve_of = parse_reserve(reserve)
     policy = ShortfallPolicy(policy)
-    checked = []
-    capacity = []
+    by_kind: dict[Kind, list[tuple[Sheet, Sequence[Any]]]] = {}
+    for sheet, requests in parts:
+        by_kind.setdefault(sheet.kind, []).append((sheet, requests))
+    checked: list[Any] = []
+    capacity: list[CapacityLine] = []
+    seen = snapshot
     with paused_gc():
-        for sheet, requests in parts:
-            c, lines = kind_of(sheet.kind).validate(sheet, requests, snapshot, catalog=catalog, policy=policy,
-                                                    reserve_of=reserve_of)
+        for kind, group in by_kind.items():
+            requests = [r for _sheet, rs in group for r in rs]
+            c, lines = kind_of(kind).validate(group[0][0], requests, seen, catalog=catalog, policy=policy,
+                                              reserve_of=reserve_of)
             checked.extend(c)
             capacity.extend(lines)
+            if len(by_kind) > 1:
+                seen = _after(seen, lines)
+    checked.sort(key=lambda x: x.request.row)  # input order across the sheets (stable within a row)
     return Validation(sheet=parts[0][0], requests=checked, capacity=capacity, snapshot=snapshot, policy=policy,
                       extra_sheets=[s for s, _ in parts[1:]])
+
+
+def _after(snapshot: TenantSnapshot, lines: Sequence[CapacityLine]) -> TenantSnapshot:
+    """The snapshot as the next kind should see it: seats the lines take counted as consumed (as far as there
+    were any free: what did not fit is refused either way), seats they free given back."""
+    skus = dict(snapshot.skus)
+    for c in lines:
+        if c.kind is not Kind.LICENSES or c.sku_id not in skus:
+            continue
+        taken = c.net if c.net <= 0 else min(c.net, max(0, c.enabled - c.consumed - c.reserve))
+        if taken:
+            skus[c.sku_id] = dataclasses.replace(skus[c.sku_id], consumed=skus[c.sku_id].consumed + taken)
+    return dataclasses.replace(snapshot, skus=skus, _index=snapshot._index)
 
 
 def summarise(validation: Validation) -> dict[str, int]:

@@ -455,3 +455,19 @@ def test_map_file_keeps_commas_in_headers(workdir: Path, capsys: pytest.CaptureF
     code, _, err = run(capsys, "validate", str(sheet), "--map-file", "bad.txt")
     assert code == 2
     assert err.startswith("error: bad.txt, row 1: 'user Mail' is not of the form role = Header.")
+
+
+def test_a_department_license_sheet_is_rule_rows(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No user column, a Department column: each row names the department's users (issue 10's exit-2 case)."""
+    sheet = workdir / "dept.csv"
+    sheet.write_text("Department,License,Usage location\nFinance,AAD_PREMIUM,United States\n", encoding="utf-8")
+    code, out, err = run(capsys, "plan", str(sheet), "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["errors"] == 0 and s["rows"] > 1  # one line per user the rule reached
+    assert ("Note: no user column: each row names the users whose Department is the row's 'Department' cell (a rule "
+            "row, like Department=Finance); every user it reaches gets a line of its own, named in 'User (from "
+            "rule)'") in err
+    rows = rows_of(workdir / s["report"], "Rows")
+    assert {r["Department"] for r in rows} == {"Finance"}
+    assert all(str(r["User (from rule)"]).endswith("@contoso.onmicrosoft.com") for r in rows)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ColumnError, EmptySheetError, shorten
 from ..models import InputRow, Kind, Role, Sheet, TypedCell
-from .columns import detect_columns, header_score, mapped_headers
+from .columns import detect_columns, header_score, mapped_headers, norm
 
 HEADER_SCAN = 20
 _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
@@ -111,6 +111,8 @@ def build_sheet(
 
     columns, col_notes = detect_columns(headers, column_map, where)
     all_notes.extend(col_notes)
+    if Role.USER not in columns and Role.ENVIRONMENT not in columns and kind in (None, Kind.LICENSES, Kind.GROUPS):
+        headers, rows = _rule_column(headers, rows, columns, all_notes)
     found = _require(columns, headers, where, h + 1, in_sheet, kind)
     if found is Kind.GROUPS and kind is None and {Role.SKU, Role.TO_SKU} & columns.keys():
         all_notes.append(
@@ -206,6 +208,34 @@ def _unique_headers(header: list[str], lo: int, hi: int) -> tuple[str, ...]:
         seen.add(candidate.casefold())
         out.append(candidate)
     return tuple(out)
+
+
+#: Headers of a directory attribute that, with no user column, make every row a rule row (Department=Sales).
+#: Country is left out on purpose: it is the usage location.
+_RULE_HEADERS = frozenset({"department", "jobtitle", "companyname", "company", "officelocation", "office",
+                           "employeetype"})
+RULE_USER_HEADER = "User (from rule)"
+
+
+def _rule_column(
+    headers: tuple[str, ...], rows: list[InputRow], columns: dict[Role, int], notes: list[str]
+) -> tuple[tuple[str, ...], list[InputRow]]:
+    """A `Department,License` sheet: no user column, but a directory attribute. Each row names the users whose
+    attribute is the cell's value: an added column ``User (from rule)`` holds ``Department=Sales`` (a rule row,
+    ``batch.kinds.rules``), which the rule expansion replaces with each reached user's UPN. The input columns
+    stay as they were."""
+    taken = set(columns.values())
+    hit = next((i for i, h in enumerate(headers) if i not in taken and norm(h) in _RULE_HEADERS), None)
+    if hit is None:
+        return headers, rows
+    attr = headers[hit]
+    out = [InputRow(r.index, r.number, (*r.cells, f"{attr}={r.cells[hit]}" if r.cells[hit] else ""),
+                    None if r.values is None else (*r.values, None)) for r in rows]  # typed cells kept
+    columns[Role.USER] = len(headers)
+    first = next((r.cells[hit] for r in rows if r.cells[hit]), "...")
+    notes.append(f"no user column: each row names the users whose {attr} is the row's '{attr}' cell (a rule row, "
+                 f"like {attr}={first}); every user it reaches gets a line of its own, named in '{RULE_USER_HEADER}'")
+    return (*headers, RULE_USER_HEADER), out
 
 
 def _require(

@@ -386,3 +386,39 @@ def test_reserve_holds_back_add_on_units(server: SandboxServer, tmp_path: Path) 
     assert (line.enabled, line.consumed, line.reserve, line.needed, line.short) == (50, 45, 5, 1, 1)
     (finding,) = held.requests[0].findings
     assert finding.code == "capacity-shortfall" and "(after keeping 5 in reserve)" in finding.message
+
+
+def test_one_wave_never_counts_a_seat_twice_across_kinds_and_sheets(server: SandboxServer, tmp_path: Path) -> None:
+    """Microsoft 365 E3 has 5 free seats. Sheet 1 assigns it directly to 3 users, sheet 2 (another Licenses
+    sheet) to 1 more and to one of the first again, sheet 3 adds 2 users to the group that gives it: 6 seats
+    for 5, so the wave is refused; and the repeated user is a duplicate across the two Licenses sheets."""
+    path = tmp_path / "wave.xlsx"
+    users = [f"{u}@contoso.onmicrosoft.com" for u in ("megan.bowen", "pradeep.gupta", "alex.wilber", "joni.sherman",
+                                                        "patti.fernandez", "lynne.robbins")]
+    wb = openpyxl.Workbook()
+    first = wb.active
+    assert first is not None
+    first.title = "Licenses"
+    first.append(["User", "License", "Usage location"])
+    for u in users[:3]:
+        first.append([u, "SPE_E3", "US"])
+    second = wb.create_sheet("More licenses")
+    second.append(["User", "License", "Usage location"])
+    second.append([users[3], "SPE_E3", "US"])
+    second.append([users[0], "SPE_E3", "US"])
+    groups = wb.create_sheet("Memberships")
+    groups.append(["User", "Group"])
+    for u in users[4:]:
+        groups.append([u, "Licensing - Microsoft 365 E3"])
+    wb.save(path)
+    with jobs.open_session(settings_for(server, tmp_path)) as s:
+        v = jobs.check_file(s, path)
+    assert [sh.kind.value for sh in v.sheets] == ["licenses", "licenses", "groups"]
+    codes = [(c.request.row, tuple(f.code for f in c.findings)) for c in v.requests]
+    assert codes[4] == (4, ("duplicate-row",))
+    e3 = [c for c in v.capacity if c.part_number == "SPE_E3"]
+    sku = next(x for x in v.snapshot.skus.values() if x.part_number == "SPE_E3")
+    assert sku.enabled - sku.consumed == 5
+    # the group's line sees the 4 seats the direct assignments take: 1 left for 2 members
+    assert [(c.consumed - sku.consumed, c.needed, c.short) for c in e3] == [(0, 4, 0), (4, 2, 1)]
+    assert v.wave_refused
