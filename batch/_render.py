@@ -6,11 +6,15 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from .apply.engine import ProgressNote
 from .jobs import PlanRun, ValidationRun, plan_summary, run_summary, validation_summary
-from .models import Kind, Outcome, RunResult
+from .models import WAVE_REFUSED, Kind, Outcome, RunResult
 from .report.capacity import CapacityReport
+
+if TYPE_CHECKING:
+    from .apply.engine import ProgressEvent
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
@@ -30,21 +34,35 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
     return [fmt(list(headers)), fmt(["-" * w for w in widths]), *(fmt(r) for r in body)]
 
 
-def _findings_by_code(res: ValidationRun | PlanRun, limit: int = 5) -> list[str]:
-    counts: Counter[str] = Counter()
-    first: dict[str, list[int]] = {}
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 operation``, ``2 operations`` (``many`` for irregular plurals)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def row_list(numbers: Iterable[int], limit: int = 6) -> str:
+    """Distinct row numbers in order, at most ``limit`` of them: "2, 11, 18, ..." """
+    rows = list(dict.fromkeys(numbers))
+    return ", ".join(str(r) for r in rows[:limit]) + (", ..." if len(rows) > limit else "")
+
+
+def _findings_by_code(res: ValidationRun | PlanRun, limit: int = 6, codes: int = 40) -> list[str]:
+    """One line per finding code (every code, or the first ``codes`` and "and N more"): how many rows
+    carry it, which (distinct) rows, and one example message."""
+    rows: dict[str, list[int]] = {}
     message: dict[str, str] = {}
     for c in res.validation.requests:
         for f in c.findings:
-            counts[f.code] += 1
-            rows = first.setdefault(f.code, [])
-            if len(rows) < limit:
-                rows.append(c.request.row_number)
+            rows.setdefault(f.code, []).append(c.request.row_number)
             message.setdefault(f.code, f"{f.severity}: {f.message}")
+    distinct = {code: list(dict.fromkeys(r)) for code, r in rows.items()}
+    order = sorted(distinct, key=lambda code: (-len(distinct[code]), code))
     lines = []
-    for code, n in counts.most_common():
-        where = ", ".join(str(r) for r in first[code]) + (", ..." if n > limit else "")
-        lines.append(f"  {code} x{n} (rows {where})  e.g. {message[code]}")
+    for code in order[:codes]:
+        n = len(distinct[code])
+        lines.append(f"  {code} x{n} ({'row' if n == 1 else 'rows'} {row_list(distinct[code], limit)})"
+                     f"  e.g. {message[code]}")
+    if len(order) > codes:
+        lines.append(f"  ... and {len(order) - codes} more finding codes (see the report)")
     return lines
 
 
@@ -52,8 +70,8 @@ def render_validation(res: ValidationRun | PlanRun) -> list[str]:
     s = validation_summary(res)
     v = res.validation
     lines = [
-        f"{v.sheet.path.name}: {s['rows']} rows - {s['ok']} ok, {s['unchanged']} unchanged, "
-        f"{s['warnings']} with warnings, {s['errors']} with errors, {s['over_capacity']} over capacity",
+        f"{v.sheet.path.name}: {plural(s['rows'], 'row')} - {s['ok']} ok ({s['warnings']} of them with warnings), "
+        f"{s['unchanged']} unchanged, {s['errors']} with errors, {s['over_capacity']} over capacity",
     ]
     for sh in v.sheets:
         where = f"sheet '{sh.sheet_name}': " if len(v.sheets) > 1 else ""
@@ -101,7 +119,7 @@ def render_plan(res: PlanRun, *, brief: bool = False, limit: int = 50) -> list[s
     s = plan_summary(res)
     ops = describe_operations(res.plan)
     n_ops = s["operations"]
-    lines.append(f"Plan {res.run_id}: {n_ops} operation{'' if n_ops == 1 else 's'}")
+    lines.append(f"Plan {res.run_id}: {plural(n_ops, 'operation')}")
     lines.extend("  " + n for n in res.plan.notes)  # choices people must see even in brief (--via-group)
     ops = ops[len(res.plan.notes):]
     shown = ops if not brief else ops[:0]
@@ -140,6 +158,18 @@ def render_capacity(report: CapacityReport) -> list[str]:
     return lines
 
 
+def render_users(users: Sequence[dict[str, object]]) -> list[str]:
+    """``sandbox users``: one line per user (UPN, department, job title, location, type, enabled, licenses)."""
+    rows = [
+        (u["userPrincipalName"], u.get("department") or "", u.get("jobTitle") or "", u.get("usageLocation") or "-",
+         u.get("userType") or "", "yes" if u.get("accountEnabled") else "no",
+         ", ".join(u.get("licenses") or []) or "-")  # type: ignore[arg-type]
+        for u in users
+    ]
+    return [*table(["userPrincipalName", "department", "job title", "location", "type", "enabled", "licenses"],
+                   rows), f"{plural(len(users), 'user')}"]
+
+
 def changed_anything(result: RunResult) -> bool:
     """Did the run change the tenant? (A skipped row with a request id was partly applied.)"""
     return any(r.status is Outcome.APPLIED or (r.status is Outcome.SKIPPED and r.request_id) for r in result.rows)
@@ -148,12 +178,15 @@ def changed_anything(result: RunResult) -> bool:
 def render_run(result: RunResult) -> list[str]:
     s = run_summary(result)
     dur = (result.finished - result.started).total_seconds()
-    lines = [
-        f"Run {result.run_id}: {s['rows']} rows - {s['applied']} applied, {s['unchanged']} unchanged, "
-        f"{s['skipped']} skipped, {s['failed']} failed, {s['not_run']} not run "
-        f"({dur:.1f} s, {result.requests_sent} requests, {result.throttled} throttled, "
-        f"{result.throttle_wait_s:.1f} s waiting on throttling)",
-    ]
+    lines: list[str] = []
+    if result.already_finished:
+        lines.append(f"Run {result.run_id} had already finished: nothing was sent again. Its results:")
+    lines.append(
+        f"Run {result.run_id}: {plural(s['rows'], 'row')} - {s['applied']} applied, "
+        f"{s['unchanged']} unchanged, {s['skipped']} skipped, {s['failed']} failed, "
+        f"{s['not_run']} not run ({dur:.1f} s, {plural(result.requests_sent, 'request')}, "
+        f"{result.throttled} throttled, {result.throttle_wait_s:.1f} s waiting on throttling)",
+    )
     failed = [r for r in result.rows if r.status is Outcome.FAILED]
     if failed:
         lines.append("Failed (the tenant refused):")
@@ -161,15 +194,24 @@ def render_run(result: RunResult) -> list[str]:
         if len(failed) > 10:
             lines.append(f"  ... and {len(failed) - 10} more (see the Errors sheet)")
     skipped = [r for r in result.rows if r.status is Outcome.SKIPPED]
+    refused = sum(1 for r in skipped if r.code == WAVE_REFUSED)
     if skipped:
         by: Counter[str] = Counter(r.code for r in skipped)
         lines.append("Skipped (not sent; fix the sheet and run those rows again):")
-        for code, n in by.most_common(12):
-            rows = [str(r.row_number) for r in skipped if r.code == code]
-            more = ", ..." if len(rows) > 6 else ""
-            lines.append(f"  {code} x{n} (rows {', '.join(rows[:6])}{more})")
+        order = sorted(by, key=lambda code: (-by[code], code))
+        for code in order[:20]:
+            lines.append(f"  {code} x{by[code]} ({'row' if by[code] == 1 else 'rows'} "
+                         f"{row_list(r.row_number for r in skipped if r.code == code)})")
+        if len(order) > 20:
+            lines.append(f"  ... and {len(order) - 20} more codes (see the Errors sheet)")
     lines.append(f"Results: {s['report']}")
-    if s["rows"] and not s["not_run"] and not changed_anything(result):
+    if refused:
+        lines.append(
+            f"The wave was refused: a license or add-on is short (--on-shortfall stop), so nothing was sent and "
+            f"{plural(refused, 'valid row')} {'was' if refused == 1 else 'were'} not applied. Buy or free seats, "
+            "or run again with --on-shortfall partial."
+        )
+    elif s["rows"] and not s["not_run"] and not s["failed"] and not changed_anything(result):
         lines.append("Nothing needed changing: the tenant already matches every valid row.")
     if result.interrupted:
         lines.append(f"Interrupted. Continue with: license-batch resume {result.run_id}")
@@ -179,8 +221,8 @@ def render_run(result: RunResult) -> list[str]:
 class ProgressPrinter:
     """Progress on a TTY (one updating line), plain log lines every few seconds otherwise.
 
-    Called with the engine's progress records: objects with ``done``, ``total``, ``throttle_wait_s``
-    (attributes or mapping keys).
+    Called with the engine's :class:`~batch.apply.engine.Progress` records. The final line (every row done)
+    is written once, however often the engine reports it.
     """
 
     def __init__(self, stream: TextIO | None = None, *, every: float = 5.0) -> None:
@@ -190,29 +232,33 @@ class ProgressPrinter:
         self.t0 = time.monotonic()
         self.last = 0.0
         self.width = 0  # length of the progress line last written on the TTY
+        self.final_written: tuple[int, int] | None = None  # (done, total) of the final line written
 
-    def __call__(self, p: Any) -> None:
-        get = (lambda k: p.get(k, 0)) if isinstance(p, dict) else (lambda k: getattr(p, k, 0))
-        if get("text"):  # a phase with its own line (group processing after the writes)
-            self.stream.write(("\r" if self.tty and self.width else "") + str(get("text")) + "\n")
+    def __call__(self, p: ProgressEvent) -> None:
+        if isinstance(p, ProgressNote):  # a phase with its own line (group processing after the writes)
+            self.stream.write(("\r" if self.tty and self.width else "") + p.text + "\n")
             self.width = 0
             self.stream.flush()
             return
-        done, total = int(get("done") or 0), int(get("total") or 0)
-        wait = float(get("throttle_wait_s") or 0.0)
+        done, total, wait = p.done, p.total, p.throttle_wait_s
         now = time.monotonic()
-        final = total and done >= total
+        final = bool(total) and done >= total
+        if final and self.final_written == (done, total):
+            return  # the engine reports the end more than once: one line
+        if self.final_written and not final:  # the next run on the same printer (demo: wave, then add-ons)
+            self.t0, self.last = now, 0.0
         if not final and now - self.last < (0.2 if self.tty else self.every):
             return
         self.last = now
-        el = max(now - self.t0, 1e-9)
-        rate = done / el
+        self.final_written = (done, total) if final else None
+        el = now - self.t0
+        rate = done / el if el >= 0.2 else 0.0  # no rate (nor ETA) from the first instants: it would be noise
         eta = (total - done) / rate if rate > 0 else 0.0
-        text = f"{done}/{total} rows  {rate:,.0f} rows/s  ETA {eta:,.0f} s  waiting on throttling {wait:.1f} s"
+        speed = f"  {rate:,.0f} rows/s  ETA {eta:,.0f} s" if rate > 0 else ""
+        text = f"{done}/{total} rows{speed}  waiting on throttling {wait:.1f} s"
         if self.tty:  # rewrite the line in place; pad over a longer previous text
             self.stream.write("\r" + text.ljust(self.width) + ("\n" if final else ""))
             self.width = len(text)
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
-

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -39,7 +40,8 @@ class _Out:
 def _add_target_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target")
     g.add_argument("--tenant", help="'sandbox' (default when no tenant is configured) or the tenant's domain")
-    g.add_argument("--graph-url", help="Graph base URL ending in /v1.0 (env LICENSE_BATCH_GRAPH_URL)")
+    g.add_argument("--graph-url", help="Graph base URL ending in /v1.0 (env LICENSE_BATCH_GRAPH_URL); a loopback URL "
+                   "(a sandbox) is sent LICENSE_BATCH_TOKEN, or the sandbox's development token when it is unset")
     g.add_argument("--powerplatform-url", help="Power Platform base URL (env LICENSE_BATCH_POWERPLATFORM_URL)")
     g.add_argument("--config", help="settings file (default ./license-batch.toml when present)")
     g.add_argument("--cloud", choices=["global", "usgov", "usgov-dod", "china"],
@@ -168,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback)")
     ss.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     ss.add_argument("--time-scale", type=float, default=None, help="run the quota clock this many times faster")
+    su = ssub.add_parser(
+        "users",
+        help="list the sandbox's users (names for a first sheet), with their licenses",
+        description="Example: license-batch sandbox users --filter department=Sales --filter usageLocation=DE. "
+        "Keys: department, jobTitle, usageLocation, userType, accountEnabled (equal, any case); upn, mail "
+        "(contains); license (holds that part number).",
+    )
+    su.add_argument("--db", help="state file (default .license-batch/sandbox.db; seeded when missing)")
+    su.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                    help="keep users whose KEY is VALUE (repeat: all must hold)")
+    su.add_argument("--json", action="store_true", help="print the users as one JSON array on stdout")
     _add_real_tenant_commands(sub)
     _add_examples(parser, sub)
     return parser
@@ -309,7 +322,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
     cmap: dict[str, str] = {}
     if getattr(args, "map_file", None):
-        from .jobs import read_map_file
+        from .config import read_map_file
 
         cmap.update(read_map_file(args.map_file))
     if getattr(args, "map", None):
@@ -351,7 +364,7 @@ def _announce(session: Session, out: _Out) -> None:
     session._announced = True  # type: ignore[attr-defined]
 
 
-def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool) -> int:
+def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool, strict: bool = False) -> int:
     """validate (with_plan False) and plan / apply --dry-run (True): read, snapshot, validate[, plan]; report."""
     from . import _render, jobs
 
@@ -359,7 +372,8 @@ def _check(args: argparse.Namespace, out: _Out, *, with_plan: bool) -> int:
     opts = {"sheet": args.sheet, "on_shortfall": args.on_shortfall, "reserve": args.reserve, "kind": args.kind}
     with jobs.open_session(settings) as session:
         if with_plan:
-            res: Any = jobs.plan_file(session, args.file, via_group=getattr(args, "via_group", None), **opts)
+            res: jobs.PlanRun | jobs.ValidationRun = jobs.plan_file(
+                session, args.file, strict=strict, via_group=getattr(args, "via_group", None), **opts)
         else:
             res = jobs.validate_file(session, args.file, **opts)
         _announce(session, out)
@@ -405,7 +419,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
         out("error: apply needs a FILE, or --plan PLAN.")
         return EXIT_INPUT
     if args.dry_run:
-        return cmd_plan(args, out)
+        return _check(args, out, with_plan=True, strict=args.strict)
     settings = _settings(args)
     with jobs.open_session(settings) as session:
         prepared = jobs.plan_file(
@@ -426,7 +440,7 @@ def cmd_apply(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was applied.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.execute(session, prepared, argv=sys.argv, progress=progress,
+        result = jobs.execute(session, prepared, argv=args.argv_seen, progress=progress,
                               processing_wait_s=args.wait_processing)
     return _finish(result, args, out)
 
@@ -442,9 +456,9 @@ def cmd_resume(args: argparse.Namespace, out: _Out) -> int:
             out("Nothing was sent.")
             return EXIT_INPUT
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.resume_run(session, args.run_id, argv=sys.argv, progress=progress,
+        # the built-in sandbox's line comes from resume_run, once connected and before any progress
+        result = jobs.resume_run(session, args.run_id, argv=args.argv_seen, progress=progress, say=out,
                                  processing_wait_s=args.wait_processing)
-        _announce(session, out)
     return _finish(result, args, out)
 
 
@@ -454,7 +468,7 @@ def cmd_status(args: argparse.Namespace, out: _Out) -> int:
     settings = _settings(args)
     with jobs.open_session(settings) as session:
         progress = _render.ProgressPrinter(out.stream)
-        result = jobs.status_run(session, args.run_id, argv=sys.argv, progress=progress,
+        result = jobs.status_run(session, args.run_id, argv=args.argv_seen, progress=progress,
                                  processing_wait_s=args.wait_processing)
         _announce(session, out)
     return _finish(result, args, out)
@@ -465,7 +479,7 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
 
     settings = _settings(args)
     progress = _render.ProgressPrinter(out.stream)
-    wave, addons = jobs.demo(settings, argv=sys.argv, progress=progress, say=out)
+    wave, addons = jobs.demo(settings, argv=args.argv_seen, progress=progress, say=out)
     if args.json:
         summary = jobs.run_summary(wave)
         summary["addons"] = jobs.run_summary(addons)
@@ -475,11 +489,13 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
         for line in _render.render_run(result):
             out(line)
         codes.append(_exit_for(result))
-    if not _render.changed_anything(wave):
-        out("The sandbox already holds this wave. Reset it with 'license-batch sandbox init' to see it applied again.")
-    code = max(codes)
-    # The demo's samples fail some rows on purpose; that is the demonstration, not an error.
-    return EXIT_OK if code == EXIT_ROWS else code
+    if not _render.changed_anything(wave) and not _render.changed_anything(addons):
+        failed = sum(1 for r in (*wave.rows, *addons.rows) if r.status.value == "failed")
+        again = f", except {failed} row{'' if failed == 1 else 's'} the tenant refused again" if failed else ""
+        out(f"The sandbox already holds these samples{again}. Reset it with 'license-batch sandbox init' to see "
+            "them applied again.")
+    # The samples fail and skip rows on purpose, and the exit code says so, as for any run (README).
+    return max(codes)
 
 
 def _finish(result: Any, args: argparse.Namespace, out: _Out) -> int:
@@ -546,7 +562,17 @@ def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
         scale = args.time_scale if args.time_scale is not None else settings.sandbox.time_scale
         jobs.sandbox_serve(db, host=args.host, port=args.port, time_scale=scale, settings=settings)
         return EXIT_OK
-    out("usage: license-batch sandbox {init,serve} ...")
+    if args.sandbox_command == "users":
+        from . import _render
+
+        users = jobs.sandbox_users(db, filters=args.filter, settings=settings)
+        if args.json:
+            sys.stdout.write(json.dumps(users) + "\n")
+        else:
+            for line in _render.render_users(users):
+                print(line)
+        return EXIT_OK
+    out("usage: license-batch sandbox {init,serve,users} ...")
     return EXIT_INPUT
 
 
@@ -566,6 +592,21 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, _Out], int]] = {
 }
 
 
+def _interrupted_text(args: argparse.Namespace, started: float) -> str:
+    """What Ctrl-C outside the engine's own handling means: plainly nothing sent, or which run to resume."""
+    if args.command not in ("apply", "resume", "demo") or getattr(args, "dry_run", False):
+        return "Interrupted. Nothing was sent to the tenant (this command never changes it)."
+    report_dir = Path(getattr(args, "report_dir", None) or os.environ.get("LICENSE_BATCH_REPORT_DIR") or "reports")
+    journals = []
+    if report_dir.is_dir():
+        journals = [p for p in report_dir.glob("*/journal.sqlite") if p.stat().st_mtime >= started - 1]
+    if args.command == "resume":
+        return (f"Interrupted. The journal is consistent: 'license-batch resume {args.run_id}' continues the run.")
+    if not journals:
+        return "Interrupted before any run was started: nothing was sent to the tenant."
+    run_id = max(journals, key=lambda p: p.stat().st_mtime).parent.name
+    return (f"Interrupted. Run {run_id} had started; its journal is consistent and "
+            f"'license-batch resume {run_id}' continues it.")
 def _explained(handler: Callable[[argparse.Namespace, _Out], int]) -> Callable[[argparse.Namespace, _Out], int]:
     """A 403 while reading a (non-embedded) tenant is re-said as the preflight says it: the missing permission and
     how to grant it (exit 3 either way)."""
@@ -605,19 +646,19 @@ HANDLERS.update({name: _explained(_desired_handler(name)) for name in ("export",
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What run.json and the journal record: the command line as the user gave it (argv when called as a library)
+    args.argv_seen = list(sys.argv) if argv is None else ["license-batch", *argv]
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
     out = _Out()
+    started = time.time()
     from .errors import InputError, JournalError, LicenseBatchError, OutputError, TenantError
 
     try:
         return HANDLERS[args.command](args, out)
     except KeyboardInterrupt:
-        out(
-            "Interrupted. If apply had started a run, its journal is consistent and "
-            "'license-batch resume <run-id>' continues it (run ids are the folders under the report dir)."
-        )
+        out(_interrupted_text(args, started))
         return EXIT_INTERRUPTED
     except OutputError as e:
         out(f"error: {e}")

@@ -578,3 +578,33 @@ def _read_toml(config_file: str | os.PathLike[str] | None) -> tuple[Path | None,
             return path, tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"Cannot read the config file: {e}.", path=str(path)) from e
+
+
+def read_map_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A column map file: ``role = Header`` lines (``#`` comments), or a TOML file with a [columns] table."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise ConfigError(f"Cannot read the map file: {e.strerror}.", path=str(p)) from e
+    if "[columns]" in text:
+        import tomllib
+
+        try:
+            cols = tomllib.loads(text).get("columns", {})
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"The map file is not valid TOML: {e}.", path=str(p)) from e
+        return {str(k).lower(): str(v) for k, v in cols.items()}
+    out: dict[str, str] = {}
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        role, sep, header = line.partition("=")
+        if not sep:
+            role, sep, header = line.partition(":")
+        if not sep or not role.strip() or not header.strip():
+            raise ConfigError(f"'{line}' is not of the form role = Header.", path=str(p), row=n,
+                              fix="Write one mapping per line, e.g. user = Work Email.")
+        out[role.strip().lower()] = header.strip().strip('"')
+    return out

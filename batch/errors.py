@@ -9,9 +9,6 @@
     │   ├── ColumnError                 no user column, no license column, unknown --map column
     │   ├── ConfigError                 bad license-batch.toml, bad option value, unknown run id
     │   └── StrictModeError             --strict and some row has an error finding
-    ├── RowFinding                      one problem with one row: COLLECTED and reported, never raised out
-    │                                   of a batch (validate returns them; a row-level check may raise one
-    │                                   internally and the caller catches it for that row)
     ├── TenantError                     the tenant refused us or could not be reached (exit 3)
     │   ├── AuthenticationError         401: no or bad token, credential could not get one
     │   ├── PermissionDeniedError       403 Authorization_RequestDenied: the app lacks a permission
@@ -23,6 +20,9 @@
     ├── JournalError                    the run journal is missing, corrupt, or belongs to other input
     └── OutputError                     a report cannot be written (disk full, file open in Excel)
 
+A row's problem is not an exception: ``batch.findings.RowFinding`` (re-exported here) is a record that
+validation collects and the reports show.
+
 Third-party errors (httpx, sqlite3, calamine, openpyxl, azure-identity) are translated into this tree in
 one place per boundary (``tenant/http.py``, ``apply/journal.py``, ``sheets/``) and chained with ``raise ... from``.
 The CLI maps the tree to exit codes: InputError, JournalError and OutputError -> 2, TenantError -> 3; KeyboardInterrupt
@@ -32,8 +32,11 @@ The CLI maps the tree to exit codes: InputError, JournalError and OutputError ->
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from enum import StrEnum
+
+# A row finding is data, not an exception (collected and reported, never raised): it lives in ``batch.findings``
+# and is re-exported here so ``from batch.errors import RowFinding, Severity`` keeps working.
+from .findings import RowFinding as RowFinding
+from .findings import Severity as Severity
 
 #: The longest cell a message quotes in full (a 30,000-character cell, or NUL padding read as a row, would
 #: otherwise fill the terminal and the report).
@@ -114,56 +117,6 @@ class StrictModeError(InputError):
     """--strict was given and at least one row has an error finding."""
 
 
-# ----------------------------------------------------------------------------------------- findings
-
-
-class Severity(StrEnum):
-    ERROR = "error"  # the row will not be applied
-    WARNING = "warning"  # the row will be applied, but look at it
-    INFO = "info"  # e.g. the row already matches the tenant
-
-
-@dataclass(eq=False)
-class RowFinding(LicenseBatchError):
-    """One problem with one input row. Collected into reports, never raised out of a batch.
-
-    ``code`` is stable (documented in ``batch.validate.FINDING_CODES``); ``message`` is plain language;
-    ``fix`` says what the administrator should do.
-    """
-
-    code: str
-    severity: Severity
-    message: str
-    fix: str = ""
-    row: int | None = None  # the row number as the user sees it in Excel
-    column: str | None = None  # the header of the column at fault, when there is one
-
-    def __post_init__(self) -> None:
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RowFinding):
-            return NotImplemented
-        return (self.code, self.severity, self.message, self.fix, self.row, self.column) == (
-            other.code,
-            other.severity,
-            other.message,
-            other.fix,
-            other.row,
-            other.column,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.code, self.row, self.column, self.message))
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity is Severity.ERROR
-
-
 # ------------------------------------------------------------------------------------------- tenant
 
 
@@ -221,7 +174,21 @@ class ServiceUnavailableError(RetryableTenantError):
 
 
 class TenantUnreachableError(RetryableTenantError):
-    """Connection refused or dropped, or the read timed out: the outcome of a write is unknown."""
+    """Connection refused or dropped, or the read timed out: the outcome of a write is unknown, unless
+    ``never_sent`` (the connection was never established, so the request cannot have reached the tenant)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        never_sent: bool = False,
+    ) -> None:
+        self.never_sent = never_sent
+        super().__init__(message, status=status, code=code, request_id=request_id, retry_after=retry_after)
 
 
 # ------------------------------------------------------------------------------------------ journal

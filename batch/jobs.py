@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import SandboxSettings, Settings, Target
-from .errors import ConfigError, InputError, OutputError, StrictModeError
+from .config import read_map_file as read_map_file  # lives in config; kept importable here
+from .errors import ConfigError, InputError, JournalError, OutputError, StrictModeError
 from .models import (
     Api,
     Kind,
@@ -29,18 +30,20 @@ from .models import (
     RequestStatus,
     RunResult,
     ShortfallPolicy,
+    TenantSnapshot,
     Validation,
 )
+from .report.results import run_summary as run_summary  # the one run summary (report owns it)
 
 if TYPE_CHECKING:
-    from .models import TenantSnapshot
+    from .apply.engine import ProgressEvent
     from .report.capacity import CapacityReport
     from .sandbox import SandboxConfig
     from .sheets import ProductCatalog
     from .tenant import Tenant
 
-#: Where the demo's sample wave lives (shipped in the repository).
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+#: Where the demo's sample sheets live: inside the package, so an installed wheel has them.
+SAMPLES_DIR = Path(__file__).resolve().parent / "data" / "samples"
 DEMO_SHEET = "onboarding-wave.csv"
 DEMO_ADDONS = "environment-addons.xlsx"
 
@@ -206,9 +209,22 @@ def check_file(
         keys |= k.user_keys(requests)
         powerplatform = powerplatform or k.needs_powerplatform(requests)
     snapshot = session.tenant.snapshot(sorted(keys), powerplatform=powerplatform)
+    name_skus(snapshot, session.catalog)
     snapshot.plan_refusals = tuple(load_remembered(session.settings.cache_dir, snapshot.tenant_id))  # earlier runs
     parts = _resolve(session, parts, snapshot)
     return validate_sheets(parts, snapshot, catalog=session.catalog, policy=policy, reserve=reserve)
+
+
+def name_skus(snapshot: TenantSnapshot, catalog: ProductCatalog | None) -> None:
+    """Give the snapshot's SKUs Microsoft's product names from the product list, where they have none yet
+    (Graph's subscribedSkus carries only part numbers), so reports show names beside part numbers."""
+    if catalog is None:
+        return
+    from dataclasses import replace
+
+    for sid, sku in list(snapshot.skus.items()):
+        if not sku.product_name and (p := catalog.by_guid(sku.sku_id)) is not None:
+            snapshot.skus[sid] = replace(sku, product_name=p.name)
 
 
 def _resolve(session: Session, parts: list[tuple[Any, list[Any]]], snapshot: Any) -> list[tuple[Any, list[Any]]]:
@@ -277,6 +293,7 @@ def validation_summary(res: ValidationRun | PlanRun) -> dict[str, Any]:
     counts = {k: 0 for k in rank}
     for s in worst.values():
         counts[s] += 1
+    warned = {i for i in warned if worst.get(i) == "ok"}  # "warnings" counts ok rows: a subset of "ok"
     return {
         "rows": sum(len(sh.rows) for sh in v.sheets),
         "ok": counts["ok"],
@@ -290,7 +307,9 @@ def validation_summary(res: ValidationRun | PlanRun) -> dict[str, Any]:
                 "sku": c.part_number,
                 "name": c.name,
                 "available": c.available,
-                "needed": c.net,
+                "needed": c.needed,  # as the text table: gross; "net" is what the shortfall is taken on
+                "freed": c.freed,
+                "net": c.net,
                 "short": c.short,
             }
             for c in v.capacity
@@ -349,6 +368,9 @@ def plan_file(
     the_plan = make_plan(validation, PlanOptions(allocations_api=session.settings.allocations_api,
                                                  via_group=via_group or None))
     plan_csv = _write(lambda: write_plan(the_plan, run_dir), run_dir)
+    options = {"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict,
+               "kind": str(kind or ""), "via_group": via_group or ""}
+    _write(lambda: _record_input(run_dir, Path(path), validation, options), run_dir)
     return PlanRun(
         run_id=run_id,
         run_dir=run_dir,
@@ -357,9 +379,48 @@ def plan_file(
         plan=the_plan,
         report=report,
         plan_csv=plan_csv,
-        options={"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict,
-                 "kind": str(kind or ""), "via_group": via_group or ""},
+        options=options,
     )
+
+
+#: What a run folder records about its input as soon as it is planned (before the journal exists), so a run
+#: killed before its plan was journalled can be started again from it.
+INPUT_RECORD = "input.json"
+
+
+def _record_input(run_dir: Path, source: Path, validation: Validation, options: dict[str, Any]) -> Path:
+    import json
+
+    path = run_dir / INPUT_RECORD
+    record = {"source": str(source.resolve()), "sha256": validation.sheet.sha256, "options": options}
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def restart_command(run_dir: Path) -> str | None:
+    """The apply command that starts a planned-but-never-journalled run again from its recorded input."""
+    import json
+    import shlex
+
+    try:
+        record = json.loads((run_dir / INPUT_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    opts = record.get("options", {})
+    argv = ["license-batch", "apply", str(record.get("source", ""))]
+    if opts.get("sheet"):
+        argv += ["--sheet", str(opts["sheet"])]
+    if opts.get("kind"):
+        argv += ["--kind", str(opts["kind"])]
+    if opts.get("via_group"):
+        argv += ["--via-group", str(opts["via_group"])]
+    if opts.get("on_shortfall") and opts["on_shortfall"] != str(ShortfallPolicy.STOP):
+        argv += ["--on-shortfall", str(opts["on_shortfall"])]
+    if opts.get("reserve") and str(opts["reserve"]) != "0":
+        argv += ["--reserve", str(opts["reserve"])]
+    if opts.get("strict"):
+        argv.append("--strict")
+    return shlex.join(argv)
 
 
 def plan_summary(res: PlanRun) -> dict[str, Any]:
@@ -386,7 +447,7 @@ def execute(
     prepared: PlanRun,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     processing_wait_s: float | None = None,
 ) -> RunResult:
     """Apply a prepared plan: journal, throttled $batch writes, result workbook. Returns the RunResult.
@@ -426,7 +487,7 @@ def status_run(
     run_id: str,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     processing_wait_s: float | None = None,
 ) -> RunResult:
     """``license-batch status RUN_ID``: read again what asynchronous changes (group licensing) produced for the
@@ -479,20 +540,35 @@ def resume_run(
     run_id: str,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    say: Callable[[str], None] = lambda _s: None,
     processing_wait_s: float | None = None,
 ) -> RunResult:
-    """Finish an interrupted run from its journal; settled operations are not sent again."""
+    """Finish an interrupted run from its journal; settled operations are not sent again. ``say`` hears the
+    sandbox note (before any progress)."""
     from . import apply as engine
+    from .apply.journal import journal_state
 
     run_dir = session.settings.report_dir / run_id
-    if not (run_dir / engine.JOURNAL_NAME).exists():
+    state = journal_state(run_dir / engine.JOURNAL_NAME)
+    if state in ("missing", "empty") and run_dir.is_dir():
+        again = restart_command(run_dir)
+        raise JournalError(
+            f"Run '{run_id}' stopped before its plan was journalled, so nothing was sent to the tenant and there "
+            "is nothing to resume. "
+            + (f"Start it again from the recorded input: {again}" if again else
+               "Start it again with 'license-batch apply' on the same sheet.")
+        )
+    if state == "missing":
         raise ConfigError(
             f"No run '{run_id}' under {session.settings.report_dir}.",
             fix="Give the run id that apply printed, and the same --report-dir.",
         )
-    result = engine.resume(run_dir, session.tenant, limits=session.settings.limits, progress=progress,
-                           processing_wait_s=_wait(processing_wait_s))
+    tenant = session.tenant  # connect first, so the sandbox note comes before any progress
+    if session.sandbox_note:
+        say(session.sandbox_note)
+    result = engine.resume(run_dir, tenant, limits=session.settings.limits, progress=progress,
+                           argv=list(argv), processing_wait_s=_wait(processing_wait_s))
     _write_results(session, result, run_dir, argv, result.sheet.path)
     _remember_plan_refusals(session, run_dir)
     return result
@@ -524,27 +600,6 @@ def _write_results(session: Session, result: RunResult, run_dir: Path, argv: Seq
     if approved is not None:
         meta["approved_plan"] = approved
     _write(lambda: write_results(result, run_dir, meta=meta), run_dir, run_id=result.run_id)
-
-
-def run_summary(result: RunResult) -> dict[str, Any]:
-    """The ``--json`` object of apply/resume/demo."""
-    c = result.counts()
-    return {
-        "run_id": result.run_id,
-        "rows": len(result.rows),
-        "applied": c[_o("applied")],
-        "unchanged": c[_o("unchanged")],
-        "skipped": c[_o("skipped")],
-        "failed": c[_o("failed")],
-        "not_run": c[_o("not run")],
-        "report": str((result.report_dir or Path()) / "results.xlsx"),
-    }
-
-
-def _o(name: str) -> Any:
-    from .models import Outcome
-
-    return Outcome(name)
 
 
 # ------------------------------------------------------------------------------------------ capacity
@@ -593,7 +648,7 @@ def demo(
     settings: Settings,
     *,
     argv: Sequence[str] = (),
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     say: Callable[[str], None] = lambda _s: None,
 ) -> list[RunResult]:
     """Seed the sandbox if needed and apply the sample onboarding wave, then the sample add-on allocations
@@ -611,14 +666,17 @@ def demo(
         # partial shows those rows skipped.
         prepared = plan_file(session, sheets[0], on_shortfall=ShortfallPolicy.PARTIAL)
         say(session.sandbox_note)
-        say(f"Applying the sample onboarding wave {sheets[0]} ({len(prepared.validation.sheet.rows)} rows, "
-            f"{len(prepared.plan.operations)} operations planned, --on-shortfall partial). Some rows fail on "
-            "purpose: each kind of problem the tool reports is in the sample.")
+        rows, ops = len(prepared.validation.sheet.rows), len(prepared.plan.operations)
+        say(f"Applying the sample onboarding wave {sheets[0]} ({rows} row{'' if rows == 1 else 's'}, {ops} "
+            f"operation{'' if ops == 1 else 's'} planned, --on-shortfall partial). Some rows fail on "
+            "purpose: each kind of problem the tool reports is in the sample, so the demo ends with exit code 1 "
+            "like any run with skipped or failed rows.")
         results.append(execute(session, prepared, argv=argv, progress=progress))
         prepared = plan_file(session, sheets[1], on_shortfall=ShortfallPolicy.PARTIAL)
         rows = sum(len(sh.rows) for sh in prepared.validation.sheets)
-        say(f"Applying the sample add-on allocations {sheets[1]} ({rows} rows on "
-            f"{len(prepared.validation.sheets)} sheets, {len(prepared.plan.operations)} environment requests "
+        n_sheets, reqs = len(prepared.validation.sheets), len(prepared.plan.operations)
+        say(f"Applying the sample add-on allocations {sheets[1]} ({rows} row{'' if rows == 1 else 's'} on "
+            f"{n_sheets} sheet{'' if n_sheets == 1 else 's'}, {reqs} environment request{'' if reqs == 1 else 's'} "
             "planned). One environment is locked by its group's policy and one row asks more than is free, on "
             "purpose.")
         results.append(execute(session, prepared, argv=argv, progress=progress))
@@ -626,36 +684,6 @@ def demo(
 
 
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def read_map_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """A column map file: ``role = Header`` lines (``#`` comments), or a TOML file with a [columns] table."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise ConfigError(f"Cannot read the map file: {e.strerror}.", path=str(p)) from e
-    if "[columns]" in text:
-        import tomllib
-
-        try:
-            cols = tomllib.loads(text).get("columns", {})
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"The map file is not valid TOML: {e}.", path=str(p)) from e
-        return {str(k).lower(): str(v) for k, v in cols.items()}
-    out: dict[str, str] = {}
-    for n, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        role, sep, header = line.partition("=")
-        if not sep:
-            role, sep, header = line.partition(":")
-        if not sep or not role.strip() or not header.strip():
-            raise ConfigError(f"'{line}' is not of the form role = Header.", path=str(p), row=n,
-                              fix="Write one mapping per line, e.g. user = Work Email.")
-        out[role.strip().lower()] = header.strip().strip('"')
-    return out
 
 
 def refresh_products(settings: Settings, *, from_file: str | None = None) -> tuple[Path, int, str]:
@@ -700,6 +728,64 @@ def sandbox_init(db: Path, *, users: int, seed: int) -> list[str]:
         f"location), {s.skus} SKUs, {s.groups} groups ({s.licensing_groups} licensing), "
         f"{s.environments} Power Platform environments.",
     ]
+
+
+#: ``sandbox users --filter`` keys: what a person types -> the user record's field.
+USER_FILTERS = {
+    "department": "department", "jobtitle": "jobTitle", "title": "jobTitle", "usagelocation": "usageLocation",
+    "location": "usageLocation", "country": "usageLocation", "usertype": "userType", "type": "userType",
+    "accountenabled": "accountEnabled", "enabled": "accountEnabled", "upn": "userPrincipalName",
+    "userprincipalname": "userPrincipalName", "mail": "mail", "license": "licenses", "sku": "licenses",
+}
+
+
+def sandbox_users(db: Path, *, filters: Sequence[str] = (), settings: Settings | None = None) -> list[dict[str, Any]]:
+    """``license-batch sandbox users``: the sandbox's users (seeded first when the file does not exist), each
+    with its licenses as part numbers (``SPE_E3`` direct, ``SPE_E3 (group)`` inherited). ``filters`` are
+    ``key=value`` (department, jobTitle, usageLocation, userType, accountEnabled: equal, ignoring case; upn,
+    mail: contains; license: holds that part number); all must hold."""
+    from .sandbox import list_users, tenant_info
+
+    wanted: list[tuple[str, str]] = []
+    for f in filters:
+        key, sep, value = f.partition("=")
+        field_name = USER_FILTERS.get(key.strip().lower().replace("_", "").replace("-", ""))
+        if not sep or field_name is None:
+            raise ConfigError(
+                f"--filter '{f}' is not of the form key=value with a known key.",
+                fix="Use one of: department, jobTitle, usageLocation, userType, accountEnabled, upn, mail, license "
+                    "(e.g. --filter department=Sales).",
+            )
+        wanted.append((field_name, value.strip().lower()))
+    if not db.exists():
+        s = settings.sandbox if settings is not None else SandboxSettings()
+        sandbox_init(db, users=s.users, seed=s.seed)
+    parts = {v["skuId"]: k for k, v in tenant_info(db)["skus"].items()}
+    out: list[dict[str, Any]] = []
+    for u in list_users(db):
+        held = []
+        for st in u.get("licenseAssignmentStates") or []:
+            if st.get("state") not in ("Active", "ActiveWithError"):
+                continue
+            part = parts.get(st.get("skuId"), st.get("skuId"))
+            held.append(part if not st.get("assignedByGroup") else f"{part} (group)")
+        row = {k: u.get(k) for k in ("userPrincipalName", "mail", "department", "jobTitle", "usageLocation",
+                                     "userType", "accountEnabled")}
+        row["licenses"] = list(dict.fromkeys(held))
+        if all(_user_matches(row, k, v) for k, v in wanted):
+            out.append(row)
+    return out
+
+
+def _user_matches(row: Mapping[str, Any], field_name: str, value: str) -> bool:
+    got = row.get(field_name)
+    if field_name == "licenses":
+        return any(p.split(" ")[0].lower() == value for p in got or [])
+    if field_name in ("userPrincipalName", "mail"):
+        return value in str(got or "").lower()
+    if isinstance(got, bool):
+        return str(got).lower() == value or {"yes": True, "no": False}.get(value) is got
+    return str(got or "").lower() == value
 
 
 def sandbox_serve(db: Path, *, host: str, port: int, time_scale: float, settings: Settings) -> None:

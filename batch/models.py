@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import RowFinding
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # data only; the rules module sits above the models
     from .kinds.licenses.rules import Refusal
 
 # ------------------------------------------------------------------------------------------- sheets
+
+#: A workbook cell that is not text: a number, a boolean, a date, a date-time, a time of day or a duration.
+TypedCell = int | float | bool | datetime | date | time | timedelta
 
 
 class Role(StrEnum):
@@ -60,6 +63,9 @@ class InputRow:
     index: int  # 0-based position among the data rows: the input order
     number: int  # the row number the user sees in Excel (1-based, title and header rows counted)
     cells: tuple[str, ...]  # every cell as text (trimmed), one per header
+    #: A workbook's typed cells, one per header (None: a text cell, or a row with none): what the results
+    #: write back as numbers and dates. Validation only ever reads ``cells``.
+    values: tuple[TypedCell | None, ...] | None = None
 
 
 class Kind(StrEnum):
@@ -518,6 +524,11 @@ class Plan:
 # -------------------------------------------------------------------------------------------- apply
 
 
+#: The code of a valid row that was not applied because the whole wave was refused (a shortfall with
+#: ``--on-shortfall stop``).
+WAVE_REFUSED = "wave-refused"
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     UNCHANGED = "unchanged"
@@ -559,6 +570,12 @@ class RunResult:
     interrupted: bool = False
     report_dir: Path | None = None
     extra_sheets: list[Sheet] = field(default_factory=list)  # a workbook's further input sheets
+    already_finished: bool = False  # a resume found the run finished: nothing was sent
+    purchased: dict[str, int] = field(default_factory=dict)  # part number -> seats purchased (prepaid enabled)
+    units_purchased: dict[str, int] = field(default_factory=dict)  # add-ons: currencyType -> units purchased
+    pool_names: dict[str, str] = field(default_factory=dict)  # part number / currencyType -> what people call it
+    touched: frozenset[str] = frozenset()  # part numbers and currencyTypes the run's operations change
+    command_lines: list[dict[str, Any]] = field(default_factory=list)  # {"at", "argv"}: apply's, then resumes'
 
     @property
     def sheets(self) -> list[Sheet]:

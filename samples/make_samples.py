@@ -259,5 +259,5 @@ def build(out_dir: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
+    for p in build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent / "batch" / "data" / "samples"):
         print(p)

@@ -20,8 +20,8 @@ import pytest
 from batch.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-WAVE = REPO / "samples" / "onboarding-wave.csv"
-DEPT = REPO / "samples" / "department-assignment.xlsx"
+WAVE = REPO / "batch" / "data" / "samples" / "onboarding-wave.csv"
+DEPT = REPO / "batch" / "data" / "samples" / "department-assignment.xlsx"
 
 
 @pytest.fixture
@@ -66,8 +66,9 @@ def test_validate_sample_wave_reports_every_row_and_the_shortfall(
     assert summary["rows"] == 198
     assert summary["errors"] == 15 and summary["over_capacity"] == 3 and summary["unchanged"] == 1
     copilot = next(c for c in summary["capacity"] if c["sku"] == "Microsoft_365_Copilot")
-    assert copilot == {"kind": "licenses", "sku": "Microsoft_365_Copilot", "name": "Microsoft_365_Copilot",
-                       "available": 0, "needed": 3, "short": 3}
+    assert copilot == {"kind": "licenses", "sku": "Microsoft_365_Copilot",
+                       "name": "Microsoft Copilot for Microsoft 365",  # from the product list shipped in the package
+                       "available": 0, "needed": 3, "freed": 0, "net": 3, "short": 3}
     assert "Using the built-in sandbox tenant (seeded now" in err
     assert "Not applicable: a license or add-on is short" in err
 
@@ -170,7 +171,7 @@ def test_apply_wave_then_again_is_unchanged(workdir: Path, capsys: pytest.Captur
     assert promoted["Status"] == "applied" and "SPE_E5" in str(promoted["Licenses after"])
     assert "SPE_E3" not in str(promoted["Licenses after"]).split(", ")
     # The formula in the Notes column is neutralised in both outputs.
-    injected = next(r for r in results if str(r["Notes"]).startswith("'=HYPERLINK"))
+    injected = next(r for r in results if str(r["Notes"]).startswith("=HYPERLINK"))  # a string cell: inert
     assert injected["Status"] == "applied"
     with (run_dir / "results.csv").open(encoding="utf-8-sig", newline="") as f:
         csv_rows = list(csv.DictReader(f))
@@ -236,17 +237,23 @@ def test_resume_of_finished_run_changes_nothing(workdir: Path, capsys: pytest.Ca
 
 def test_demo(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "demo", "--json")
-    assert code == 0
+    assert code == 1  # rows skipped and failed on purpose: exit 1 as the README says for any such run
     s = json.loads(out)
     assert s["applied"] == 179 and s["failed"] == 0
     assert "Applying the sample onboarding wave" in err and "Results: reports/" in err
+    assert "operations planned" in err and "ends with exit code 1" in err
     # then the add-on allocations: 10 rows on two sheets; the locked environment fails, the over-allocation
     # and the unknown environment are skipped
     a = s["addons"]
     assert (a["rows"], a["applied"], a["failed"], a["skipped"]) == (10, 7, 1, 2)
     assert "Applying the sample add-on allocations" in err and "TenantPoolLockedByPolicy" in err
     code, _, err = run(capsys, "demo")
-    assert code == 0 and "The sandbox already holds this wave." in err
+    assert code == 1
+    wave_run, addons_run = err.split("\nRun ")[1:]
+    # every valid row of the wave matches now (the refused swap is remembered and skipped before sending) ...
+    assert "Nothing needed changing: the tenant already matches every valid row." in wave_run
+    # ... but the locked environment's row failed again: that run must not claim the tenant matches
+    assert "TenantPoolLockedByPolicy" in addons_run and "Nothing needed changing" not in addons_run
 
 
 # ------------------------------------------------------------------------------------------- tenant

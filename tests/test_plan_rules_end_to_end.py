@@ -12,7 +12,7 @@ import pytest
 from test_cli import REPO, rows_of, run, workdir  # noqa: F401  (workdir is a fixture)
 
 D = "contoso.onmicrosoft.com"
-SAMPLES = sorted(p for p in (REPO / "samples").iterdir() if p.suffix in (".csv", ".xlsx"))
+SAMPLES = sorted(p for p in (REPO / "batch" / "data" / "samples").iterdir() if p.suffix in (".csv", ".xlsx"))
 
 
 Rows = list[dict[str, object]]

@@ -17,7 +17,7 @@ def test_samples_match_the_default_seed(tmp_path: Path) -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     for made in mod.build(tmp_path):
-        committed = REPO / "samples" / made.name
+        committed = REPO / "batch" / "data" / "samples" / made.name
         assert made.read_bytes() == committed.read_bytes(), (
             f"{committed} is out of date: run .venv/bin/python samples/make_samples.py"
         )

@@ -21,12 +21,23 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
+from .._secrets import scrub_argv as _scrub_list
 from ..config import Limits
 from ..errors import JournalError, TenantError
 from ..models import Kind, Plan, RunResult, Sheet
-from .engine import Engine, Progress, StopFlag, TenantWriter
+from .engine import (
+    ClosesWriters,
+    Engine,
+    KnowsTarget,
+    KnowsTenantId,
+    Progress,
+    ProgressEvent,
+    ProgressNote,
+    ReadsPools,
+    StopFlag,
+    TenantWriter,
+)
 from .journal import (
     JOURNAL_NAME,
     SETTLED,
@@ -47,6 +58,7 @@ from .results import (
     row_results,
     seats_by_part,
     sku_records,
+    touched_pools,
 )
 from .throttle import Pacer
 
@@ -64,7 +76,7 @@ def apply(
     *,
     run_dir: str | Path,
     limits: Limits,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     stop_event: StopFlag | None = None,
     run_id: str | None = None,
     source: str | Path | None = None,
@@ -111,6 +123,7 @@ def start(
         input_sha256=sheet.sha256,
         command_line=scrub_argv(argv),
         tenant=tenant_name,
+        argv=tuple(_scrub_list(argv)),
     )
     return Journal.create(journal_path(run_dir), meta, plan, checks=row_checks(plan) if checks is None else checks,
                           skus=sku_records(plan))
@@ -121,25 +134,29 @@ def resume(
     tenant: TenantWriter,
     *,
     limits: Limits,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     stop_event: StopFlag | None = None,
+    argv: Sequence[str] | None = None,
     processing_wait_s: float = DEFAULT_PROCESSING_WAIT_S,
 ) -> RunResult:
     """Finish a run from its journal (``run`` is the run folder or the journal file).
 
     Settled operations are not sent again; ``sent``/``unknown`` ones are checked against the tenant first;
-    ``planned`` ones are sent. Resuming a finished run changes nothing and returns its results.
+    ``planned`` ones are sent. Resuming a finished run changes nothing and returns its results (with
+    ``already_finished`` set). ``argv``, when given, is recorded after the run's earlier command lines.
     """
     run_dir = Path(run)
     if run_dir.name == JOURNAL_NAME:
         run_dir = run_dir.parent
     with Journal.open(journal_path(run_dir)) as journal:
         _same_tenant(journal, tenant)
+        if argv is not None:
+            journal.add_command_line(argv)
         return _execute(journal, tenant, limits, progress, stop_event, run_dir, wait_s=processing_wait_s)
 
 
-def status(run: str | Path, tenant: Any, *, wait_s: float = 0.0,
-           progress: Callable[[Any], None] | None = None) -> RunResult:
+def status(run: str | Path, tenant: TenantWriter, *, wait_s: float = 0.0,
+           progress: Callable[[ProgressEvent], None] | None = None) -> RunResult:
     """``license-batch status RUN_ID``: look again at rows whose change was still being processed (group
     licensing), record what the tenant shows now, and return the run's results. Sends no write."""
     run_dir = Path(run)
@@ -157,7 +174,7 @@ def status(run: str | Path, tenant: Any, *, wait_s: float = 0.0,
 def _same_tenant(journal: Journal, tenant: TenantWriter) -> None:
     """Refuse to continue a run against another tenant than the one it was planned for."""
     planned = (journal.meta("tenant_id") or "").lower()
-    current = str(getattr(tenant, "tenant_id", "") or "").lower()
+    current = tenant.tenant_id.lower() if isinstance(tenant, KnowsTenantId) else ""
     if planned and current and planned != current:
         raise JournalError(
             f"Run {journal.run_info().run_id} was planned against tenant {planned}, but the target is tenant "
@@ -178,9 +195,8 @@ def load_result(run: str | Path) -> RunResult:
 # --------------------------------------------------------------------------------------------- internals
 
 
-def _tenant_name(tenant: Any) -> str:
-    target = getattr(tenant, "target", None)
-    return str(getattr(target, "name", "") or "")
+def _tenant_name(tenant: TenantWriter) -> str:
+    return tenant.target.name if isinstance(tenant, KnowsTarget) else ""
 
 
 class _Stop:
@@ -227,7 +243,7 @@ def _execute(
     journal: Journal,
     tenant: TenantWriter,
     limits: Limits,
-    progress: Callable[[Progress], None] | None,
+    progress: Callable[[ProgressEvent], None] | None,
     stop_event: StopFlag | None,
     run_dir: Path,
     *,
@@ -242,7 +258,8 @@ def _execute(
     info = journal.run_info()
     if records is None:
         records = journal.operations()
-    if info.status != "finished" or any(r.state not in SETTLED for r in records):
+    already_finished = info.status == "finished" and all(r.state in SETTLED for r in records)
+    if not already_finished:
         stop = _Stop(stop_event)
         journal.set_status("running")
         pacer = Pacer(limits)
@@ -261,10 +278,8 @@ def _execute(
                 await engine.run()
             finally:
                 ops_done = engine.ops_done
-                aclose = getattr(tenant, "aclose_writers", None) or getattr(getattr(tenant, "http", None), "aclose",
-                                                                                    None)
-                if aclose is not None:
-                    await aclose()
+                if isinstance(tenant, ClosesWriters):
+                    await tenant.aclose_writers()
 
         try:
             with _sigint_stops(stop):
@@ -281,17 +296,18 @@ def _execute(
     elif needs_observing(records, journal):  # a finished run whose group processing was still pending
         observe_rows(journal, tenant, records, wait_s=wait_s, progress=progress)
         _record_seats(journal, tenant, records)
-    return _result(journal, run_dir, records=records, sheets=sheets, checks=checks)
+    result = _result(journal, run_dir, records=records, sheets=sheets, checks=checks)
+    result.already_finished = already_finished
+    return result
 
 
-def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None:
+def _record_seats(journal: Journal, tenant: TenantWriter, records: Sequence[OpRecord]) -> None:
     """What the pools hold after the run: read from the tenant, or what the settled operations imply."""
     skus = journal.skus()
     consumed: dict[str, int] | None = None
-    read = getattr(tenant, "skus", None)
-    if callable(read):
+    if isinstance(tenant, ReadsPools):
         try:
-            consumed = {sid: int(s.consumed) for sid, s in read().items()}
+            consumed = {sid: int(s.consumed) for sid, s in tenant.skus().items()}
         except TenantError:
             consumed = None
     if consumed is None:
@@ -300,10 +316,9 @@ def _record_seats(journal: Journal, tenant: Any, records: Sequence[Any]) -> None
     if not any(s.kind is Kind.ADDONS for s in skus):
         return
     allocated: dict[str, int] | None = None
-    reports = getattr(tenant, "currency_reports", None)
-    if callable(reports):
+    if isinstance(tenant, ReadsPools):
         try:
-            allocated = {ct: round(r.allocated) for ct, r in reports().items()}
+            allocated = {ct: round(r.allocated) for ct, r in tenant.currency_reports().items()}
         except TenantError:
             allocated = None
     if allocated is None:
@@ -346,8 +361,13 @@ def _result(
         seats_after=seats_by_part(skus, after=True),
         units_before=seats_by_part(skus, after=False, kind=Kind.ADDONS),
         units_after=seats_by_part(skus, after=True, kind=Kind.ADDONS),
+        purchased={s.part_number: s.enabled for s in skus if s.kind is Kind.LICENSES},
+        units_purchased={s.part_number: s.enabled for s in skus if s.kind is Kind.ADDONS},
+        pool_names={s.part_number: s.label for s in skus if s.label},
+        touched=touched_pools(skus, records if records is not None else journal.operations()),
         interrupted=info.status != "finished",
         report_dir=run_dir,
+        command_lines=journal.command_lines(),
     )
 
 
@@ -356,6 +376,8 @@ __all__ = [
     "Engine",
     "JournalError",
     "Progress",
+    "ProgressEvent",
+    "ProgressNote",
     "apply",
     "graph_fix",
     "journal_path",

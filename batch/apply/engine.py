@@ -51,9 +51,9 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from ..config import Limits
+from ..config import Limits, Target
 from ..errors import (
     AuthenticationError,
     PermissionDeniedError,
@@ -64,7 +64,7 @@ from ..errors import (
     ThrottledError,
 )
 from ..kinds import handler
-from ..models import Api, OpKind, User
+from ..models import Api, CurrencyReport, OpKind, Sku, User
 from .journal import SETTLED, Journal, OpRecord, OpState, Sent, Settlement
 from .results import graph_fix
 from .throttle import Pacer
@@ -83,6 +83,38 @@ class TenantWriter(Protocol):
     async def post_batch(self, items: Sequence[Mapping[str, Any]]) -> Any: ...
 
     def read_users(self, ids: Sequence[str]) -> dict[str, User]: ...
+
+
+@runtime_checkable
+class ClosesWriters(Protocol):
+    """A tenant whose async writers (HTTP clients opened for the run's event loop) must be closed after it."""
+
+    async def aclose_writers(self) -> None: ...
+
+
+@runtime_checkable
+class ReadsPools(Protocol):
+    """A tenant that can read what its pools hold now (seats per SKU, add-on units per currency type)."""
+
+    def skus(self) -> Mapping[str, Sku]: ...
+
+    def currency_reports(self) -> Mapping[str, CurrencyReport]: ...
+
+
+@runtime_checkable
+class KnowsTenantId(Protocol):
+    """A tenant that knows its directory id (resume refuses to continue a run against another one)."""
+
+    @property
+    def tenant_id(self) -> str: ...
+
+
+@runtime_checkable
+class KnowsTarget(Protocol):
+    """A tenant that knows the target it was reached at (its name goes into the journal)."""
+
+    @property
+    def target(self) -> Target: ...
 
 
 class PowerPlatformWriter(TenantWriter, Protocol):
@@ -116,6 +148,18 @@ class Progress:
     in_flight: int
     elapsed_s: float
     stopping: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressNote:
+    """A phase with its own progress line (group processing after the writes), between :class:`Progress`
+    records."""
+
+    text: str
+
+
+#: What a progress callback receives.
+ProgressEvent = Progress | ProgressNote
 
 
 @dataclass(slots=True)
@@ -410,8 +454,18 @@ class Engine:
         if retry_after is None and count:  # one backoff for the whole batch: its items are re-sent/checked together
             retry_after = self.pacer.backoff(max(o.retries for o in by_id.values()))
         for o in by_id.values():
-            s = Settlement(o.rec.key, o.rec.attempts, state, status, code, str(err) if err else "", "", rid, rid,
-                           f"envelope {status or code}")
+            s = Settlement(
+                key=o.rec.key,
+                attempt=o.rec.attempts,
+                state=state,
+                status=status,
+                error_code=code,
+                error_message=str(err) if err else "",
+                fix="",
+                request_id=rid,
+                batch_request_id=rid,
+                response=f"envelope {status or code}",
+            )
             self._apply_state(o, self._maybe_give_up(o, s), retry_after=retry_after)
 
     def _settle_reply(self, reply: Any, by_id: Mapping[str, _Op], sent_at: float, pacer: Pacer) -> None:
@@ -428,9 +482,18 @@ class Engine:
             key, n = o.rec.key, o.rec.attempts
             if it is None:  # sent but not answered: the effect is unknown
                 o.retries += 1
-                s = Settlement(key, n, OpState.UNKNOWN, None, "NoAnswer",
-                               "The $batch answer did not include this request.", "", "", batch_rid,
-                               "missing from the answer")
+                s = Settlement(
+                    key=key,
+                    attempt=n,
+                    state=OpState.UNKNOWN,
+                    status=None,
+                    error_code="NoAnswer",
+                    error_message="The $batch answer did not include this request.",
+                    fix="",
+                    request_id="",
+                    batch_request_id=batch_rid,
+                    response="missing from the answer",
+                )
                 self._apply_state(o, s, retry_after=None)
                 continue
             status = int(it.status)
@@ -439,18 +502,60 @@ class Engine:
             excerpt = f"{status} {code} {message}".strip()[:300]
             retry_after: float | None = None
             if 200 <= status < 300:
-                s = Settlement(key, n, OpState.SUCCEEDED, status, "", "", "", item_rid, batch_rid, excerpt)
+                s = Settlement(
+                    key=key,
+                    attempt=n,
+                    state=OpState.SUCCEEDED,
+                    status=status,
+                    error_code="",
+                    error_message="",
+                    fix="",
+                    request_id=item_rid,
+                    batch_request_id=batch_rid,
+                    response=excerpt,
+                )
             elif status == 424:
-                s = Settlement(key, n, OpState.PLANNED, status, code or "FailedDependency", message, "", item_rid,
-                               batch_rid, excerpt)
+                s = Settlement(
+                    key=key,
+                    attempt=n,
+                    state=OpState.PLANNED,
+                    status=status,
+                    error_code=code or "FailedDependency",
+                    error_message=message,
+                    fix="",
+                    request_id=item_rid,
+                    batch_request_id=batch_rid,
+                    response=excerpt,
+                )
             elif status == 429 or status == RETRY_NOW or status in UNKNOWN_ITEM:
                 o.retries += 1
                 state = OpState.UNKNOWN if status in UNKNOWN_ITEM else OpState.PLANNED
-                s = self._maybe_give_up(o, Settlement(key, n, state, status, code, message, "", item_rid,
-                                                      batch_rid, excerpt))
+                s = self._maybe_give_up(o, Settlement(
+                    key=key,
+                    attempt=n,
+                    state=state,
+                    status=status,
+                    error_code=code,
+                    error_message=message,
+                    fix="",
+                    request_id=item_rid,
+                    batch_request_id=batch_rid,
+                    response=excerpt,
+                ))
                 retry_after = None if status == 429 else it.retry_after
             elif status == 401:
-                s = Settlement(key, n, OpState.PLANNED, status, code, message, "", item_rid, batch_rid, excerpt)
+                s = Settlement(
+                    key=key,
+                    attempt=n,
+                    state=OpState.PLANNED,
+                    status=status,
+                    error_code=code,
+                    error_message=message,
+                    fix="",
+                    request_id=item_rid,
+                    batch_request_id=batch_rid,
+                    response=excerpt,
+                )
                 if self.fatal is None:
                     self.fatal = AuthenticationError(f"Graph refused a write as unauthenticated: {message}",
                                                      status=status, code=code, request_id=item_rid)
@@ -459,26 +564,59 @@ class Engine:
             ):
                 # the first answer refuses permission for every item: every write would; stop instead of
                 # failing all rows (a 403 for one user, e.g. a privileged admin, fails only that row)
-                s = Settlement(key, n, OpState.PLANNED, status, code, message, "", item_rid, batch_rid, excerpt)
+                s = Settlement(
+                    key=key,
+                    attempt=n,
+                    state=OpState.PLANNED,
+                    status=status,
+                    error_code=code,
+                    error_message=message,
+                    fix="",
+                    request_id=item_rid,
+                    batch_request_id=batch_rid,
+                    response=excerpt,
+                )
                 if self.fatal is None:
                     self.fatal = PermissionDeniedError(
                         f"Graph refused a write for lack of permission: {message}",
                         status=status, code=code, request_id=item_rid)
             elif status == 400 and self._wait_for_seats(o):
-                s = Settlement(key, n, OpState.PLANNED, status, code, message, "", item_rid, batch_rid, excerpt)
+                s = Settlement(
+                    key=key,
+                    attempt=n,
+                    state=OpState.PLANNED,
+                    status=status,
+                    error_code=code,
+                    error_message=message,
+                    fix="",
+                    request_id=item_rid,
+                    batch_request_id=batch_rid,
+                    response=excerpt,
+                )
                 self._settle_local(o, s)
                 if not o.waits_for:  # the seats were freed after this request left: re-send now
                     self._enqueue(key)
                 continue
             else:  # 400, 403, 404, 409, ...: the row is wrong (or not permitted): never retried
-                s = Settlement(key, n, OpState.FAILED, status, code or f"HTTP{status}",
-                               message or f"Graph answered {status}.", graph_fix(status, code, message),
-                               item_rid, batch_rid, excerpt)
+                s = Settlement(
+                    key=key,
+                    attempt=n,
+                    state=OpState.FAILED,
+                    status=status,
+                    error_code=code or f"HTTP{status}",
+                    error_message=message or f"Graph answered {status}.",
+                    fix=graph_fix(status, code, message),
+                    request_id=item_rid,
+                    batch_request_id=batch_rid,
+                    response=excerpt,
+                )
                 if status == 400 and not o.amended and getattr(handler(o.rec.op.kind), "amend", None) is not None:
                     # e.g. one of 20 new members is in the group already and Graph refused the whole PATCH: read
                     # the group, then re-send without those (or let the 400 stand when nothing changes)
                     o.refusal = s
-                    s = Settlement(key, n, OpState.UNKNOWN, status, code, message, "", item_rid, batch_rid, excerpt)
+                    s = Settlement(key=key, attempt=n, state=OpState.UNKNOWN, status=status, error_code=code,
+                                   error_message=message, request_id=item_rid, batch_request_id=batch_rid,
+                                   response=excerpt)
                     self._settle_local(o, s)
                     o.not_before = self.clock()
                     self.to_check.append(key)
@@ -518,10 +656,18 @@ class Engine:
         if o.retries < self.limits.max_attempts or s.state is not OpState.PLANNED:
             return s
         msg = s.error_message or "Graph did not accept the request."
-        return Settlement(s.key, s.attempt, OpState.FAILED, s.status, s.error_code or "RetriesExhausted",
-                          f"Gave up after {o.retries} attempts: {msg}",
-                          graph_fix(s.status, s.error_code, s.error_message) or "Resume the run later.",
-                          s.request_id, s.batch_request_id, s.response)
+        return Settlement(
+            key=s.key,
+            attempt=s.attempt,
+            state=OpState.FAILED,
+            status=s.status,
+            error_code=s.error_code or "RetriesExhausted",
+            error_message=f"Gave up after {o.retries} attempts: {msg}",
+            fix=graph_fix(s.status, s.error_code, s.error_message) or "Resume the run later.",
+            request_id=s.request_id,
+            batch_request_id=s.batch_request_id,
+            response=s.response,
+        )
 
     def _apply_state(self, o: _Op, s: Settlement, *, retry_after: float | None) -> None:
         """Record one settlement (in memory, and pending for the journal) and schedule what follows."""
@@ -641,8 +787,8 @@ class Engine:
                     amend = getattr(h, "amend", None)
                     if state is not None and h.in_effect(op, state):
                         ok = o.rec.status if o.rec.status is not None and 200 <= o.rec.status < 300 else None
-                        s = Settlement(k, 0, OpState.SUCCEEDED, ok, "", "", "", o.rec.request_id, "",
-                                       "in effect when checked")
+                        s = Settlement(key=k, attempt=0, state=OpState.SUCCEEDED, status=ok,
+                                       request_id=o.rec.request_id, response="in effect when checked")
                     elif o.refusal is not None:
                         refusal, o.refusal = o.refusal, None
                         changed = amend(op, state) if amend is not None and state is not None else None
@@ -652,13 +798,23 @@ class Engine:
                             o.amended = True
                             o.rec.op = changed
                             self.journal.update_operation(k, changed.body, changed.rows)
-                            s = Settlement(k, 0, OpState.PLANNED, refusal.status, refusal.error_code,
-                                           refusal.error_message, "", refusal.request_id, "", "re-planned")
+                            s = Settlement(key=k, attempt=0, state=OpState.PLANNED, status=refusal.status,
+                                           error_code=refusal.error_code, error_message=refusal.error_message,
+                                           request_id=refusal.request_id, response="re-planned")
                     else:
                         # not in effect (or the target is gone: sending again gets the service's own 404)
-                        s = self._maybe_give_up(o, Settlement(k, 0, OpState.PLANNED, o.rec.status,
-                                                              o.rec.error_code, o.rec.error_message, "",
-                                                              o.rec.request_id, "", ""))
+                        s = self._maybe_give_up(o, Settlement(
+                            key=k,
+                            attempt=0,
+                            state=OpState.PLANNED,
+                            status=o.rec.status,
+                            error_code=o.rec.error_code,
+                            error_message=o.rec.error_message,
+                            fix="",
+                            request_id=o.rec.request_id,
+                            batch_request_id="",
+                            response="",
+                        ))
                     self._apply_state(o, s, retry_after=0.0)
                 self._commit()
         finally:
@@ -674,6 +830,4 @@ async def _one(tenant: Any, method: str, url: str, body: Mapping[str, Any]) -> M
 
 def _never_left(e: TenantUnreachableError) -> bool:
     """True when the connection was never established (so the request cannot have reached Graph)."""
-    cause = e.__cause__
-    name = type(cause).__name__ if cause is not None else ""
-    return name in ("ConnectError", "ConnectTimeout")
+    return e.never_sent

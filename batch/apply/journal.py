@@ -35,14 +35,14 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from .._secrets import scrub_argv as _scrub_argv
 from ..errors import JournalError, RowFinding
-from ..models import Api, InputRow, Kind, Operation, OpKind, Plan, RequestStatus, Sheet
+from ..models import Api, InputRow, Kind, Operation, OpKind, Plan, RequestStatus, Sheet, TypedCell
 
 JOURNAL_NAME = "journal.sqlite"
 SCHEMA_VERSION = 2
@@ -195,6 +195,7 @@ class RunMeta:
     input_sha256: str = ""
     command_line: str = ""  # already scrubbed (see :func:`scrub_argv`)
     tenant: str = ""
+    argv: tuple[str, ...] = ()  # the same command line as a list, already scrubbed
 
 
 @dataclass(slots=True)
@@ -273,9 +274,9 @@ class Sent:
     attempt: int  # 1-based
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settlement:
-    """What became of one sent operation."""
+    """What became of one sent operation (built with keywords only: ten fields of like types)."""
 
     key: str
     attempt: int
@@ -301,6 +302,7 @@ class SkuRecord:
     consumed_before: int
     consumed_after: int | None = None
     kind: Kind = Kind.LICENSES
+    label: str = ""  # what people call it: the product name ("Microsoft 365 E3"), the add-on's name
 
 
 # ------------------------------------------------------------------------------------------- journal
@@ -398,6 +400,9 @@ class Journal:
                 con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 # Which tenant the plan was made against: resume refuses to continue it anywhere else.
                 con.execute("INSERT INTO meta VALUES ('tenant_id', ?)", (plan.validation.snapshot.tenant_id,))
+                # Every command line that worked on this run: apply's, then each resume's (scrubbed lists).
+                con.execute("INSERT INTO meta VALUES ('command_lines', ?)",
+                            (json.dumps([{"at": now_iso(), "argv": list(meta.argv)}], ensure_ascii=False),))
                 con.execute(
                     "INSERT INTO run (id, run_id, tool_version, input_path, input_sha256, command_line, tenant,"
                     " started, status) VALUES (1, ?, ?, ?, ?, ?, ?, ?, 'ready')",
@@ -430,7 +435,7 @@ class Journal:
                     )
                     con.executemany(
                         "INSERT INTO input_row VALUES (?, ?, ?, ?)",
-                        ((r.index, k, r.number, json.dumps(list(r.cells), ensure_ascii=False)) for r in sh.rows),
+                        ((r.index, k, r.number, _cells_json(r)) for r in sh.rows),
                     )
                 con.executemany(
                     "INSERT INTO row_check VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -450,10 +455,13 @@ class Journal:
                         for c in checks
                     ),
                 )
+                skus = list(skus)
                 con.executemany(
                     "INSERT INTO pool VALUES (?, ?, ?, ?, ?, NULL)",
                     ((s.sku_id, str(s.kind), s.part_number, s.enabled, s.consumed_before) for s in skus),
                 )
+                con.execute("INSERT INTO meta VALUES ('pool_labels', ?)", (json.dumps(
+                    {f"{s.kind}:{s.sku_id}": s.label for s in skus if s.label}, ensure_ascii=False),))
                 con.executemany(
                     "INSERT INTO operation (key, seq, kind, api, target_id, target_name, method, url, body, rows,"
                     " depends_on, add_licenses, remove_licenses, before, after, state)"
@@ -511,6 +519,21 @@ class Journal:
         """A value of the journal's meta table (``schema_version``, ``tenant_id``), or None."""
         row = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0][0]) if row else None
+
+    def command_lines(self) -> list[dict[str, Any]]:
+        """Every command line recorded for this run, oldest first: ``{"at": ISO time, "argv": [...]}``."""
+        raw = self.meta("command_lines")
+        if raw is None:  # a journal written before command lines were kept: the run row's text
+            info = self._query("SELECT command_line, started FROM run WHERE id = 1")
+            return [{"at": info[0][1], "argv": info[0][0].split()}] if info and info[0][0] else []
+        return list(json.loads(raw))
+
+    def add_command_line(self, argv: Sequence[str]) -> None:
+        """Record a further command line (a resume) after the ones already kept; secrets are scrubbed."""
+        lines = [*self.command_lines(), {"at": now_iso(), "argv": _scrub_argv(argv)}]
+        with self._tx() as con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('command_lines', ?)",
+                        (json.dumps(lines, ensure_ascii=False),))
 
     def set_meta(self, key: str, value: str) -> None:
         """Record a value in the meta table (e.g. an approved plan's hash and approver)."""
@@ -698,7 +721,7 @@ class Journal:
         r = self._query("SELECT input_path, input_sha256 FROM run WHERE id = 1")[0]
         rows: dict[int, list[InputRow]] = {}
         for i, k, n, c in self._query("SELECT idx, sheet, number, cells FROM input_row ORDER BY idx"):
-            rows.setdefault(int(k), []).append(InputRow(index=int(i), number=int(n), cells=tuple(json.loads(c))))
+            rows.setdefault(int(k), []).append(_input_row(int(i), int(n), c))
         out: list[Sheet] = []
         for k, kind, name, fmt, enc, delim, hrow, blank, cols, notes, headers in self._query(
             "SELECT idx, kind, name, format, encoding, delimiter, header_row, blank_rows, columns, notes, headers"
@@ -748,9 +771,11 @@ class Journal:
         ]
 
     def skus(self) -> list[SkuRecord]:
+        labels: dict[str, str] = json.loads(self.meta("pool_labels") or "{}")
         return [
             SkuRecord(sku_id=r[0], part_number=r[1], enabled=int(r[2]), consumed_before=int(r[3]),
-                      consumed_after=None if r[4] is None else int(r[4]), kind=Kind(r[5]))
+                      consumed_after=None if r[4] is None else int(r[4]), kind=Kind(r[5]),
+                      label=labels.get(f"{r[5]}:{r[0]}", ""))
             for r in self._query("SELECT pool_id, name, total, used_before, used_after, kind FROM pool")
         ]
 
@@ -800,6 +825,54 @@ class Journal:
         with self._tx() as con:
             con.execute("UPDATE operation SET body = ?, rows = ? WHERE key = ?",
                         (json.dumps(dict(body)), json.dumps(list(rows)), key))
+
+
+def _typed_json(v: TypedCell | None) -> Any:
+    """A workbook cell's type kept in JSON: {"n": number}, {"b": bool}, {"dt"|"d"|"t": ISO}, {"s": seconds}."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return {"b": v}
+    if isinstance(v, int | float):
+        return {"n": v}
+    if isinstance(v, datetime):
+        return {"dt": v.isoformat()}
+    if isinstance(v, date):
+        return {"d": v.isoformat()}
+    if isinstance(v, time):
+        return {"t": v.isoformat()}
+    return {"s": v.total_seconds()}
+
+
+def _typed_value(j: Any) -> TypedCell | None:
+    if not isinstance(j, dict):
+        return None
+    if "b" in j:
+        return bool(j["b"])
+    if "n" in j:
+        return j["n"]
+    if "dt" in j:
+        return datetime.fromisoformat(j["dt"])
+    if "d" in j:
+        return date.fromisoformat(j["d"])
+    if "t" in j:
+        return time.fromisoformat(j["t"])
+    return timedelta(seconds=float(j.get("s", 0)))
+
+
+def _cells_json(r: InputRow) -> str:
+    """An input row's cells (a JSON list of text), with its typed cells when it has any."""
+    if r.values is None:
+        return json.dumps(list(r.cells), ensure_ascii=False)
+    return json.dumps({"cells": list(r.cells), "values": [_typed_json(v) for v in r.values]}, ensure_ascii=False)
+
+
+def _input_row(index: int, number: int, text: str) -> InputRow:
+    data = json.loads(text)
+    if isinstance(data, dict):
+        return InputRow(index=index, number=number, cells=tuple(data["cells"]),
+                        values=tuple(_typed_value(v) for v in data["values"]))
+    return InputRow(index=index, number=number, cells=tuple(data))
 
 
 def finding_record(f: RowFinding) -> dict[str, Any]:

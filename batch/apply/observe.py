@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import TenantError
 from ..models import OpKind
+from .engine import ProgressEvent, ProgressNote
 from .journal import Journal, Observation, OpRecord, OpState
 
 #: Default bound on the wait for group processing (Entra usually takes seconds to a few minutes).
@@ -51,7 +52,7 @@ def observe_rows(
     *,
     wait_s: float = DEFAULT_PROCESSING_WAIT_S,
     poll_s: float = 1.0,
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int, int]:
     """Look at the rows of asynchronous changes until settled or ``wait_s``. Returns (settled rows, pending)."""
@@ -70,15 +71,15 @@ def observe_rows(
             obs = observe(tenant, todo, targets, names, run_id)
         except TenantError as e:
             if progress is not None:
-                progress({"text": f"group processing: could not read the members' licenses ({e}); "
-                                  f"'license-batch status {run_id}' looks again later"})
+                progress(ProgressNote(f"group processing: could not read the members' licenses ({e}); "
+                                      f"'license-batch status {run_id}' looks again later"))
             return total - pending, pending
         journal.record_observations(obs)
         pending = sum(1 for o in obs if o.state == "pending")
         elapsed = time.monotonic() - t0
         if progress is not None:
-            progress({"text": f"group processing: {total - pending}/{total} members processed by Entra, "
-                              f"{elapsed:,.0f} s (waiting up to {wait_s:,.0f} s)"})
+            progress(ProgressNote(f"group processing: {total - pending}/{total} members processed by Entra, "
+                                  f"{elapsed:,.0f} s (waiting up to {wait_s:,.0f} s)"))
         if not pending or elapsed + poll_s > wait_s:
             return total - pending, pending
         todo = needs_observing(todo, journal)

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import Severity
 from ..kinds import handler, kind_of, kind_of_checked
+from ..kinds.addons.names import addon_label
 from ..kinds.addons.plan import parse_tokens
-from ..models import Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
+from ..models import WAVE_REFUSED, Api, InputRow, Kind, OpKind, Outcome, Plan, RequestStatus, RowResult, TenantSnapshot
 from .journal import Observation, OpRecord, OpState, RowCheck, SkuRecord, finding_record
 
 # ----------------------------------------------------------------------------------- Graph errors -> fix
@@ -117,13 +118,14 @@ def sku_records(plan: Plan) -> list[SkuRecord]:
     """The capacity pools a run records before it starts: every SKU, and every add-on when add-ons are planned."""
     snap = plan.validation.snapshot
     out = [
-        SkuRecord(sku_id=s.sku_id, part_number=s.part_number, enabled=s.enabled, consumed_before=s.consumed)
+        SkuRecord(sku_id=s.sku_id, part_number=s.part_number, enabled=s.enabled, consumed_before=s.consumed,
+                  label=s.product_name or "")
         for s in snap.skus.values()
     ]
     if any(s.kind is Kind.ADDONS for s in plan.validation.sheets):
         out += [
             SkuRecord(sku_id=ct, part_number=ct, enabled=round(r.purchased), consumed_before=round(r.allocated),
-                      kind=Kind.ADDONS)
+                      kind=Kind.ADDONS, label=addon_label(ct))
             for ct, r in snap.currencies.items()
         ]
     return out
@@ -209,7 +211,7 @@ def row_results(
         elif any(c.status is RequestStatus.READY for c in cs) and not os_:
             # validation passed the row but the plan holds nothing for it: the wave was refused as a whole
             res.status = Outcome.SKIPPED
-            res.code = "wave-refused"
+            res.code = WAVE_REFUSED
             res.message = "Not applied: the wave was refused because a license or add-on is short."
             res.fix = "Buy or free seats (or add-on units), or run with --on-shortfall partial."
         elif os_:
@@ -229,6 +231,20 @@ def row_results(
             _observed(res, obs)
         out.append(res)
     return out
+
+
+def touched_pools(skus: Iterable[SkuRecord], ops: Iterable[OpRecord]) -> frozenset[str]:
+    """Part numbers and currencyTypes the run's operations change (whatever their outcome)."""
+    parts = {s.sku_id: s.part_number for s in skus if s.kind is Kind.LICENSES}
+    out: set[str] = set()
+    for rec in ops:
+        op = rec.op
+        if op.kind is OpKind.ASSIGN_LICENSE:
+            out.update(parts.get(sid, sid) for sid in (*(a for a, _ in op.add), *op.remove))
+        elif op.kind is OpKind.ALLOCATE_ADDONS:
+            before, after = parse_tokens(op.before), parse_tokens(op.after)
+            out.update(ct for ct in set(before) | set(after) if before.get(ct, 0) != after.get(ct, 0))
+    return frozenset(out)
 
 
 def _observed(res: RowResult, obs: Observation) -> None:

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..config import Limits
+from ..tenant.http import backoff_delay  # the one backoff formula
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -203,8 +204,7 @@ class Pacer:
         """
         if retry_after is not None and retry_after >= 0:
             return retry_after
-        step = min(self.backoff_max, self.backoff_base * (2.0 ** max(0, attempt - 1)))
-        return step / 2 + self.rng.uniform(0.0, step / 2)
+        return backoff_delay(attempt, base=self.backoff_base, maximum=self.backoff_max, rng=self.rng)
 
 
 def minimum_seconds(writes: int, quota: int, window_s: float) -> float:

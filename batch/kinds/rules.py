@@ -150,7 +150,9 @@ def expand_rules(
             cells = list(row.cells)
             if user_col is not None:
                 cells[user_col] = u.upn
-            new_rows.append(InputRow(index=base + len(new_rows), number=row.number, cells=tuple(cells)))
+            typed = None if row.values is None else tuple(
+                None if i == user_col else v for i, v in enumerate(row.values))  # the row's typed cells, kept
+            new_rows.append(InputRow(index=base + len(new_rows), number=row.number, cells=tuple(cells), values=typed))
             out.extend(replace(r, row=new_rows[-1].index, user=u.upn, findings=(*r.findings, note)) for r in reqs)
     sheet.rows[:] = new_rows
     return out

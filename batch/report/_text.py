@@ -18,8 +18,8 @@ def neutralise(value: object) -> str:
 
     Text whose first character (or first character after leading spaces) is ``= + - @``, a tab, CR or LF
     gets a single quote in front, as OWASP advises against CSV injection; everything else comes back
-    unchanged. ``None`` becomes ``""``. The same text goes into the .xlsx (always written as a string cell,
-    never as a formula) and the .csv, so a sheet copied out of the workbook into a CSV stays safe.
+    unchanged. ``None`` becomes ``""``. The CSV writers use it; the .xlsx writers do not need it (a string
+    cell is never run as a formula, so text is written there exactly as it was).
 
     Input cells are text, so a genuine negative number such as ``-5`` also becomes ``'-5``: the report
     keeps it readable and it was never a number in the input sheet anyway. Already-quoted text

@@ -14,6 +14,7 @@ and the fast path switches itself off if the xlsxwriter internals it relies on a
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -23,11 +24,33 @@ from typing import Any
 import xlsxwriter
 from xlsxwriter.exceptions import XlsxWriterException
 from xlsxwriter.format import Format
-from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.utility import _datetime_to_excel_datetime, xl_col_to_name
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from ._text import neutralise
+from ..models import TypedCell
+
+#: What a row writer takes per cell: text, or a number (dates are numbers with a date format).
+CellValue = str | int | float | bool
+
+def excel_value(v: TypedCell) -> tuple[CellValue, str]:
+    """A typed value as Excel stores it, and the number format it needs ("" for none): dates and times are
+    serial numbers shown as dates ("date", "datetime", "time", "duration"). Aware datetimes are put in UTC."""
+    t = type(v)
+    if t is bool or t is int or t is float:
+        return v, ""  # type: ignore[return-value]
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(dt.UTC).replace(tzinfo=None)
+        midnight = v.hour == v.minute == v.second == v.microsecond == 0
+        return _datetime_to_excel_datetime(v, False, True), "date" if midnight else "datetime"
+    if isinstance(v, dt.date):
+        return _datetime_to_excel_datetime(v, False, True), "date"
+    if isinstance(v, dt.time):
+        return _datetime_to_excel_datetime(v, False, True), "time"
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds() / 86400.0, "duration"
+    return str(v), ""
 
 #: Rows in an Excel sheet, header included.
 EXCEL_MAX_ROWS = 1_048_576
@@ -54,9 +77,10 @@ class StreamSheet(Worksheet):
 
     fast_path: bool | None = None  # None: decide on first use; tests set False to force the public path
 
-    def write_text_row(self, row: int, values: Sequence[str], formats: Sequence[Format | None]) -> None:
-        """Write ``values`` as string cells into ``row`` (rows strictly increasing; empty strings are
-        left as empty cells). ``formats[i]`` is the format of column ``i`` (``None`` for none)."""
+    def write_text_row(self, row: int, values: Sequence[CellValue], formats: Sequence[Format | None]) -> None:
+        """Write ``values`` into ``row`` (rows strictly increasing): text as string cells (empty strings are
+        left as empty cells), numbers as number cells (a date is a number with a date format, see
+        :func:`excel_value`), booleans as boolean cells. ``formats[i]`` is the format of column ``i``."""
         if self.fast_path is None:
             self.fast_path = _fast_path_supported(self)
         if not self.fast_path:
@@ -67,12 +91,13 @@ class StreamSheet(Worksheet):
         if row < self.previous_row or (row == self.previous_row and self.table.get(row)):
             raise ValueError(f"rows must be written in increasing order (row {row} after {self.previous_row})")
         self._write_single_row(row)
-        joined = "\x00".join(values)
+        texts = [v for v in values if type(v) is str]
+        joined = "\x00".join(texts)
         if (
             len(joined) > _FAST_MAX_LEN
             or _SLOW_CHARS.search(joined)
             or ("_x" in joined and _ESCAPED_LITERAL.search(joined))
-            or joined.count("\x00") != len(values) - 1
+            or joined.count("\x00") != len(texts) - 1
         ):
             self._write_row_public(row, values, formats)
             return
@@ -83,17 +108,23 @@ class StreamSheet(Worksheet):
         parts: list[str] = []
         first = last = -1
         for i, v in enumerate(values):
-            if v:
+            if type(v) is str:
+                if not v:
+                    continue
                 if v[0].isspace() or v[-1].isspace():  # needs xml:space="preserve": leave it to xlsxwriter
                     self._write_row_public(row, values, formats)
                     return
-                if first < 0:
-                    first = i
-                last = i
                 parts.append(
                     f'<c r="{letters[i]}{rn}"{styles[i]} t="inlineStr"><is><t>'
                     f"{_xml_escape(v) if escape else v}</t></is></c>"
                 )
+            elif type(v) is bool:
+                parts.append(f'<c r="{letters[i]}{rn}"{styles[i]} t="b"><v>{1 if v else 0}</v></c>')
+            else:
+                parts.append(f'<c r="{letters[i]}{rn}"{styles[i]}><v>{v:.16G}</v></c>')
+            if first < 0:
+                first = i
+            last = i
         if first < 0 or self._check_dimensions(row, first) or self._check_dimensions(row, last):
             return
         self._write_row(row, None)
@@ -123,10 +154,15 @@ class StreamSheet(Worksheet):
             self._style_cache[id(formats)] = hit
         return hit[1]
 
-    def _write_row_public(self, row: int, values: Sequence[str], formats: Sequence[Format | None]) -> None:
+    def _write_row_public(self, row: int, values: Sequence[CellValue], formats: Sequence[Format | None]) -> None:
         for col, v in enumerate(values):
-            if v:
-                self.write_string(row, col, v, formats[col])
+            if type(v) is str:
+                if v:
+                    self.write_string(row, col, v, formats[col])
+            elif type(v) is bool:
+                self.write_boolean(row, col, v, formats[col])
+            else:
+                self.write_number(row, col, v, formats[col])
 
 
 # ------------------------------------------------------------------------------------------ formats
@@ -159,6 +195,13 @@ class Formats:
         self.title = wb.add_format({"bold": True, "font_size": 14})
         self.number = wb.add_format({"num_format": "#,##0"})
         self.decimal = wb.add_format({"num_format": "#,##0.0"})
+        #: Number formats of typed cells by :func:`excel_value`'s kind.
+        self.dates: dict[str, Format] = {
+            "date": wb.add_format({"num_format": "yyyy-mm-dd"}),
+            "datetime": wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
+            "time": wb.add_format({"num_format": "hh:mm:ss"}),
+            "duration": wb.add_format({"num_format": "[h]:mm:ss"}),
+        }
         self.status: dict[str, Format] = {
             name: wb.add_format({"bg_color": bg, "font_color": fg}) for name, (bg, fg) in STATUS_COLOURS.items()
         }
@@ -191,9 +234,9 @@ def add_sheet(wb: Workbook, name: str) -> StreamSheet:
 
 def write_header(ws: Worksheet, headers: Sequence[str], fmt: Format, *, row: int = 0) -> None:
     """Header row in bold on a dark band, frozen, with an autofilter set later by ``finish_table``.
-    Headers come from the input sheet, so they are neutralised like any other cell."""
+    Headers come from the input sheet; a string cell is never run as a formula, so they are written as they are."""
     for col, h in enumerate(headers):
-        ws.write_string(row, col, neutralise(h), fmt)
+        ws.write_string(row, col, h, fmt)
     ws.freeze_panes(row + 1, 0)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..kinds.addons.names import BY_CURRENCY
 from ..models import CurrencyReport, Kind, Sku
 from . import _xlsx
-from ._text import iso_utc, neutralise, neutralise_all
+from ._text import iso_utc, neutralise_all
 
 HEADERS = ("Kind", "Name", "Part number / type", "Purchased", "Used", "Free", "Suspended", "Warning", "Consumed",
            "Status")
@@ -104,12 +104,11 @@ def write_xlsx(report: CapacityReport, path: Path) -> Path:
                     if isinstance(v, int):
                         ws.write_number(i, j, v, fmt.status_number["error"] if j == 5 and v < 0 else fmt.number)
                     else:
-                        ws.write_string(i, j, neutralise(v))
+                        ws.write_string(i, j, v)  # a string cell is never run as a formula
             _xlsx.finish_table(ws, header_row=0, last_row=len(report.rows), ncols=len(HEADERS))
-            ws.write_string(len(report.rows) + 2, 0, neutralise(f"Tenant {report.tenant}, read "
-                                                               f"{iso_utc(report.taken_at)}"))
+            ws.write_string(len(report.rows) + 2, 0, f"Tenant {report.tenant}, read {iso_utc(report.taken_at)}")
             for k, note in enumerate(report.notes):
-                ws.write_string(len(report.rows) + 3 + k, 0, neutralise(note))
+                ws.write_string(len(report.rows) + 3 + k, 0, note)
         finally:
             _xlsx.close_workbook(wb, path)
     return path

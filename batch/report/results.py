@@ -1,12 +1,14 @@
 """The result files of a run: results.xlsx, results.csv and run.json.
 
 results.xlsx
-    ``Results``: every input row in input order with all its original columns, then ``Status`` (applied /
-    unchanged / skipped / failed / not run, coloured), ``Action``, ``Error code``, ``Message``, ``Fix``,
-    ``Request id``, ``Time`` (ISO 8601 UTC), and the target's state before and after (``Licenses before`` /
+    ``Results``: every input row in input order with all its original columns (an xlsx input's numbers, dates
+    and booleans written back typed, from ``InputRow.values``), then ``Row`` (the sheet's row number, as every
+    message names it), ``Status`` (applied / unchanged / skipped / failed / not run, coloured), ``Action``,
+    ``Error code``, ``Message``, ``Fix``, ``Request id``, ``Time`` (an Excel date-time in UTC), and the target's
+    state before and after (``Licenses before`` /
     ``Licenses after`` for a user's licenses, ``Allocation before`` / ``Allocation after`` for add-ons).
-    ``Summary``: run facts, rows per status, seats per SKU before and after with a bar chart, and for add-ons
-    the units allocated per currency type before and after with a chart.
+    ``Summary``: run facts, rows per status; per SKU (and per add-on) its product name, part number, purchased,
+    used before and after: the pools the run changed first, charted against what is purchased, then the rest.
     ``Errors``: the rows that need attention (failed, skipped, not run), same columns as ``Results``.
     A workbook with several input sheets (licenses and add-ons) gets a results and an errors sheet per input
     sheet ("Licenses results", "Add-ons errors", ...).
@@ -17,7 +19,9 @@ results.csv
     The ``Results`` columns, UTF-8 with a BOM (Excel then opens it as UTF-8), every field quoted. Further input
     sheets of a workbook get ``results-2.csv``, ``results-3.csv``, ... (named in run.json's ``files``).
 
-Every text cell in both files goes through :func:`neutralise`; xlsx cells are string cells.
+Text that a spreadsheet would run as a formula cannot run from either file: in the xlsx it is a string cell
+(inert; written exactly as it was, no apostrophe), in the CSV it goes through :func:`neutralise` (``'`` prefix).
+The CSV's Row and Time are text (Time in ISO 8601 UTC).
 
 run.json (``schema`` 1; keys are stable, new keys may be added, none renamed)::
 
@@ -27,8 +31,10 @@ run.json (``schema`` 1; keys are stable, new keys may be added, none renamed)::
     run_id          RunResult.run_id
     tenant          RunResult.tenant
     input           {"path", "sha256", "format", "sheet", "rows"}: the input sheet
-    command_line    meta["argv"] with secrets replaced by "***" (after --token, --client-secret,
+    command_line    the run's first command line (apply's, from the journal; else meta["argv"]) with secrets
+                    replaced by "***" (after --token, --client-secret,
                     --password and kin, "Bearer ...", anything JWT-shaped); [] when not given
+    resumes         [{"at", "command_line"}]: every resume of the run, oldest first (scrubbed the same way)
     started         ISO 8601 UTC, milliseconds, "Z"
     finished        ditto
     duration_s      finished - started, seconds
@@ -43,8 +49,9 @@ run.json (``schema`` 1; keys are stable, new keys may be added, none renamed)::
     files           {"results_xlsx": "results.xlsx", "results_csv": "results.csv", "results_csv_more": [...]}
     extra           every other key of ``meta``, scrubbed of secrets the same way
 
-:func:`summary_counts` returns the subset ``run_id, tenant, rows, counts, needs_attention, requests,
-throttling, duration_s, interrupted`` for the CLI's ``--json``.
+:func:`run_summary` is the one flat summary of a run (the CLI's ``--json`` for apply, resume and demo):
+``run_id, tenant, rows, applied, unchanged, skipped, failed, not_run, needs_attention, requests, throttled,
+throttle_wait_s, duration_s, interrupted, already_finished, report``; run.json's counts come from it.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ import csv
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +73,10 @@ from ..kinds import kind_of
 from ..kinds.addons.names import addon_label
 from ..models import InputRow, Kind, Outcome, RowResult, RunResult, Sheet
 from . import _xlsx
-from ._text import iso_utc, iso_utc_precise, neutralise, neutralise_all, scrub_argv, scrub_value
+from ._text import iso_utc, iso_utc_precise, neutralise_all, scrub_argv, scrub_value
 
 RESULT_HEADERS: tuple[str, ...] = (
+    "Row",
     "Status",
     "Action",
     "Error code",
@@ -105,19 +114,29 @@ def _count_key(o: Outcome) -> str:
     return o.value.replace(" ", "_")
 
 
-def summary_counts(result: RunResult) -> dict[str, Any]:
-    """Machine-readable summary of a run (the CLI prints it for ``--json``); keys as in run.json."""
-    counts = result.counts()
+#: The keys of :func:`run_summary` that count rows per outcome (also run.json's ``counts``).
+COUNT_KEYS: tuple[str, ...] = tuple(_count_key(o) for o in Outcome)
+
+
+def run_summary(result: RunResult, counts: Mapping[Outcome, int] | None = None) -> dict[str, Any]:
+    """The one machine-readable summary of a run: what ``--json`` prints for apply/resume/demo, and what
+    run.json's counts come from. ``counts`` overrides the RunResult's own (the workbook's, when its rows did
+    not line up with the sheet)."""
+    c = result.counts() if counts is None else counts
+    per = {_count_key(o): c.get(o, 0) for o in Outcome}
     return {
         "run_id": result.run_id,
         "tenant": result.tenant,
-        "rows": len(result.rows),
-        "counts": {_count_key(o): counts.get(o, 0) for o in Outcome},
-        "needs_attention": sum(counts.get(o, 0) for o in ATTENTION),
-        "requests": {"sent": result.requests_sent},
-        "throttling": {"throttled_responses": result.throttled, "wait_s": round(result.throttle_wait_s, 3)},
+        "rows": sum(per.values()) if counts is not None else len(result.rows),
+        **per,
+        "needs_attention": sum(c.get(o, 0) for o in ATTENTION),
+        "requests": result.requests_sent,
+        "throttled": result.throttled,
+        "throttle_wait_s": round(result.throttle_wait_s, 3),
         "duration_s": _duration(result),
         "interrupted": result.interrupted,
+        "already_finished": result.already_finished,
+        "report": str((result.report_dir or Path()) / "results.xlsx"),
     }
 
 
@@ -158,10 +177,10 @@ def output_headers(input_headers: Sequence[str], added: Sequence[str]) -> list[s
     return out
 
 
-def _pairs(result: RunResult, sheet: Sheet | None = None) -> Iterator[tuple[tuple[str, ...], RowResult]]:
-    """(input cells, outcome) for every row of ``sheet`` (default: the first), in input order. Tolerates a
+def _pairs(result: RunResult, sheet: Sheet | None = None) -> Iterator[tuple[InputRow | None, RowResult]]:
+    """(input row, outcome) for every row of ``sheet`` (default: the first), in input order. Tolerates a
     RunResult whose rows do not line up one-to-one with the sheet: missing outcomes become 'not run', stray
-    outcomes (of no input sheet) come last, with the first sheet."""
+    outcomes (of no input sheet) come last, with the first sheet (and no input row)."""
     sheet = sheet or result.sheet
     inputs: list[InputRow] = sheet.rows
     rows = result.rows
@@ -171,8 +190,7 @@ def _pairs(result: RunResult, sheet: Sheet | None = None) -> Iterator[tuple[tupl
         first = sheet is result.sheet
         rows = [r for r in rows if r.row in mine or (first and r.row not in known)]
     if len(inputs) == len(rows) and all(a.index == b.row for a, b in zip(inputs, rows, strict=True)):
-        for a, b in zip(inputs, rows, strict=True):
-            yield a.cells, b
+        yield from zip(inputs, rows, strict=True)
         return
     by_index = {r.row: r for r in rows}
     seen: set[int] = set()
@@ -182,18 +200,23 @@ def _pairs(result: RunResult, sheet: Sheet | None = None) -> Iterator[tuple[tupl
             r = RowResult(row=a.index, row_number=a.number, status=Outcome.NOT_RUN, message=_NO_OUTCOME)
         else:
             seen.add(a.index)
-        yield a.cells, r
+        yield a, r
     for r in rows:
         if r.row not in seen:
-            yield (), r
+            yield None, r
 
 
-def _row_cells(cells: tuple[str, ...], n_in: int, r: RowResult) -> list[str]:
-    if len(cells) != n_in:
-        cells = (tuple(cells) + ("",) * n_in)[:n_in]
+def _input_cells(a: InputRow | None, n_in: int) -> tuple[str, ...]:
+    cells = a.cells if a is not None else ()
+    return cells if len(cells) == n_in else (tuple(cells) + ("",) * n_in)[:n_in]
+
+
+def _row_cells(a: InputRow | None, n_in: int, r: RowResult) -> list[str]:
+    """The row as CSV text: input cells, then the outcome; every cell neutralised (a CSV has no cell types)."""
     return neutralise_all(
         (
-            *cells,
+            *_input_cells(a, n_in),
+            str(r.row_number),
             r.status.value,
             r.action,
             r.code,
@@ -205,6 +228,46 @@ def _row_cells(cells: tuple[str, ...], n_in: int, r: RowResult) -> list[str]:
             r.after,
         )
     )
+
+
+class _XlsxRows:
+    """The row as xlsx cells: text as string cells (a string cell is never run as a formula, so nothing is
+    prefixed), the input's numbers and dates as they were typed, the row number as a number and Time as an
+    Excel date-time. Formats per row come from a small cache (status x the date kinds of typed cells)."""
+
+    def __init__(self, fmt: _xlsx.Formats, ncols: int, status_col: int, time_col: int) -> None:
+        self.fmt, self.ncols, self.status_col, self.time_col = fmt, ncols, status_col, time_col
+        self._formats: dict[tuple[Outcome, tuple[tuple[int, str], ...]], list[Format | None]] = {}
+
+    def formats(self, status: Outcome, dated: tuple[tuple[int, str], ...]) -> list[Format | None]:
+        key = (status, dated)
+        got = self._formats.get(key)
+        if got is None:
+            got = [None] * self.ncols
+            got[self.status_col] = self.fmt.status[status.value]
+            got[self.time_col] = self.fmt.dates["datetime"]
+            for col, kind in dated:
+                got[col] = self.fmt.dates[kind]
+            self._formats[key] = got
+        return got
+
+    def cells(self, a: InputRow | None, n_in: int, r: RowResult) -> tuple[list[_xlsx.CellValue], list[Format | None]]:
+        out: list[_xlsx.CellValue] = list(_input_cells(a, n_in))
+        dated: list[tuple[int, str]] = []
+        if a is not None and a.values is not None:
+            for i, v in enumerate(a.values[:n_in]):
+                if v is not None:
+                    out[i], kind = _xlsx.excel_value(v)
+                    if kind:
+                        dated.append((i, kind))
+        when: _xlsx.CellValue = _xlsx.excel_value(_utc_naive(r.time))[0] if r.time is not None else ""
+        out += [r.row_number, r.status.value, r.action, r.code, r.message, r.fix, r.request_id, when, r.before,
+                r.after]
+        return out, self.formats(r.status, tuple(dated))
+
+
+def _utc_naive(when: datetime) -> datetime:
+    return when if when.tzinfo is None else when.astimezone(UTC).replace(tzinfo=None)
 
 
 def write_results(result: RunResult, run_dir: Path, *, meta: Mapping[str, Any] | None = None) -> ResultPaths:
@@ -263,17 +326,16 @@ def _write_sheet(
     headers = output_headers(sheet.headers, added)
     n_in = len(sheet.headers)
     ncols = len(headers)
-    status_col = n_in
+    status_col = n_in + 1
+    xl = _XlsxRows(fmt, ncols, status_col, n_in + RESULT_HEADERS.index("Time"))
 
     # Widths from a sample, before any data row is written.
-    cells_of = {a.index: a.cells for a in sheet.rows}
-    sample_src = _xlsx.sample_rows([r for _c, r in _pairs(result, sheet)], 400)
-    sample = [_row_cells(cells_of.get(r.row, ()), n_in, r) for r in sample_src]
+    sample = [_row_cells(a, n_in, r) for a, r in _xlsx.sample_rows(list(_pairs(result, sheet)), 400)]
     widths = _xlsx.column_widths(headers, sample)
     for j, name in enumerate(added):
         widths[n_in + j] = min(widths[n_in + j], float(_WIDTH_CAPS.get(name, 40)))
     widths[status_col] = max(widths[status_col], 12.0)
-    row_formats = _status_row_formats(fmt, ncols, status_col)
+    widths[n_in + RESULT_HEADERS.index("Time")] = 20.0
 
     # Pass 1: Results sheet and CSV, in input order.
     for ws in (ws_rows, ws_err):
@@ -284,32 +346,22 @@ def _write_sheet(
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)
         w.writerow(neutralise_all(headers))
         write_row = ws_rows.write_text_row
-        for cells, r in _pairs(result, sheet):
+        for a, r in _pairs(result, sheet):
             n += 1
             counts[r.status] += 1
-            out = _row_cells(cells, n_in, r)
-            write_row(n, out, row_formats[r.status])
-            w.writerow(out)
+            w.writerow(_row_cells(a, n_in, r))
+            write_row(n, *xl.cells(a, n_in, r))
     _xlsx.finish_table(ws_rows, header_row=0, last_row=n, ncols=ncols)
 
     # Pass 2: Errors sheet (constant_memory: each sheet is written top to bottom in one go).
     e = 0
     write_err = ws_err.write_text_row
-    for cells, r in _pairs(result, sheet):
+    for a, r in _pairs(result, sheet):
         if r.status in ATTENTION:
             e += 1
-            write_err(e, _row_cells(cells, n_in, r), row_formats[r.status])
+            write_err(e, *xl.cells(a, n_in, r))
     _xlsx.finish_table(ws_err, header_row=0, last_row=e, ncols=ncols)
     return n
-
-
-def _status_row_formats(fmt: _xlsx.Formats, ncols: int, status_col: int) -> dict[Outcome, list[Format | None]]:
-    out: dict[Outcome, list[Format | None]] = {}
-    for o in Outcome:
-        row: list[Format | None] = [None] * ncols
-        row[status_col] = fmt.status[o.value]
-        out[o] = row
-    return out
 
 
 def _write_summary(
@@ -345,7 +397,7 @@ def _write_summary(
     for label, value in facts:
         ws.write_string(row, 0, label, fmt.bold)
         if isinstance(value, str):
-            ws.write_string(row, 1, neutralise(value))
+            ws.write_string(row, 1, value)
         else:
             ws.write_number(row, 1, value, fmt.decimal if isinstance(value, float) else fmt.number)
         row += 1
@@ -362,55 +414,82 @@ def _write_summary(
     ws.write_number(row, 1, n, fmt.number)
     row += 2
 
-    skus = sorted(set(result.seats_before) | set(result.seats_after))
-    ws.write_string(row, 0, "Seats per SKU (consumed)", fmt.header)
-    ws.write_string(row, 1, "Before", fmt.header)
-    ws.write_string(row, 2, "After", fmt.header)
-    ws.write_string(row, 3, "Change", fmt.header)
-    head = row
-    row += 1
-    for part in skus:
-        before = result.seats_before.get(part, 0)
-        after = result.seats_after.get(part, 0)
-        ws.write_string(row, 0, neutralise(part))
-        ws.write_number(row, 1, before, fmt.number)
-        ws.write_number(row, 2, after, fmt.number)
-        ws.write_number(row, 3, after - before, fmt.number)
-        row += 1
-    if not skus:
-        ws.write_string(row, 0, "No seat figures were recorded for this run.")
-        row += 1
-    else:
-        _chart(wb, ws, head, len(skus), "Seats per SKU, before and after", "Seats consumed", 2)
+    row = _write_pools(wb, ws, fmt, result, row, Kind.LICENSES)
     if result.units_before or result.units_after:
-        _write_units(wb, ws, fmt, result, row + 1)
+        _write_pools(wb, ws, fmt, result, row + 1, Kind.ADDONS)
 
 
-def _write_units(wb: Workbook, ws: _xlsx.StreamSheet, fmt: _xlsx.Formats, result: RunResult, row: int) -> None:
-    """Add-on units allocated to environments per currency type, before and after, with a chart."""
-    types = sorted(set(result.units_before) | set(result.units_after))
-    ws.write_string(row, 0, "Add-on units allocated", fmt.header)
-    ws.write_string(row, 1, "Before", fmt.header)
-    ws.write_string(row, 2, "After", fmt.header)
-    ws.write_string(row, 3, "Change", fmt.header)
-    head = row
-    for ct in types:
+#: The pool tables of the Summary sheet: product (or add-on) name, part number (currencyType), purchased,
+#: used before and after, change.
+POOL_HEADERS = ("Purchased", "Before", "After", "Change")
+
+
+def _write_pools(
+    wb: Workbook, ws: _xlsx.StreamSheet, fmt: _xlsx.Formats, result: RunResult, row: int, kind: Kind
+) -> int:
+    """One pool table (seats per SKU, or add-on units): the pools the run touched first, charted against
+    what is purchased, then the others. Returns the next free row."""
+    if kind is Kind.LICENSES:
+        before, after, bought = result.seats_before, result.seats_after, result.purchased
+        title, id_head, what = "Seats per SKU (consumed)", "SKU", "Seats"
+    else:
+        before, after, bought = result.units_before, result.units_after, result.units_purchased
+        title, id_head, what = "Add-on units allocated", "Add-on", "Units"
+    pools = set(before) | set(after)
+
+    def name(p: str) -> str:
+        return result.pool_names.get(p) or (addon_label(p) if kind is Kind.ADDONS else p)
+
+    order = sorted(pools, key=lambda p: (name(p).casefold(), p))
+    touched = [p for p in order if p in result.touched]
+    others = [p for p in order if p not in result.touched]
+    ws.write_string(row, 0, title, fmt.title)
+    row += 1
+    if not pools:
+        ws.write_string(row, 0, "No figures were recorded for this run.")
+        return row + 2
+
+    def table(head_text: str, parts: list[str], start: int) -> int:
+        ws.write_string(start, 0, head_text, fmt.header)
+        ws.write_string(start, 1, id_head, fmt.header)
+        for k, h in enumerate(POOL_HEADERS, start=2):
+            ws.write_string(start, k, h, fmt.header)
+        r = start
+        for p in parts:
+            r += 1
+            b, a = before.get(p, 0), after.get(p, 0)
+            ws.write_string(r, 0, name(p))
+            ws.write_string(r, 1, p)
+            if p in bought:
+                ws.write_number(r, 2, bought[p], fmt.number)
+            ws.write_number(r, 3, b, fmt.number)
+            ws.write_number(r, 4, a, fmt.number)
+            ws.write_number(r, 5, a - b, fmt.number)
+        return r
+
+    if touched:
+        head = row
+        row = table("Changed by this run", touched, head) + 1
+        chart_at = row + 1
+        row = chart_at + max(16, 4 + 2 * len(touched))  # room for the chart below the table
+        _chart(wb, ws, head, len(touched), f"{what} this run changed: purchased, before and after",
+               f"{what}", chart_at)
+    else:
+        ws.write_string(row, 0, "This run changed none of these.")
         row += 1
-        before, after = result.units_before.get(ct, 0), result.units_after.get(ct, 0)
-        ws.write_string(row, 0, neutralise(addon_label(ct)))
-        ws.write_number(row, 1, before, fmt.number)
-        ws.write_number(row, 2, after, fmt.number)
-        ws.write_number(row, 3, after - before, fmt.number)
-    _chart(wb, ws, head, len(types), "Add-on units allocated, before and after", "Units allocated", 24)
+    if others:
+        row = table("Not changed by this run", others, row + 1) + 1
+    return row + 1
 
 
 def _chart(wb: Workbook, ws: _xlsx.StreamSheet, head: int, count: int, title: str, axis: str, at_row: int) -> None:
-    """A bar chart of the Before/After columns of the table whose header is on row ``head``."""
+    """A bar chart of the Purchased/Before/After columns of the table whose header is on row ``head``,
+    labelled with the names in column A."""
     name = quote_sheetname(ws.get_name())
     first, last = head + 1, head + count
     chart = wb.add_chart({"type": "bar"})
     assert chart is not None
-    for col, label in ((1, "Before"), (2, "After")):
+    for col, label in ((2, "Purchased"), (3, "Before"), (4, "After")):
         chart.add_series(
             {
                 "name": label,
@@ -423,8 +502,8 @@ def _chart(wb: Workbook, ws: _xlsx.StreamSheet, head: int, count: int, title: st
     chart.set_x_axis({"name": axis, "min": 0})
     chart.set_y_axis({"reverse": True})
     chart.set_legend({"position": "bottom"})
-    chart.set_size({"width": 640, "height": max(300, 80 + 36 * count)})
-    ws.insert_chart(at_row, 5, chart)
+    chart.set_size({"width": 720, "height": max(300, 100 + 54 * count)})
+    ws.insert_chart(at_row, 0, chart)
 
 
 def _abs(row: int, col: int) -> str:
@@ -436,15 +515,15 @@ def _run_json(
 ) -> dict[str, Any]:
     from .. import __version__
 
-    summary = summary_counts(result)
-    # The workbook's own counts (identical unless the RunResult's rows did not line up with the sheet).
-    summary["rows"] = sum(counts.values())
-    summary["counts"] = {_count_key(o): counts.get(o, 0) for o in Outcome}
-    summary["needs_attention"] = sum(counts.get(o, 0) for o in ATTENTION)
+    summary = run_summary(result, counts)
     sheet = result.sheet
     argv = meta.get("argv") or ()
     if isinstance(argv, str):
         argv = argv.split()
+    # The run's first command line (apply's, from the journal) stays; every resume is listed after it.
+    lines = list(result.command_lines)
+    command_line = list(lines[0]["argv"]) if lines else scrub_argv(argv)
+    resumes = [{"at": x.get("at"), "command_line": list(x.get("argv", []))} for x in lines[1:]]
     extra = {k: v for k, v in meta.items() if k != "argv"}
     return {
         "schema": 1,
@@ -461,16 +540,17 @@ def _run_json(
             **({"sheets": [{"sheet": sh.sheet_name, "kind": str(sh.kind), "rows": len(sh.rows)}
                            for sh in result.sheets]} if len(result.sheets) > 1 else {}),
         },
-        "command_line": scrub_argv(argv),
+        "command_line": scrub_argv(command_line),
+        "resumes": resumes,
         "started": iso_utc_precise(result.started),
         "finished": iso_utc_precise(result.finished),
         "duration_s": summary["duration_s"],
         "interrupted": result.interrupted,
         "rows": summary["rows"],
-        "counts": summary["counts"],
+        "counts": {k: summary[k] for k in COUNT_KEYS},
         "needs_attention": summary["needs_attention"],
-        "requests": summary["requests"],
-        "throttling": summary["throttling"],
+        "requests": {"sent": summary["requests"]},
+        "throttling": {"throttled_responses": summary["throttled"], "wait_s": summary["throttle_wait_s"]},
         "seats": {"before": dict(result.seats_before), "after": dict(result.seats_after)},
         **({"addons": {"before": dict(result.units_before), "after": dict(result.units_after)}}
            if result.units_before or result.units_after else {}),

@@ -1,6 +1,7 @@
 """validation.xlsx: what a run would do, before anything changes.
 
-``Rows``: every input row in input order with all its original columns, then ``Status`` (error / over
+``Rows``: every input row in input order with all its original columns (typed as in an xlsx input), then
+``Row`` (the sheet's row number), ``Status`` (error / over
 capacity / ready / unchanged, coloured), ``Finding code``, ``Message``, ``Fix``. A row that gave several
 requests (several licenses in one cell, several add-on columns) is one line: the worst status wins (error >
 over capacity > ready > unchanged) and the codes, messages and fixes are joined with "; " (each distinct text
@@ -21,10 +22,9 @@ from xlsxwriter.format import Format
 
 from ..models import CheckedAddon, CheckedRequest, Kind, RequestStatus, Sheet, Validation
 from . import _xlsx
-from ._text import neutralise, neutralise_all
 from .results import output_headers, sheet_titles
 
-VALIDATION_HEADERS: tuple[str, ...] = ("Status", "Finding code", "Message", "Fix")
+VALIDATION_HEADERS: tuple[str, ...] = ("Row", "Status", "Finding code", "Message", "Fix")
 CAPACITY_HEADERS: tuple[str, ...] = (
     "Kind",
     "Name",
@@ -114,29 +114,47 @@ def _write_rows(
     n_in = len(sheet.headers)
     headers = output_headers(sheet.headers, VALIDATION_HEADERS)
     ncols = len(headers)
+    status_col = n_in + 1
 
-    def cells_of(i: int) -> list[str]:
+    def text_of(i: int) -> list[str]:
         a = sheet.rows[i]
         cells = a.cells if len(a.cells) == n_in else (tuple(a.cells) + ("",) * n_in)[:n_in]
-        return neutralise_all((*cells, *combine(by_row.get(a.index, ()), parts)))
+        return [*cells, str(a.number), *combine(by_row.get(a.index, ()), parts)]
 
     n_rows = len(sheet.rows)
     sample_idx = _xlsx.sample_rows(range(n_rows), 400)
-    widths = _xlsx.column_widths(headers, [cells_of(i) for i in sample_idx])
-    widths[n_in] = max(widths[n_in], 14.0)
-    for i in range(n_in + 1, ncols):
+    widths = _xlsx.column_widths(headers, [text_of(i) for i in sample_idx])
+    widths[status_col] = max(widths[status_col], 14.0)
+    for i in range(status_col + 1, ncols):
         widths[i] = min(widths[i], 80.0)
     _xlsx.write_header(ws, headers, fmt.header)
     _xlsx.set_widths(ws, widths)
-    plain: list[Format | None] = [None] * ncols
-    formats: dict[str, list[Format | None]] = {"": plain}
-    for s in RequestStatus:
-        f = list(plain)
-        f[n_in] = fmt.status[s.value]
-        formats[s.value] = f
+    formats: dict[tuple[str, tuple[tuple[int, str], ...]], list[Format | None]] = {}
+
+    def formats_for(status: str, dated: tuple[tuple[int, str], ...]) -> list[Format | None]:
+        got = formats.get((status, dated))
+        if got is None:
+            got = [None] * ncols
+            if status:
+                got[status_col] = fmt.status[status]
+            for col, kind in dated:
+                got[col] = fmt.dates[kind]
+            formats[(status, dated)] = got
+        return got
+
     for i in range(n_rows):
-        out = cells_of(i)
-        ws.write_text_row(i + 1, out, formats.get(out[n_in], plain))
+        # Text as string cells (never run as formulas: no prefix needed), the input's numbers and dates typed.
+        a = sheet.rows[i]
+        out: list[_xlsx.CellValue] = list(text_of(i))
+        out[n_in] = a.number
+        dated: list[tuple[int, str]] = []
+        if a.values is not None:
+            for k, v in enumerate(a.values[:n_in]):
+                if v is not None:
+                    out[k], kind = _xlsx.excel_value(v)
+                    if kind:
+                        dated.append((k, kind))
+        ws.write_text_row(i + 1, out, formats_for(str(out[status_col]), tuple(dated)))
     _xlsx.finish_table(ws, header_row=0, last_row=n_rows, ncols=ncols)
 
 
@@ -148,10 +166,10 @@ def _write_capacity(ws: _xlsx.StreamSheet, fmt: _xlsx.Formats, validation: Valid
     row = 0
     for c in validation.capacity:
         row += 1
-        ws.write_string(row, 0, neutralise(str(c.kind)))
-        ws.write_string(row, 1, neutralise(c.name))
-        ws.write_string(row, 2, neutralise(c.part_number))
-        ws.write_string(row, 3, neutralise(c.sku_id if c.kind is Kind.LICENSES else ""))
+        ws.write_string(row, 0, str(c.kind))
+        ws.write_string(row, 1, c.name)
+        ws.write_string(row, 2, c.part_number)
+        ws.write_string(row, 3, c.sku_id if c.kind is Kind.LICENSES else "")
         for col, v in enumerate((c.enabled, c.consumed, c.reserve, c.available, c.needed, c.freed, c.net), 4):
             ws.write_number(row, col, v, fmt.number)
         ws.write_number(row, 11, c.short, fmt.status_number["error" if c.short else "ready"])
@@ -161,9 +179,7 @@ def _write_capacity(ws: _xlsx.StreamSheet, fmt: _xlsx.Formats, validation: Valid
         ws.write_string(
             row + 2,
             0,
-            neutralise(
-                f"Nothing will be applied: {short} short and the shortfall policy is 'stop'. "
-                "Free or buy seats (or add-on units), or use --on-shortfall partial."
-            ),
+            f"Nothing will be applied: {short} short and the shortfall policy is 'stop'. "
+            "Free or buy seats (or add-on units), or use --on-shortfall partial.",
             fmt.bold,
         )

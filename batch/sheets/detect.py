@@ -57,12 +57,43 @@ def sniff(data: bytes, suffix: str, path: str) -> str:
     return "csv"
 
 
+#: Office and OpenDocument files that are ZIP archives but not spreadsheets, by a member only they have or
+#: by their ``mimetype``.
+_OTHER_MEMBERS = {
+    "word/document.xml": "a Word document",
+    "ppt/presentation.xml": "a PowerPoint presentation",
+    "visio/document.xml": "a Visio drawing",
+}
+_OTHER_MIMETYPES = {
+    "application/vnd.oasis.opendocument.text": "an OpenDocument text document",
+    "application/vnd.oasis.opendocument.presentation": "an OpenDocument presentation",
+    "application/vnd.oasis.opendocument.graphics": "an OpenDocument drawing",
+    "application/epub+zip": "an e-book (EPUB)",
+}
+
+
+def _other_document(names: set[str], mimetype: str) -> str | None:
+    for member, what in _OTHER_MEMBERS.items():
+        if member in names:
+            return what
+    return _OTHER_MIMETYPES.get(mimetype)
+
+
 def _zip_format(data: bytes, suffix: str, path: str) -> str:
     """xlsx / xlsm / xlsb / ods from the archive's member names."""
     try:
-        names = set(zipfile.ZipFile(BytesIO(data)).namelist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        archive = zipfile.ZipFile(BytesIO(data))
+        names = set(archive.namelist())
+        mimetype = archive.read("mimetype").decode("ascii", "replace").strip() if "mimetype" in names else ""
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
         raise SheetReadError(DAMAGED_MESSAGE, path=path, fix=DAMAGED_FIX) from e
+    other = _other_document(names, mimetype)
+    if other is not None:
+        raise SheetReadError(
+            f"This is {other}, not a workbook (whatever its name says).",
+            path=path,
+            fix="Give the spreadsheet itself: open the data in Excel and save it as .xlsx, or export it as CSV.",
+        )
     if not names & {"xl/workbook.xml", "xl/workbook.bin", "content.xml"}:
         raise SheetReadError(
             "The file is a ZIP archive but not a workbook: it has no xl/workbook.xml (nor an ODS content.xml).",

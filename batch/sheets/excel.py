@@ -1,4 +1,5 @@
-"""Workbooks (.xlsx .xlsm .xlsb .xls .ods) -> a grid of text cells, through python-calamine directly.
+"""Workbooks (.xlsx .xlsm .xlsb .xls .ods) -> a grid of text cells, through python-calamine directly (and, beside
+it, the cells that are not text with their types, which the results write back as they were).
 
 Cell values become the text Excel would show in a General-format cell: 1.0 -> "1", 2.5 -> "2.5",
 TRUE/FALSE, dates as ISO ``2024-05-01`` (``2024-05-01 13:05:00`` with a time). Formulas give the value
@@ -16,6 +17,7 @@ from io import BytesIO
 import python_calamine as pc
 
 from ..errors import ColumnError, EmptySheetError, SheetReadError
+from ..models import TypedCell
 from .detect import DAMAGED_FIX, DAMAGED_MESSAGE, ENCRYPTED_FIX, ENCRYPTED_MESSAGE
 
 Cell = int | float | str | bool | dt.time | dt.date | dt.datetime | dt.timedelta
@@ -29,6 +31,8 @@ class WorkbookGrid:
     merged: list[MergedRange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sheet_count: int = 1
+    #: Per grid row: None when every cell is text, else the cells with their workbook types (None for text).
+    typed: list[list[TypedCell | None] | None] = field(default_factory=list)
 
 
 def cell_text(v: Cell) -> str:
@@ -108,7 +112,11 @@ def read_workbook(
             ) from e
     # Text and trimmed in one pass (most cells are already str).
     grid = [[c.strip() if type(c) is str else cell_text(c).strip() for c in row] for row in rows]
-    return WorkbookGrid(ws.name, grid, merged, notes, len(names))
+    # Keep what is not text (numbers, dates, booleans) beside the text, so results can write it back typed.
+    typed: list[list[TypedCell | None] | None] = [
+        None if all(type(c) is str for c in row) else [None if isinstance(c, str) else c for c in row] for row in rows
+    ]
+    return WorkbookGrid(ws.name, grid, merged, notes, len(names), typed)
 
 
 def workbook_input_sheets(

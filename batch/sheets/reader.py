@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ColumnError, EmptySheetError, SheetReadError
-from ..models import InputRow, Kind, Sheet
+from ..models import Kind, Sheet
 from .csvread import UnclosedQuote, read_csv_text
 from .detect import TEXT_SUFFIXES, sniff
 from .encoding import decode, nul_padding
@@ -51,7 +52,7 @@ def read_sheets(
             continue
         offset = sum(len(x.rows) for x in out)
         if offset:
-            sh.rows = [InputRow(r.index + offset, r.number, r.cells) for r in sh.rows]
+            sh.rows = [replace(r, index=r.index + offset) for r in sh.rows]
         out.append(sh)
     if not out:
         return [read_sheet(p, column_map=column_map, kind=kind)]  # the single-sheet error, with its message
@@ -138,6 +139,7 @@ def read_sheet(
         notes=notes,
         in_sheet=f" in sheet '{wb.sheet_name}'" if wb.sheet_count > 1 else "",
         kind=kind,
+        typed=wb.typed,
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ColumnError, EmptySheetError, shorten
-from ..models import InputRow, Kind, Role, Sheet
+from ..models import InputRow, Kind, Role, Sheet, TypedCell
 from .columns import detect_columns, header_score, mapped_headers, norm
 
 HEADER_SCAN = 20
@@ -37,8 +37,10 @@ def build_sheet(
     notes: Sequence[str] = (),
     in_sheet: str = "",
     kind: Kind | None = None,
+    typed: Sequence[Sequence[TypedCell | None] | None] = (),
 ) -> Sheet:
-    """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``. ``in_sheet`` (e.g.
+    """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``; ``typed`` (workbooks) the same
+    rows' non-text cells with their types (see ``InputRow.values``). ``in_sheet`` (e.g.
     " in sheet 'Wave 2'") goes into error messages when a workbook has several sheets."""
     where = str(path)
     cells = grid
@@ -92,7 +94,13 @@ def build_sheet(
         part = row[lo : hi + 1]
         if len(part) < width:
             part = part + [""] * (width - len(part))
-        append(InputRow(len(rows), h + 2 + k, tuple(part)))
+        t = typed[h + 1 + k] if h + 1 + k < len(typed) else None
+        values = None
+        if t is not None:
+            tpart = list(t[lo : hi + 1])
+            if any(v is not None for v in tpart):
+                values = tuple(tpart + [None] * (width - len(tpart)))
+        append(InputRow(len(rows), h + 2 + k, tuple(part), values))
 
     all_notes = list(notes)
     titles = sum(1 for i in nonblank if i < h)
@@ -221,7 +229,8 @@ def _rule_column(
     if hit is None:
         return headers, rows
     attr = headers[hit]
-    out = [InputRow(r.index, r.number, (*r.cells, f"{attr}={r.cells[hit]}" if r.cells[hit] else "")) for r in rows]
+    out = [InputRow(r.index, r.number, (*r.cells, f"{attr}={r.cells[hit]}" if r.cells[hit] else ""),
+                    None if r.values is None else (*r.values, None)) for r in rows]  # typed cells kept
     columns[Role.USER] = len(headers)
     first = next((r.cells[hit] for r in rows if r.cells[hit]), "...")
     notes.append(f"no user column: each row names the users whose {attr} is the row's '{attr}' cell (a rule row, "

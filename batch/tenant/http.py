@@ -91,11 +91,17 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - ref).total_seconds())
 
 
+def backoff_delay(attempt: int, *, base: float, maximum: float, rng: random.Random | None = None) -> float:
+    """The one backoff formula (this client's retries and the write pacer's, ``batch.apply.throttle``):
+    exponential from ``base`` seconds, capped at ``maximum``, with "equal jitter" (half the step fixed, half
+    random, so retries of many items spread out). ``attempt`` 1 is the first retry."""
+    step = min(maximum, base * (2.0 ** max(0, attempt - 1)))
+    return step / 2 + (rng or random).uniform(0.0, step / 2)
+
+
 def backoff_seconds(attempt: int, limits: Limits, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter for attempt ``attempt`` (1 = the first retry)."""
-    r = rng or random
-    ceiling = min(limits.backoff_max_seconds, limits.backoff_base_seconds * (2 ** max(0, attempt - 1)))
-    return ceiling * (0.5 + 0.5 * r.random())
+    """:func:`backoff_delay` with the base and the cap of ``limits``."""
+    return backoff_delay(attempt, base=limits.backoff_base_seconds, maximum=limits.backoff_max_seconds, rng=rng)
 
 
 # ------------------------------------------------------------------------------------------ paths
@@ -196,14 +202,17 @@ def error_for_transport(e: Exception, *, what: str = "The request") -> TenantErr
     if isinstance(e, httpx.UnsupportedProtocol):
         return ServiceError(f"{what} has an unusable URL: {e}.")
     host = _host_of(e)
+    # A connection that was never made (refused, or its connect timed out) carried no request.
+    never_sent = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
     if isinstance(e, httpx.ConnectTimeout):
         return TenantUnreachableError(f"{what}: {host} did not accept a connection within "
-                                      f"{CONNECT_TIMEOUT_SECONDS:g} s (ConnectTimeout).")  # fmt: skip
+                                      f"{CONNECT_TIMEOUT_SECONDS:g} s (ConnectTimeout).", never_sent=True)  # fmt: skip
     if isinstance(e, httpx.TimeoutException):
         return TenantUnreachableError(f"{what} timed out ({type(e).__name__}).")
     if isinstance(e, httpx.ConnectError):
-        return TenantUnreachableError(f"{what}: cannot reach {host} (ConnectError: {e}).")
-    return TenantUnreachableError(f"{what} could not reach the tenant ({type(e).__name__}: {e}).")
+        return TenantUnreachableError(f"{what}: cannot reach {host} (ConnectError: {e}).", never_sent=True)
+    return TenantUnreachableError(f"{what} could not reach the tenant ({type(e).__name__}: {e}).",
+                                  never_sent=never_sent)
 
 
 def _host_of(e: Exception) -> str:
@@ -249,8 +258,12 @@ class HttpClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "license-batch",
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
         read_budget: ReadBudget | None = None,
     ) -> None:
+        """``transport`` replaces the network (e.g. ``httpx.MockTransport(handler)``, which serves both the
+        sync reads and the async writes), so retries and pacing can be tested without a socket."""
+        self._transport = transport
         self.base_url = base_url.rstrip("/")
         self.read_budget = read_budget
         self.tokens = tokens
@@ -296,7 +309,8 @@ class HttpClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(**self._client_options())
+                    sync = self._transport if isinstance(self._transport, httpx.BaseTransport) else None
+                    self._client = httpx.Client(**self._client_options(), transport=sync)
         return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
@@ -304,7 +318,8 @@ class HttpClient:
         if self._aclient is None or self._aloop is not loop:
             # An AsyncClient's pooled connections belong to the loop that opened them: a new loop
             # (a second asyncio.run) gets a new client. Call ``aclose()`` inside the loop when done.
-            self._aclient = httpx.AsyncClient(**self._client_options())
+            a = self._transport if isinstance(self._transport, httpx.AsyncBaseTransport) else None
+            self._aclient = httpx.AsyncClient(**self._client_options(), transport=a)
             self._aloop = loop
         return self._aclient
 
@@ -489,6 +504,7 @@ __all__ = [
     "HttpClient",
     "HttpStats",
     "Response",
+    "backoff_delay",
     "backoff_seconds",
     "error_details",
     "error_for_status",

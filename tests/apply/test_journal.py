@@ -70,10 +70,12 @@ def test_sent_then_settled_and_counters(tmp_path: Path) -> None:
         key = j.operations()[2].key
         j.mark_sent([Sent(key, 1)])
         assert j.operations()[2].state is OpState.SENT
-        j.settle([Settlement(key, 1, OpState.PLANNED, 429, "TooManyRequests", "Please retry again later.")],
+        j.settle([Settlement(key=key, attempt=1, state=OpState.PLANNED, status=429, error_code="TooManyRequests",
+                               error_message="Please retry again later.")],
                  requests=1, throttled=1, wait_s=0.5)
         j.mark_sent([Sent(key, 2)])
-        j.settle([Settlement(key, 2, OpState.FAILED, 400, "Request_BadRequest", "bad", "fix it", "rid-2")],
+        j.settle([Settlement(key=key, attempt=2, state=OpState.FAILED, status=400, error_code="Request_BadRequest",
+                               error_message="bad", fix="fix it", request_id="rid-2")],
                  requests=1)
         rec = j.operations()[2]
         assert (rec.state, rec.attempts, rec.status, rec.error_code, rec.request_id) == (
@@ -133,7 +135,8 @@ WRITER = textwrap.dedent(
     while True:
         n += 1
         j.mark_sent([Sent(k, n) for k in keys])
-        j.settle([Settlement(k, n, OpState.PLANNED, 429, "TooManyRequests", "x" * 200) for k in keys],
+        j.settle([Settlement(key=k, attempt=n, state=OpState.PLANNED, status=429, error_code="TooManyRequests",
+                            error_message="x" * 200) for k in keys],
                  requests=1, throttled=len(keys))
     """
 )

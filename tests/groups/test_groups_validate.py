@@ -103,8 +103,8 @@ def test_rule_row_by_department_plan_shows_reach_and_capacity(
     assert f"row 2: rule 'Department=Legal' reached {len(legal)} users (0 to change)" in err
     need = len(legal) - len(holders)
     cap = next(c for c in summary["capacity"] if c["sku"] == "POWERAPPS_PER_USER")
-    assert cap == {"kind": "licenses", "sku": "POWERAPPS_PER_USER", "name": "POWERAPPS_PER_USER", "available": 2,
-                   "needed": need, "short": need - 2}
+    assert cap == {"kind": "licenses", "sku": "POWERAPPS_PER_USER", "name": "Power Apps Premium", "available": 2,
+                   "needed": need, "freed": 0, "net": need, "short": need - 2}
     assert summary["rows"] == len(legal)  # one line per user reached, each with the rule's row number
     lines = rows_of(workdir / summary["report"], "Rows")
     assert all(str(r["Message"]).startswith(f"Row 2: reached by the rule 'Department=Legal' ({len(legal)} users).; "

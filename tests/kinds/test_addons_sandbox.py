@@ -281,7 +281,7 @@ def test_a_workbook_with_licenses_and_add_ons_is_one_run(server: SandboxServer, 
     lic = list(out["Licenses results"].iter_rows(values_only=True))
     assert lic[0][-2:] == ("Licenses before", "Licenses after") and "POWER_BI_PRO" in str(lic[1][-1])
     addons = list(out["Add-ons results"].iter_rows(values_only=True))
-    assert addons[1][:3] == ("Contoso Dev", "700", "applied")
+    assert addons[1][:4] == ("Contoso Dev", 700, 2, "applied")  # the amount typed as in the workbook; the row
     out.close()
     assert (result.report_dir / "results-2.csv").exists()
     run_json = json.loads((result.report_dir / "run.json").read_text())

@@ -99,6 +99,9 @@ def run(rows: Sequence[Sequence[str]] | None = None, statuses: Sequence[Outcome]
         "throttle_wait_s": 12.5,
         "seats_before": {"SPE_E5": 10, "SPE_E3": 40},
         "seats_after": {"SPE_E5": 14, "SPE_E3": 40},
+        "purchased": {"SPE_E5": 20, "SPE_E3": 50},
+        "pool_names": {"SPE_E5": "Microsoft 365 E5", "SPE_E3": "Microsoft 365 E3"},
+        "touched": frozenset({"SPE_E5"}),
     }
     fields.update(kw)
     return RunResult(**fields)  # type: ignore[arg-type]

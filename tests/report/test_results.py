@@ -5,19 +5,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 import batch
 from batch.models import Outcome
-from batch.report import RESULT_HEADERS, ResultPaths, summary_counts, write_results
+from batch.report import RESULT_HEADERS, ResultPaths, run_summary, write_results
 from batch.report._xlsx import STATUS_COLOURS
 
 from .builders import HEADERS, STATUSES, outcome, people, run
 from .readback import calamine_rows, fill, load, values, zip_names, zip_text
 
 ALL_HEADERS = [*HEADERS, *RESULT_HEADERS]
+STATUS = len(HEADERS) + RESULT_HEADERS.index("Status")  # 0-based column of Status
+TYPED = {len(HEADERS) + RESULT_HEADERS.index("Row"), len(HEADERS) + RESULT_HEADERS.index("Time")}
 ATTENTION = {Outcome.FAILED, Outcome.SKIPPED, Outcome.NOT_RUN}
 
 
@@ -42,6 +46,7 @@ def test_results_sheet_keeps_every_row_in_order_with_all_columns(written: Result
     for i, (got, inp, st) in enumerate(zip(rows[1:], src, STATUSES, strict=True)):
         assert got[: len(HEADERS)] == list(inp)
         r = dict(zip(RESULT_HEADERS, got[len(HEADERS) :], strict=True))
+        assert r["Row"] == i + 2  # the sheet's row number, as a number
         assert r["Status"] == st.value
         assert r["Action"] == "assign SPE_E5"
         if st is Outcome.FAILED:
@@ -49,16 +54,19 @@ def test_results_sheet_keeps_every_row_in_order_with_all_columns(written: Result
         if st in (Outcome.APPLIED, Outcome.FAILED):
             assert r["Request id"] == f"req-{i}"
         if st not in (Outcome.SKIPPED, Outcome.NOT_RUN):
-            assert r["Time"] == f"2026-03-01T08:00:{i:02d}Z"
+            assert r["Time"] == datetime(2026, 3, 1, 8, 0, i)  # an Excel date-time (UTC)
         assert r["Licenses before"] == "SPE_E3"
 
 
 def test_every_text_cell_is_a_string_cell_and_no_formulas(written: ResultPaths) -> None:
     wb = load(written.xlsx)
     for ws in (wb["Results"], wb["Errors"]):
-        for row in ws.iter_rows():
-            for c in row:
-                assert c.value is None or c.data_type == "s", (c.coordinate, c.value)
+        for row in ws.iter_rows(min_row=2):
+            for j, c in enumerate(row):
+                want = ("d" if j == max(TYPED) else "n") if j in TYPED else "s"
+                assert c.value is None or c.data_type == want, (c.coordinate, c.value)
+        time_col = len(HEADERS) + RESULT_HEADERS.index("Time") + 1
+        assert ws.cell(2, time_col).number_format == "yyyy-mm-dd hh:mm:ss"
     for name in zip_names(written.xlsx):
         if name.startswith("xl/worksheets/sheet"):
             assert "<f>" not in zip_text(written.xlsx, name)
@@ -66,7 +74,7 @@ def test_every_text_cell_is_a_string_cell_and_no_formulas(written: ResultPaths) 
 
 def test_status_colours(written: ResultPaths) -> None:
     ws = load(written.xlsx)["Results"]
-    col = len(HEADERS) + 1
+    col = STATUS + 1
     for i, st in enumerate(STATUSES, start=2):
         assert fill(ws, i, col) == STATUS_COLOURS[st.value][0].lstrip("#").upper()
     # the five outcomes have five different colours
@@ -78,8 +86,8 @@ def test_frozen_header_filters_and_widths(written: ResultPaths) -> None:
     for name, n in (("Results", len(STATUSES)), ("Errors", sum(s in ATTENTION for s in STATUSES))):
         ws = wb[name]
         assert ws.freeze_panes == "A2"
-        assert ws.auto_filter.ref == f"A1:N{n + 1}"
-        widths = [ws.column_dimensions[letter].width for letter in "ABCDEFGHIJKLMN"]
+        assert ws.auto_filter.ref == f"A1:O{n + 1}"
+        widths = [ws.column_dimensions[letter].width for letter in "ABCDEFGHIJKLMNO"]
         assert all(8 <= w <= 80 for w in widths), widths
         assert ws.column_dimensions["B"].width >= len("user0@contoso.com")
 
@@ -89,11 +97,11 @@ def test_errors_sheet_has_only_rows_needing_attention(written: ResultPaths) -> N
     results = values(wb["Results"])
     errors = values(wb["Errors"])
     assert errors[0] == ALL_HEADERS
-    want = [r for r in results[1:] if r[len(HEADERS)] in {"failed", "skipped", "not run"}]
+    want = [r for r in results[1:] if r[STATUS] in {"failed", "skipped", "not run"}]
     assert errors[1:] == want
     assert [r[0] for r in errors[1:]] == ["E1002", "E1004", "E1006", "E1008"]
     ws = wb["Errors"]
-    assert fill(ws, 2, len(HEADERS) + 1) == STATUS_COLOURS["failed"][0].lstrip("#").upper()
+    assert fill(ws, 2, STATUS + 1) == STATUS_COLOURS["failed"][0].lstrip("#").upper()
 
 
 def _summary_table(rows: list[list[object]], title: str) -> dict[str, list[object]]:
@@ -117,8 +125,10 @@ def test_summary_counts_seats_and_facts(written: ResultPaths) -> None:
         "not run": 1,
         "Total": 10,
     }
-    seats = _summary_table(rows, "Seats per SKU (consumed)")
-    assert {k: v[:3] for k, v in seats.items()} == {"SPE_E3": [40, 40, 0], "SPE_E5": [10, 14, 4]}
+    # Product names beside part numbers; the SKUs the run touched apart from the others, against purchased.
+    changed = _summary_table(rows, "Changed by this run")
+    assert changed == {"Microsoft 365 E5": ["SPE_E5", 20, 10, 14, 4]}
+    assert _summary_table(rows, "Not changed by this run") == {"Microsoft 365 E3": ["SPE_E3", 50, 40, 40, 0]}
     facts = {r[0]: r[1] for r in rows if r and r[0]}
     assert facts["Duration (s)"] == 95.5
     assert facts["Requests sent"] == 7
@@ -134,7 +144,13 @@ def test_summary_has_a_bar_chart_of_seats(written: ResultPaths) -> None:
     assert "xl/charts/chart1.xml" in names
     chart = zip_text(written.xlsx, "xl/charts/chart1.xml")
     assert "<c:barChart>" in chart
-    assert "Summary!$A$" in chart and "Summary!$B$" in chart and "Summary!$C$" in chart
+    # categories are the product names (column A); the series Purchased, Before, After (C, D, E): only the
+    # touched SKU's row
+    assert "Summary!$A$" in chart and "Summary!$C$" in chart and "Summary!$D$" in chart and "Summary!$E$" in chart
+    assert chart.count("<c:ser>") == 3 and "Summary!$B$" not in chart
+    assert len(set(re.findall(r"Summary!\$A\$(\d+):\$A\$(\d+)", chart))) == 1
+    first, last = re.findall(r"Summary!\$A\$(\d+):\$A\$(\d+)", chart)[0]
+    assert first == last  # one SKU touched: one category
     # the chart is drawn on the Summary sheet (the second sheet)
     assert "xl/worksheets/_rels/sheet2.xml.rels" in names
     assert "drawing" in zip_text(written.xlsx, "xl/worksheets/_rels/sheet2.xml.rels")
@@ -150,7 +166,9 @@ def test_csv_has_bom_same_rows_and_quotes(written: ResultPaths) -> None:
     raw = written.csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
-    assert rows == values(load(written.xlsx)["Results"])
+    typed = values(load(written.xlsx)["Results"])
+    as_text = [[(v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, datetime) else str(v)) for v in r] for r in typed]
+    assert rows == as_text  # the same cells; the CSV has text where the xlsx has numbers and date-times
     assert raw.decode("utf-8-sig").splitlines()[0].startswith('"Employee ID","Work Email"')
 
 
@@ -166,6 +184,7 @@ def test_run_json_keys_values_and_no_secrets(written: ResultPaths) -> None:
         "tenant",
         "input",
         "command_line",
+        "resumes",
         "started",
         "finished",
         "duration_s",
@@ -207,18 +226,21 @@ def test_run_json_keys_values_and_no_secrets(written: ResultPaths) -> None:
     assert info["extra"] == {}
 
 
-def test_summary_counts_for_the_cli() -> None:
-    got = summary_counts(run(interrupted=True))
+def test_one_run_summary_for_the_cli_and_run_json() -> None:
+    got = run_summary(run(interrupted=True))
     assert got == {
         "run_id": "run-1",
         "tenant": "contoso.onmicrosoft.com",
         "rows": 10,
-        "counts": {"applied": 4, "unchanged": 2, "skipped": 1, "failed": 2, "not_run": 1},
+        "applied": 4, "unchanged": 2, "skipped": 1, "failed": 2, "not_run": 1,
         "needs_attention": 4,
-        "requests": {"sent": 7},
-        "throttling": {"throttled_responses": 2, "wait_s": 12.5},
+        "requests": 7,
+        "throttled": 2,
+        "throttle_wait_s": 12.5,
         "duration_s": 95.5,
         "interrupted": True,
+        "already_finished": False,
+        "report": "results.xlsx",
     }
     json.dumps(got)  # JSON-able as it is
 
@@ -237,9 +259,9 @@ def test_misaligned_result_still_reports_every_input_row(tmp_path: Path) -> None
     paths = write_results(r, tmp_path, meta={})
     rows = values(load(paths.xlsx)["Results"])
     assert [row[0] for row in rows[1:]] == [f"E{1000 + i}" for i in range(10)]
-    status = [row[len(HEADERS)] for row in rows[1:]]
+    status = [row[STATUS] for row in rows[1:]]
     assert status == ["applied", "not run", "not run", "unchanged"] + ["not run"] * 6
-    assert rows[2][len(HEADERS) + 3] == "No outcome was recorded for this row."
+    assert rows[2][STATUS + 3] == "No outcome was recorded for this row."
     assert json.loads(paths.json.read_text())["counts"]["not_run"] == 8
 
 
@@ -248,15 +270,15 @@ def test_outcome_header_clashing_with_an_input_header(tmp_path: Path) -> None:
     r.sheet.headers = ("Employee ID", "Work Email", "Department", "Status", "Message")
     rows = values(load(write_results(r, tmp_path).xlsx)["Results"])
     assert rows[0][:5] == ["Employee ID", "Work Email", "Department", "Status", "Message"]
-    assert rows[0][5] == "Status (result)" and rows[0][8] == "Message (result)"
-    assert rows[1][3] == "SPE_E5" and rows[1][5] == "applied"
+    assert rows[0][5] == "Row" and rows[0][6] == "Status (result)" and rows[0][9] == "Message (result)"
+    assert rows[1][3] == "SPE_E5" and rows[1][5] == 2 and rows[1][6] == "applied"
 
 
 def test_short_and_long_input_rows_are_padded_to_the_headers(tmp_path: Path) -> None:
     r = run(rows=[("E1", "a@x.com"), ("E2", "b@x.com", "D", "SPE_E5", "n", "EXTRA")], statuses=[Outcome.APPLIED] * 2)
     rows = values(load(write_results(r, tmp_path).xlsx)["Results"])
-    assert rows[1][:6] == ["E1", "a@x.com", "", "", "", "applied"]
-    assert rows[2][:6] == ["E2", "b@x.com", "D", "SPE_E5", "n", "applied"]
+    assert rows[1][:7] == ["E1", "a@x.com", "", "", "", 2, "applied"]
+    assert rows[2][:7] == ["E2", "b@x.com", "D", "SPE_E5", "n", 3, "applied"]
 
 
 def test_empty_run(tmp_path: Path) -> None:
@@ -285,7 +307,7 @@ def test_many_rows_stream_in_order(tmp_path: Path) -> None:
     rows = calamine_rows(paths.xlsx, "Results")
     assert len(rows) == n + 1
     assert [row[1] for row in rows[1:]] == [f"user{i}@contoso.com" for i in range(n)]
-    assert rows[1235][len(HEADERS) + 3] == " padded & <tagged> _x0041_ \x07 "
+    assert rows[1235][STATUS + 3] == " padded & <tagged> _x0041_ \x07 "
     errs = calamine_rows(paths.xlsx, "Errors")
     assert len(errs) == 1 + sum(s in ATTENTION for s in statuses) + (statuses[1234] not in ATTENTION)
 

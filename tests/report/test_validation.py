@@ -41,7 +41,8 @@ def test_rows_sheet_one_line_per_input_row(path: Path) -> None:
     rows = values(wb["Rows"])
     assert rows[0] == [*HEADERS, *VALIDATION_HEADERS]
     assert [r[: len(HEADERS)] for r in rows[1:]] == [list(p) for p in people(6)]
-    tail = [r[len(HEADERS) :] for r in rows[1:]]
+    assert [r[len(HEADERS)] for r in rows[1:]] == [2, 3, 4, 5, 6, 7]  # the sheet's row number, as a number
+    tail = [r[len(HEADERS) + 1 :] for r in rows[1:]]
     assert tail[0] == ["ready", "", "", ""]
     assert tail[1] == ["error", "USER_NOT_FOUND", "No user user1@contoso.com.", "Check the address."]
     assert tail[2][0] == "over capacity"
@@ -59,11 +60,11 @@ def test_rows_sheet_one_line_per_input_row(path: Path) -> None:
 
 def test_status_colours_panes_and_filter(path: Path) -> None:
     ws = load(path)["Rows"]
-    col = len(HEADERS) + 1
+    col = len(HEADERS) + 2
     for row, st in ((2, "ready"), (3, "error"), (4, "over capacity"), (5, "unchanged")):
         assert fill(ws, row, col) == STATUS_COLOURS[st][0].lstrip("#").upper()
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:I7"
+    assert ws.auto_filter.ref == "A1:J7"
     assert ws.column_dimensions["B"].width >= len("user0@contoso.com")
 
 

@@ -288,8 +288,10 @@ def check_row(w: Work, snapshot: TenantSnapshot, res: Resolver, sheet: Sheet) ->
             return
         held, direct, groups = _held(user, from_sku.sku_id)
         target = user.direct(sku.sku_id)
-        if not held and target is not None and w.plan_ids <= target.disabled_plans:
+        if not direct and target is not None and w.plan_ids <= target.disabled_plans:
             # Already replaced (e.g. the sheet is run a second time): the desired state holds -> unchanged.
+            # A group may still give the old license (it was warned about as remove-still-inherited when the
+            # direct one was replaced): that is not the row's to change, so it stays unchanged.
             w.touches.pop()
             return
         if not held:
