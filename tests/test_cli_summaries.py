@@ -20,16 +20,6 @@ WAVE = REPO / "batch" / "data" / "samples" / "onboarding-wave.csv"
 DOMAIN = "contoso.onmicrosoft.com"
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for var in ("LICENSE_BATCH_GRAPH_URL", "LICENSE_BATCH_TENANT", "LICENSE_BATCH_TOKEN", "LICENSE_BATCH_REPORT_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_DB", str(tmp_path / "sandbox.db"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -11,17 +11,6 @@ import pytest
 from batch.cli import main
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for var in ("LICENSE_BATCH_GRAPH_URL", "LICENSE_BATCH_TENANT", "LICENSE_BATCH_TOKEN", "LICENSE_BATCH_REPORT_DIR",
-                "LICENSE_BATCH_PRODUCT_LIST"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_DB", str(tmp_path / "sandbox.db"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing downloaded, ever
-    return tmp_path
-
-
 def test_validate_resolves_product_names_with_no_download(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sheet = workdir / "wave.csv"
     sheet.write_text(

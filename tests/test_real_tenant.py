@@ -33,17 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
         yield sb
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for var in ("LICENSE_BATCH_GRAPH_URL", "LICENSE_BATCH_TENANT", "LICENSE_BATCH_TOKEN", "LICENSE_BATCH_REPORT_DIR",
-                "LICENSE_BATCH_CLIENT_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):  # fmt: skip
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_DB", str(tmp_path / "sandbox.db"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def _target_args(sb: SandboxServer) -> list[str]:
     return ["--graph-url", sb.graph_url, "--powerplatform-url", sb.powerplatform_url]
 

@@ -501,61 +501,26 @@ class Engine:
             item_rid = it.request_id or batch_rid
             excerpt = f"{status} {code} {message}".strip()[:300]
             retry_after: float | None = None
+
+            def answer(state: OpState, error_code: str = code, error_message: str = message, fix: str = "",
+                       *, key: str = key, n: int = n, status: int = status, item_rid: str = item_rid,
+                       excerpt: str = excerpt) -> Settlement:
+                """This item's answer as a settlement (the fields every branch shares)."""
+                return Settlement(key=key, attempt=n, state=state, status=status, error_code=error_code,
+                                  error_message=error_message, fix=fix, request_id=item_rid,
+                                  batch_request_id=batch_rid, response=excerpt)
+
             if 200 <= status < 300:
-                s = Settlement(
-                    key=key,
-                    attempt=n,
-                    state=OpState.SUCCEEDED,
-                    status=status,
-                    error_code="",
-                    error_message="",
-                    fix="",
-                    request_id=item_rid,
-                    batch_request_id=batch_rid,
-                    response=excerpt,
-                )
+                s = answer(OpState.SUCCEEDED, "", "")
             elif status == 424:
-                s = Settlement(
-                    key=key,
-                    attempt=n,
-                    state=OpState.PLANNED,
-                    status=status,
-                    error_code=code or "FailedDependency",
-                    error_message=message,
-                    fix="",
-                    request_id=item_rid,
-                    batch_request_id=batch_rid,
-                    response=excerpt,
-                )
+                s = answer(OpState.PLANNED, code or "FailedDependency")
             elif status == 429 or status == RETRY_NOW or status in UNKNOWN_ITEM:
                 o.retries += 1
                 state = OpState.UNKNOWN if status in UNKNOWN_ITEM else OpState.PLANNED
-                s = self._maybe_give_up(o, Settlement(
-                    key=key,
-                    attempt=n,
-                    state=state,
-                    status=status,
-                    error_code=code,
-                    error_message=message,
-                    fix="",
-                    request_id=item_rid,
-                    batch_request_id=batch_rid,
-                    response=excerpt,
-                ))
+                s = self._maybe_give_up(o, answer(state))
                 retry_after = None if status == 429 else it.retry_after
             elif status == 401:
-                s = Settlement(
-                    key=key,
-                    attempt=n,
-                    state=OpState.PLANNED,
-                    status=status,
-                    error_code=code,
-                    error_message=message,
-                    fix="",
-                    request_id=item_rid,
-                    batch_request_id=batch_rid,
-                    response=excerpt,
-                )
+                s = answer(OpState.PLANNED)
                 if self.fatal is None:
                     self.fatal = AuthenticationError(f"Graph refused a write as unauthenticated: {message}",
                                                      status=status, code=code, request_id=item_rid)
@@ -564,59 +529,25 @@ class Engine:
             ):
                 # the first answer refuses permission for every item: every write would; stop instead of
                 # failing all rows (a 403 for one user, e.g. a privileged admin, fails only that row)
-                s = Settlement(
-                    key=key,
-                    attempt=n,
-                    state=OpState.PLANNED,
-                    status=status,
-                    error_code=code,
-                    error_message=message,
-                    fix="",
-                    request_id=item_rid,
-                    batch_request_id=batch_rid,
-                    response=excerpt,
-                )
+                s = answer(OpState.PLANNED)
                 if self.fatal is None:
                     self.fatal = PermissionDeniedError(
                         f"Graph refused a write for lack of permission: {message}",
                         status=status, code=code, request_id=item_rid)
             elif status == 400 and self._wait_for_seats(o):
-                s = Settlement(
-                    key=key,
-                    attempt=n,
-                    state=OpState.PLANNED,
-                    status=status,
-                    error_code=code,
-                    error_message=message,
-                    fix="",
-                    request_id=item_rid,
-                    batch_request_id=batch_rid,
-                    response=excerpt,
-                )
+                s = answer(OpState.PLANNED)
                 self._settle_local(o, s)
                 if not o.waits_for:  # the seats were freed after this request left: re-send now
                     self._enqueue(key)
                 continue
             else:  # 400, 403, 404, 409, ...: the row is wrong (or not permitted): never retried
-                s = Settlement(
-                    key=key,
-                    attempt=n,
-                    state=OpState.FAILED,
-                    status=status,
-                    error_code=code or f"HTTP{status}",
-                    error_message=message or f"Graph answered {status}.",
-                    fix=graph_fix(status, code, message),
-                    request_id=item_rid,
-                    batch_request_id=batch_rid,
-                    response=excerpt,
-                )
+                s = answer(OpState.FAILED, code or f"HTTP{status}", message or f"Graph answered {status}.",
+                           graph_fix(status, code, message))
                 if status == 400 and not o.amended and getattr(handler(o.rec.op.kind), "amend", None) is not None:
                     # e.g. one of 20 new members is in the group already and Graph refused the whole PATCH: read
                     # the group, then re-send without those (or let the 400 stand when nothing changes)
                     o.refusal = s
-                    s = Settlement(key=key, attempt=n, state=OpState.UNKNOWN, status=status, error_code=code,
-                                   error_message=message, request_id=item_rid, batch_request_id=batch_rid,
-                                   response=excerpt)
+                    s = answer(OpState.UNKNOWN)
                     self._settle_local(o, s)
                     o.not_before = self.clock()
                     self.to_check.append(key)
