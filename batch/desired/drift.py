@@ -71,6 +71,8 @@ class Desired:
     frame: pd.DataFrame  # row, uid, sku_id, plans, via_group, direct_required, location
     errors: dict[int, list[RowFinding]] = field(default_factory=dict)  # row index -> why it cannot be used
     locations: dict[str, str] = field(default_factory=dict)  # uid -> usage location the sheet gives
+    #: users with a row in error: what that row wants is unknown, so none of their licenses is called extra
+    error_users: set[str] = field(default_factory=set)
 
 
 def _finding(code: str, message: str, fix: str, row: int, column: str | None) -> RowFinding:
@@ -119,6 +121,7 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
     errors: dict[int, list[RowFinding]] = {}
     col_user, col_sku = sheet.header_for(Role.USER), sheet.header_for(Role.SKU) or sheet.header_for(Role.TO_SKU)
     df["uid"] = df["user_key"].map(snapshot._index)
+    row_users = df[["row", "uid"]].copy()
     for r, n, u in df.loc[df["uid"].isna(), ["row", "number", "user"]].itertuples(index=False):
         msg = ("The row names no user." if not u.strip() else f"No user '{u}' in the tenant.")
         errors.setdefault(r, []).append(_finding("user-missing" if not u.strip() else "user-not-found", msg,
@@ -172,13 +175,25 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
         errors.setdefault(r, []).append(_finding("duplicate-row", "An earlier row already names this user and "
                                                  "license.", "Keep one row per user and license.", n, col_sku))
     df = df[~dup]
+    # a user's rows that give different usage locations contradict each other: every row but the first is an error
+    with_loc = df[df["location"] != ""]
+    first = with_loc.drop_duplicates("uid").set_index("uid")[["location", "number"]]
+    other = with_loc.merge(first, left_on="uid", right_index=True, suffixes=("", "_first"))
+    clash = other[other["location"] != other["location_first"]]
+    for r, n, loc, loc1, n1 in clash[["row", "number", "location", "location_first", "number_first"]].itertuples(
+            index=False):
+        errors.setdefault(r, []).append(_finding(
+            "conflicting-rows", f"This row gives usage location {loc}; row {n1} gives {loc1} for the same user.",
+            f"Give one usage location for this user (rows {n1} and {n}).", n, sheet.header_for(Role.USAGE_LOCATION)))
+    df = df[~df["row"].isin(list(errors))]
     located = df[df["location"] != ""].drop_duplicates("uid")
     held = df["held"].str.casefold()
     df = df.assign(via_group=held.str.contains("group") & ~held.str.contains("direct"),
                    direct_required=held.str.strip() == layout.HELD_DIRECT)
     out = df[["row", "number", "uid", "sku_id", "plans", "via_group", "direct_required", "location"]]
     locations = dict(zip(located["uid"].tolist(), located["location"].tolist(), strict=True))
-    return Desired(out.reset_index(drop=True), errors, locations)
+    erred = row_users[row_users["row"].isin(list(errors)) & row_users["uid"].notna()]
+    return Desired(out.reset_index(drop=True), errors, locations, set(erred["uid"].tolist()))
 
 
 def actual_frame(users: Sequence[User]) -> pd.DataFrame:

@@ -278,6 +278,13 @@ class _Builder:
         users = [self.snap.users[u] for u in relevant if u in self.snap.users]
         actual = D.actual_frame(users)
         diff = D.classify(desired.frame, actual, in_scope, prune=self.prune)
+        if desired.error_users:  # a user with a row in error: their other licenses are not "extra" (never pruned)
+            diff = diff[~(diff["uid"].isin(desired.error_users) & diff["drift"].isin(["extra", "group-unexpected"]))]
+        for found in desired.errors.values():
+            for f in found:
+                self.lines.append({"kind": "row-error", "target": "", "license": "", "detail": f.message,
+                                   "fix": f.fix + " Until then this user's other licenses are left alone.",
+                                   "row": f.row or 0, "applied": False})
         locs = D.location_drift(desired, self.snap.users)
         redundant = D.redundant(actual, self.snap.skus, in_scope if in_scope is not None else named)
         first_row = _first_rows(desired.frame)

@@ -143,3 +143,25 @@ def test_an_unedited_addons_export_has_no_drift(workdir: Path, capsys: pytest.Ca
     code, _, err = run(capsys, "reconcile", "addons.xlsx", "--scope", "all")
     assert code == 0, err
     assert "No drift: the tenant matches the sheet (scope all)." in err
+
+
+def test_a_row_in_error_is_reported_and_its_users_licenses_are_never_pruned(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two rows give one user different usage locations: the second is an error, shown in the output, and the
+    license it names is not taken for "extra" (with --prune it would have been removed)."""
+    lidia = upn("lidia.holloway")
+    path = write_csv(workdir / "d.csv", [
+        {"userPrincipalName": lidia, "skuPartNumber": "SPE_E3", "Usage location": "DE"},
+        {"userPrincipalName": lidia, "skuPartNumber": "MCOMEETADV", "Usage location": "FR"},
+    ])
+    code, _out, err = run(capsys, "reconcile", str(path), "--apply", "--prune")
+    assert code == 1, err
+    assert ("  row-error         row 3: This row gives usage location FR; row 2 gives DE for the same user.  [Give "
+            "one usage location for this user (rows 2 and 3). Until then this user's other licenses are left "
+            "alone.]") in err.splitlines(), err
+    assert "extra" not in err
+    users = {u["userPrincipalName"]: u for u in list_users(workdir / "sandbox.db")}
+    states = users[lidia]["licenseAssignmentStates"]
+    assert isinstance(states, list)
+    assert "0c266dff-15dd-4b49-8397-2bb16070ed52" in {s["skuId"] for s in states}  # Audio Conferencing kept
