@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from test_cli import REPO, rows_of, run, workdir  # noqa: F401  (workdir is a fixture)
+from test_cli import REPO, rows_of, run
 
 D = "contoso.onmicrosoft.com"
 SAMPLES = sorted(p for p in (REPO / "batch" / "data" / "samples").iterdir() if p.suffix in (".csv", ".xlsx"))
@@ -71,7 +71,7 @@ def _refused_although_ok(checked: Rows, results: Rows, allowed: AbstractSet[str]
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
 def test_a_validate_ok_sample_applies_with_no_refusal(
-    workdir: Path, capsys: pytest.CaptureFixture[str], sample: Path  # noqa: F811
+    workdir: Path, capsys: pytest.CaptureFixture[str], sample: Path
 ) -> None:
     checked, results = _validate_then_apply(capsys, sample)
     assert any(c["Status"] == "ready" for c in checked)
@@ -82,7 +82,7 @@ def test_a_validate_ok_sample_applies_with_no_refusal(
 
 
 def test_plan_rules_are_predicted_with_exact_messages_and_the_rest_applies(
-    workdir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     h, j, p = (f"{x}@{D}" for x in ("henrietta.mueller", "joni.sherman", "patti.fernandez"))
     a, m = f"alex.wilber@{D}", f"miriam.graham@{D}"
@@ -153,7 +153,7 @@ def test_plan_rules_are_predicted_with_exact_messages_and_the_rest_applies(
 
 
 def test_a_row_left_out_for_seats_changes_what_the_users_other_rows_leave(
-    workdir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Henrietta's Teams EEA (MCOIMP) is replaced by Copilot (no seat free) and she gets Office 365 E1
     # (MCOSTANDARD): together fine; with the replace left out under --on-shortfall partial, E1 would conflict.
