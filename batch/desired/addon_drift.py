@@ -15,13 +15,9 @@ from ..errors import RowFinding, Severity
 from ..kinds import KINDS
 from ..models import (
     AddonRequest,
-    Api,
     CheckedAddon,
     InputRow,
     Kind,
-    Operation,
-    OpKind,
-    PlanOptions,
     RequestStatus,
     Role,
     Sheet,
@@ -39,7 +35,7 @@ def addon_drift(b: _Builder, sheet: Sheet, *, all_environments: bool) -> None:
     """Add-on allocations that differ from the sheet (and, with --scope all, allocations it leaves out) ->
     the builder's drift lines, checked requests and one allocation request per environment."""
     from ..kinds.addons.names import addon_label
-    from ..kinds.addons.plan import allocation_url, tokens
+    from ..kinds.addons.plan import allocation_operation
 
     kind = KINDS[Kind.ADDONS]
     requests = kind.parse(sheet, catalog=None)
@@ -100,14 +96,8 @@ def addon_drift(b: _Builder, sheet: Sheet, *, all_environments: bool) -> None:
         rows.setdefault(c.environment_id, set()).add(c.request.row)
     for env_id, alloc in per_env.items():
         env = b.snap.environments.get(env_id)
-        b._addon_ops.append(Operation(
-            key=f"{env_id}/{OpKind.ALLOCATE_ADDONS.value}", kind=OpKind.ALLOCATE_ADDONS, target_id=env_id,
-            target=env.display_name if env else env_id, method="PATCH",
-            url=allocation_url(env_id, PlanOptions().allocations_api),
-            body={"environmentId": env_id,
-                  "currencyAllocations": [{"currencyType": ct, "allocated": n} for ct, n in sorted(alloc.items())]},
-            rows=tuple(sorted(rows[env_id])), before=tokens(before[env_id]), after=tokens(alloc),
-            api=Api.POWERPLATFORM))
+        b._addon_ops.append(allocation_operation(env_id, env.display_name if env else env_id, before[env_id], alloc,
+                                                 tuple(sorted(rows[env_id])), b.allocations_api))
     out_rows = [InputRow(r.index, r.number, (*r.cells, texts.get(r.index, ""))) for r in sheet.rows]
     extra = [InputRow(r.index, r.number, (*r.cells[:-1], texts.get(r.index, ""))) for r in extra]
     b.capacity.extend(lines)

@@ -199,7 +199,7 @@ def _reconcile(
         keys = sorted(set(_user_cells(lic))) if lic else []
         snapshot = session.tenant.snapshot(keys, powerplatform=add is not None)
     in_scope = _scope_users(session, sc, snapshot)
-    builder = _Builder(snapshot, prune)
+    builder = _Builder(snapshot, prune, session.settings.allocations_api)
     if lic is not None:
         builder.licenses(lic, session, in_scope, frame)
     if add is not None:
@@ -229,9 +229,10 @@ def _user_cells(sheet: Sheet) -> list[str]:
 class _Builder:
     """Turns the drift into the run's sheets, checked requests, operations and capacity pools."""
 
-    def __init__(self, snapshot: TenantSnapshot, prune: bool) -> None:
+    def __init__(self, snapshot: TenantSnapshot, prune: bool, allocations_api: str) -> None:
         self.snap = snapshot
         self.prune = prune
+        self.allocations_api = allocations_api  # the configured Power Platform endpoint
         self.sheets: list[Sheet] = []
         self.checked: list[CheckedRequest | CheckedAddon] = []
         self.capacity: list[CapacityLine] = []

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..apply.journal import JOURNAL_NAME, Journal, OpState
 from ..errors import ConfigError, JournalError, RowFinding, Severity
-from ..kinds.addons.plan import allocation_url, tokens
+from ..kinds.addons.plan import allocation_operation
 from ..kinds.licenses.plan import operation_key
 from ..models import (
     AddonRequest,
@@ -35,7 +35,6 @@ from ..models import (
     Operation,
     OpKind,
     Plan,
-    PlanOptions,
     RequestStatus,
     Role,
     Sheet,
@@ -158,13 +157,8 @@ def plan_rollback(session: Session, run_id: str) -> Rollback:
             continue
         checked.append(CheckedAddon(req_a, RequestStatus.READY, [], environment_id=eid))
         alloc = {c: int(before["allocations"].get(c, 0)) for c in currencies}
-        ops.append(Operation(
-            key=f"{eid}/{OpKind.ALLOCATE_ADDONS.value}", kind=OpKind.ALLOCATE_ADDONS, target_id=eid, target=name,
-            method="PATCH", url=allocation_url(eid, PlanOptions().allocations_api),
-            body={"environmentId": eid,
-                  "currencyAllocations": [{"currencyType": c, "allocated": n} for c, n in alloc.items()]},
-            rows=(row,), before=tokens({c: int(now["allocations"].get(c, 0)) for c in currencies}),
-            after=tokens(alloc), api=Api.POWERPLATFORM))
+        ops.append(allocation_operation(eid, name, {c: int(now["allocations"].get(c, 0)) for c in currencies}, alloc,
+                                        (row,), session.settings.allocations_api))
         rb.restores.append(f"{name}: {restore}")
     sheets = []
     if user_rows or not env_rows:

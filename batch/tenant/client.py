@@ -15,7 +15,7 @@ from ..models import CurrencyReport, Sku, TenantSnapshot, User
 from .auth import TokenCredentialLike, TokenProvider, graph_scope, make_credential
 from .graph import BatchReply, Graph, ItemReply
 from .http import HttpClient
-from .powerplatform import PowerPlatform
+from .powerplatform import ALLOCATIONS_V2_API_VERSION, PowerPlatform
 from .reads import ReadBudget
 from .snapshot import Strategy, read_skus, read_users, take_snapshot
 
@@ -84,16 +84,10 @@ class Tenant:
         """environmentId -> currencyType -> allocated, for the given environments (one request for all of
         them, allocationsByEnvironment; per environment where that endpoint is not served). Blocking."""
         pp = self.powerplatform
-        wanted = {e.lower(): e for e in environment_ids}
         try:
-            every = pp.allocations_by_environment()
+            return pp.read_allocations(environment_ids, api_version=ALLOCATIONS_V2_API_VERSION)
         except ServiceError:
-            every = {e: pp.allocations(e) for e in environment_ids}
-        return {
-            wanted[env.lower()]: {ct: round(n) for ct, n in alloc.items()}
-            for env, alloc in every.items()
-            if env.lower() in wanted
-        }
+            return pp.read_allocations(environment_ids)
 
     def currency_reports(self) -> dict[str, CurrencyReport]:
         """The tenant's add-on capacity per currency type (purchased, allocated, consumed)."""

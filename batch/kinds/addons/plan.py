@@ -20,14 +20,26 @@ from urllib.parse import quote
 from ...models import Api, CheckedAddon, CheckedRequest, Operation, OpKind, RequestStatus, SeatChange, TenantSnapshot
 from .names import addon_label
 
-API_VERSIONS = ("2022-03-01-preview", "2024-10-01")
-DEFAULT_API_VERSION = "2022-03-01-preview"
-
 
 def allocation_url(environment_id: str, api_version: str) -> str:
     if api_version == "2024-10-01":
         return f"/licensing/allocationsByEnvironment?api-version={api_version}"
     return f"/licensing/environments/{quote(environment_id, safe='')}/allocations?api-version={api_version}"
+
+
+def allocation_body(environment_id: str, allocations: Mapping[str, int]) -> dict[str, object]:
+    """The body of both endpoints: absolute values, sorted by currency type."""
+    return {"environmentId": environment_id,
+            "currencyAllocations": [{"currencyType": ct, "allocated": n} for ct, n in sorted(allocations.items())]}
+
+
+def allocation_operation(environment_id: str, name: str, before: Mapping[str, int], after: Mapping[str, int],
+                         rows: tuple[int, ...], api_version: str) -> Operation:
+    """The one write that sets ``after`` on an environment (plan, reconcile and rollback all build it here)."""
+    return Operation(key=f"{environment_id}/{OpKind.ALLOCATE_ADDONS.value}", kind=OpKind.ALLOCATE_ADDONS,
+                     target_id=environment_id, target=name, method="PATCH",
+                     url=allocation_url(environment_id, api_version), body=allocation_body(environment_id, after),
+                     rows=rows, before=tokens(before), after=tokens(after), api=Api.POWERPLATFORM)
 
 
 def tokens(allocations: Mapping[str, int]) -> tuple[str, ...]:
@@ -61,12 +73,8 @@ def plan_addons(
     frees: dict[str, int] = {}
     for env_id, alloc in per_env.items():
         env = snapshot.environments.get(env_id)
-        body = {"environmentId": env_id,
-                "currencyAllocations": [{"currencyType": ct, "allocated": n} for ct, n in sorted(alloc.items())]}
-        ops.append(Operation(key=f"{env_id}/{OpKind.ALLOCATE_ADDONS.value}", kind=OpKind.ALLOCATE_ADDONS,
-                             target_id=env_id, target=env.display_name if env else env_id, method="PATCH",
-                             url=allocation_url(env_id, api_version), body=body, rows=tuple(sorted(rows[env_id])),
-                             before=tokens(before[env_id]), after=tokens(alloc), api=Api.POWERPLATFORM))
+        ops.append(allocation_operation(env_id, env.display_name if env else env_id, before[env_id], alloc,
+                                        tuple(sorted(rows[env_id])), api_version))
         for ct, n in alloc.items():
             delta = n - before[env_id][ct]
             if delta > 0:
