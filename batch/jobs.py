@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .apply.engine import ProgressEvent
     from .report.capacity import CapacityReport
     from .sandbox import SandboxConfig
-    from .sheets import ProductCatalog
+    from .sheets import ProductCatalog, Source
     from .tenant import Tenant
 
 #: Where the demo's sample sheets live: inside the package, so an installed wheel has them.
@@ -183,7 +183,7 @@ def _kind(kind: str | Kind | None) -> Kind | None:
 
 def check_file(
     session: Session,
-    path: str | os.PathLike[str],
+    path: Source,
     *,
     sheet: str | None = None,
     on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
@@ -191,16 +191,17 @@ def check_file(
     kind: str | Kind | None = None,
 ) -> Validation:
     """Read the file's input sheets (one, or several of different kinds), take one tenant snapshot, validate
-    every row. Raises InputError for file-level problems (before the tenant is contacted)."""
+    every row. Raises InputError for file-level problems (before the tenant is contacted). ``path`` may be a
+    pandas DataFrame instead of a file: read in memory (``batch.sheets.frame``), checked the same way."""
     from .kinds import kind_of
     from .kinds.licenses.rules import load_remembered
-    from .sheets import read_sheets
+    from .sheets import read_source
     from .validate import parse_reserve, validate_sheets
 
     policy = _policy(on_shortfall)
     wanted = _kind(kind)
     parse_reserve(reserve)  # a bad --reserve is refused before the tenant is read
-    sheets = read_sheets(Path(path), sheet=sheet, column_map=dict(session.settings.column_map) or None, kind=wanted)
+    sheets = read_source(path, sheet=sheet, column_map=dict(session.settings.column_map) or None, kind=wanted)
     parts = [(sh, kind_of(sh.kind).parse(sh, catalog=session.catalog)) for sh in sheets]
     keys: set[str] = set()
     powerplatform = False
@@ -251,7 +252,7 @@ def _resolve(session: Session, parts: list[tuple[Any, list[Any]]], snapshot: Any
 
 def validate_file(
     session: Session,
-    path: str | os.PathLike[str],
+    path: Source,
     *,
     sheet: str | None = None,
     on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
@@ -335,7 +336,7 @@ class PlanRun:
 
 def plan_file(
     session: Session,
-    path: str | os.PathLike[str],
+    path: Source,
     *,
     sheet: str | None = None,
     on_shortfall: str | ShortfallPolicy = ShortfallPolicy.STOP,
@@ -352,10 +353,11 @@ def plan_file(
     from .report import write_plan, write_validation
 
     validation = check_file(session, path, sheet=sheet, on_shortfall=on_shortfall, reserve=reserve, kind=kind)
+    source = validation.sheet.path  # the file, or <DataFrame>
     if strict and (n := _request_errors(validation)):
         raise StrictModeError(
             f"{n} row(s) have errors and --strict refuses the whole sheet.",
-            path=str(path),
+            path=str(source),
             fix="Run 'license-batch validate' to see them, fix the sheet, or drop --strict.",
         )
     run_id = new_run_id()
@@ -370,11 +372,11 @@ def plan_file(
     plan_csv = _write(lambda: write_plan(the_plan, run_dir), run_dir)
     options = {"sheet": sheet, "on_shortfall": str(on_shortfall), "reserve": reserve, "strict": strict,
                "kind": str(kind or ""), "via_group": via_group or ""}
-    _write(lambda: _record_input(run_dir, Path(path), validation, options), run_dir)
+    _write(lambda: _record_input(run_dir, source, validation, options), run_dir)
     return PlanRun(
         run_id=run_id,
         run_dir=run_dir,
-        source=Path(path),
+        source=source,
         validation=validation,
         plan=the_plan,
         report=report,
@@ -391,8 +393,11 @@ INPUT_RECORD = "input.json"
 def _record_input(run_dir: Path, source: Path, validation: Validation, options: dict[str, Any]) -> Path:
     import json
 
+    from .sheets.frame import is_frame_label
+
     path = run_dir / INPUT_RECORD
-    record = {"source": str(source.resolve()), "sha256": validation.sheet.sha256, "options": options}
+    where = str(source) if is_frame_label(source) else str(source.resolve())  # a DataFrame: its label
+    record = {"source": where, "sha256": validation.sheet.sha256, "options": options}
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
@@ -406,6 +411,10 @@ def restart_command(run_dir: Path) -> str | None:
         record = json.loads((run_dir / INPUT_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    from .sheets.frame import is_frame_label
+
+    if is_frame_label(record.get("source", "")):
+        return None  # a DataFrame: nothing on disk to start again from
     opts = record.get("options", {})
     argv = ["license-batch", "apply", str(record.get("source", ""))]
     if opts.get("sheet"):

@@ -8,6 +8,7 @@ lowering one (and, with ``--scope all``, an allocation the sheet leaves out, whi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from ..models import (
     Sheet,
     ShortfallPolicy,
 )
+from .where import SheetsOf
 
 if TYPE_CHECKING:
     from .reconcile import _Builder
@@ -31,40 +33,56 @@ FIX = "--apply (lowering: --prune)"
 DRIFT_COLUMN = "Drift"  # as batch.desired.reconcile
 
 
-def addon_drift(b: _Builder, sheet: Sheet, *, all_environments: bool) -> None:
-    """Add-on allocations that differ from the sheet (and, with --scope all, allocations it leaves out) ->
-    the builder's drift lines, checked requests and one allocation request per environment."""
+def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool) -> None:
+    """Add-on allocations that differ from the sheets (and, with --scope all, allocations they leave out) ->
+    the builder's drift lines, checked requests and one allocation request per environment. Several add-ons
+    sheets are one desired state: checked together (an environment and add-on on two sheets is a duplicate or a
+    conflict, and capacity is counted once); each input row keeps its result on its own sheet."""
+    from ..kinds.addons.checks import validate_addons
     from ..kinds.addons.names import addon_label
     from ..kinds.addons.plan import allocation_operation
 
     kind = KINDS[Kind.ADDONS]
-    requests = kind.parse(sheet, catalog=None)
-    base = b._next_row
-    offset = base - min((r.index for r in sheet.rows), default=0)
-    if offset:
-        requests = [replace(r, row=r.row + offset) for r in requests]
-        sheet = replace(sheet, rows=[InputRow(r.index + offset, r.number, r.cells) for r in sheet.rows])
-    checked, lines = kind.validate(sheet, requests, b.snap, catalog=None, policy=ShortfallPolicy.STOP,
-                                   reserve_of=lambda _n: 0)
+    placed: list[Sheet] = []
+    requests: list[AddonRequest] = []
+    for sheet in sheets:  # each sheet's rows follow what the builder holds so far (row indexes stay unique)
+        reqs = kind.parse(sheet, catalog=None)
+        offset = b._next_row - min((r.index for r in sheet.rows), default=0)
+        if offset:
+            reqs = [replace(r, row=r.row + offset) for r in reqs]
+            sheet = replace(sheet, rows=[InputRow(r.index + offset, r.number, r.cells) for r in sheet.rows])
+        b._next_row = max((r.index for r in sheet.rows), default=b._next_row - 1) + 1
+        placed.append(sheet)
+        requests.extend(reqs)
+    where = SheetsOf(placed)
+    checked, lines = validate_addons(requests, b.snap, env_column=placed[0].header_for(Role.ENVIRONMENT),
+                                     policy=ShortfallPolicy.STOP, reserve_of=lambda _n: 0, places=where)
     listed = {(c.environment_id, c.currency_type) for c in checked if isinstance(c, CheckedAddon)}
+    home_of = {}  # environment id -> the sheet whose row names it first
+    for c in checked:
+        if isinstance(c, CheckedAddon) and c.environment_id and c.environment_id not in home_of:
+            home_of[c.environment_id] = where.of(c.request.row)
     texts: dict[int, str] = {}
-    extra: list[InputRow] = []
-    number = max((r.number for r in sheet.rows), default=sheet.header_row)
-    nxt = max((r.index for r in sheet.rows), default=base - 1) + 1
-    ei, ai, mi = (sheet.columns.get(x) for x in (Role.ENVIRONMENT, Role.ADDON, Role.AMOUNT))
+    extra: dict[int, list[InputRow]] = {}  # id(sheet) -> rows below it
+    extra_rows: set[int] = set()
+    number = {id(sh): max((r.number for r in sh.rows), default=sh.header_row) for sh in placed}
+    nxt = b._next_row
     if all_environments:
         for env_id, alloc in sorted(b.snap.allocations.items()):
             for ct, n in sorted(alloc.items()):
                 if n and (env_id, ct) not in listed:
                     env = b.snap.environments.get(env_id)
                     name = env.display_name if env else env_id
-                    number += 1
-                    cells = [""] * len(sheet.headers)
-                    for i, v in ((ei, name), (ai, ct), (mi, "0")):
+                    home = home_of.get(env_id, placed[0])
+                    num = number[id(home)] = number[id(home)] + 1
+                    cells = [""] * len(home.headers)
+                    for i, v in ((home.columns.get(x), y) for x, y in ((Role.ENVIRONMENT, name), (Role.ADDON, ct),
+                                                                       (Role.AMOUNT, "0"))):
                         if i is not None:
                             cells[i] = v
-                    extra.append(InputRow(nxt, number, (*cells, "")))
-                    checked.append(CheckedAddon(AddonRequest(nxt, number, name, ct, 0, amount_text="0"),
+                    extra.setdefault(id(home), []).append(InputRow(nxt, num, tuple(cells)))
+                    extra_rows.add(nxt)
+                    checked.append(CheckedAddon(AddonRequest(nxt, num, name, ct, 0, amount_text="0"),
                                                 RequestStatus.READY, [], environment_id=env_id, currency_type=ct,
                                                 before=n, after=0))
                     nxt += 1
@@ -81,10 +99,10 @@ def addon_drift(b: _Builder, sheet: Sheet, *, all_environments: bool) -> None:
         sent = b.prune or not lower
         texts[c.request.row] = f"allocation: {label}"
         b.lines.append({"kind": "allocation", "target": env.display_name if env else c.environment_id,
-                           "license": c.currency_type, "detail": label,
-                           "fix": FIX if sent else "run with --apply --prune to lower it",
-                           "row": c.request.row_number if c.request.row < nxt - len(extra) else 0,
-                           "applied": sent})
+                        "license": c.currency_type, "detail": label,
+                        "fix": FIX if sent else "run with --apply --prune to lower it",
+                        "row": c.request.row_number if c.request.row not in extra_rows else 0,
+                        "applied": sent})
         if not sent:
             c.status = RequestStatus.UNCHANGED
             c.findings.append(RowFinding("drift-allocation", Severity.WARNING, f"{label}: lowering needs --prune",
@@ -98,12 +116,13 @@ def addon_drift(b: _Builder, sheet: Sheet, *, all_environments: bool) -> None:
         env = b.snap.environments.get(env_id)
         b._addon_ops.append(allocation_operation(env_id, env.display_name if env else env_id, before[env_id], alloc,
                                                  tuple(sorted(rows[env_id])), b.allocations_api))
-    out_rows = [InputRow(r.index, r.number, (*r.cells, texts.get(r.index, ""))) for r in sheet.rows]
-    extra = [InputRow(r.index, r.number, (*r.cells[:-1], texts.get(r.index, ""))) for r in extra]
+    out = [replace(sh, headers=(*sh.headers, DRIFT_COLUMN), rows=[
+        InputRow(r.index, r.number, (*r.cells, texts.get(r.index, "")))
+        for r in [*sh.rows, *extra.get(id(sh), [])]]) for sh in placed]
     b.capacity.extend(lines)
 
     def finish() -> None:
-        b.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=out_rows + extra))
+        b.sheets.extend(out)
         b.checked.extend(checked)
 
     b._finish.append(finish)

@@ -38,6 +38,7 @@ from ..sheets.cells import clean_user, split_licenses
 from ..sheets.resolve import SkuResolver, resolve_plans, resolve_usage_location
 from ..sheets.rows import split_plans
 from . import layout
+from .where import SheetsOf
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,18 +115,34 @@ def sheet_frame(sheet: Sheet) -> pd.DataFrame:
     })
 
 
-def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalog | None,
+def sheets_frame(sheets: Sequence[Sheet]) -> pd.DataFrame:
+    """``sheet_frame`` of every licenses sheet, one after the other (one desired state)."""
+    frames = [sheet_frame(s) for s in sheets]
+    return frames[0] if len(frames) == 1 else _pd().concat(frames, ignore_index=True)
+
+
+def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, catalog: ProductCatalog | None,
                   frame: pd.DataFrame | None = None) -> Desired:
-    """The sheet's rows resolved against the tenant: users to ids, licenses to skuIds, plans to plan ids."""
-    df = sheet_frame(sheet) if frame is None else frame
+    """The sheets' rows resolved against the tenant: users to ids, licenses to skuIds, plans to plan ids. Several
+    licenses sheets are one desired state: a user and license on two of them is a duplicate, usage locations
+    that differ across them a conflict, as within one sheet (the messages name the other row's sheet)."""
+    sheets = [sheets] if isinstance(sheets, Sheet) else list(sheets)
+    where = SheetsOf(sheets)
+    df = sheets_frame(sheets) if frame is None else frame
     errors: dict[int, list[RowFinding]] = {}
-    col_user, col_sku = sheet.header_for(Role.USER), sheet.header_for(Role.SKU) or sheet.header_for(Role.TO_SKU)
+
+    def col_user(r: int) -> str | None:
+        return where.header(r, Role.USER)
+
+    def col_sku(r: int) -> str | None:
+        return where.header(r, Role.SKU) or where.header(r, Role.TO_SKU)
+
     df["uid"] = df["user_key"].map(snapshot._index)
     row_users = df[["row", "uid"]].copy()
     for r, n, u in df.loc[df["uid"].isna(), ["row", "number", "user"]].itertuples(index=False):
         msg = ("The row names no user." if not u.strip() else f"No user '{u}' in the tenant.")
         errors.setdefault(r, []).append(_finding("user-missing" if not u.strip() else "user-not-found", msg,
-                                                 "Check the UPN.", n, col_user))
+                                                 "Check the UPN.", n, col_user(r)))
     # licenses: one cell may list several; each distinct text resolved once
     resolver = SkuResolver(snapshot.skus, catalog)
     texts: dict[str, list[str]] = {}
@@ -143,7 +160,7 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
         texts[t] = ids
     for r, n, t in df.loc[df["sku_text"].isin(list(bad)), ["row", "number", "sku_text"]].itertuples(index=False):
         f = bad[t]
-        errors.setdefault(r, []).append(_finding(f.code, f.message, f.fix, n, col_sku))
+        errors.setdefault(r, []).append(_finding(f.code, f.message, f.fix, n, col_sku(r)))
     df["sku_id"] = df["sku_text"].map(texts)
     df = df.explode("sku_id")
     df = df[df["uid"].notna() & df["sku_id"].notna() & ~df["row"].isin(list(errors))]
@@ -159,7 +176,7 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
     df["plans"] = keys
     for r, n, k in df.loc[df["plans"].str.startswith("!"), ["row", "number", "plans"]].itertuples(index=False):
         errors.setdefault(r, []).append(_finding("plan-not-in-sku", k[1:], "Check the disabled plans.", n,
-                                                 sheet.header_for(Role.DISABLED_PLANS)))
+                                                 where.header(r, Role.DISABLED_PLANS)))
     # locations: per distinct text; a user's first location stands, a later different one is an error
     locs: dict[str, str] = {}
     for t in df["loc_text"].unique():
@@ -168,23 +185,31 @@ def desired_frame(sheet: Sheet, snapshot: TenantSnapshot, catalog: ProductCatalo
     df["location"] = df["loc_text"].map(locs)
     for r, n, k in df.loc[df["location"].str.startswith("!"), ["row", "number", "location"]].itertuples(index=False):
         errors.setdefault(r, []).append(_finding("usage-location-invalid", k[1:], "Give an ISO code.", n,
-                                                 sheet.header_for(Role.USAGE_LOCATION)))
+                                                 where.header(r, Role.USAGE_LOCATION)))
     df = df[~df["row"].isin(list(errors))]
     dup = df.duplicated(["uid", "sku_id"], keep="first")
-    for r, n in df.loc[dup, ["row", "number"]].itertuples(index=False):
-        errors.setdefault(r, []).append(_finding("duplicate-row", "An earlier row already names this user and "
-                                                 "license.", "Keep one row per user and license.", n, col_sku))
+    if dup.any():
+        firsts = df[~dup].drop_duplicates(["uid", "sku_id"])[["uid", "sku_id", "row", "number"]]
+        twice = df.loc[dup, ["uid", "sku_id", "row", "number"]].merge(firsts, on=["uid", "sku_id"],
+                                                                      suffixes=("", "_first"))
+        for r, n, r1, n1 in twice[["row", "number", "row_first", "number_first"]].itertuples(index=False):
+            msg = ("This row names the same license twice." if r == r1 else
+                   f"R{where.row_name(r1, n1, seen_from=r)[1:]} already names this user and license.")
+            errors.setdefault(r, []).append(_finding("duplicate-row", msg, "Keep one row per user and license.", n,
+                                                     col_sku(r)))
     df = df[~dup]
     # a user's rows that give different usage locations contradict each other: every row but the first is an error
     with_loc = df[df["location"] != ""]
-    first = with_loc.drop_duplicates("uid").set_index("uid")[["location", "number"]]
+    first = with_loc.drop_duplicates("uid").set_index("uid")[["location", "row", "number"]]
     other = with_loc.merge(first, left_on="uid", right_index=True, suffixes=("", "_first"))
     clash = other[other["location"] != other["location_first"]]
-    for r, n, loc, loc1, n1 in clash[["row", "number", "location", "location_first", "number_first"]].itertuples(
-            index=False):
+    for r, n, loc, loc1, r1, n1 in clash[["row", "number", "location", "location_first", "row_first",
+                                          "number_first"]].itertuples(index=False):
+        them, me = where.row_name(r1, n1, seen_from=r), where.row_name(r, n, seen_from=r1)
+        both = f"rows {n1} and {n}" if them == f"row {n1}" else f"{them} and {me}"
         errors.setdefault(r, []).append(_finding(
-            "conflicting-rows", f"This row gives usage location {loc}; row {n1} gives {loc1} for the same user.",
-            f"Give one usage location for this user (rows {n1} and {n}).", n, sheet.header_for(Role.USAGE_LOCATION)))
+            "conflicting-rows", f"This row gives usage location {loc}; {them} gives {loc1} for the same user.",
+            f"Give one usage location for this user ({both}).", n, where.header(r, Role.USAGE_LOCATION)))
     df = df[~df["row"].isin(list(errors))]
     located = df[df["location"] != ""].drop_duplicates("uid")
     held = df["held"].str.casefold()

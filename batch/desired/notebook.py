@@ -12,16 +12,14 @@
         rec = nb.reconcile(s, wanted, scope="department=Sales")  # rec.drift: DataFrame
         nb.results(nb.apply(s, wanted))                          # one line per input row: columns + outcome
 
-A DataFrame given instead of a file is written as the run's ``input.csv`` (in the run folder, so the journal
-and results name a real file) and read like any sheet: same column recognition, same checks.
+A DataFrame given instead of a file is read in memory (``batch.sheets.frame``; nothing is written to disk) like
+any sheet: same column recognition, same checks. Messages, the journal and run.json call it ``<DataFrame>`` and
+record the hash of its cells, so a resumed run or an approved plan notices a changed frame.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,20 +27,8 @@ if TYPE_CHECKING:
 
     from ..jobs import PlanRun, Session, ValidationRun
     from ..models import RunResult
+    from ..sheets import Source
     from .reconcile import Reconciliation
-
-
-
-
-def _path(session: Session, source: Any) -> Path:
-    if isinstance(source, str | os.PathLike):
-        return Path(source)
-    folder = session.settings.report_dir / "frames"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="input-", suffix=".csv", dir=folder)
-    os.close(fd)
-    source.to_csv(name, index=False)
-    return Path(name)
 
 
 @dataclass
@@ -53,27 +39,27 @@ class Framed:
     frame: pd.DataFrame
 
 
-def validate(session: Session, source: Any, **options: Any) -> Framed:
+def validate(session: Session, source: Source, **options: Any) -> Framed:
     from ..jobs import validate_file
 
-    res: ValidationRun = validate_file(session, _path(session, source), **options)
+    res: ValidationRun = validate_file(session, source, **options)
     return Framed(res, validation_frame(res))
 
 
-def plan(session: Session, source: Any, **options: Any) -> Framed:
+def plan(session: Session, source: Source, **options: Any) -> Framed:
     from ..jobs import plan_file
 
-    res: PlanRun = plan_file(session, _path(session, source), **options)
+    res: PlanRun = plan_file(session, source, **options)
     return Framed(res, plan_frame(res))
 
 
-def apply(session: Session, source: Any, **options: Any) -> RunResult:
+def apply(session: Session, source: Source, **options: Any) -> RunResult:
     from ..jobs import execute, plan_file
 
-    return execute(session, plan_file(session, _path(session, source), **options))
+    return execute(session, plan_file(session, source, **options))
 
 
-def reconcile(session: Session, source: Any, **options: Any) -> Reconciliation:
+def reconcile(session: Session, source: Source, **options: Any) -> Reconciliation:
     from .reconcile import reconcile as run
 
     return run(session, source, **options)

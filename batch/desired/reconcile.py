@@ -15,13 +15,12 @@ license, a user of the scope the sheet leaves out) is added as rows below it, ma
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import RowFinding, Severity
+from ..errors import InputError, RowFinding, Severity
 from ..kinds.licenses.plan import operation_key
 from ..models import (
     Action,
@@ -45,11 +44,13 @@ from ..models import (
 )
 from . import drift as D
 from .read import Scope, find_group, group_member_ids, iter_user_pages
+from .where import SheetsOf
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..jobs import PlanRun, Session
+    from ..sheets import Source
 
 DRIFT_COLUMN = "Drift"
 
@@ -111,16 +112,6 @@ class Reconciliation:
                        plan=self.plan, options={"mode": "reconcile", "scope": str(self.scope), "prune": self.prune})
 
 
-def _input_path(source: str | os.PathLike[str] | Any, run_dir: Path) -> Path:
-    """A DataFrame given instead of a file is written as the run's input CSV (so it is journalled like a file)."""
-    if isinstance(source, str | os.PathLike):
-        return Path(source)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "input.csv"
-    source.to_csv(path, index=False)
-    return path
-
-
 def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> set[str] | None:
     """Object ids of the users in scope (added to the snapshot); None for ``users`` (the sheet's only)."""
     from ..tenant.graph import user_from_json
@@ -148,34 +139,62 @@ def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> se
 
 def reconcile(
     session: Session,
-    source: str | os.PathLike[str] | Any,
+    source: Source,
     *,
     scope: str | Scope = "users",
     prune: bool = False,
     sheet: str | None = None,
 ) -> Reconciliation:
-    """Read the desired state, read the tenant, join them (pandas), and plan the fix. Nothing is sent."""
+    """Read the desired state, read the tenant, join them (pandas), and plan the fix. Nothing is sent.
+
+    ``source`` is a file or a pandas DataFrame (read in memory). Every licenses sheet of a workbook, and every
+    add-ons sheet, is read: together they are one desired state. A sheet of a kind reconcile does not take
+    (memberships) refuses the whole file (InputError): nothing of it is silently left out."""
     from .._gc import paused_gc
 
     with paused_gc():
         return _reconcile(session, source, scope=scope, prune=prune, sheet=sheet)
 
 
+#: The kinds of sheet reconcile takes. A workbook with a sheet of any other kind is refused as a whole.
+RECONCILED_KINDS = (Kind.LICENSES, Kind.ADDONS)
+
+_KIND_WORDS = {Kind.GROUPS: "group memberships (user-to-group rows)", Kind.LICENSES: "users' licenses",
+               Kind.ADDONS: "add-on allocations"}
+
+
+def refuse_other_kinds(sheets: Sequence[Sheet], taken: Sequence[Kind] = RECONCILED_KINDS) -> None:
+    """InputError (file level, nothing read from the tenant or applied) when a sheet is of a kind not taken."""
+    other = [s for s in sheets if s.kind not in taken]
+    if not other:
+        return
+    s = other[0]
+    what = f"The sheet '{s.sheet_name}' holds" if s.sheet_name else "The sheet holds"
+    more = f" (and {len(other) - 1} more sheet(s) like it)" if len(other) > 1 else ""
+    takes = " and ".join(_KIND_WORDS[k] for k in taken)
+    raise InputError(
+        f"{what} {_KIND_WORDS.get(s.kind, f'{s.kind} rows')}{more}: reconcile takes {takes} only, so nothing was "
+        "compared or applied.",
+        path=str(s.path),
+        fix="Apply memberships with 'license-batch apply', and reconcile a sheet of licenses or add-ons (an "
+            "export's layout)" + ("; pick one with --sheet NAME." if s.sheet_name else "."),
+    )
+
+
 def _reconcile(
     session: Session,
-    source: str | os.PathLike[str] | Any,
+    source: Source,
     *,
     scope: str | Scope,
     prune: bool,
     sheet: str | None,
 ) -> Reconciliation:
     from ..jobs import new_run_id
-    from ..sheets import read_sheets
+    from ..sheets import read_source, source_label
 
     sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
     run_id = new_run_id()
     run_dir = session.settings.report_dir / run_id
-    path = _input_path(source, run_dir)
     cmap = dict(session.settings.column_map) or None
     frame = None
     if sc.kind == "all":
@@ -185,26 +204,28 @@ def _reconcile(
 
         with ThreadPoolExecutor(1, thread_name_prefix="reconcile-snapshot") as ex:
             pending = ex.submit(session.tenant.snapshot, [], strategy="page")
-            sheets = read_sheets(path, sheet=sheet, column_map=cmap)
-            lic = next((s for s in sheets if s.kind is Kind.LICENSES), None)
-            frame = D.sheet_frame(lic) if lic is not None else None
+            sheets = read_source(source, sheet=sheet, column_map=cmap)
+            refuse_other_kinds(sheets)
+            lics = [s for s in sheets if s.kind is Kind.LICENSES]
+            frame = D.sheets_frame(lics) if lics else None
             snapshot = pending.result()
-        add = next((s for s in sheets if s.kind is Kind.ADDONS), None)
-        if add is not None:
+        adds = [s for s in sheets if s.kind is Kind.ADDONS]
+        if adds:
             _read_powerplatform(session, snapshot)
     else:
-        sheets = read_sheets(path, sheet=sheet, column_map=cmap)
-        lic = next((s for s in sheets if s.kind is Kind.LICENSES), None)
-        add = next((s for s in sheets if s.kind is Kind.ADDONS), None)
-        keys = sorted(set(_user_cells(lic))) if lic else []
-        snapshot = session.tenant.snapshot(keys, powerplatform=add is not None)
+        sheets = read_source(source, sheet=sheet, column_map=cmap)
+        refuse_other_kinds(sheets)
+        lics = [s for s in sheets if s.kind is Kind.LICENSES]
+        adds = [s for s in sheets if s.kind is Kind.ADDONS]
+        keys = sorted({u for lic in lics for u in _user_cells(lic)})
+        snapshot = session.tenant.snapshot(keys, powerplatform=bool(adds))
     in_scope = _scope_users(session, sc, snapshot)
     builder = _Builder(snapshot, prune, session.settings.allocations_api)
-    if lic is not None:
-        builder.licenses(lic, session, in_scope, frame)
-    if add is not None:
-        builder.addons(add, all_environments=sc.kind == "all")
-    return Reconciliation(run_id=run_id, run_dir=run_dir, source=path, scope=sc, prune=prune,
+    if lics:
+        builder.licenses(lics, session, in_scope, frame)
+    if adds:
+        builder.addons(adds, all_environments=sc.kind == "all")
+    return Reconciliation(run_id=run_id, run_dir=run_dir, source=source_label(source), scope=sc, prune=prune,
                           drift=builder.drift_frame(), capacity=builder.capacity, snapshot=snapshot, builder=builder,
                           redundant_seats=builder.redundant_seats, changed_units=builder.changed_units,
                           prunable=builder.prunable)
@@ -271,9 +292,12 @@ class _Builder:
         return ", ".join(f"'{self.snap.groups[g].display_name}'" if g in self.snap.groups else f"'{g}'"
                          for g in ids.split(",") if g)
 
-    def licenses(self, sheet: Sheet, session: Session, in_scope: set[str] | None,
+    def licenses(self, sheets: Sequence[Sheet], session: Session, in_scope: set[str] | None,
                  frame: pd.DataFrame | None = None) -> None:
-        desired = D.desired_frame(sheet, self.snap, session.catalog, frame)
+        """Every licenses sheet, one desired state. A line of drift outside the sheets (an extra license, a user
+        of the scope no sheet names) gets a row of its own below the sheet that names the user (else the first)."""
+        where = SheetsOf(sheets)
+        desired = D.desired_frame(sheets, self.snap, session.catalog, frame)
         named = set(desired.frame["uid"])
         relevant = named | (in_scope or set())
         users = [self.snap.users[u] for u in relevant if u in self.snap.users]
@@ -289,28 +313,29 @@ class _Builder:
         locs = D.location_drift(desired, self.snap.users)
         redundant = D.redundant(actual, self.snap.skus, in_scope if in_scope is not None else named)
         first_row = _first_rows(desired.frame)
-        numbers = {r.index: r.number for r in sheet.rows}
-        headers = (*sheet.headers, DRIFT_COLUMN)
+        numbers = {r.index: r.number for sh in sheets for r in sh.rows}
         texts: dict[int, list[str]] = {}
-        extra_rows: list[InputRow] = []
+        extra_rows: dict[int, list[InputRow]] = {}  # id(sheet) -> rows below it
         requests: list[CheckedRequest] = []
-        self._next_row = max((r.index for r in sheet.rows), default=-1) + 1
-        ui, si = sheet.columns.get(Role.USER), sheet.columns.get(Role.SKU, sheet.columns.get(Role.TO_SKU))
-        number = max((r.number for r in sheet.rows), default=sheet.header_row)
+        self._next_row = max((r.index for sh in sheets for r in sh.rows), default=-1) + 1
+        last_number = {id(sh): max((r.number for r in sh.rows), default=sh.header_row) for sh in sheets}
         for d in diff.itertuples(index=False):
             user = self.snap.users[d.uid]
             part = self._part(d.sku_id)
             row = int(d.row)
-            if row < 0:  # not in the sheet: a row of its own below the sheet
-                row, number = self._next_row, number + 1
+            if row < 0:  # not in the sheets: a row of its own below the sheet that names the user
+                home = where.of(first_row[d.uid]) if d.uid in first_row else sheets[0]
+                row = self._next_row
                 self._next_row += 1
-                cells = [""] * len(sheet.headers)
+                row_number = last_number[id(home)] = last_number[id(home)] + 1
+                cols = home.columns
+                ui, si = cols.get(Role.USER), cols.get(Role.SKU, cols.get(Role.TO_SKU))
+                cells = [""] * len(home.headers)
                 if ui is not None:
                     cells[ui] = user.upn
                 if si is not None:
                     cells[si] = part
-                extra_rows.append(InputRow(row, number, (*cells, "")))
-                row_number = number
+                extra_rows.setdefault(id(home), []).append(InputRow(row, row_number, (*cells, "")))
             else:
                 row_number = int(d.number)
             detail, fix, sent = self._describe(d, user, part)
@@ -360,17 +385,21 @@ class _Builder:
         errors = desired.errors
 
         def finish() -> None:
-            """Every input row keeps its result (errors, drift, or unchanged): built only for a plan."""
+            """Every input row keeps its result (errors, drift, or unchanged), on its own sheet: built only for a
+            plan."""
             unchanged = [RowFinding("unchanged", Severity.INFO, "Matches the tenant: no drift.", "", None, None)]
-            for r in sheet.rows:
-                for f in errors.get(r.index, []):
-                    requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
-                                                   RequestStatus.ERROR, [f]))
-                if r.index not in texts and r.index not in errors:
-                    requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
-                                                   RequestStatus.UNCHANGED, unchanged))
-            rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, [])))) for r in sheet.rows]
-            self.sheets.append(replace(sheet, headers=headers, rows=rows + extra_rows))
+            for sheet in sheets:
+                for r in sheet.rows:
+                    for f in errors.get(r.index, []):
+                        requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
+                                                       RequestStatus.ERROR, [f]))
+                    if r.index not in texts and r.index not in errors:
+                        requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
+                                                       RequestStatus.UNCHANGED, unchanged))
+                rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, []))))
+                        for r in sheet.rows]
+                self.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN),
+                                           rows=rows + extra_rows.get(id(sheet), [])))
             requests.sort(key=lambda c: c.request.row)
             self.checked.extend(requests)
 
@@ -449,10 +478,10 @@ class _Builder:
 
     # -------------------------------------------------------------------------------------- add-ons
 
-    def addons(self, sheet: Sheet, *, all_environments: bool) -> None:
+    def addons(self, sheets: Sequence[Sheet], *, all_environments: bool) -> None:
         from .addon_drift import addon_drift
 
-        addon_drift(self, sheet, all_environments=all_environments)
+        addon_drift(self, sheets, all_environments=all_environments)
 
     # -------------------------------------------------------------------------------------- report
 

@@ -2,6 +2,7 @@
 name resolution validation uses (licenses, service plans, usage locations).
 
     read_sheet(path, *, sheet=None, column_map=None) -> models.Sheet
+    read_source(path_or_dataframe, ...) -> list[models.Sheet]   (every input sheet; a DataFrame in memory)
     parse_requests(sheet, *, catalog=None) -> list[models.LicenseRequest]
     ProductCatalog.load(path) / .cached(cache_dir); refresh_product_list(cache_dir, url, client)
     resolve_sku(text, skus, catalog=None) -> ResolvedSku | RowFinding   (SkuResolver for many rows)
@@ -20,7 +21,7 @@ from .catalog import (
     refresh_product_list,
 )
 from .columns import SYNONYMS, detect_columns
-from .reader import read_sheet, read_sheets
+from .reader import Source, read_sheet, read_sheets, read_source, source_label
 from .resolve import (
     ResolvedSku,
     SkuResolver,
@@ -41,14 +42,17 @@ __all__ = [
     "ProductCatalog",
     "ResolvedSku",
     "SkuResolver",
+    "Source",
     "country_name",
     "detect_columns",
     "parse_requests",
     "read_sheet",
     "read_sheets",
+    "read_source",
     "refresh_product_list",
     "resolve_plans",
     "resolve_sku",
     "resolve_usage_location",
+    "source_label",
     "split_licenses",
 ]

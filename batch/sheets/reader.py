@@ -1,4 +1,5 @@
-"""``read_sheet``: a CSV or workbook file -> ``models.Sheet``."""
+"""``read_sheet``: a CSV or workbook file -> ``models.Sheet``; ``read_source``: a file or a DataFrame -> its
+input sheets (the one place the library turns what it was given into sheets)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from ..errors import ColumnError, EmptySheetError, SheetReadError
 from ..models import Kind, Sheet
@@ -15,6 +17,37 @@ from .detect import TEXT_SUFFIXES, sniff
 from .encoding import decode, nul_padding
 from .excel import read_workbook, workbook_input_sheets
 from .table import build_sheet, looks_like_input
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: What the library reads: a file's path, or a pandas DataFrame (read in memory, ``batch.sheets.frame``).
+Source: TypeAlias = "str | os.PathLike[str] | pd.DataFrame"
+
+
+def read_source(
+    source: Source,
+    *,
+    sheet: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    kind: Kind | None = None,
+) -> list[Sheet]:
+    """The input sheets of a file (:func:`read_sheets`) or of a DataFrame (one sheet, built in memory)."""
+    from .frame import is_frame, sheet_from_frame
+
+    if is_frame(source):
+        return [sheet_from_frame(source, column_map=column_map, kind=kind, sheet=sheet)]
+    if not isinstance(source, str | os.PathLike):
+        raise SheetReadError(
+            f"Cannot read a {type(source).__name__}: give a file's path (.csv, .xlsx, ...) or a pandas DataFrame.")
+    return read_sheets(source, sheet=sheet, column_map=column_map, kind=kind)
+
+
+def source_label(source: Source) -> Path:
+    """What messages and records call the source: the file's path, or ``<DataFrame>``."""
+    from .frame import FRAME_LABEL, is_frame
+
+    return Path(FRAME_LABEL) if is_frame(source) else Path(source)
 
 
 def read_sheets(

@@ -38,10 +38,12 @@ def build_sheet(
     in_sheet: str = "",
     kind: Kind | None = None,
     typed: Sequence[Sequence[TypedCell | None] | None] = (),
+    header_at: int | None = None,
 ) -> Sheet:
     """``grid`` holds trimmed text cells; row ``i`` is Excel row ``i + 1``; ``typed`` (workbooks) the same
     rows' non-text cells with their types (see ``InputRow.values``). ``in_sheet`` (e.g.
-    " in sheet 'Wave 2'") goes into error messages when a workbook has several sheets."""
+    " in sheet 'Wave 2'") goes into error messages when a workbook has several sheets. ``header_at`` fixes
+    the header row (a DataFrame's columns) instead of finding it."""
     where = str(path)
     cells = grid
     nonblank = [i for i, row in enumerate(cells) if any(row)]
@@ -55,10 +57,13 @@ def build_sheet(
         )
 
     mapped = mapped_headers(column_map)
-    candidates = nonblank[:HEADER_SCAN]
-    scored = [(header_score(_with_merged(cells, i, merged), mapped), i) for i in candidates]
-    best_score = max(s for s, _ in scored)
-    h = next(i for s, i in scored if s == best_score)
+    if header_at is not None:
+        best_score, h = -1, header_at
+    else:
+        candidates = nonblank[:HEADER_SCAN]
+        scored = [(header_score(_with_merged(cells, i, merged), mapped), i) for i in candidates]
+        best_score = max(s for s, _ in scored)
+        h = next(i for s, i in scored if s == best_score)
     header_cells = _with_merged(cells, h, merged)
     if best_score == 0 and any("@" in c or _GUID.match(c) for c in header_cells):
         raise EmptySheetError(

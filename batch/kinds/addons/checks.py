@@ -20,6 +20,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...errors import RowFinding, Severity
 from ...models import (
@@ -30,6 +31,7 @@ from ...models import (
     Environment,
     Kind,
     RequestStatus,
+    Role,
     ShortfallPolicy,
     TenantSnapshot,
 )
@@ -50,6 +52,14 @@ FINDINGS: dict[str, tuple[Severity, str]] = {
     "duplicate-row": (Severity.ERROR, "An earlier row already asks the same for this environment and add-on."),
     "conflicting-rows": (Severity.ERROR, "Rows ask different amounts of the same add-on for the same environment."),
 }
+
+
+class RowPlaces(Protocol):
+    """Where a row is when the rows come from several sheets (``batch.desired.where.SheetsOf``)."""
+
+    def header(self, row: int, role: Role) -> str | None: ...
+
+    def row_name(self, row: int, number: int, *, seen_from: int) -> str: ...
 
 
 def _finding(code: str, message: str, fix: str, row: int, column: str | None = None) -> RowFinding:
@@ -143,11 +153,18 @@ def _check_row(w: _Work, snapshot: TenantSnapshot, envs: EnvironmentResolver, en
                           r.column))
 
 
-def _cross_checks(works: Sequence[_Work]) -> None:
+def _cross_checks(works: Sequence[_Work], places: RowPlaces | None = None) -> None:
     by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, w in enumerate(works):
         if w.env is not None and w.currency is not None and w.req.amount is not None:
             by_key[(w.env.id, w.currency)].append(i)
+
+    def name(w: _Work, seen_from: _Work) -> str:
+        """``row 5``; ``row 5 of sheet 'X'`` when the rows are on different sheets."""
+        if places is None:
+            return f"row {w.req.row_number}"
+        return places.row_name(w.req.row, w.req.row_number, seen_from=seen_from.req.row)
+
     for (_env, _ct), idx in by_key.items():
         if len(idx) < 2:
             continue
@@ -158,17 +175,22 @@ def _cross_checks(works: Sequence[_Work]) -> None:
         if len(sigs) == 1:
             for i in idx[1:]:
                 w = works[i]
-                w.findings.append(_finding("duplicate-row", f"Row {first.req.row_number} already asks the same "
+                there = name(first, w)
+                w.findings.append(_finding("duplicate-row", f"R{there[1:]} already asks the same "
                                            f"({first.req.amount_text}) of {label}.",
-                                           f"Delete this row, or row {first.req.row_number}.", w.req.row_number,
+                                           f"Delete this row, or {there}.", w.req.row_number,
                                            w.req.column))
             continue
-        rows = sorted({works[i].req.row_number for i in idx})
+        names = [name(works[j], works[idx[0]]) for j in idx]
+        if all(n.startswith("row ") and " of " not in n for n in names):
+            keep = f"rows {', '.join(map(str, sorted({works[j].req.row_number for j in idx})))}"
+        else:
+            keep = ", ".join(dict.fromkeys(names))
         for i in idx:
             w = works[i]
-            others = "; ".join(f"row {works[j].req.row_number}: {works[j].req.amount_text}" for j in idx if j != i)
+            others = "; ".join(f"{name(works[j], w)}: {works[j].req.amount_text}" for j in idx if j != i)
             w.findings.append(_finding("conflicting-rows", f"This row ({w.req.amount_text}) contradicts {others} "
-                                       f"for {label}.", f"Keep one of rows {', '.join(map(str, rows))}.",
+                                       f"for {label}.", f"Keep one of {keep}.",
                                        w.req.row_number, w.req.column))
 
 
@@ -179,12 +201,15 @@ def validate_addons(
     env_column: str | None,
     policy: ShortfallPolicy,
     reserve_of: Callable[[int], int],
+    places: RowPlaces | None = None,
 ) -> tuple[list[CheckedRequest | CheckedAddon], list[CapacityLine]]:
+    """``places``: the rows come from several sheets (a reconcile's add-ons sheets, one desired state): each
+    row's environment column is its own sheet's, and messages about two rows name the other row's sheet."""
     envs = EnvironmentResolver(snapshot)
     works = [_Work(r, list(r.findings)) for r in requests]
     for w in works:
-        _check_row(w, snapshot, envs, env_column)
-    _cross_checks(works)
+        _check_row(w, snapshot, envs, env_column if places is None else places.header(w.req.row, Role.ENVIRONMENT))
+    _cross_checks(works, places)
     for w in works:
         if any(x.severity is Severity.ERROR for x in w.findings):
             w.status = RequestStatus.ERROR
