@@ -53,6 +53,13 @@ def _canonical(doc: dict[str, Any]) -> bytes:
     return json.dumps(decisive, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
+def _where(source: Path) -> str:
+    """The input as the plan records it: the file's full path, or ``<DataFrame>``."""
+    from ..sheets.frame import is_frame_label
+
+    return str(source) if is_frame_label(source) else str(Path(source).resolve())
+
+
 def plan_document(prepared: PlanRun, tenant_name: str) -> dict[str, Any]:
     from ..plan import describe_operations, describe_seats
 
@@ -64,7 +71,7 @@ def plan_document(prepared: PlanRun, tenant_name: str) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "tenant": tenant_name,
         "tenant_id": snap.tenant_id,
-        "input": {"path": str(Path(prepared.source).resolve()), "sha256": p.validation.sheet.sha256,
+        "input": {"path": _where(prepared.source), "sha256": p.validation.sheet.sha256,
                   "options": {k: v for k, v in prepared.options.items() if k != "strict" or v}},
         "summary": [*describe_operations(p), *describe_seats(p)],
         "operations": [_op_record(op) for op in p.operations],
@@ -102,25 +109,35 @@ def load_plan_file(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def check_plan(session: Session, plan_path: str | Path) -> tuple[PlanRun, dict[str, Any]]:
+def check_plan(session: Session, plan_path: str | Path, *, frame: Any = None) -> tuple[PlanRun, dict[str, Any]]:
     """Re-plan the approved plan's input against a fresh snapshot; the fresh PlanRun when it is exactly the
-    approved one, else StalePlanError listing every difference."""
+    approved one, else StalePlanError listing every difference. A plan made from a DataFrame needs that frame
+    again (``frame``): its cells' hash must be the one the plan recorded."""
     from ..jobs import plan_file
+    from ..sheets.frame import is_frame_label
 
     doc = load_plan_file(plan_path)
     diffs: list[str] = []
     if hashlib.sha256(_canonical(doc)).hexdigest() != doc.get("hash"):
         raise StalePlanError("The plan file was edited after it was made.", ["its hash does not match its content"],
                              path=str(plan_path))
-    src = Path(doc["input"]["path"])
-    if not src.exists():
-        raise StalePlanError("The plan's input file is gone.", [f"{src} does not exist"], path=str(plan_path))
-    if hashlib.sha256(src.read_bytes()).hexdigest() != doc["input"]["sha256"]:
-        diffs.append(f"the input file {src} changed since the plan was made (sha256 differs)")
+    src: Any = Path(doc["input"]["path"])
     opts = dict(doc["input"].get("options") or {})
+    if is_frame_label(src):
+        if frame is None:
+            raise InputError("The plan was made from a DataFrame, not a file: there is nothing to read it again from.",
+                             path=str(plan_path), fix="Check it from Python with the same DataFrame: "
+                             "check_plan(session, PLAN, frame=df), then apply_approved(...).")
+        src = frame  # its hash is compared once it is read, below
+    elif not src.exists():
+        raise StalePlanError("The plan's input file is gone.", [f"{src} does not exist"], path=str(plan_path))
+    elif hashlib.sha256(src.read_bytes()).hexdigest() != doc["input"]["sha256"]:
+        diffs.append(f"the input file {src} changed since the plan was made (sha256 differs)")
     fresh = plan_file(session, src, sheet=opts.get("sheet"), on_shortfall=opts.get("on_shortfall") or "stop",
                       reserve=opts.get("reserve") or "0", strict=bool(opts.get("strict")),
                       kind=opts.get("kind") or None, via_group=opts.get("via_group") or None)
+    if is_frame_label(fresh.source) and fresh.validation.sheet.sha256 != doc["input"]["sha256"]:
+        diffs.append("the input DataFrame changed since the plan was made (the sha256 of its cells differs)")
     snap = fresh.plan.validation.snapshot
     if snap.tenant_id != doc["tenant_id"]:
         raise StalePlanError("The plan was made for another tenant.",

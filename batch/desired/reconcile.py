@@ -335,7 +335,7 @@ class _Builder:
                     cells[ui] = user.upn
                 if si is not None:
                     cells[si] = part
-                extra_rows.setdefault(id(home), []).append(InputRow(row, row_number, (*cells, "")))
+                extra_rows.setdefault(id(home), []).append(InputRow(row, row_number, tuple(cells)))
             else:
                 row_number = int(d.number)
             detail, fix, sent = self._describe(d, user, part)
@@ -397,9 +397,8 @@ class _Builder:
                         requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
                                                        RequestStatus.UNCHANGED, unchanged))
                 rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, []))))
-                        for r in sheet.rows]
-                self.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN),
-                                           rows=rows + extra_rows.get(id(sheet), [])))
+                        for r in [*sheet.rows, *extra_rows.get(id(sheet), [])]]
+                self.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=rows))
             requests.sort(key=lambda c: c.request.row)
             self.checked.extend(requests)
 

@@ -29,11 +29,12 @@ class SheetsOf:
         """The header of ``role``'s column on the row's sheet (sheets of one kind may head it differently)."""
         return self.of(row).header_for(role) if len(self.sheets) > 1 else self.sheets[0].header_for(role)
 
-    def row_name(self, row: int, number: int, *, seen_from: int) -> str:
-        """``row 5``, or ``row 5 of sheet 'Licenses 2'`` when ``row`` is on another sheet than ``seen_from``."""
+    def row_name(self, row: int, number: int, *, seen_from: int | None) -> str:
+        """``row 5``, or ``row 5 of sheet 'Licenses 2'`` when ``row`` is on another sheet than ``seen_from`` (None:
+        whenever there are several sheets)."""
         if len(self.sheets) == 1:
             return f"row {number}"
-        mine, other = self.of(row), self.of(seen_from)
-        if mine is other:
+        mine = self.of(row)
+        if seen_from is not None and mine is self.of(seen_from):
             return f"row {number}"
         return f"row {number} of sheet '{mine.sheet_name}'" if mine.sheet_name else f"row {number} of {mine.path}"

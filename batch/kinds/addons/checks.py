@@ -59,7 +59,7 @@ class RowPlaces(Protocol):
 
     def header(self, row: int, role: Role) -> str | None: ...
 
-    def row_name(self, row: int, number: int, *, seen_from: int) -> str: ...
+    def row_name(self, row: int, number: int, *, seen_from: int | None) -> str: ...
 
 
 def _finding(code: str, message: str, fix: str, row: int, column: str | None = None) -> RowFinding:
@@ -159,11 +159,11 @@ def _cross_checks(works: Sequence[_Work], places: RowPlaces | None = None) -> No
         if w.env is not None and w.currency is not None and w.req.amount is not None:
             by_key[(w.env.id, w.currency)].append(i)
 
-    def name(w: _Work, seen_from: _Work) -> str:
-        """``row 5``; ``row 5 of sheet 'X'`` when the rows are on different sheets."""
+    def name(w: _Work, seen_from: _Work | None) -> str:
+        """``row 5``; ``row 5 of sheet 'X'`` when the rows are on different sheets (None: any sheets)."""
         if places is None:
             return f"row {w.req.row_number}"
-        return places.row_name(w.req.row, w.req.row_number, seen_from=seen_from.req.row)
+        return places.row_name(w.req.row, w.req.row_number, seen_from=None if seen_from is None else seen_from.req.row)
 
     for (_env, _ct), idx in by_key.items():
         if len(idx) < 2:
@@ -181,8 +181,8 @@ def _cross_checks(works: Sequence[_Work], places: RowPlaces | None = None) -> No
                                            f"Delete this row, or {there}.", w.req.row_number,
                                            w.req.column))
             continue
-        names = [name(works[j], works[idx[0]]) for j in idx]
-        if all(n.startswith("row ") and " of " not in n for n in names):
+        names = [name(works[j], None) for j in idx]
+        if all(" of " not in n for n in names):
             keep = f"rows {', '.join(map(str, sorted({works[j].req.row_number for j in idx})))}"
         else:
             keep = ", ".join(dict.fromkeys(names))
