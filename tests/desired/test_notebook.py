@@ -54,7 +54,8 @@ def test_a_frame_is_validated_planned_applied_and_reconciled_in_memory(workdir: 
                           "skuPartNumber": ["POWER_BI_PRO", "SPE_E3"], "Seats": [1, np.nan]})
     with jobs.open_session(load_settings(report_dir=str(reports))) as s:
         checked = nb.validate(s, frame)
-        assert checked.frame[["row", "status", "code"]].values.tolist() == [[2, "ready", ""], [3, "error", "user-not-found"]]
+        assert checked.frame[["row", "status", "code"]].values.tolist() == [
+            [2, "ready", ""], [3, "error", "user-not-found"]]
         assert checked.run.validation.sheet.rows[1].cells == (upn("nobody"), "SPE_E3", "")  # NaN -> "", 1 -> "1"
         planned = nb.plan(s, frame)
         assert planned.frame[["target", "kind"]].values.tolist() == [[upn("adele.vance"), "assignLicense"]]
