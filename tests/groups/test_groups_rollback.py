@@ -67,13 +67,13 @@ def test_rollback_restores_the_memberships_and_the_licenses_follow(
     (state,) = _journal(workdir / "reports" / run_id, "SELECT state FROM target_state WHERE target_id=?", (gid,))[0]
     assert json.loads(str(state)) == {"members": {**{u["id"]: False for u in adds}, **{u["id"]: True for u in removes}}}
 
-    code, out, err = run(capsys, "rollback", run_id, "--dry-run")
+    code, _out, err = run(capsys, "rollback", run_id, "--dry-run")
     assert code == 0, err
     lines = err.splitlines()
     assert f"Rollback of run {run_id}: 5 target(s) to restore, 0 changed since the run (left alone)." in lines
-    assert [ln for ln in lines if ln.startswith("  restore ")] == (
-        [f"  restore {u['upn']}: remove from '{PA}'" for u in adds]
-        + [f"  restore {u['upn']}: add back to '{PA}'" for u in removes])
+    assert [ln for ln in lines if ln.startswith("  restore ")] == (  # in the order the run sent them
+        [f"  restore {u['upn']}: add back to '{PA}'" for u in removes]
+        + [f"  restore {u['upn']}: remove from '{PA}'" for u in adds])
     assert lines[-1] == "Dry run: nothing was changed."
     assert db.members(gid) != before
 
@@ -91,9 +91,10 @@ def test_rollback_restores_the_memberships_and_the_licenses_follow(
         assert _group_states(db, u["id"], gid) == ["Active"]
     results = rows_of(rb_dir / "results.xlsx", "Results")
     assert [(r["User"], r["Group"], r["Restores"], r["Status"], r["Error code"]) for r in results] == (
-        [(u["upn"], PA, f"remove from '{PA}'", "applied", None) for u in adds]
-        + [(u["upn"], PA, f"add back to '{PA}'", "applied", None) for u in removes])
-    assert all("POWERAPPS_PER_USER" in str(r["Licenses after"]) for r in results[3:])
+        [(u["upn"], PA, f"add back to '{PA}'", "applied", None) for u in removes]
+        + [(u["upn"], PA, f"remove from '{PA}'", "applied", None) for u in adds])
+    assert all("POWERAPPS_PER_USER" in str(r["Licenses after"]) for r in results[:2])
+    assert all("POWERAPPS_PER_USER" not in str(r["Licenses after"] or "") for r in results[2:])
 
     # a rollback of the rollback puts the run's memberships back
     code, summary2, err = run(capsys, "rollback", str(summary["run_id"]), "--json")
@@ -107,7 +108,11 @@ def test_a_membership_changed_since_the_run_is_left_alone_and_reported(
     run_id, gid, adds, removes, before = _applied(workdir, db, capsys)
     db.x("DELETE FROM members WHERE group_id=? AND user_id=?", (gid, adds[0]["id"]))  # someone removed them again
     db.add_member(gid, removes[0]["id"])  # and added this one back
-    code, out, err = run(capsys, "rollback", run_id)
+    code, out, err = run(capsys, "rollback", run_id, "--dry-run", "--json")
+    assert code == 1, err
+    assert out == {"rollback_of": run_id, "restore": 3, "operations": 3, "changed_since_run": [
+        f"{removes[0]['upn']} in '{PA}'", f"{adds[0]['upn']} in '{PA}'"]}
+    code, _out, err = run(capsys, "rollback", run_id)
     assert code == 1, err
     lines = err.splitlines()
     assert f"Rollback of run {run_id}: 3 target(s) to restore, 2 changed since the run (left alone)." in lines
@@ -129,7 +134,7 @@ def test_a_membership_changed_since_the_run_is_left_alone_and_reported(
 def test_writes_whose_outcome_was_never_known(workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     """A crash mid-run leaves writes 'sent' or 'unknown': one that took effect is undone, one that did not
     needs nothing (and is not reported as changed by someone else)."""
-    run_id, gid, adds, removes, before = _applied(workdir, db, capsys)
+    run_id, gid, _adds, removes, before = _applied(workdir, db, capsys)
     _journal(workdir / "reports" / run_id, "UPDATE operation SET state='unknown' WHERE kind='addMembers'")
     db.add_member(gid, removes[1]["id"])  # as if the removal of this one never reached Graph ...
     _journal(workdir / "reports" / run_id, "UPDATE operation SET state='sent' WHERE url LIKE ?",
@@ -138,14 +143,14 @@ def test_writes_whose_outcome_was_never_known(workdir: Path, db: Db, capsys: pyt
     assert code == 0, err
     assert "4 target(s) to restore, 0 changed since the run" in err
     assert db.members(gid) == before
-    rb_dir = workdir / "reports" / json.loads(out)["run_id"]
+    rb_dir = workdir / "reports" / str(out["run_id"])
     r = next(r for r in rows_of(rb_dir / "results.xlsx", "Results") if r["User"] == removes[1]["upn"])
     assert (r["Status"], r["Message"]) == ("unchanged", f"{removes[1]['upn']}'s membership of '{PA}' is already as "
                                                         "before the run (the run's write did not take effect).")
 
 
 def test_an_interrupted_rollback_is_resumed(workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]) -> None:
-    run_id, gid, adds, removes, before = _applied(workdir, db, capsys)
+    run_id, gid, _adds, _removes, before = _applied(workdir, db, capsys)
     with jobs.open_session(load_settings()) as s:
         rb = plan_rollback(s, run_id)
         engine.start(rb.plan, run_dir=rb.run_dir, run_id=rb.run_id, tenant_name="sandbox").close()
@@ -160,19 +165,47 @@ def test_a_run_whose_snapshot_did_not_read_the_members_reads_them_before_it_is_j
     workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Another planner may plan membership writes without reading the group's members: the touched users'
-    membership is then read (memberOf, 20 users per $batch) before the journal is written."""
+    membership is then read (memberOf, 20 users per $batch) before the journal is written. Here one user the
+    plan adds became a member meanwhile: the journal says so (the plan alone would say 'was not a member'), the
+    add is re-planned without them, and the rollback leaves them in the group."""
     from dataclasses import replace
 
     gid, adds, removes, sheet = _wave(workdir, db)
-    before = db.members(gid)
     with jobs.open_session(load_settings()) as s:
         prepared = jobs.plan_file(s, sheet)
         snap = prepared.plan.validation.snapshot
         snap.groups[gid] = replace(snap.groups[gid], members=None)
+        db.add_member(gid, adds[0]["id"])  # added by someone else after validation
+        before = db.members(gid)
         jobs.execute(s, prepared, processing_wait_s=20)
         run_id = prepared.run_id
     (state,) = _journal(workdir / "reports" / run_id, "SELECT state FROM target_state WHERE target_id=?", (gid,))[0]
-    assert json.loads(str(state)) == {"members": {**{u["id"]: False for u in adds}, **{u["id"]: True for u in removes}}}
+    assert json.loads(str(state)) == {"members": {adds[0]["id"]: True, **{u["id"]: False for u in adds[1:]},
+                                                  **{u["id"]: True for u in removes}}}
     code, summary, err = run(capsys, "rollback", run_id, "--json")
-    assert code == 0 and summary["applied"] == 5, err
+    assert code == 0 and summary["applied"] == 4, err
     assert db.members(gid) == before
+
+
+def test_memberships_are_read_20_users_per_request_or_by_paging_a_group(
+    workdir: Path, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether users are direct members: their memberOf, 20 users per $batch (one request reads 25 users' groups
+    in 2), or, when many users of one group are asked about, the group's members paged 999 at a time."""
+    from batch.kinds.groups import membership
+
+    gid = db.group_id(PA)
+    members = db.members(gid)
+    users = [u["id"] for u in db.users()][:25]
+    expected = {gid: {u: u in members for u in users}}
+    assert set(expected[gid].values()) == {True, False}
+    with jobs.open_session(load_settings()) as s:
+        graph = s.tenant.graph
+        n0 = graph.http.stats.requests
+        assert membership.read_memberships(graph, {gid: users}) == expected
+        by_user = graph.http.stats.requests - n0
+        monkeypatch.setattr(membership, "PAGE_GROUP_FROM", 20)
+        n0 = graph.http.stats.requests
+        assert membership.read_memberships(graph, {gid: users}) == expected
+        paged = graph.http.stats.requests - n0
+    assert (by_user, paged) == (2, 1)
