@@ -50,7 +50,7 @@ def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool)
         offset = b._next_row - min((r.index for r in sheet.rows), default=0)
         if offset:
             reqs = [replace(r, row=r.row + offset) for r in reqs]
-            sheet = replace(sheet, rows=[InputRow(r.index + offset, r.number, r.cells) for r in sheet.rows])
+            sheet = replace(sheet, rows=[replace(r, index=r.index + offset) for r in sheet.rows])  # typed cells kept
         b._next_row = max((r.index for r in sheet.rows), default=b._next_row - 1) + 1
         placed.append(sheet)
         requests.extend(reqs)
@@ -58,7 +58,7 @@ def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool)
     checked, lines = validate_addons(requests, b.snap, env_column=placed[0].header_for(Role.ENVIRONMENT),
                                      policy=ShortfallPolicy.STOP, reserve_of=lambda _n: 0, places=where)
     listed = {(c.environment_id, c.currency_type) for c in checked if isinstance(c, CheckedAddon)}
-    home_of = {}  # environment id -> the sheet whose row names it first
+    home_of: dict[str, Sheet] = {}  # environment id -> the sheet whose row names it first
     for c in checked:
         if isinstance(c, CheckedAddon) and c.environment_id and c.environment_id not in home_of:
             home_of[c.environment_id] = where.of(c.request.row)
@@ -117,7 +117,7 @@ def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool)
         b._addon_ops.append(allocation_operation(env_id, env.display_name if env else env_id, before[env_id], alloc,
                                                  tuple(sorted(rows[env_id])), b.allocations_api))
     out = [replace(sh, headers=(*sh.headers, DRIFT_COLUMN), rows=[
-        InputRow(r.index, r.number, (*r.cells, texts.get(r.index, "")))
+        replace(r, cells=(*r.cells, texts.get(r.index, "")), values=None if r.values is None else (*r.values, None))
         for r in [*sh.rows, *extra.get(id(sh), [])]]) for sh in placed]
     b.capacity.extend(lines)
 

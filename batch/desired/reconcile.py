@@ -396,7 +396,8 @@ class _Builder:
                     if r.index not in texts and r.index not in errors:
                         requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
                                                        RequestStatus.UNCHANGED, unchanged))
-                rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, []))))
+                rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, []))),
+                                 None if r.values is None else (*r.values, None))  # typed cells kept
                         for r in [*sheet.rows, *extra_rows.get(id(sheet), [])]]
                 self.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=rows))
             requests.sort(key=lambda c: c.request.row)
