@@ -11,12 +11,12 @@ from ..models import Role, Sheet
 
 
 class SheetsOf:
-    """Row index -> its sheet, among ``sheets`` (each sheet's rows a run of indexes, as read)."""
+    """Row index -> its sheet, among ``sheets`` (each sheet's rows a run of indexes in input order, as read)."""
 
     def __init__(self, sheets: Sequence[Sheet]) -> None:
         if not sheets:
             raise ValueError("SheetsOf needs at least one sheet")
-        spans = sorted(((min((r.index for r in s.rows), default=0), k) for k, s in enumerate(sheets)))
+        spans = sorted((s.rows[0].index if s.rows else 0, k) for k, s in enumerate(sheets))  # rows: input order
         self.sheets = list(sheets)
         self._starts = [s for s, _ in spans]
         self._order = [k for _, k in spans]
