@@ -239,8 +239,11 @@ def actual_frame(users: Sequence[User]) -> pd.DataFrame:
             grouped.append(bool(g))
             groups.append(",".join(g))
             failed.append(",".join(f))
-    return pd.DataFrame({"uid": uid, "sku_id": sku, "direct": direct, "actual_plans": plans, "grouped": grouped,
-                         "groups": groups, "failed_groups": failed})
+    cols = {"uid": uid, "sku_id": sku, "direct": direct, "actual_plans": plans, "grouped": grouped, "groups": groups,
+            "failed_groups": failed}
+    if not uid:  # no user holds anything: typed columns all the same (an empty list would make them float)
+        return pd.DataFrame({k: pd.Series([], dtype=bool if k in ("direct", "grouped") else object) for k in cols})
+    return pd.DataFrame(cols)
 
 
 def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None, *, prune: bool) -> pd.DataFrame:
@@ -252,10 +255,10 @@ def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None
     m = desired.merge(actual, on=["uid", "sku_id"], how="outer", indicator=True)
     in_sheet = m["_merge"] != "right_only"
     in_tenant = m["_merge"] != "left_only"
-    direct = m["direct"].fillna(False).astype(bool) & in_tenant
-    grouped = m["grouped"].fillna(False).astype(bool) & in_tenant
-    via = m["via_group"].fillna(False).astype(bool) & in_sheet
-    want_direct = m["direct_required"].fillna(False).astype(bool) & in_sheet
+    direct = m["direct"].eq(True) & in_tenant
+    grouped = m["grouped"].eq(True) & in_tenant
+    via = m["via_group"].eq(True) & in_sheet
+    want_direct = m["direct_required"].eq(True) & in_sheet
     dplans = m["plans"].fillna("")
     aplans = m["actual_plans"].fillna("")
     held = direct | grouped
@@ -282,8 +285,8 @@ def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None
         ",".join(sorted(d if (prune or miss) else d | a))
         for d, a, miss in zip(d_sets, a_sets, is_missing, strict=True)
     ]
-    m["takes"] = is_missing & ~m["grouped"].fillna(False).astype(bool)
-    m["frees"] = is_extra & ~m["grouped"].fillna(False).astype(bool)
+    m["takes"] = is_missing & ~m["grouped"].eq(True)
+    m["frees"] = is_extra & ~m["grouped"].eq(True)
     keep = ["row", "number", "uid", "sku_id", "drift", "plans", "actual_plans", "disable", "enable", "add", "remove",
             "plans_after", "takes", "frees", "groups", "failed_groups"]
     return m[keep].fillna({"plans": "", "actual_plans": "", "groups": "", "failed_groups": ""}).reset_index(drop=True)

@@ -107,8 +107,8 @@ class GroupDrift:
             st = next((s for s in user.states if s.sku_id == d.sku_id and s.assigned_by_group == gid), None)
             code = st.error if st is not None and st.error not in ("", "None") else "Other"
             why, fix = error_fix(code, part)
-            return (f"{head}: {user.upn} is a member of {self.mem.name(gid)}, but its {part} is in state Error "
-                    f"({code}): {why}", fix, False)
+            return (f"{user.upn} should hold {part} through a group: they are a member of {self.mem.name(gid)}, "
+                    f"but its {part} is in state Error for them ({code}): {why}", fix, False)
         names = layout.group_names(self._cells.get(int(d.row), ""))
         problems: list[str] = []
         fitting: list[Group] = []

@@ -1,0 +1,170 @@
+"""reconcile fixes group-licensing drift through membership: a license expected through a group is fixed by adding
+the user to the group (and arrives once Entra processed it), one a group gives unasked only with --prune (never
+when the group gives a wanted license too, never for a rule-based group), and the seats count."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch import jobs
+from batch.config import load_settings
+from batch.desired.reconcile import reconcile
+
+from .conftest import run, upn, write_csv, xlsx_rows
+
+E3 = "Licensing - Microsoft 365 E3"
+PA = "Licensing - Power Apps Premium"
+HEADERS = ["userPrincipalName", "skuPartNumber", "Held", "Groups"]
+
+
+@pytest.fixture
+def tenant(workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Tenant:
+    """The default sandbox, seeded (an export's first read), with Entra's group processing quick."""
+    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_GROUP_PROCESSING_SECONDS", "0.1")
+    assert run(capsys, "export", "users", "-o", str(workdir / "_seed.csv"))[0] == 0
+    return Tenant(workdir / "sandbox.db")
+
+
+class Tenant:
+    """The sandbox's state, read and shaped server-side (only while no command runs)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def q(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        con = sqlite3.connect(self.path)
+        con.row_factory = sqlite3.Row
+        try:
+            with con:
+                return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def gid(self, name: str) -> str:
+        return str(self.q("SELECT id FROM groups WHERE display_name=?", (name,))[0]["id"])
+
+    def uid(self, name: str) -> str:
+        return str(self.q("SELECT id FROM users WHERE upn_lower=?", (upn(name),))[0]["id"])
+
+    def sku(self, part: str) -> str:
+        return str(self.q("SELECT sku_id FROM skus WHERE part_number=?", (part,))[0]["sku_id"])
+
+    def add_group(self, name: str, parts: tuple[str, ...] = (), rule: str | None = None) -> str:
+        gid = str(uuid.uuid4())
+        n = self.q("SELECT MAX(n) AS n FROM groups")[0]["n"] + 1
+        lic = json.dumps([{"disabledPlans": [], "skuId": self.sku(p)} for p in parts])
+        self.q("INSERT INTO groups(n, id, display_name, description, mail_nickname, mail, mail_enabled, "
+               "security_enabled, group_types, created, licenses, processing_state, membership_rule) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               (n, gid, name, "", name.replace(" ", ""), None, 0, 1,
+                json.dumps(["DynamicMembership"] if rule else []), "2026-01-05T09:00:00Z", lic, None, rule))
+        return gid
+
+    def add_member(self, gid: str, uid: str) -> None:
+        n = self.q("SELECT COALESCE(MAX(n), 0) + 1 AS n FROM members WHERE group_id=?", (gid,))[0]["n"]
+        self.q("INSERT INTO members VALUES(?,?,?)", (gid, uid, n))
+
+    def members(self, gid: str) -> set[str]:
+        return {r["user_id"] for r in self.q("SELECT user_id FROM members WHERE group_id=?", (gid,))}
+
+    def states(self, name: str) -> list[tuple[str, str | None, str]]:
+        """(part number, group name or None, state) of every licenseAssignmentState of the user."""
+        parts = {r["sku_id"]: r["part_number"] for r in self.q("SELECT sku_id, part_number FROM skus")}
+        groups = {r["id"]: r["display_name"] for r in self.q("SELECT id, display_name FROM groups")}
+        lic = json.loads(self.q("SELECT licenses FROM users WHERE id=?", (self.uid(name),))[0]["licenses"])
+        return sorted((parts[s["skuId"]], groups.get(s["assignedByGroup"]), s["state"]) for s in lic)
+
+    def free(self, part: str) -> int:
+        r = self.q("SELECT enabled, consumed FROM skus WHERE part_number=?", (part,))[0]
+        return int(r["enabled"] - r["consumed"])
+
+    def set_free(self, part: str, free: int) -> None:
+        self.q("UPDATE skus SET enabled = consumed + ? WHERE part_number=?", (free, part))
+
+
+def only_run(workdir: Path) -> Path:
+    runs = [p for p in (workdir / "reports").iterdir() if (p / "results.xlsx").exists()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def drift_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("  ")]
+
+
+def test_group_missing_is_fixed_by_adding_the_user_and_the_license_arrives(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    e3_free = tenant.free("SPE_E3")
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": ""},
+        {"userPrincipalName": upn("henrietta.mueller"), "skuPartNumber": "POWERAPPS_PER_USER", "Held": "group",
+         "Groups": f"{PA} (Active)"},
+        {"userPrincipalName": upn("henrietta.mueller"), "skuPartNumber": "Microsoft_Teams_EEA_New", "Held": "direct",
+         "Groups": ""},
+    ])
+    code, out, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 0, err
+    run_dir = only_run(workdir)
+    assert err.splitlines()[1:7] == [
+        f"Drift (scope users): group-missing 2. Report: reports/{run_dir.name}/drift.xlsx",
+        f"  group-missing     row 2: {upn('pradeep.gupta')} should hold SPE_E3 through a group, and no group gives "
+        f"it: add to '{E3}' (the Groups cell is empty: the only group of the tenant that gives SPE_E3)  [--apply "
+        "(group membership)]",
+        f"  group-missing     row 3: {upn('henrietta.mueller')} should hold POWERAPPS_PER_USER through a group, and "
+        f"no group gives it: add to '{PA}'  [--apply (group membership)]",
+        "Capacity if the drift is fixed:",
+        f"  SPE_E3: takes 1, frees 0, {e3_free - 1} free afterwards",
+        "  POWERAPPS_PER_USER: takes 1, frees 0, 0 free afterwards",
+    ]
+    assert "group processing: 2/2 members processed by Entra" in err
+    assert "3 rows - 2 applied, 1 unchanged, 0 skipped, 0 failed, 0 not run" in err
+    assert tenant.uid("pradeep.gupta") in tenant.members(tenant.gid(E3))
+    assert tenant.states("pradeep.gupta") == [("SPE_E3", E3, "Active")]
+    assert ("POWERAPPS_PER_USER", PA, "Active") in tenant.states("henrietta.mueller")
+    assert tenant.free("SPE_E3") == e3_free - 1
+    rows = xlsx_rows(run_dir / "results.xlsx", "Results")
+    assert [(r["Status"], r["Action"], r["Licenses before"], r["Licenses after"]) for r in rows[:2]] == [
+        ("applied", f"add to group {E3}", None, "SPE_E3"),
+        ("applied", f"add to group {PA}", "Microsoft_Teams_EEA_New",
+         "Microsoft_Teams_EEA_New, POWERAPPS_PER_USER"),
+    ]
+    code, _, err = run(capsys, "reconcile", str(path))
+    assert code == 0, err  # fixed: no drift left
+
+
+def test_a_membership_fix_that_entra_refuses_reads_back_as_failed(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seats taken between the reconcile and its apply: the write succeeds, Entra leaves the license in Error and
+    the row says so with Entra's error and the fix."""
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "POWERAPPS_PER_USER", "Held": "group",
+         "Groups": PA},
+    ])
+    with jobs.open_session(load_settings()) as s:
+        rec = reconcile(s, path)
+        assert [op.key for op in rec.operations] == [f"{tenant.gid(PA)}/addMembers/0"]
+        tenant.set_free("POWERAPPS_PER_USER", 0)  # another admin took the last seat meanwhile
+        result = jobs.execute(s, rec.prepared, processing_wait_s=20)
+    (row,) = result.rows
+    assert (row.status.value, row.code) == ("failed", "CountViolation")
+    assert row.message == (f"Added to '{PA}', but its license POWERAPPS_PER_USER is in state Error (CountViolation): "
+                           "no seat of POWERAPPS_PER_USER was left when Entra processed the group. The user has no "
+                           "POWERAPPS_PER_USER from the group.")
+    assert tenant.states("pradeep.gupta") == [("POWERAPPS_PER_USER", PA, "Error")]
+    # reconciled again: the user is a member and the group's license is in Error: no write helps, the fix is said
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 1, err
+    assert drift_lines(err)[0] == (
+        f"  group-missing     row 2: {upn('pradeep.gupta')} should hold POWERAPPS_PER_USER through a group: they are "
+        f"a member of '{PA}', but its POWERAPPS_PER_USER is in state Error for them (CountViolation): no seat of "
+        "POWERAPPS_PER_USER was left when Entra processed the group  [Buy or free POWERAPPS_PER_USER seats; Entra "
+        "retries the group's members on its own (or reprocess the group), then reconcile again.]")
+    assert err.splitlines()[-1] == "Nothing to apply. (Removals need --prune.)"
