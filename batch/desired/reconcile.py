@@ -476,7 +476,8 @@ class _Builder:
         cols = ["kind", "target", "license", "detail", "fix", "row", "applied"]
         order = {k: i for i, k in enumerate(("missing", "extra", "plans", "location", "allocation", "group-missing",
                                              "group-unexpected", "member-missing", "member-extra", "redundant"))}
-        lines = sorted(self.lines, key=lambda d: order.get(d["kind"], 99))  # stable: sheet order within a kind
+        # sheet order within a kind (then the lines below the sheet, as found)
+        lines = sorted(self.lines, key=lambda d: (order.get(d["kind"], 99), d["row"] or float("inf")))
         return pd.DataFrame(lines, columns=cols)
 
 

@@ -168,3 +168,97 @@ def test_a_membership_fix_that_entra_refuses_reads_back_as_failed(
         "POWERAPPS_PER_USER was left when Entra processed the group  [Buy or free POWERAPPS_PER_USER seats; Entra "
         "retries the group's members on its own (or reprocess the group), then reconcile again.]")
     assert err.splitlines()[-1] == "Nothing to apply. (Removals need --prune.)"
+
+
+def test_group_unexpected_is_removed_only_with_prune_and_a_group_giving_a_wanted_license_is_left_alone(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = "Licensing - E3 and Audio"
+    tenant.add_group(both, ("SPE_E3", "MCOMEETADV"))
+    members = write_csv(workdir / "join.csv", [{"User": upn("pradeep.gupta"), "Group": both}])
+    assert run(capsys, "apply", str(members))[0] == 0  # pradeep gets E3 and Audio Conferencing through it
+    assert tenant.states("pradeep.gupta") == [("MCOMEETADV", both, "Active"), ("SPE_E3", both, "Active")]
+    e3_free = tenant.free("SPE_E3")
+    path = write_csv(workdir / "want.csv", [
+        # pradeep: Audio Conferencing through the group, E3 not wanted; nestor: Power BI, E3 (his group's) not wanted
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "MCOMEETADV", "Held": "group", "Groups": both},
+        {"userPrincipalName": upn("nestor.wilke"), "skuPartNumber": "POWER_BI_PRO", "Held": "direct", "Groups": ""},
+    ])
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 0, err
+    unexpected = [line for line in err.splitlines() if line.startswith("  group-unexpected")]
+    assert unexpected == [
+        f"  group-unexpected  {upn('pradeep.gupta')} holds SPE_E3 through group '{both}'; the sheet does not ask for "
+        f"it; left alone: '{both}' also gives MCOMEETADV, which the sheet asks this user to hold through a group  "
+        f"[ask for SPE_E3 in the sheet, or give the other license another way than '{both}']",
+        f"  group-unexpected  {upn('nestor.wilke')} holds SPE_E3 through group '{E3}'; the sheet does not ask for it  "
+        f"[run with --apply --prune to remove the user from '{E3}']",
+    ]
+    assert f"  SPE_E3: takes 0, frees 0, {e3_free} free afterwards (--prune would free 1 more)" in err.splitlines()
+    assert tenant.uid("nestor.wilke") in tenant.members(tenant.gid(E3))  # without --prune: left in the group
+    earlier = set((workdir / "reports").iterdir())
+    code, _, err = run(capsys, "reconcile", str(path), "--apply", "--prune")
+    assert code == 0, err
+    (run_dir,) = set((workdir / "reports").iterdir()) - earlier
+    assert (f"  group-unexpected  {upn('nestor.wilke')} holds SPE_E3 through group '{E3}'; the sheet does not ask for "
+            f"it: remove from '{E3}'  [--apply --prune (group membership)]") in err.splitlines()
+    assert f"  SPE_E3: takes 0, frees 1, {e3_free + 1} free afterwards" in err.splitlines()
+    assert "group processing: 1/1 members processed by Entra" in err
+    assert tenant.uid("nestor.wilke") not in tenant.members(tenant.gid(E3))
+    assert tenant.states("nestor.wilke") == [("POWER_BI_PRO", None, "Active")]
+    assert tenant.uid("pradeep.gupta") in tenant.members(tenant.gid(both))  # the conflict: left alone
+    assert tenant.free("SPE_E3") == e3_free + 1
+    rows = xlsx_rows(run_dir / "results.xlsx", "Results")
+    nestor = [r for r in rows if r["userPrincipalName"] == upn("nestor.wilke") and r["skuPartNumber"] == "SPE_E3"]
+    assert [(r["Row"], r["Status"], r["Action"], r["Licenses before"], r["Licenses after"]) for r in nestor] == [
+        (5, "applied", f"remove from group {E3}", "SPE_E3, POWER_BI_PRO", "POWER_BI_PRO")]
+
+
+def test_what_no_membership_write_can_fix_stays_advice(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule-based group, two groups giving the license and no group named, groups that do not exist or do not
+    give the license: advice with the fix, nothing sent."""
+    tenant.add_group("Licensing - Power BI (rule)", ("POWER_BI_PRO",), rule='(user.department -eq "Legal")')
+    tenant.add_group("Licensing - E3 (contractors)", ("SPE_E3",))
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("megan.bowen"), "skuPartNumber": "POWER_BI_PRO", "Held": "group",
+         "Groups": "Licensing - Power BI (rule) (Active)"},
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": ""},
+        {"userPrincipalName": upn("megan.bowen"), "skuPartNumber": "MCOMEETADV", "Held": "group",
+         "Groups": "No Such Group; Licensing - Copilot (Active)"},
+    ])
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 1, err
+    assert drift_lines(err) == [
+        f"  group-missing     row 2: {upn('megan.bowen')} should hold POWER_BI_PRO through a group, and no group "
+        "gives it: 'Licensing - Power BI (rule)' has rule-based membership ((user.department -eq \"Legal\"))  [change "
+        "the group's rule or the user's attributes so the rule includes them]",
+        f"  group-missing     row 3: {upn('pradeep.gupta')} should hold SPE_E3 through a group, and no group gives "
+        f"it; 2 groups give SPE_E3 ('Licensing - E3 (contractors)', '{E3}')  [name the group that gives SPE_E3 in the "
+        "Groups column]",
+        f"  group-missing     row 4: {upn('megan.bowen')} should hold MCOMEETADV through a group, and no group gives "
+        "it (no group 'No Such Group' in the tenant; 'Licensing - Copilot' does not give MCOMEETADV)  [name the "
+        "group that gives MCOMEETADV in the Groups column]",
+    ]
+    assert err.splitlines()[-1] == "Nothing to apply. (Removals need --prune.)"
+    assert tenant.states("pradeep.gupta") == [] and tenant.states("megan.bowen") == []
+
+
+def test_membership_seats_count_and_a_shortfall_refuses_the_fix(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert tenant.free("POWERAPPS_PER_USER") == 1
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn(u), "skuPartNumber": "POWERAPPS_PER_USER", "Held": "group", "Groups": PA}
+        for u in ("pradeep.gupta", "joni.sherman")
+    ] + [{"userPrincipalName": upn("joni.sherman"), "skuPartNumber": "POWER_BI_PRO", "Held": "direct", "Groups": ""}])
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 1, err
+    assert err.splitlines()[-4:] == [
+        "Capacity if the drift is fixed:",
+        "  POWERAPPS_PER_USER: takes 2, frees 0, -1 free afterwards: short by 1",
+        "Nothing was applied: fixing the drift needs more seats than the tenant has free.",
+        "POWERAPPS_PER_USER: takes 2, frees 0, -1 free afterwards: short by 1",
+    ]
+    assert tenant.members(tenant.gid(PA)).isdisjoint({tenant.uid("pradeep.gupta"), tenant.uid("joni.sherman")})
