@@ -60,7 +60,7 @@ class GroupDrift:
                  diff: pd.DataFrame, *, prune: bool) -> None:
         self.mem = mem
         self.prune = prune
-        self._plan: dict[tuple[str, str], tuple[Action, tuple[str, ...]]] = {}
+        self._plan: dict[tuple[str, str], tuple[Action, tuple[str, ...], str]] = {}  # -> action, groups, idle
         gi = groups_column(sheet.headers)
         self._cells = {r.index: (r.cells[gi] if gi is not None and gi < len(r.cells) else "") for r in sheet.rows}
         for uid, sid, via, direct in desired[["uid", "sku_id", "via_group", "direct_required"]].itertuples(
@@ -141,7 +141,7 @@ class GroupDrift:
                               for g in ruled)
         if not static:
             return f"{head}: {rule_note}", RULE_FIX.format(verb="includes"), False
-        self._plan[(d.uid, d.sku_id)] = (Action.ASSIGN, tuple(g.id for g in static))
+        self._plan[(d.uid, d.sku_id)] = (Action.ASSIGN, tuple(g.id for g in static), head)
         to = ", ".join(f"'{g.display_name}'" for g in static)
         extra = "".join(f"; {x}" for x in (*problems, *([rule_note] if rule_note else [])))
         return f"{head}: add to {to}{how}{extra}", ADD_FIX, True
@@ -159,22 +159,23 @@ class GroupDrift:
                         RULE_FIX.format(verb="excludes"), False)
             why = self.mem.removal_conflict(gid, d.uid, besides=d.sku_id)
             if why:
-                return f"{head}; left alone: {why}", f"ask for {part} in the sheet, or give the other license " \
-                    f"another way than {self.mem.name(gid)}", False
+                return (f"{head}; left alone: {why}", f"ask for {part} in the sheet, or give the other license "
+                        f"another way than {self.mem.name(gid)}", False)
         if not self.prune:
             for gid in gids:
                 self.mem.note_prunable(gid, d.uid)
             return head, f"run with --apply --prune to remove the user from {names}", False
-        self._plan[(d.uid, d.sku_id)] = (Action.REMOVE, tuple(gids))
+        self._plan[(d.uid, d.sku_id)] = (Action.REMOVE, tuple(gids), head)
         return f"{head}: remove from {names}", REMOVE_FIX, True
 
     # ------------------------------------------------------------------------------------------ records
 
-    def checked(self, d: Any, row: int, row_number: int, user: User, part: str, line: dict[str, Any]
-                ) -> list[CheckedGroup]:
+    def checked(self, d: Any, row: int, row_number: int, user: User, part: str, line: dict[str, Any],
+                notes: list[str]) -> list[CheckedGroup]:
         """The membership writes of a line this run fixes, one CheckedGroup per group (the results read each
-        member's licensing back, as for a groups-kind row)."""
-        action, gids = self._plan[(d.uid, d.sku_id)]
+        member's licensing back, as for a groups-kind row). ``notes``: the row's Drift cell texts (this line's
+        last), changed should a membership sheet call the removal off."""
+        action, gids, idle = self._plan[(d.uid, d.sku_id)]
         out = []
         for gid in gids:
             g = self.mem.groups[gid]
@@ -184,7 +185,8 @@ class GroupDrift:
             if action is Action.ASSIGN:
                 c.gains = self.mem.add(gid, d.uid, row)
             else:
-                c.loses = self.mem.remove(gid, d.uid, row, line, c)
+                c.loses = self.mem.remove(gid, d.uid, row)
+                self.mem.cancellable(gid, d.uid, line, c, idle, notes)
             out.append(c)
         return out
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RowFinding, Severity
 from ..kinds.groups.records import CheckedGroup, GroupRequest
 from ..models import Action, InputRow, Kind, RequestStatus, Role, Sheet, ShortfallPolicy
+from .memberships import CONFLICT_FIX
 
 if TYPE_CHECKING:
     from ..jobs import Session
@@ -94,7 +95,8 @@ def _sheet_drift(b: _Builder, sheet: Sheet, session: Session, in_scope: set[str]
             if c.user_id:
                 erred.add(c.user_id)
             for f in errors or [x for x in (dynamic,) if x is not None]:
-                b.lines.append({"kind": "row-error", "target": "", "license": "", "detail": f.message,
+                where = f" (column {f.column})" if f.column and f"column {f.column}" not in f.message else ""
+                b.lines.append({"kind": "row-error", "target": "", "license": "", "detail": f.message + where,
                                 "fix": f.fix, "row": f.row or c.request.row_number, "applied": False})
             out.append(c)
             continue
@@ -157,7 +159,7 @@ def _extra(b: _Builder, c: CheckedGroup, detail: str, number: int, line: Callabl
     assert c.group_id is not None and c.user_id is not None
     why = mem.removal_conflict(c.group_id, c.user_id)
     if why:
-        detail, fix = f"{detail}; left alone: {why}", "resolve the conflict between the sheets"
+        detail, fix = f"{detail}; left alone: {why}", CONFLICT_FIX
     elif not b.prune:
         mem.note_prunable(c.group_id, c.user_id)
         fix = f"run with --apply --prune to remove the user from {mem.name(c.group_id)}"

@@ -24,6 +24,8 @@ from typing import Any
 from ..errors import RowFinding, Severity
 from ..models import Group, Operation, RequestStatus, TenantSnapshot
 
+CONFLICT_FIX = "resolve the conflict between the sheets"
+
 
 @dataclass
 class _Cancel:
@@ -31,6 +33,9 @@ class _Cancel:
 
     line: dict[str, Any]
     checked: Any  # CheckedGroup
+    idle: str  # what the line says when nothing is sent
+    notes: list[str]  # the row's Drift cell texts
+    at: int  # this line's among them
 
 
 @dataclass
@@ -101,12 +106,13 @@ class Memberships:
         if not users:
             del self.removes[gid]
         for c in self._cancel.pop((gid, uid), []):
-            c.line["applied"] = False
-            c.line["fix"] = f"left alone: {why}"
+            detail = f"{c.idle}; left alone: {why}"
+            c.line.update(applied=False, detail=detail, fix=CONFLICT_FIX)
+            c.notes[c.at] = f"{c.line['kind']}: {detail}"
             c.checked.status = RequestStatus.UNCHANGED
             c.checked.loses = ()
-            c.checked.findings = [RowFinding(f"drift-{c.line['kind']}", Severity.WARNING, c.line["detail"],
-                                             f"left alone: {why}", c.checked.request.row_number, None)]
+            c.checked.findings = [RowFinding(f"drift-{c.line['kind']}", Severity.WARNING, detail, CONFLICT_FIX,
+                                             c.checked.request.row_number, None)]
         self._refree(uid)
 
     # ------------------------------------------------------------------------------------------ writes
@@ -132,16 +138,19 @@ class Memberships:
             self._refree(uid)
         return self._gains[(gid, uid)]
 
-    def remove(self, gid: str, uid: str, row: int, line: dict[str, Any] | None = None,
-               checked: Any = None) -> tuple[str, ...]:
+    def remove(self, gid: str, uid: str, row: int) -> tuple[str, ...]:
         """Plan the user out of the group for ``row``; the SKUs they no longer hold (seats freed)."""
         users = self.removes.setdefault(gid, {})
         users.setdefault(uid, set()).add(row)
-        if line is not None and checked is not None:
-            self._cancel.setdefault((gid, uid), []).append(_Cancel(line, checked))
         self._refree(uid)
         lost = self._lost.get(uid, set())
         return tuple(s for s in self.skus_of(gid) if s in lost)
+
+    def cancellable(self, gid: str, uid: str, line: dict[str, Any], checked: Any, idle: str, notes: list[str]
+                    ) -> None:
+        """A removal the license rows asked for, which a membership row may call off (:meth:`keep`): the drift
+        line, record and Drift cell text to turn into advice then."""
+        self._cancel.setdefault((gid, uid), []).append(_Cancel(line, checked, idle, notes, len(notes) - 1))
 
     def would_free(self, gid: str, uid: str) -> tuple[str, ...]:
         """The SKUs taking the user out of the group alone would free (for "--prune would free N more")."""

@@ -332,7 +332,8 @@ class _Builder:
             self.lines.append({"kind": d.drift, "target": user.upn, "license": part, "detail": detail, "fix": fix,
                                "row": row_number if int(d.row) >= 0 else 0, "applied": sent})
             if sent and d.drift in GROUP_DRIFT:  # fixed through membership: the groups kind's records
-                requests.extend(self._group_drift.checked(d, row, row_number, user, part, self.lines[-1]))
+                requests.extend(self._group_drift.checked(d, row, row_number, user, part, self.lines[-1],
+                                                          texts[row]))
                 continue
             action = Action.REMOVE if d.drift in ("extra", "group-unexpected") else Action.ASSIGN
             req = LicenseRequest(row, row_number, user.upn, action, part)

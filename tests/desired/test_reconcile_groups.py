@@ -109,7 +109,7 @@ def test_group_missing_is_fixed_by_adding_the_user_and_the_license_arrives(
         {"userPrincipalName": upn("henrietta.mueller"), "skuPartNumber": "Microsoft_Teams_EEA_New", "Held": "direct",
          "Groups": ""},
     ])
-    code, out, err = run(capsys, "reconcile", str(path), "--apply")
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
     assert code == 0, err
     run_dir = only_run(workdir)
     assert err.splitlines()[1:7] == [
@@ -262,3 +262,117 @@ def test_membership_seats_count_and_a_shortfall_refuses_the_fix(
         "POWERAPPS_PER_USER: takes 2, frees 0, -1 free afterwards: short by 1",
     ]
     assert tenant.members(tenant.gid(PA)).isdisjoint({tenant.uid("pradeep.gupta"), tenant.uid("joni.sherman")})
+
+
+def test_a_membership_sheet_is_desired_state_both_ways(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Missing members are added with --apply; a remove row and members of the scope the sheet leaves out only go
+    with --prune; unknown users and groups are row errors naming row and column."""
+    px = tenant.add_group("Project X")
+    for name in ("adele.vance", "isaiah.langer", "lidia.holloway"):
+        tenant.add_member(px, tenant.uid(name))
+    pa_free = tenant.free("POWERAPPS_PER_USER")
+    path = write_csv(workdir / "members.csv", [
+        {"User": upn("adele.vance"), "Group": "Project X", "Action": "add"},
+        {"User": upn("pradeep.gupta"), "Group": "Project X", "Action": ""},
+        {"User": upn("johanna.lorenz"), "Group": PA, "Action": "remove"},
+        {"User": upn("nobody"), "Group": "Project X", "Action": ""},
+        {"User": upn("pradeep.gupta"), "Group": "No Such Group", "Action": ""},
+    ])
+    code, _, err = run(capsys, "reconcile", str(path), "--scope", "group=Project X", "--apply")
+    assert code == 1, err
+    assert drift_lines(err)[:7] == [
+        f"  member-missing    row 3: {upn('pradeep.gupta')} should be a member of 'Project X' and is not  [--apply]",
+        f"  member-extra      row 4: {upn('johanna.lorenz')} should not be a member of '{PA}' (row 4 says remove)  "
+        f"[run with --apply --prune to remove the user from '{PA}']",
+        f"  member-extra      {upn('isaiah.langer')} is a member of 'Project X'; the sheet does not list them for it  "
+        "[run with --apply --prune to remove the user from 'Project X']",
+        f"  member-extra      {upn('lidia.holloway')} is a member of 'Project X'; the sheet does not list them for it  "
+        "[run with --apply --prune to remove the user from 'Project X']",
+        f"  row-error         row 5: No user '{upn('nobody')}' in the tenant. (column User)  [Check the spelling, or "
+        "create the user before adding them to the group.]",
+        "  row-error         row 6: Row 6: no group 'No Such Group' in the tenant (column Group).  [Check the group's "
+        "display name, or give its object id.]",
+        f"  POWERAPPS_PER_USER: takes 0, frees 0, {pa_free} free afterwards (--prune would free 1 more)",
+    ]
+    assert tenant.members(px) == {tenant.uid(n) for n in ("adele.vance", "isaiah.langer", "lidia.holloway",
+                                                          "pradeep.gupta")}
+    earlier = set((workdir / "reports").iterdir())
+    code, _, err = run(capsys, "reconcile", str(path), "--scope", "group=Project X", "--apply", "--prune")
+    assert code == 1, err  # the two rows in error
+    (run_dir,) = set((workdir / "reports").iterdir()) - earlier
+    assert "group processing: 3/3 members processed by Entra" in err
+    assert tenant.members(px) == {tenant.uid("adele.vance"), tenant.uid("pradeep.gupta")}
+    assert tenant.uid("johanna.lorenz") not in tenant.members(tenant.gid(PA))
+    assert tenant.states("johanna.lorenz") == [("SPE_E3", None, "Active")]
+    assert tenant.free("POWERAPPS_PER_USER") == pa_free + 1
+    rows = xlsx_rows(run_dir / "results.xlsx", "Results")
+    got = [(r["Row"], r["User"], r["Status"], r["Action (result)"], r["Error code"], r["Licenses after"]) for r in rows]
+    assert got == [
+        (2, upn("adele.vance"), "unchanged", "add to group Project X", "group-no-license", "SPE_E3"),
+        (3, upn("pradeep.gupta"), "unchanged", "add to group Project X", "group-no-license", None),  # added before
+        (4, upn("johanna.lorenz"), "applied", f"remove from group {PA}", None, "SPE_E3"),
+        (5, upn("nobody"), "skipped", "add to group Project X", "user-not-found", None),
+        (6, upn("pradeep.gupta"), "skipped", "add to group No Such Group", "group-unknown", None),
+        (7, upn("isaiah.langer"), "applied", "remove from group Project X", None, "SPE_E3"),
+        (8, upn("lidia.holloway"), "applied", "remove from group Project X", None, "SPE_E3, MCOMEETADV"),
+    ]
+    assert rows[2]["Drift"] == (f"member-extra: {upn('johanna.lorenz')} should not be a member of '{PA}' (row 4 says "
+                                "remove)")
+
+
+def test_membership_writes_from_license_rows_and_membership_sheets_merge_per_group(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One run of 20-member writes per group whatever asked (keys do not collide), a seat counted once per user,
+    and a membership row that keeps a user in a group calls off the removal the license rows would make."""
+    import openpyxl
+
+    tenant.set_free("SPE_E3", 100)
+    e3, e3_sku, teams = tenant.gid(E3), tenant.sku("SPE_E3"), tenant.sku("Microsoft_Teams_EEA_New")
+    others = [r["upn"] for r in tenant.q(  # users E3 can go to (Teams EEA's Skype plan conflicts with E3's)
+        "SELECT upn FROM users WHERE account_enabled=1 AND user_type='Member' AND usage_location IS NOT NULL "
+        "AND licenses NOT LIKE ? AND licenses NOT LIKE ? AND upn_lower NOT LIKE 'pradeep%' ORDER BY n",
+        (f"%{e3_sku}%", f"%{teams}%"))][:24]
+    wb = openpyxl.Workbook()
+    lic = wb.active
+    assert lic is not None
+    lic.title = "Licenses"
+    for row in (HEADERS, [upn("pradeep.gupta"), "SPE_E3", "group", ""], [upn("nestor.wilke"), "POWER_BI_PRO",
+                                                                          "direct", ""]):
+        lic.append(row)
+    mem = wb.create_sheet("Members")
+    for row in (["User", "Group"], [upn("pradeep.gupta"), E3], [upn("nestor.wilke"), E3], *[[u, E3] for u in others]):
+        mem.append(row)
+    path = workdir / "both.xlsx"
+    wb.save(path)
+    with jobs.open_session(load_settings()) as s:
+        rec = reconcile(s, path, prune=True)
+        ops = rec.operations
+        plan = rec.plan
+    adds = [op for op in ops if op.kind.value == "addMembers"]
+    assert [op.key for op in adds] == [f"{e3}/addMembers/0", f"{e3}/addMembers/1"]
+    bound = [ref.rsplit("/", 1)[-1] for op in adds for ref in op.body["members@odata.bind"]]
+    assert len(bound) == len(set(bound)) == 25 and bound[0] == tenant.uid("pradeep.gupta")
+    # row indexes: the licenses sheet 0-1, nestor's E3 (below it) 2, the membership sheet 3 (pradeep), 4 (nestor), ...
+    assert adds[0].rows == (0, 3, *range(5, 24))  # pradeep's license row and membership row: one write
+    assert adds[1].rows == tuple(range(24, 29))
+    assert not [op for op in ops if op.kind.value == "removeMember"]  # nestor stays: the membership sheet keeps him
+    assert [op.kind.value for op in ops] == ["assignLicense", "addMembers", "addMembers"]  # nestor's Power BI
+    (e3_line,) = [c for c in rec.capacity if c.part_number == "SPE_E3"]
+    assert (e3_line.needed, e3_line.freed) == (25, 0)
+    nestor = rec.drift[rec.drift["target"] == upn("nestor.wilke")]
+    assert nestor[["kind", "fix", "applied"]].values.tolist() == [
+        ["missing", "--apply", True],
+        ["group-unexpected", "resolve the conflict between the sheets", False],
+    ]
+    assert nestor["detail"].tolist()[1] == (
+        f"{upn('nestor.wilke')} holds SPE_E3 through group '{E3}'; the sheet does not ask for it; left alone: the "
+        f"membership sheet keeps {upn('nestor.wilke')} in '{E3}' (row 3)")
+    kinds = {c.request.row: (type(c).__name__, str(c.status)) for c in plan.validation.requests}
+    assert [kinds[i] for i in (0, 1, 2, 3, 4)] == [
+        ("CheckedGroup", "ready"), ("CheckedRequest", "ready"), ("CheckedGroup", "unchanged"),
+        ("CheckedGroup", "ready"), ("CheckedGroup", "unchanged")]  # nestor: a member already
+    assert sorted(rec.drift["kind"].value_counts().items()) == [
+        ("group-missing", 1), ("group-unexpected", 1), ("member-missing", 25), ("missing", 1)]
