@@ -17,12 +17,14 @@ extra              held directly, the sheet does not ask for it                 
 plans              held directly with other disabled plans                      --apply: disable the new ones;
                                                                                 --prune: re-enable the others
 location           the user's usage location differs from the sheet's          --apply: set it
-group-missing      the sheet expects it through a group that does not give it   group membership (reported)
-group-unexpected   a group gives it, the sheet does not ask for it              group membership (reported)
+group-missing      the sheet expects it through a group that does not give it   --apply: add to the group
+group-unexpected   a group gives it, the sheet does not ask for it              --apply --prune: take out of
+                                                                                the group (``group_drift``)
 redundant          a pack that adds nothing next to another (E3 next to E5)     advice: the seats it frees
 =================  ==========================================================  =============================
 
-Group-held licenses are never removed or assigned directly to fix drift: that is done through membership.
+Group-held licenses are never removed or assigned directly to fix drift: that is done through membership
+(``batch.desired.group_drift``; membership sheets: ``membership_drift``, kinds ``member-missing``/``member-extra``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 _PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._%+'#-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
 DRIFT_KINDS = ("missing", "extra", "plans", "location", "group-missing", "group-unexpected", "redundant",
-               "allocation")
+               "allocation", "member-missing", "member-extra")
 
 #: A pack that adds nothing next to another (part numbers): (redundant, next to). Beyond these, a SKU whose
 #: service plans are all in another SKU the user holds is redundant next to it.

@@ -91,7 +91,9 @@ def test_scope_users_only_looks_at_the_users_the_sheet_names(workdir: Path, caps
     assert "extra" not in summary["kinds"] and "group-unexpected" not in summary["kinds"]  # alex, nestor: not named
 
 
-def test_apply_adds_and_prune_is_required_for_removals(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_apply_adds_and_prune_is_required_for_removals(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_GROUP_PROCESSING_SECONDS", "0.1")  # Entra's group processing, quick
     path = desired_workbook(workdir, capsys)
     code, summary, err = run_json(capsys, "reconcile", str(path), "--scope", "all", "--apply")
     assert code == 0, err

@@ -80,6 +80,16 @@ class Tenant:
         lic = json.loads(self.q("SELECT licenses FROM users WHERE id=?", (self.uid(name),))[0]["licenses"])
         return sorted((parts[s["skuId"]], groups.get(s["assignedByGroup"]), s["state"]) for s in lic)
 
+    def give_through(self, name: str, gid: str, part: str) -> None:
+        """Make the user a member of the group with the group's license Active on them (as Entra leaves it)."""
+        uid = self.uid(name)
+        self.add_member(gid, uid)
+        lic = json.loads(self.q("SELECT licenses FROM users WHERE id=?", (uid,))[0]["licenses"])
+        lic.append({"assignedByGroup": gid, "disabledPlans": [], "error": "None", "skuId": self.sku(part),
+                    "lastUpdatedDateTime": "2026-01-05T09:00:00Z", "state": "Active"})
+        self.q("UPDATE users SET licenses=? WHERE id=?", (json.dumps(lic), uid))
+        self.q("UPDATE skus SET consumed = consumed + 1 WHERE part_number=?", (part,))
+
     def free(self, part: str) -> int:
         r = self.q("SELECT enabled, consumed FROM skus WHERE part_number=?", (part,))[0]
         return int(r["enabled"] - r["consumed"])
@@ -217,18 +227,21 @@ def test_group_unexpected_is_removed_only_with_prune_and_a_group_giving_a_wanted
 def test_what_no_membership_write_can_fix_stays_advice(
     workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A rule-based group, two groups giving the license and no group named, groups that do not exist or do not
-    give the license: advice with the fix, nothing sent."""
+    """A rule-based group (to join or to leave), two groups giving the license and no group named, groups that
+    do not exist or do not give the license: advice with the fix, nothing sent, even with --prune."""
     tenant.add_group("Licensing - Power BI (rule)", ("POWER_BI_PRO",), rule='(user.department -eq "Legal")')
     tenant.add_group("Licensing - E3 (contractors)", ("SPE_E3",))
+    audio = tenant.add_group("Licensing - Audio (rule)", ("MCOMEETADV",), rule='(user.department -eq "Legal")')
+    tenant.give_through("joni.sherman", audio, "MCOMEETADV")
     path = write_csv(workdir / "want.csv", [
         {"userPrincipalName": upn("megan.bowen"), "skuPartNumber": "POWER_BI_PRO", "Held": "group",
          "Groups": "Licensing - Power BI (rule) (Active)"},
         {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": ""},
         {"userPrincipalName": upn("megan.bowen"), "skuPartNumber": "MCOMEETADV", "Held": "group",
          "Groups": "No Such Group; Licensing - Copilot (Active)"},
+        {"userPrincipalName": upn("joni.sherman"), "skuPartNumber": "POWER_BI_PRO", "Held": "direct", "Groups": ""},
     ])
-    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    code, _, err = run(capsys, "reconcile", str(path), "--apply", "--prune")
     assert code == 1, err
     assert drift_lines(err) == [
         f"  group-missing     row 2: {upn('megan.bowen')} should hold POWER_BI_PRO through a group, and no group "
@@ -240,8 +253,12 @@ def test_what_no_membership_write_can_fix_stays_advice(
         f"  group-missing     row 4: {upn('megan.bowen')} should hold MCOMEETADV through a group, and no group gives "
         "it (no group 'No Such Group' in the tenant; 'Licensing - Copilot' does not give MCOMEETADV)  [name the "
         "group that gives MCOMEETADV in the Groups column]",
+        f"  group-unexpected  {upn('joni.sherman')} holds MCOMEETADV through group 'Licensing - Audio (rule)'; the "
+        "sheet does not ask for it; 'Licensing - Audio (rule)' has rule-based membership ((user.department -eq "
+        "\"Legal\"))  [change the group's rule or the user's attributes so the rule excludes them]",
     ]
-    assert err.splitlines()[-1] == "Nothing to apply. (Removals need --prune.)"
+    assert err.splitlines()[-1] == "Nothing to apply."
+    assert tenant.uid("joni.sherman") in tenant.members(audio)
     assert tenant.states("pradeep.gupta") == [] and tenant.states("megan.bowen") == []
 
 
