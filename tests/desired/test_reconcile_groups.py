@@ -393,3 +393,17 @@ def test_membership_writes_from_license_rows_and_membership_sheets_merge_per_gro
         ("CheckedGroup", "ready"), ("CheckedGroup", "unchanged")]  # nestor: a member already
     assert sorted(rec.drift["kind"].value_counts().items()) == [
         ("group-missing", 1), ("group-unexpected", 1), ("member-missing", 25), ("missing", 1)]
+
+
+def test_a_membership_fix_entra_has_not_processed_yet_says_pending(
+    workdir: Path, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_GROUP_PROCESSING_SECONDS", "3600")
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": E3}])
+    with jobs.open_session(load_settings()) as s:
+        result = jobs.execute(s, reconcile(s, path).prepared, processing_wait_s=0)
+    (row,) = result.rows
+    assert (row.status.value, row.code) == ("applied", "group-processing-pending")
+    assert row.message == f"Added to '{E3}'; Entra has not processed SPE_E3 for this user yet."
+    assert row.fix == f"Run 'license-batch status {result.run_id}' later to read the outcome."
