@@ -61,17 +61,17 @@ class GroupDrift:
         self.mem = mem
         self.prune = prune
         self._plan: dict[tuple[str, str], tuple[Action, tuple[str, ...], str]] = {}  # -> action, groups, idle
-        gi = groups_column(sheet.headers)
-        self._cells = {r.index: (r.cells[gi] if gi is not None and gi < len(r.cells) else "") for r in sheet.rows}
-        for uid, sid, via, direct in desired[["uid", "sku_id", "via_group", "direct_required"]].itertuples(
-                index=False):
-            if not direct:
-                mem.wanted.setdefault(uid, {})[sid] = bool(via) or mem.wanted.get(uid, {}).get(sid, False)
+        mem.desire(desired)
         lines = diff[diff["drift"].isin(list(GROUP_DRIFT))]
         self._named: dict[str, list[Group]] = {}
         self._by_sku: dict[str, list[Group]] | None = None
+        self._cells: dict[int, str] = {}  # row index -> its Groups cell (the group-missing rows')
         if not len(lines):
             return
+        gi = groups_column(sheet.headers)
+        if gi is not None:
+            wanted = set(lines.loc[lines["drift"] == "group-missing", "row"].tolist())
+            self._cells = {r.index: r.cells[gi] for r in sheet.rows if r.index in wanted and gi < len(r.cells)}
         from ..kinds.groups.read import read_groups
 
         graph = session.tenant.graph

@@ -46,8 +46,8 @@ class Memberships:
     groups: dict[str, Group] = field(default_factory=dict)  # id -> the group with its licenses (as read)
     adds: dict[str, dict[str, set[int]]] = field(default_factory=dict)  # group id -> user id -> rows
     removes: dict[str, dict[str, set[int]]] = field(default_factory=dict)
-    #: uid -> skuId -> True when the licenses sheet asks for it "through a group", False when it just asks
-    wanted: dict[str, dict[str, bool]] = field(default_factory=dict)
+    _desired: list[Any] = field(default_factory=list)  # the licenses sheets' desired frames
+    _wanted: dict[str, dict[str, bool]] | None = None
     kept: dict[tuple[str, str], str] = field(default_factory=dict)  # (gid, uid) a membership sheet keeps -> why
     _gained: dict[str, set[str]] = field(default_factory=dict)  # uid -> skuIds the adds give
     _lost: dict[str, set[str]] = field(default_factory=dict)  # uid -> skuIds the removals take
@@ -78,6 +78,26 @@ class Memberships:
         return [s for s, _p in g.licenses] if g else []
 
     # ------------------------------------------------------------------------------------------ conflicts
+
+    def desire(self, frame: Any) -> None:
+        """A licenses sheet's desired frame (uid, sku_id, via_group, direct_required): what removals must keep."""
+        self._desired.append(frame)
+        self._wanted = None
+
+    @property
+    def wanted(self) -> dict[str, dict[str, bool]]:
+        """uid -> skuId -> True when a licenses sheet asks for it "through a group", False when it just asks (not
+        "direct" only). Built on first need: most reconciles plan no removal."""
+        if self._wanted is None:
+            out: dict[str, dict[str, bool]] = {}
+            for f in self._desired:
+                f = f[~f["direct_required"]]
+                for uid, sid, via in zip(f["uid"].tolist(), f["sku_id"].tolist(), f["via_group"].tolist(),
+                                         strict=True):
+                    mine = out.setdefault(uid, {})
+                    mine[sid] = bool(via) or mine.get(sid, False)
+            self._wanted = out
+        return self._wanted
 
     def removal_conflict(self, gid: str, uid: str, *, besides: str = "") -> str:
         """Why the user must not be taken out of the group ("" when they may): a membership sheet keeps them in,
