@@ -5,12 +5,14 @@
     rec.plan             # batch.models.Plan: the same CheckedRequest/CheckedAddon/Operation records as apply's
     result = jobs.execute(session, rec.prepared)   # journalled, applied, resumable, reported like any run
 
-Scope: ``users`` (the users the sheet names), ``department=NAME``, ``group=NAME`` or ``all``: users in the
-scope but not in the sheet (and licenses not in the sheet) count as "should not hold". Missing licenses,
-different disabled plans (the ones to disable) and usage locations are fixed by ``--apply``; extra licenses,
-plans to re-enable and lower allocations only with ``--prune``; licenses through groups never directly (the
-drift says which group to change). Every input row keeps one result row; drift outside the sheet (an extra
-license, a user of the scope the sheet leaves out) is added as rows below it, marked in a ``Drift`` column.
+Scope (``read.Scope``): ``users`` (the users the sheet names), ``ATTRIBUTE=VALUE`` (department, jobTitle,
+companyName, officeLocation, country, city, state, usageLocation, employeeType, userType, accountEnabled),
+``group=NAME`` (its members at any depth of nesting) or ``all``: users in the scope but not in the sheet (and
+licenses not in the sheet) count as "should not hold". Missing licenses, different disabled plans (the ones to
+disable) and usage locations are fixed by ``--apply``; extra licenses, plans to re-enable and lower allocations
+only with ``--prune``; licenses through groups never directly (the drift says which group to change). Every
+input row keeps one result row; drift outside the sheet (an extra license, a user of the scope the sheet leaves
+out) is added as rows below it, marked in a ``Drift`` column.
 """
 
 from __future__ import annotations
@@ -130,9 +132,10 @@ def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> se
         return None
     if scope.kind == "all":
         return set(snapshot.users)
-    if scope.kind == "department":
+    cond = scope.condition
+    if cond is not None:
         ids: set[str] = set()
-        for page in iter_user_pages(graph, department=scope.value):
+        for page in iter_user_pages(graph, where=(cond,)):
             for raw in page:
                 u = user_from_json(raw)
                 snapshot.users.setdefault(u.id, u)
