@@ -87,6 +87,8 @@ class GraphFace:
                 return Route(_assign_user, True, WRITE_LICENSES, B.COST_WRITE, "write")
             if n == 3 and segs[2].lower() == "licensedetails" and method == "GET":
                 return Route(_license_details, False, READ_SKUS | READ_USERS, 2, "read")
+            if n == 3 and segs[2].lower() == "memberof" and method == "GET":
+                return Route(_member_of, False, READ_USERS | READ_GROUPS, B.COST_GET_MEMBERS, "read")
         if head == "groups":
             if n == 1 and method == "GET":
                 return Route(_list_groups, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
@@ -675,6 +677,33 @@ def _transitive_count(conn: sqlite3.Connection, nested: list[str], group_id: str
     if cast != "microsoft.graph.group":
         n += conn.execute(f"SELECT COUNT(DISTINCT user_id) FROM members WHERE group_id IN ({q})", nested).fetchone()[0]
     return int(n)
+
+
+def _member_of(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    """``GET /users/{id}/memberOf``: the groups the user is a DIRECT member of (not transitive; Graph also lists
+    directory roles and administrative units, which the sandbox has none of), paged like every collection."""
+    conn = face.store.conn
+    u = D.find_user(conn, segs[1])
+    props = face.select(query, D.GROUP_PROPERTIES, D.GROUP_DEFAULT_PROPERTIES, "Group")
+    top = face.top(query)
+    after = 0
+    tok = query.get("$skiptoken")
+    if tok is not None:
+        dec = decode_skiptoken(tok)
+        if dec is None:
+            raise D.bad_request("Specified skiptoken is invalid.")
+        after = dec
+    rows = conn.execute(
+        "SELECT g.* FROM members m JOIN groups g ON g.id = m.group_id WHERE m.user_id=? AND g.n > ? "
+        "ORDER BY g.n LIMIT ?",
+        (u["id"], after, top + 1),
+    ).fetchall()
+
+    def render(r: Any) -> dict[str, Any]:
+        return {"@odata.type": "#microsoft.graph.group", **D.group_json(r, props)}
+
+    sel = props if "$select" in query else None
+    return face.page(ctx, "directoryObjects", f"users/{u['id']}/memberOf", query, rows, top, render, sel)
 
 
 def _due(face: GraphFace) -> float:
