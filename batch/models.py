@@ -321,6 +321,8 @@ class TenantSnapshot:
     currencies: dict[str, CurrencyReport] = field(default_factory=dict)  # by currencyType
     # service-plan combinations this tenant refused in earlier runs (batch.kinds.licenses.rules), from the cache
     plan_refusals: tuple[Refusal, ...] = ()
+    # group id -> user id -> direct member, read for a few users where the group's members were not (rollback)
+    memberships: dict[str, dict[str, bool]] = field(default_factory=dict)
     _index: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

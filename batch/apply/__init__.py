@@ -90,6 +90,9 @@ def apply(
     Raises JournalError when ``run_dir`` already holds a run (use :func:`resume`), TenantError when the
     tenant refuses us as a whole (401/403 on the first writes: the journal is left resumable).
     """
+    from ..desired.state import read_prior_memberships
+
+    read_prior_memberships(tenant, plan)  # what the journal keeps for rollback, where the snapshot lacks it
     checks = row_checks(plan)
     journal = start(plan, run_dir=run_dir, run_id=run_id, source=source, argv=argv,
                     tenant_name=tenant_name or _tenant_name(tenant), tool_version=tool_version, checks=checks)

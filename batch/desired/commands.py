@@ -42,8 +42,10 @@ def add_parsers(sub: Any, add_target: AddTarget) -> None:
     add_target(p)
 
     p = sub.add_parser(
-        "rollback", help="undo what a run applied, from its journal (users and environments changed since: left alone)",
-        description="Users and environments changed since the run are left alone and reported (exit 1).")
+        "rollback", help="undo what a run applied, from its journal (users, environments and memberships changed "
+        "since: left alone)",
+        description="Users, environments and group memberships changed since the run are left alone and reported "
+        "(exit 1).")
     p.add_argument("run_id", help="the run to undo (a folder under the report dir)")
     p.add_argument("--dry-run", action="store_true", help="show what would be restored; change nothing")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a real tenant")

@@ -8,7 +8,8 @@ its outcome. For each target a run changed (an operation that succeeded, or whos
 - if the two differ, someone changed it since the run: it is LEFT ALONE and reported ``changed-since-run``;
 - otherwise the operations that bring it back to the state before: one ``assignLicense`` per user (licenses
   the run added removed, licenses it removed or swapped away assigned again with their disabled plans exactly
-  as they were), the usage location as it was, each environment's allocations as they were.
+  as they were), the usage location as it was, each environment's allocations as they were;
+- a group's membership: per user the run added or removed (:mod:`batch.desired.rollback_members`).
 
 A rollback is itself a run (``plan_rollback`` gives the same records as any plan; ``jobs.execute`` journals,
 applies and reports it, and ``resume`` finishes it), so a rollback can also be rolled back.
@@ -40,6 +41,7 @@ from ..models import (
     Sheet,
     Validation,
 )
+from .rollback_members import group_targets, memberships_sheet, plan_memberships, read_now, touched_users
 from .state import expected_after, same_allocations, same_user_state, user_state
 
 if TYPE_CHECKING:
@@ -65,12 +67,17 @@ class Rollback:
                        validation=self.plan.validation, plan=self.plan, options={"rollback_of": self.of_run})
 
 
-def _changed_ops(journal: Journal) -> dict[tuple[str, str], list[Operation]]:
+def _changed_ops(journal: Journal) -> tuple[dict[tuple[str, str], list[Operation]], set[str]]:
+    """(api, target) -> the operations that changed it or may have; and the keys of those whose outcome is
+    unknown (sent, never settled)."""
     out: dict[tuple[str, str], list[Operation]] = {}
+    unsure: set[str] = set()
     for rec in journal.operations():
         if rec.state in (OpState.SUCCEEDED, OpState.UNKNOWN, OpState.SENT):
             out.setdefault((str(rec.op.api), rec.op.target_id), []).append(rec.op)
-    return out
+            if rec.state is not OpState.SUCCEEDED:
+                unsure.add(rec.op.key)
+    return out, unsure
 
 
 def plan_rollback(session: Session, run_id: str) -> Rollback:
@@ -87,20 +94,25 @@ def plan_rollback(session: Session, run_id: str) -> Rollback:
             raise JournalError(f"Run {run_id} was journalled before rollback was possible (no states from before "
                                "the run): it cannot be rolled back.")
         planned_tenant = (journal.meta("tenant_id") or "").lower()
-        changed = _changed_ops(journal)
+        changed, unsure = _changed_ops(journal)
     tenant = session.tenant
     if planned_tenant and tenant.tenant_id.lower() != planned_tenant:
         raise JournalError(f"Run {run_id} was applied to tenant {planned_tenant}, not to the target "
                            f"{tenant.tenant_id}. Nothing was sent.")
-    user_ids = sorted(t for a, t in changed if a == str(Api.GRAPH))
+    group_ids = group_targets(changed)
+    members = touched_users(changed, group_ids)
+    user_ids = sorted(t for a, t in changed if a == str(Api.GRAPH) and t not in group_ids)
     env_ids = sorted(t for a, t in changed if a == str(Api.POWERPLATFORM))
-    snapshot = tenant.snapshot(user_ids, powerplatform=bool(env_ids))
+    snapshot = tenant.snapshot(sorted(set(user_ids) | {u for us in members.values() for u in us}),
+                               powerplatform=bool(env_ids))
+    if members:
+        read_now(tenant.graph, snapshot, members)
     new_id = new_run_id()
     rb = Rollback(of_run=run_id, run_id=new_id, run_dir=session.settings.report_dir / new_id,
                   plan=Plan([], [], Validation(_sheet(Kind.LICENSES), [], [], snapshot)))
     user_rows: list[InputRow] = []
     env_rows: list[InputRow] = []
-    checked: list[CheckedRequest | CheckedAddon] = []
+    checked: list[Any] = []  # CheckedRequest, CheckedAddon, CheckedGroup (as validate keeps them)
     ops: list[Operation] = []
     for uid in user_ids:
         before = prior.get((str(Api.GRAPH), uid))
@@ -160,11 +172,18 @@ def plan_rollback(session: Session, run_id: str) -> Rollback:
         ops.append(allocation_operation(eid, name, {c: int(now["allocations"].get(c, 0)) for c in currencies}, alloc,
                                         (row,), session.settings.allocations_api))
         rb.restores.append(f"{name}: {restore}")
+    ms = plan_memberships(run_id, prior, changed, unsure, snapshot, len(user_rows) + len(env_rows))
+    checked.extend(ms.checked)
+    ops.extend(ms.operations)
+    rb.restores.extend(ms.restores)
+    rb.changed_since.extend(ms.changed_since)
     sheets = []
-    if user_rows or not env_rows:
+    if user_rows or not (env_rows or ms.rows):
         sheets.append(_sheet(Kind.LICENSES, user_rows))
     if env_rows:
         sheets.append(_sheet(Kind.ADDONS, env_rows))
+    if ms.rows:
+        sheets.append(memberships_sheet(ms.rows))
     validation = Validation(sheet=sheets[0], requests=checked, capacity=[], snapshot=snapshot,
                             extra_sheets=sheets[1:])
     rb.plan = Plan(operations=ops, seats=[], validation=validation)

@@ -3,12 +3,17 @@
 A user: ``{"usageLocation", "direct": {skuId: [disabled plan ids]}, "assigned": [skuIds]}`` (direct
 assignments only: group-held licenses are not changed by a run, so they are not restored by a rollback).
 An environment: ``{"allocations": {currencyType: allocated}}``.
+A group a run adds members to or removes them from: ``{"members": {userId: was a direct member}}`` for exactly
+the users the run's operations on it name (never the whole group). Known from the snapshot when it read the
+group's members (the groups kind and ``--via-group`` do), else from ``snapshot.memberships``
+(:func:`read_prior_memberships` reads it before the journal is written).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from ..models import Api, Operation, OpKind, Plan, TenantSnapshot, User
 
@@ -27,6 +32,55 @@ def environment_state(allocations: Mapping[str, int]) -> dict[str, Any]:
     return {"allocations": {ct: int(n) for ct, n in sorted(allocations.items())}}
 
 
+MEMBERSHIP_KINDS = (OpKind.ADD_MEMBERS, OpKind.REMOVE_MEMBER)
+
+
+def op_members(op: Operation) -> list[str]:
+    """The user ids a membership operation adds or removes (lower-case)."""
+    if op.kind is OpKind.ADD_MEMBERS:
+        from ..kinds.groups.plan import members_of
+
+        return members_of(op)
+    if op.kind is OpKind.REMOVE_MEMBER:  # DELETE /groups/{id}/members/{userId}/$ref
+        return [unquote(op.url.rstrip("/").split("/")[-2]).lower()]
+    return []
+
+
+def was_member(snapshot: TenantSnapshot, group_id: str, user_id: str) -> bool | None:
+    """Whether the snapshot knows ``user_id`` as a direct member of ``group_id`` (None: it does not know)."""
+    known = snapshot.memberships.get(group_id, {})
+    if user_id in known:
+        return known[user_id]
+    g = snapshot.groups.get(group_id)
+    if g is not None and g.members is not None:
+        return user_id in g.members
+    return None
+
+
+def unknown_memberships(plan: Plan) -> dict[str, set[str]]:
+    """group id -> the users its membership operations name whose membership the plan's snapshot does not know."""
+    snap = plan.validation.snapshot
+    out: dict[str, set[str]] = {}
+    for op in plan.operations:
+        for uid in op_members(op):
+            if was_member(snap, op.target_id, uid) is None:
+                out.setdefault(op.target_id, set()).add(uid)
+    return out
+
+
+def read_prior_memberships(tenant: Any, plan: Plan) -> None:
+    """Before a run is journalled: read the membership the snapshot lacks of the users its membership operations
+    name (a plan whose groups were not read, e.g. by another planner) into ``snapshot.memberships``."""
+    todo = unknown_memberships(plan)
+    graph = getattr(tenant, "graph", None)
+    if not todo or graph is None:
+        return
+    from ..kinds.groups.membership import read_memberships
+
+    for gid, now in read_memberships(graph, todo).items():
+        plan.validation.snapshot.memberships.setdefault(gid, {}).update(now)
+
+
 def prior_states(plan: Plan) -> list[tuple[str, str, dict[str, Any]]]:
     """(api, target id, state) of every target the plan's operations change, as the snapshot saw it."""
     return states_of(plan.operations, plan.validation.snapshot)
@@ -36,6 +90,14 @@ def states_of(ops: Iterable[Operation], snapshot: TenantSnapshot) -> list[tuple[
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for op in ops:
         key = (str(op.api), op.target_id)
+        if op.kind in MEMBERSHIP_KINDS:
+            members = out.setdefault(key, {"members": {}})["members"]
+            for uid in op_members(op):
+                if uid not in members:
+                    known = was_member(snapshot, op.target_id, uid)
+                    # not known (not read): what the plan implies (it adds non-members, removes members)
+                    members[uid] = known if known is not None else op.kind is OpKind.REMOVE_MEMBER
+            continue
         if key in out:
             continue
         if op.api is Api.GRAPH:
@@ -57,6 +119,12 @@ def state_of(api: str, target_id: str, snapshot: TenantSnapshot) -> dict[str, An
 
 def expected_after(prior: Mapping[str, Any], ops: Iterable[Operation]) -> dict[str, Any]:
     """A target's state once the given (succeeded) operations took effect on ``prior``."""
+    if "members" in prior:
+        members = dict(prior["members"])
+        for op in ops:
+            for uid in op_members(op):
+                members[uid] = op.kind is OpKind.ADD_MEMBERS
+        return {"members": members}
     if "allocations" in prior:
         alloc = dict(prior["allocations"])
         for op in ops:

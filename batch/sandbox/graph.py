@@ -87,6 +87,8 @@ class GraphFace:
                 return Route(_assign_user, True, WRITE_LICENSES, B.COST_WRITE, "write")
             if n == 3 and segs[2].lower() == "licensedetails" and method == "GET":
                 return Route(_license_details, False, READ_SKUS | READ_USERS, 2, "read")
+            if n == 3 and segs[2].lower() == "memberof" and method == "GET":
+                return Route(_member_of, False, READ_USERS | READ_GROUPS, B.COST_GET_MEMBERS, "read")
         if head == "groups":
             if n == 1 and method == "GET":
                 return Route(_list_groups, False, READ_GROUPS, B.COST_GET_GROUPS, "read")
@@ -571,6 +573,33 @@ def _list_members(face: GraphFace, ctx: Context, segs: list[str], query: dict[st
         return {"@odata.type": "#microsoft.graph.user", **D.user_json(r, props)}
 
     return face.page(ctx, "directoryObjects", f"groups/{g['id']}/members", query, wrapped, top, render, None)  # type: ignore[arg-type]
+
+
+def _member_of(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    """``GET /users/{id}/memberOf``: the groups the user is a DIRECT member of (not transitive; Graph also lists
+    directory roles and administrative units, which the sandbox has none of), paged like every collection."""
+    conn = face.store.conn
+    u = D.find_user(conn, segs[1])
+    props = face.select(query, D.GROUP_PROPERTIES, D.GROUP_DEFAULT_PROPERTIES, "Group")
+    top = face.top(query)
+    after = 0
+    tok = query.get("$skiptoken")
+    if tok is not None:
+        dec = decode_skiptoken(tok)
+        if dec is None:
+            raise D.bad_request("Specified skiptoken is invalid.")
+        after = dec
+    rows = conn.execute(
+        "SELECT g.* FROM members m JOIN groups g ON g.id = m.group_id WHERE m.user_id=? AND g.n > ? "
+        "ORDER BY g.n LIMIT ?",
+        (u["id"], after, top + 1),
+    ).fetchall()
+
+    def render(r: Any) -> dict[str, Any]:
+        return {"@odata.type": "#microsoft.graph.group", **D.group_json(r, props)}
+
+    sel = props if "$select" in query else None
+    return face.page(ctx, "directoryObjects", f"users/{u['id']}/memberOf", query, rows, top, render, sel)
 
 
 def _due(face: GraphFace) -> float:

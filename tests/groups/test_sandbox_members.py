@@ -108,3 +108,29 @@ def test_user_filters_for_rule_rows(db: Db, graph: tuple[httpx.Client, SandboxSe
         r = g.get("/users", params={"$filter": f"{prop} eq '{value}'", "$select": "id,userPrincipalName,employeeType"})
         assert r.status_code == 200, (prop, r.text)
         assert r.json()["value"], prop
+
+
+def test_member_of_lists_a_users_direct_groups_paged(db: Db, graph: tuple[httpx.Client, SandboxServer]) -> None:
+    """``GET /users/{id}/memberOf``: the user's direct groups as directoryObjects (paged, $select), 404 for a
+    user that does not exist."""
+    g, _server = graph
+    gid = db.group_id(PA)
+    uid = next(iter(db.members(gid)))
+    other = db.add_group("Rollback test group")
+    db.add_member(other, uid)
+    mine = {r["group_id"] for r in db.q("SELECT group_id FROM members WHERE user_id=?", (uid,))}
+    assert {gid, other} <= mine
+    body = g.get(f"/users/{uid}/memberOf", params={"$select": "id"}).json()
+    assert body["@odata.context"].endswith("/$metadata#directoryObjects(id)")
+    assert {d["id"] for d in body["value"]} == mine
+    assert all(d == {"@odata.type": "#microsoft.graph.group", "id": d["id"]} for d in body["value"])
+    seen: set[str] = set()
+    page = g.get(f"/users/{uid}/memberOf", params={"$select": "id,displayName", "$top": "1"}).json()
+    while True:
+        assert len(page["value"]) == 1 and "displayName" in page["value"][0]
+        seen.add(page["value"][0]["id"])
+        if "@odata.nextLink" not in page:
+            break
+        page = g.get(page["@odata.nextLink"]).json()
+    assert seen == mine
+    _error(g.get("/users/00000000-0000-0000-0000-000000000001/memberOf"), 404, "Request_ResourceNotFound")
