@@ -354,7 +354,8 @@ class _Builder:
                 usage_location=want))
         for r in sorted(redundant.itertuples(index=False), key=lambda r: (self.snap.users[r.uid].upn, r.sku_id)):
             user = self.snap.users[r.uid]
-            part, other = self._part(r.sku_id), self._part(r.next_to)
+            part = self._part(r.sku_id)
+            other = " + ".join(self._part(x) for x in r.next_to.split(",") if x) or "the rest (every plan disabled)"
             self.redundant_seats[part] = self.redundant_seats.get(part, 0) + 1
             self.lines.append({"kind": "redundant", "target": user.upn, "license": part,
                                "detail": f"{user.upn}: {part} adds nothing next to {other}: removing it frees 1 seat",
