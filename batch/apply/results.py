@@ -58,7 +58,7 @@ GRAPH_FIXES: tuple[tuple[int | None, str, str], ...] = (
      "Not enough of this add-on is left unallocated: lower the amount, free units in other environments, or buy "
      "more, then run the row again."),
     (429, "", "The service kept throttling: resume the run later."),
-    (None, "serviceunavailable", "Graph was unavailable: resume the run later."),
+    (None, "serviceunavailable", "The service (Graph or Power Platform) was unavailable: resume the run later."),
 )
 
 
@@ -69,7 +69,7 @@ def graph_fix(status: int | None, code: str, message: str) -> str:
         if (st is None or st == status) and (needle in text if needle else st == status):
             return fix
     if status is not None and status >= 500:
-        return "Graph was unavailable: resume the run later."
+        return "The service (Graph or Power Platform) was unavailable: resume the run later."
     return ""
 
 

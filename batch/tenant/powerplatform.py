@@ -33,7 +33,6 @@ ALLOCATIONS_API_VERSION = "2022-03-01-preview"
 ALLOCATIONS_V2_API_VERSION = "2024-10-01"
 REPORTS_API_VERSION = "2024-10-01"
 ALLOCATION_API_VERSIONS = (ALLOCATIONS_API_VERSION, ALLOCATIONS_V2_API_VERSION)
-RULE_TYPES = ("Alert", "PayGo", "TenantPool", "Deny")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +121,6 @@ class PowerPlatform:
                 if e.status != 404:
                     raise
         return out
-
-    async def aallocations(self, environment_id: str, *, api_version: str = ALLOCATIONS_API_VERSION) -> dict[str, int]:
-        """``allocations`` on the async client, ONE attempt (for read-back inside the apply engine): HTTP errors
-        raise like every read (``ThrottledError``, ``ServiceUnavailableError``, ``ServiceError``...)."""
-        resp = await self.http.arequest("GET", _read_url(environment_id, _version(api_version)))
-        return {c: a.allocated for c, a in _entries(resp.json()).items()}
 
     def allocations_by_environment(self) -> dict[str, dict[str, int]]:
         """environmentId -> currencyType -> allocated, for every environment in one request (2024-10-01)."""
