@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,10 +81,11 @@ def reconcile(session: Session, source: Any, **options: Any) -> Reconciliation:
 
 
 def export_users(session: Session, *, department: str | None = None, sku: str | None = None,
-                 group: str | None = None) -> pd.DataFrame:
+                 group: str | None = None, filters: Sequence[str] = ()) -> pd.DataFrame:
+    """``filters``: ``ATTRIBUTE=VALUE`` texts (``jobTitle=Engineer``), ANDed, as ``export --filter``."""
     from .export import UserFilter, users_frame
 
-    return users_frame(session.tenant, UserFilter(department=department, sku=sku, group=group))
+    return users_frame(session.tenant, UserFilter.parse(filters, department=department, sku=sku, group=group))
 
 
 def export_addons(session: Session) -> pd.DataFrame:

@@ -5,18 +5,20 @@
     rec.plan             # batch.models.Plan: the same CheckedRequest/CheckedAddon/CheckedGroup/Operation records
     result = jobs.execute(session, rec.prepared)   # journalled, applied, resumable, reported like any run
 
-Scope: ``users`` (the users the sheet names), ``department=NAME``, ``group=NAME`` or ``all``: users in the
-scope but not in the sheet (and licenses not in the sheet) count as "should not hold". Missing licenses,
-different disabled plans (the ones to disable) and usage locations are fixed by ``--apply``; extra licenses,
-plans to re-enable and lower allocations only with ``--prune``. Licenses held through groups are never assigned
-or removed directly: a license the sheet expects through a group is fixed by adding the user to the group
-(``--apply``), one a group gives that the sheet does not ask for by taking the user out of it (``--apply
---prune``; never when the group also gives a license the sheet asks for, nor for rule-based groups: those stay
-advice), see ``group_drift``. A membership sheet (user, group[, action]) says who should be in which group:
-missing members are added (``--apply``); members the sheet says to remove, and (scope other than ``users``)
-members of the scope it leaves out, only with ``--prune`` (``membership_drift``). Every membership write, from
-either, is merged per group (``memberships``). Every input row keeps one result row; drift outside the sheet (an
-extra license, a user of the scope the sheet leaves out) is added as rows below it, marked in a ``Drift`` column.
+Scope (``read.Scope``): ``users`` (the users the sheet names), ``ATTRIBUTE=VALUE`` (department, jobTitle,
+companyName, officeLocation, country, city, state, usageLocation, employeeType, userType, accountEnabled),
+``group=NAME`` (its members at any depth of nesting) or ``all``: users in the scope but not in the sheet (and
+licenses not in the sheet) count as "should not hold". Missing licenses, different disabled plans (the ones to
+disable) and usage locations are fixed by ``--apply``; extra licenses, plans to re-enable and lower allocations
+only with ``--prune``. Licenses held through groups are never assigned or removed directly: a license the sheet
+expects through a group is fixed by adding the user to the group (``--apply``), one a group gives that the sheet
+does not ask for by taking the user out of it (``--apply --prune``; never when the group also gives a license the
+sheet asks for, nor for rule-based groups: those stay advice), see ``group_drift``. A membership sheet (user,
+group[, action]) says who should be in which group: missing members are added (``--apply``); members the sheet
+says to remove, and (scope other than ``users``) members of the scope it leaves out, only with ``--prune``
+(``membership_drift``). Every membership write, from either, is merged per group (``memberships``). Every input
+row keeps one result row; drift outside the sheet (an extra license, a user of the scope the sheet leaves out) is
+added as rows below it, marked in a ``Drift`` column.
 """
 
 from __future__ import annotations
@@ -140,9 +142,10 @@ def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> se
         return None
     if scope.kind == "all":
         return set(snapshot.users)
-    if scope.kind == "department":
+    cond = scope.condition
+    if cond is not None:
         ids: set[str] = set()
-        for page in iter_user_pages(graph, department=scope.value):
+        for page in iter_user_pages(graph, where=(cond,)):
             for raw in page:
                 u = user_from_json(raw)
                 snapshot.users.setdefault(u.id, u)
@@ -369,7 +372,8 @@ class _Builder:
                 usage_location=want))
         for r in sorted(redundant.itertuples(index=False), key=lambda r: (self.snap.users[r.uid].upn, r.sku_id)):
             user = self.snap.users[r.uid]
-            part, other = self._part(r.sku_id), self._part(r.next_to)
+            part = self._part(r.sku_id)
+            other = " + ".join(self._part(x) for x in r.next_to.split(",") if x) or "the rest (every plan disabled)"
             self.redundant_seats[part] = self.redundant_seats.get(part, 0) + 1
             self.lines.append({"kind": "redundant", "target": user.upn, "license": part,
                                "detail": f"{user.upn}: {part} adds nothing next to {other}: removing it frees 1 seat",
