@@ -829,13 +829,15 @@ def preflight(session: Session, prepared: PlanRun) -> Any:
 
 def export_users(
     session: Session, out: str | os.PathLike[str], *, department: str | None = None, sku: str | None = None,
-    group: str | None = None,
+    group: str | None = None, filters: Sequence[str] = (),
 ) -> Any:
-    """``license-batch export users``: today's licenses in the layout apply/reconcile read (streamed)."""
+    """``license-batch export users``: today's licenses in the layout apply/reconcile read (streamed).
+    ``filters``: ``ATTRIBUTE=VALUE`` texts (``jobTitle=Engineer``), all of which must hold; ``group``: its
+    members at any depth of nesting."""
     from .desired.export import UserFilter
     from .desired.export import export_users as run
 
-    return run(session.tenant, out, UserFilter(department=department, sku=sku, group=group))
+    return run(session.tenant, out, UserFilter.parse(filters, department=department, sku=sku, group=group))
 
 
 def export_addons(session: Session, out: str | os.PathLike[str]) -> Any:

@@ -43,6 +43,9 @@ GRAPH_FIXES: tuple[tuple[int | None, str, str], ...] = (
      "A disabled plan named in the row is not part of this license: correct the disabled plans column."),
     (None, "applies to the company",
      "This license is for the organisation, not for users: choose a user license."),
+    # before the status-only 404 below: Power Platform's 404 names its code
+    (None, "environmentnotfound",
+     "The environment no longer exists (deleted since the sheet was checked): correct the environment in the row."),
     (404, "",
      "The user no longer exists (deleted or renamed since the sheet was checked): correct the user in the row."),
     (403, "",
@@ -54,10 +57,8 @@ GRAPH_FIXES: tuple[tuple[int | None, str, str], ...] = (
     (None, "insufficientcapacity",
      "Not enough of this add-on is left unallocated: lower the amount, free units in other environments, or buy "
      "more, then run the row again."),
-    (None, "environmentnotfound",
-     "The environment no longer exists (deleted since the sheet was checked): correct the environment in the row."),
     (429, "", "The service kept throttling: resume the run later."),
-    (None, "serviceunavailable", "Graph was unavailable: resume the run later."),
+    (None, "serviceunavailable", "The service (Graph or Power Platform) was unavailable: resume the run later."),
 )
 
 
@@ -68,7 +69,7 @@ def graph_fix(status: int | None, code: str, message: str) -> str:
         if (st is None or st == status) and (needle in text if needle else st == status):
             return fix
     if status is not None and status >= 500:
-        return "Graph was unavailable: resume the run later."
+        return "The service (Graph or Power Platform) was unavailable: resume the run later."
     return ""
 
 

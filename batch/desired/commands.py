@@ -10,6 +10,11 @@ from typing import Any
 
 AddTarget = Callable[[argparse.ArgumentParser], None]
 
+#: The user attributes --filter and --scope take (``batch.tenant.user_filters``; written out here so --help does
+#: not import the tenant package).
+ATTRIBUTE_NAMES = ("department, jobTitle, companyName, officeLocation, country, city, state, usageLocation, "
+                   "employeeType, userType, accountEnabled")
+
 
 def add_parsers(sub: Any, add_target: AddTarget) -> None:
     p = sub.add_parser(
@@ -18,9 +23,12 @@ def add_parsers(sub: Any, add_target: AddTarget) -> None:
         "or one row per environment and add-on; exit 0 once written.")
     p.add_argument("what", choices=["users", "addons"])
     p.add_argument("-o", "--out", required=True, help="the file to write: .csv or .xlsx")
-    p.add_argument("--filter", action="append", default=[], help="users: department=NAME")
+    p.add_argument("--filter", action="append", default=[], metavar="ATTRIBUTE=VALUE",
+                   help="users: only users whose attribute equals the value (ignoring case); repeat to require "
+                        f"several. Attributes: {ATTRIBUTE_NAMES} (true/false)")
     p.add_argument("--sku", help="users: only this license (part number, skuId or product name)")
-    p.add_argument("--group", help="users: only members of this group (display name)")
+    p.add_argument("--group", help="users: only members of this group (display name), including the members of "
+                                    "groups nested in it")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary object on stdout")
     add_target(p)
 
@@ -29,8 +37,9 @@ def add_parsers(sub: Any, add_target: AddTarget) -> None:
         description="Without --apply: exit 0 no drift, 1 drift (nothing changes). With --apply: as apply.")
     p.add_argument("file", help="the desired state: an export's layout (users and/or add-ons), .csv or .xlsx")
     p.add_argument("--scope", default="users",
-                   help="users (default: the users the sheet names), department=NAME, group=NAME or all: users in "
-                        "the scope but not in the sheet should hold nothing")
+                   help="users (default: the users the sheet names), all, group=NAME (its members, including those "
+                        "of groups nested in it) or ATTRIBUTE=VALUE (e.g. department=Sales; attributes: "
+                        f"{ATTRIBUTE_NAMES}): users in the scope but not in the sheet should hold nothing")
     p.add_argument("--apply", action="store_true", help="fix the drift: add what is missing")
     p.add_argument("--prune", action="store_true",
                    help="with --apply, also remove extra licenses, re-enable plans the sheet does not disable, "
@@ -54,18 +63,6 @@ def add_parsers(sub: Any, add_target: AddTarget) -> None:
     add_target(p)
 
 
-def _filters(items: list[str]) -> dict[str, str]:
-    from ..errors import ConfigError
-
-    out: dict[str, str] = {}
-    for it in items:
-        k, sep, v = it.partition("=")
-        if not sep or k.strip().lower() != "department" or not v.strip():
-            raise ConfigError(f"--filter takes department=NAME, not '{it}'.")
-        out[k.strip().lower()] = v.strip()
-    return out
-
-
 def cmd_export(args: argparse.Namespace, out: Callable[..., None]) -> int:
     from .. import jobs
     from ..cli import EXIT_OK, _announce, _emit_json, _settings
@@ -73,9 +70,7 @@ def cmd_export(args: argparse.Namespace, out: Callable[..., None]) -> int:
     settings = _settings(args)
     with jobs.open_session(settings) as session:
         if args.what == "users":
-            f = _filters(args.filter)
-            res = jobs.export_users(session, args.out, department=f.get("department"), sku=args.sku,
-                                    group=args.group)
+            res = jobs.export_users(session, args.out, filters=args.filter, sku=args.sku, group=args.group)
         else:
             res = jobs.export_addons(session, args.out)
         _announce(session, out)  # type: ignore[arg-type]

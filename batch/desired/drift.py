@@ -17,12 +17,17 @@ extra              held directly, the sheet does not ask for it                 
 plans              held directly with other disabled plans                      --apply: disable the new ones;
                                                                                 --prune: re-enable the others
 location           the user's usage location differs from the sheet's          --apply: set it
-group-missing      the sheet expects it through a group that does not give it   group membership (reported)
-group-unexpected   a group gives it, the sheet does not ask for it              group membership (reported)
+group-missing      the sheet expects it through a group that does not give it   --apply: add to the group
+group-unexpected   a group gives it, the sheet does not ask for it              --apply --prune: take out of
+                                                                                the group (``group_drift``)
 redundant          a pack that adds nothing next to another (E3 next to E5)     advice: the seats it frees
 =================  ==========================================================  =============================
 
-Group-held licenses are never removed or assigned directly to fix drift: that is done through membership.
+Group-held licenses are never removed or assigned directly to fix drift: that is done through membership
+(``batch.desired.group_drift``; membership sheets: ``membership_drift``, kinds ``member-missing``/``member-extra``).
+
+``redundant`` is validation's rule (:func:`batch.kinds.licenses.rules.redundant_holdings`: enabled service plans,
+Exchange/SharePoint and suite tiers) applied to what each user holds, judged once per distinct holding.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RowFinding, Severity
+from ..kinds.licenses import rules
 from ..models import HELD_STATES, Role, Sheet, Sku, TenantSnapshot, User
 from ..sheets.cells import clean_user, split_licenses
 from ..sheets.resolve import SkuResolver, resolve_plans, resolve_usage_location
@@ -48,18 +54,7 @@ if TYPE_CHECKING:
 _PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._%+'#-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
 DRIFT_KINDS = ("missing", "extra", "plans", "location", "group-missing", "group-unexpected", "redundant",
-               "allocation")
-
-#: A pack that adds nothing next to another (part numbers): (redundant, next to). Beyond these, a SKU whose
-#: service plans are all in another SKU the user holds is redundant next to it.
-SUPERSEDED: tuple[tuple[str, str], ...] = (
-    ("SPE_E3", "SPE_E5"), ("ENTERPRISEPACK", "SPE_E5"), ("ENTERPRISEPACK", "SPE_E3"),
-    ("ENTERPRISEPACK", "ENTERPRISEPREMIUM"), ("STANDARDPACK", "ENTERPRISEPACK"), ("STANDARDPACK", "SPE_E3"),
-    ("STANDARDPACK", "SPE_E5"), ("STANDARDPACK", "ENTERPRISEPREMIUM"), ("EMS", "SPE_E3"), ("EMS", "SPE_E5"),
-    ("EMSPREMIUM", "SPE_E5"), ("AAD_PREMIUM", "SPE_E3"), ("AAD_PREMIUM", "SPE_E5"), ("AAD_PREMIUM_P2", "SPE_E5"),
-    ("POWER_BI_PRO", "SPE_E5"), ("MCOMEETADV", "SPE_E5"), ("SPE_E3", "SPE_E5_NOPSTNCONF"),
-)
-
+               "allocation", "member-missing", "member-extra")
 
 def _pd() -> Any:
     import pandas as pd
@@ -222,12 +217,15 @@ def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, cat
 
 
 def actual_frame(users: Sequence[User]) -> pd.DataFrame:
-    """One line per user and SKU they hold or are assigned: direct, direct plans, group-held, groups, in error."""
+    """One line per user and SKU they hold or are assigned: direct, direct plans, group-held, groups, in error,
+    and ``held_plans``: the plans disabled in EVERY assignment that holds it (a direct one not in Error, a group's
+    in Active/ActiveWithError), which is what the user really gets (``plan_checks.result_licenses``' rule)."""
     pd = _pd()
     uid: list[str] = []
     sku: list[str] = []
     direct: list[bool] = []
     plans: list[str] = []
+    held_plans: list[str] = []
     grouped: list[bool] = []
     groups: list[str] = []
     failed: list[str] = []
@@ -235,37 +233,45 @@ def actual_frame(users: Sequence[User]) -> pd.DataFrame:
     held_states = HELD_STATES
     for u in users:
         # User.holding and User.direct for every SKU at once (one pass over the states; the same rule)
-        info: dict[str, list[Any]] = {}  # skuId -> [direct, direct's plans, groups held, groups in error]
+        info: dict[str, list[Any]] = {}  # skuId -> [direct, direct's plans, groups held, groups in error, held's]
         for st in u.states:
             e = info.get(st.sku_id)
             if e is None:
-                e = info[st.sku_id] = [False, None, [], []]
+                e = info[st.sku_id] = [False, None, [], [], None]
             if st.assigned_by_group is None:
                 if st.state != "Error":
                     e[0] = True
+                    e[4] = st.disabled_plans if e[4] is None else e[4] & st.disabled_plans
                 if e[1] is None:
                     e[1] = st.disabled_plans
             elif st.state in held_states:
                 e[2].append(st.assigned_by_group)
+                e[4] = st.disabled_plans if e[4] is None else e[4] & st.disabled_plans
             else:
                 e[3].append(st.assigned_by_group)
         for a in u.assigned:
             if a not in info:
-                info[a] = [True, None, [], []]
-        for s, (d, dp, g, f) in info.items():
-            dp = dp or frozenset()
-            k = plan_key.get(dp)
-            if k is None:
-                k = plan_key[dp] = ",".join(sorted(dp))
+                info[a] = [True, None, [], [], None]
+        for s, (d, dp, g, f, hp) in info.items():
+            keys = []
+            for x in (dp or frozenset(), hp or frozenset()):
+                k = plan_key.get(x)
+                if k is None:
+                    k = plan_key[x] = ",".join(sorted(x))
+                keys.append(k)
             uid.append(u.id)
             sku.append(s)
             direct.append(d)
-            plans.append(k)
+            plans.append(keys[0])
+            held_plans.append(keys[1])
             grouped.append(bool(g))
             groups.append(",".join(g))
             failed.append(",".join(f))
-    return pd.DataFrame({"uid": uid, "sku_id": sku, "direct": direct, "actual_plans": plans, "grouped": grouped,
-                         "groups": groups, "failed_groups": failed})
+    cols = {"uid": uid, "sku_id": sku, "direct": direct, "actual_plans": plans, "grouped": grouped, "groups": groups,
+            "failed_groups": failed, "held_plans": held_plans}
+    if not uid:  # no user holds anything: typed columns all the same (an empty list would make them float)
+        return pd.DataFrame({k: pd.Series([], dtype=bool if k in ("direct", "grouped") else object) for k in cols})
+    return pd.DataFrame(cols)
 
 
 def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None, *, prune: bool) -> pd.DataFrame:
@@ -277,10 +283,10 @@ def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None
     m = desired.merge(actual, on=["uid", "sku_id"], how="outer", indicator=True)
     in_sheet = m["_merge"] != "right_only"
     in_tenant = m["_merge"] != "left_only"
-    direct = m["direct"].fillna(False).astype(bool) & in_tenant
-    grouped = m["grouped"].fillna(False).astype(bool) & in_tenant
-    via = m["via_group"].fillna(False).astype(bool) & in_sheet
-    want_direct = m["direct_required"].fillna(False).astype(bool) & in_sheet
+    direct = m["direct"].eq(True) & in_tenant
+    grouped = m["grouped"].eq(True) & in_tenant
+    via = m["via_group"].eq(True) & in_sheet
+    want_direct = m["direct_required"].eq(True) & in_sheet
     dplans = m["plans"].fillna("")
     aplans = m["actual_plans"].fillna("")
     held = direct | grouped
@@ -307,8 +313,8 @@ def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None
         ",".join(sorted(d if (prune or miss) else d | a))
         for d, a, miss in zip(d_sets, a_sets, is_missing, strict=True)
     ]
-    m["takes"] = is_missing & ~m["grouped"].fillna(False).astype(bool)
-    m["frees"] = is_extra & ~m["grouped"].fillna(False).astype(bool)
+    m["takes"] = is_missing & ~m["grouped"].eq(True)
+    m["frees"] = is_extra & ~m["grouped"].eq(True)
     keep = ["row", "number", "uid", "sku_id", "drift", "plans", "actual_plans", "disable", "enable", "add", "remove",
             "plans_after", "takes", "frees", "groups", "failed_groups"]
     return m[keep].fillna({"plans": "", "actual_plans": "", "groups": "", "failed_groups": ""}).reset_index(drop=True)
@@ -318,28 +324,55 @@ def _ids(text: str) -> frozenset[str]:
     return frozenset(x for x in text.split(",") if x)
 
 
-def redundant_pairs(skus: Mapping[str, Sku]) -> list[tuple[str, str]]:
-    """(redundant skuId, next to skuId) for this tenant's SKUs: the table above and service-plan inclusion."""
-    by_part = {s.part_number.upper(): sid for sid, s in skus.items()}
-    pairs = {(by_part[a], by_part[b]) for a, b in SUPERSEDED if a in by_part and b in by_part}
-    plans = {sid: frozenset(p.name for p in s.service_plans) for sid, s in skus.items() if s.applies_to == "User"}
-    for a, pa in plans.items():
-        for b, pb in plans.items():
-            if a != b and pa and pa < pb:
-                pairs.add((a, b))
-    return sorted(pairs)
-
-
 def redundant(actual: pd.DataFrame, skus: Mapping[str, Sku], scope: set[str] | None) -> pd.DataFrame:
-    """Users in scope holding a pack that adds nothing next to another they hold: uid, sku_id, next_to."""
+    """Users in scope holding a pack that adds nothing next to the others they hold: ``uid, sku_id, next_to``
+    (``next_to``: the skuIds, comma-separated, of the fewest packs they keep that give it all; "" when every plan
+    of the pack is disabled). Direct and group-held packs alike (each takes a seat); judged by
+    :func:`rules.redundant_holdings` on the enabled plans (the SKU's plans minus ``held_plans``), once per
+    distinct holding (the set of (skuId, disabled plans) of a user): a tenant has few, whatever its size.
+
+    A holding is found without a Python loop over users: each distinct (skuId, disabled plans) gets a bit, a
+    user's holding is the sum of their bits (62 to an int64 word, as many words as needed)."""
+    import numpy as np
+
     pd = _pd()
-    pairs = pd.DataFrame(redundant_pairs(skus), columns=["sku_id", "next_to"])
     held = actual[actual["direct"] | actual["grouped"]]
     if scope is not None:
         held = held[held["uid"].isin(scope)]
-    held = held[["uid", "sku_id"]]
-    both = held.merge(pairs, on="sku_id").merge(held.rename(columns={"sku_id": "next_to"}), on=["uid", "next_to"])
-    return both.drop_duplicates(["uid", "sku_id"]).reset_index(drop=True)
+    held = held[held["uid"].duplicated(keep=False)]  # one pack alone is never redundant
+    if held.empty:
+        return pd.DataFrame({"uid": [], "sku_id": [], "next_to": []}, dtype=object)
+    codes, items = pd.factorize(held["sku_id"].astype(str) + "|" + held["held_plans"].astype(str))
+    words = [f"w{w}" for w in range((len(items) + 61) // 62)]
+    bits = pd.DataFrame({w: np.where(codes // 62 == k, np.left_shift(np.int64(1), codes % 62), 0).astype(np.int64)
+                         for k, w in enumerate(words)})  # fmt: skip
+    per_user = bits.groupby(held["uid"].to_numpy(), sort=False).sum().rename_axis("uid").reset_index()
+    packs: dict[tuple[str, str], rules.Pack | None] = {}
+    found: list[list[Any]] = []
+    for sig in per_user[words].drop_duplicates().itertuples(index=False):
+        holding = [tuple(str(items[k * 62 + b]).split("|", 1)) for k, word in enumerate(sig)
+                   for b in range(62) if int(word) >> b & 1]  # fmt: skip
+        found.extend([*sig, sku_id, nxt] for sku_id, nxt in _judge(sorted(holding), skus, packs))
+    verdicts = pd.DataFrame(found, columns=[*words, "sku_id", "next_to"])
+    out = per_user.merge(verdicts, on=words)[["uid", "sku_id", "next_to"]]
+    return out.reset_index(drop=True)
+
+
+def _judge(holding: Sequence[tuple[str, ...]], skus: Mapping[str, Sku],
+           packs: dict[tuple[str, str], rules.Pack | None]) -> list[tuple[str, str]]:
+    """(redundant skuId, covering skuIds) of one holding. A SKU the snapshot does not know, or that lists no
+    service plans, is left out: what it gives is unknown, so it is neither judged nor counted as giving."""
+    result: list[rules.Pack] = []
+    for sku_id, disabled in holding:
+        if (sku_id, disabled) not in packs:
+            sku = skus.get(sku_id)
+            off = _ids(disabled)
+            packs[(sku_id, disabled)] = None if sku is None or not sku.service_plans else rules.Pack(
+                sku_id, sku.part_number, tuple(p.name for p in sku.service_plans if p.id not in off))  # fmt: skip
+        pack = packs[(sku_id, disabled)]
+        if pack is not None:
+            result.append(pack)
+    return [(r.pack.sku_id, ",".join(o.sku_id for o in r.covered_by)) for r in rules.redundant_holdings(result)]
 
 
 def location_drift(desired: Desired, users: Mapping[str, User]) -> dict[str, tuple[str | None, str]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, OutputError
 from ..models import Sku
 from ..report._text import neutralise
+from ..tenant.user_filters import Condition, attribute, condition, make
 from . import layout
 from .read import all_group_names, find_group, group_member_ids, iter_user_pages
 
@@ -37,9 +38,25 @@ class ExportResult:
 
 @dataclass(frozen=True, slots=True)
 class UserFilter:
+    """Which users and licenses an export writes: every condition holds (ANDed), among the members of ``group``
+    at any depth of nesting, only the license ``sku``."""
+
     department: str | None = None
     sku: str | None = None  # part number or skuId
     group: str | None = None  # group display name
+    where: tuple[Condition, ...] = ()  # attribute conditions (jobTitle=..., companyName=...), ANDed
+
+    @classmethod
+    def parse(cls, filters: Sequence[str] = (), *, department: str | None = None, sku: str | None = None,
+              group: str | None = None) -> UserFilter:
+        """From ``--filter ATTRIBUTE=VALUE`` texts (repeatable, ANDed) and the other options."""
+        return cls(department=department, sku=sku, group=group,
+                   where=tuple(condition(f, option="--filter") for f in filters))
+
+    def conditions(self) -> tuple[Condition, ...]:
+        dept = (make(attribute("department", option="--filter"), self.department, option="--filter"),) \
+            if self.department is not None else ()
+        return dept + self.where
 
 
 def _sku_ids(skus: Mapping[str, Sku], wanted: str | None) -> set[str] | None:
@@ -63,7 +80,7 @@ def user_rows(tenant: Tenant, flt: UserFilter = UserFilter(), stats: ExportResul
     members = group_member_ids(graph, find_group(graph, flt.group)[0]) if flt.group else None
     groups = all_group_names(graph)
     plans_text: dict[tuple[str, ...], str] = {(): ""}
-    for page in iter_user_pages(graph, department=flt.department, members=members):
+    for page in iter_user_pages(graph, where=flt.conditions(), members=members):
         if stats is not None:
             stats.users += len(page)
         for u in page:

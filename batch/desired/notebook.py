@@ -19,6 +19,7 @@ record the hash of its cells, so a resumed run or an approved plan notices a cha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,10 +67,11 @@ def reconcile(session: Session, source: Source, **options: Any) -> Reconciliatio
 
 
 def export_users(session: Session, *, department: str | None = None, sku: str | None = None,
-                 group: str | None = None) -> pd.DataFrame:
+                 group: str | None = None, filters: Sequence[str] = ()) -> pd.DataFrame:
+    """``filters``: ``ATTRIBUTE=VALUE`` texts (``jobTitle=Engineer``), ANDed, as ``export --filter``."""
     from .export import UserFilter, users_frame
 
-    return users_frame(session.tenant, UserFilter(department=department, sku=sku, group=group))
+    return users_frame(session.tenant, UserFilter.parse(filters, department=department, sku=sku, group=group))
 
 
 def export_addons(session: Session) -> pd.DataFrame:

@@ -1,16 +1,24 @@
 """``license-batch reconcile``: the sheet is the desired state of a scope; the drift becomes a plan like any other.
 
     rec = reconcile(session, "desired.xlsx", scope="department=Sales", prune=False)   # nothing sent
-    rec.drift            # DataFrame: one line per user/SKU (environment/add-on) that differs
-    rec.plan             # batch.models.Plan: the same CheckedRequest/CheckedAddon/Operation records as apply's
+    rec.drift            # DataFrame: one line per user/SKU (environment/add-on, group member) that differs
+    rec.plan             # batch.models.Plan: the same CheckedRequest/CheckedAddon/CheckedGroup/Operation records
     result = jobs.execute(session, rec.prepared)   # journalled, applied, resumable, reported like any run
 
-Scope: ``users`` (the users the sheet names), ``department=NAME``, ``group=NAME`` or ``all``: users in the
-scope but not in the sheet (and licenses not in the sheet) count as "should not hold". Missing licenses,
-different disabled plans (the ones to disable) and usage locations are fixed by ``--apply``; extra licenses,
-plans to re-enable and lower allocations only with ``--prune``; licenses through groups never directly (the
-drift says which group to change). Every input row keeps one result row; drift outside the sheet (an extra
-license, a user of the scope the sheet leaves out) is added as rows below it, marked in a ``Drift`` column.
+Scope (``read.Scope``): ``users`` (the users the sheet names), ``ATTRIBUTE=VALUE`` (department, jobTitle,
+companyName, officeLocation, country, city, state, usageLocation, employeeType, userType, accountEnabled),
+``group=NAME`` (its members at any depth of nesting) or ``all``: users in the scope but not in the sheet (and
+licenses not in the sheet) count as "should not hold". Missing licenses, different disabled plans (the ones to
+disable) and usage locations are fixed by ``--apply``; extra licenses, plans to re-enable and lower allocations
+only with ``--prune``. Licenses held through groups are never assigned or removed directly: a license the sheet
+expects through a group is fixed by adding the user to the group (``--apply``), one a group gives that the sheet
+does not ask for by taking the user out of it (``--apply --prune``; never when the group also gives a license the
+sheet asks for, nor for rule-based groups: those stay advice), see ``group_drift``. A membership sheet (user,
+group[, action]) says who should be in which group: missing members are added (``--apply``); members the sheet
+says to remove, and (scope other than ``users``) members of the scope it leaves out, only with ``--prune``
+(``membership_drift``). Every membership write, from either, is merged per group (``memberships``). Every input
+row keeps one result row; drift outside the sheet (an extra license, a user of the scope the sheet leaves out) is
+added as rows below it, marked in a ``Drift`` column.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ from ..models import (
     Validation,
 )
 from . import drift as D
+from .group_drift import ADD_FIX, GROUP_DRIFT, REMOVE_FIX, GroupDrift
+from .membership_drift import MEMBER_ADD_FIX, MEMBER_REMOVE_FIX, membership_drift
+from .memberships import Memberships
 from .read import Scope, find_group, group_member_ids, iter_user_pages
 from .where import SheetsOf
 
@@ -57,8 +68,9 @@ DRIFT_COLUMN = "Drift"
 #: Where each kind of drift is fixed (the drift report's "fix" column).
 FIXED_BY = {
     "missing": "--apply", "location": "--apply", "plans": "--apply (re-enabling: --prune)", "extra": "--apply --prune",
-    "allocation": "--apply (lowering: --prune)", "group-missing": "group membership",
-    "group-unexpected": "group membership", "redundant": "advice",
+    "allocation": "--apply (lowering: --prune)", "group-missing": ADD_FIX,
+    "group-unexpected": REMOVE_FIX, "member-missing": MEMBER_ADD_FIX, "member-extra": MEMBER_REMOVE_FIX,
+    "redundant": "advice",
 }
 
 
@@ -121,9 +133,10 @@ def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> se
         return None
     if scope.kind == "all":
         return set(snapshot.users)
-    if scope.kind == "department":
+    cond = scope.condition
+    if cond is not None:
         ids: set[str] = set()
-        for page in iter_user_pages(graph, department=scope.value):
+        for page in iter_user_pages(graph, where=(cond,)):
             for raw in page:
                 u = user_from_json(raw)
                 snapshot.users.setdefault(u.id, u)
@@ -148,16 +161,17 @@ def reconcile(
     """Read the desired state, read the tenant, join them (pandas), and plan the fix. Nothing is sent.
 
     ``source`` is a file or a pandas DataFrame (read in memory). Every licenses sheet of a workbook, and every
-    add-ons sheet, is read: together they are one desired state. A sheet of a kind reconcile does not take
-    (memberships) refuses the whole file (InputError): nothing of it is silently left out."""
+    add-ons sheet, is read: together they are one desired state (membership sheets: ``membership_drift``). A
+    sheet of a kind reconcile does not take refuses the whole file (InputError): nothing is silently left out."""
     from .._gc import paused_gc
 
     with paused_gc():
         return _reconcile(session, source, scope=scope, prune=prune, sheet=sheet)
 
 
-#: The kinds of sheet reconcile takes. A workbook with a sheet of any other kind is refused as a whole.
-RECONCILED_KINDS = (Kind.LICENSES, Kind.ADDONS)
+#: The kinds of sheet reconcile takes. A workbook with a sheet of any other kind is refused as a whole (a kind
+#: added to ``models.Kind`` is never skipped silently here).
+RECONCILED_KINDS = (Kind.LICENSES, Kind.ADDONS, Kind.GROUPS)
 
 _KIND_WORDS = {Kind.GROUPS: "group memberships (user-to-group rows)", Kind.LICENSES: "users' licenses",
                Kind.ADDONS: "add-on allocations"}
@@ -225,6 +239,7 @@ def _reconcile(
         builder.licenses(lics, session, in_scope, frame)
     if adds:
         builder.addons(adds, all_environments=sc.kind == "all")
+    membership_drift(builder, [s for s in sheets if s.kind is Kind.GROUPS], session, in_scope)
     return Reconciliation(run_id=run_id, run_dir=run_dir, source=source_label(source), scope=sc, prune=prune,
                           drift=builder.drift_frame(), capacity=builder.capacity, snapshot=snapshot, builder=builder,
                           redundant_seats=builder.redundant_seats, changed_units=builder.changed_units,
@@ -270,6 +285,8 @@ class _Builder:
         self._addon_ops: list[Operation] = []
         self._seats: dict[str, list[int]] = {}
         self._finish: list[Callable[[], None]] = []
+        self.memberships = Memberships(snapshot, self._seats, self.prunable)  # every membership write, merged
+        self._group_drift: GroupDrift | None = None
 
     def finish(self) -> None:
         """Build the run's sheets and checked requests (one result per input row): only what a plan needs."""
@@ -305,6 +322,7 @@ class _Builder:
         diff = D.classify(desired.frame, actual, in_scope, prune=self.prune)
         if desired.error_users:  # a user with a row in error: their other licenses are not "extra" (never pruned)
             diff = diff[~(diff["uid"].isin(desired.error_users) & diff["drift"].isin(["extra", "group-unexpected"]))]
+        self._group_drift = GroupDrift(self.memberships, session, sheets, desired.frame, diff, prune=self.prune)
         for found in desired.errors.values():
             for f in found:
                 self.lines.append({"kind": "row-error", "target": "", "license": "", "detail": f.message,
@@ -316,7 +334,7 @@ class _Builder:
         numbers = {r.index: r.number for sh in sheets for r in sh.rows}
         texts: dict[int, list[str]] = {}
         extra_rows: dict[int, list[InputRow]] = {}  # id(sheet) -> rows below it
-        requests: list[CheckedRequest] = []
+        requests: list[Any] = []  # CheckedRequest, and CheckedGroup for drift fixed through membership
         self._next_row = max((r.index for sh in sheets for r in sh.rows), default=-1) + 1
         last_number = {id(sh): max((r.number for r in sh.rows), default=sh.header_row) for sh in sheets}
         for d in diff.itertuples(index=False):
@@ -342,6 +360,10 @@ class _Builder:
             texts.setdefault(row, []).append(f"{d.drift}: {detail}")
             self.lines.append({"kind": d.drift, "target": user.upn, "license": part, "detail": detail, "fix": fix,
                                "row": row_number if int(d.row) >= 0 else 0, "applied": sent})
+            if sent and d.drift in GROUP_DRIFT:  # fixed through membership: the groups kind's records
+                requests.extend(self._group_drift.checked(d, row, row_number, user, part, self.lines[-1],
+                                                          texts[row]))
+                continue
             action = Action.REMOVE if d.drift in ("extra", "group-unexpected") else Action.ASSIGN
             req = LicenseRequest(row, row_number, user.upn, action, part)
             sev = Severity.INFO if sent else Severity.WARNING
@@ -376,7 +398,8 @@ class _Builder:
                 usage_location=want))
         for r in sorted(redundant.itertuples(index=False), key=lambda r: (self.snap.users[r.uid].upn, r.sku_id)):
             user = self.snap.users[r.uid]
-            part, other = self._part(r.sku_id), self._part(r.next_to)
+            part = self._part(r.sku_id)
+            other = " + ".join(self._part(x) for x in r.next_to.split(",") if x) or "the rest (every plan disabled)"
             self.redundant_seats[part] = self.redundant_seats.get(part, 0) + 1
             self.lines.append({"kind": "redundant", "target": user.upn, "license": part,
                                "detail": f"{user.upn}: {part} adds nothing next to {other}: removing it frees 1 seat",
@@ -425,12 +448,8 @@ class _Builder:
             sent = bool(d.disable) or (self.prune and bool(d.enable))
             fix = FIXED_BY[k] if sent or not d.enable else "run with --apply --prune to re-enable them"
             return f"{part} disabled plans differ ({'; '.join(parts)})", fix, sent
-        if k == "group-missing":
-            failed = f" (group {self._group_names(d.failed_groups)} is in error)" if d.failed_groups else ""
-            return (f"{user.upn} should hold {part} through a group, and no group gives it{failed}",
-                    "add the user to the licensing group (never assigned directly)", False)
-        return (f"{user.upn} holds {part} through group {self._group_names(d.groups)}; the sheet does not ask "
-                "for it", f"remove the user from {self._group_names(d.groups)} (never removed directly)", False)
+        assert self._group_drift is not None  # group-missing, group-unexpected: through membership
+        return self._group_drift.describe(d, user, part)
 
     def _license_capacity(self) -> list[CapacityLine]:
         out = []
@@ -467,7 +486,8 @@ class _Builder:
                       "removeLicenses": list(removes)},
                 rows=tuple(sorted(self._rows.get(uid, set()))), depends_on=loc_key if add else None,
                 add=add, remove=removes, before=user.assigned, after=after))
-        return ops + self._addon_ops
+        m = self.memberships
+        return [*m.removals(), *ops, *self._addon_ops, *m.additions()]
 
     def seats(self) -> list[SeatChange]:
         out = [SeatChange(sid, self._part(sid), t, f) for sid, (t, f) in sorted(self._seats.items())]
@@ -490,8 +510,9 @@ class _Builder:
 
         cols = ["kind", "target", "license", "detail", "fix", "row", "applied"]
         order = {k: i for i, k in enumerate(("missing", "extra", "plans", "location", "allocation", "group-missing",
-                                             "group-unexpected", "redundant"))}
-        lines = sorted(self.lines, key=lambda d: order.get(d["kind"], 99))  # stable: sheet order within a kind
+                                             "group-unexpected", "member-missing", "member-extra", "redundant"))}
+        # sheet order within a kind (then the lines below the sheet, as found)
+        lines = sorted(self.lines, key=lambda d: (order.get(d["kind"], 99), d["row"] or float("inf")))
         return pd.DataFrame(lines, columns=cols)
 
 

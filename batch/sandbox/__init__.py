@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .behaviour import READ_ONLY_TOKEN
 from .config import SandboxConfig
-from .seed import PERSONAS, SeedSummary, init_tenant, list_users, tenant_info
+from .seed import PERSONAS, SeedSummary, add_member, init_tenant, list_users, tenant_info
 from .server import SandboxApp, SandboxServer, is_seeded, serve
 from .store import issue_token
 
@@ -23,6 +23,7 @@ __all__ = [
     "SandboxConfig",
     "SandboxServer",
     "SeedSummary",
+    "add_member",
     "init_tenant",
     "is_seeded",
     "issue_token",

@@ -72,6 +72,10 @@ MSG_TOO_MANY_IN = (
 MSG_MEMBER_EXISTS = (
     "One or more added object references already exist for the following modified properties: 'members'."
 )
+#: UNCONFIRMED wording (and status): adding a group as a member of itself. Longer cycles (A in B, B in A) are
+#: accepted, as Entra does not forbid circular nesting (tools exist to report it); transitive listings walk each
+#: group once.
+MSG_GROUP_MEMBER_OF_ITSELF = "A group cannot be a member of itself."
 #: group-post-members.md: "you can add up to only 20 members" in one PATCH. UNCONFIRMED: the exact refusal text.
 MAX_MEMBERS_PER_PATCH = 20
 MSG_TOO_MANY_MEMBERS = (
@@ -196,3 +200,24 @@ READ_ONLY_TOKEN = "sandbox-readonly-token"
 
 #: ``GET /users/$count`` without ``ConsistencyLevel: eventual`` (advanced queries need it). UNCONFIRMED text.
 MSG_COUNT_NEEDS_EVENTUAL = "Count is not currently supported."
+
+# ------------------------------------------------------------------------- advanced queries (directory objects)
+#: aad-advanced-queries.md (filter-directory-objects table): these user properties take ``eq`` (and every other
+#: $filter operator) only in an advanced query: ``ConsistencyLevel: eventual`` AND ``$count=true``. department,
+#: jobTitle, country, city, state, usageLocation, userType, accountEnabled take ``eq`` by default.
+ADVANCED_ONLY_USER_FILTERS = frozenset({"companyname", "officelocation", "employeetype", "mobilephone",
+                                        "preferredlanguage"})
+#: group-list-transitivemembers.md: filtering on the OData type (``/transitiveMembers/microsoft.graph.user``) needs
+#: the advanced query parameters. (The page's newer wording only says the cast is possible; its request-header
+#: table still lists the cast among what needs ConsistencyLevel and $count: we keep the stricter reading.)
+CAST_NEEDS_ADVANCED_QUERY = True
+#: The documented refusal is for ``endsWith`` ("Operator 'endsWith' is not supported because the required
+#: parameters might be missing. ..."); UNCONFIRMED that ``eq`` on such a property and a cast say the same.
+MSG_NEEDS_ADVANCED_QUERY = (
+    "{what} is not supported because the required parameters might be missing. Try adding $count=true query "
+    "parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more "
+    "information"
+)
+#: group-list-transitivemembers.md: a cast to a type a group cannot have as a member: 400 Request_UnsupportedQuery.
+#: UNCONFIRMED wording.
+MSG_UNSUPPORTED_CAST = "The type cast '{cast}' is not supported for this navigation property."

@@ -425,32 +425,60 @@ def _ref_id(ref: Any) -> str:
     return obj_id.lower()
 
 
-def _insert_members(conn: sqlite3.Connection, g: sqlite3.Row, user_ids: Sequence[str],
+def _next_n(conn: sqlite3.Connection, group_id: str) -> int:
+    """The group's last member position: users (``members``) and nested groups (``subgroups``) share one order."""
+    row = conn.execute("SELECT MAX(COALESCE((SELECT MAX(n) FROM members WHERE group_id=?), 0), "
+                       "COALESCE((SELECT MAX(n) FROM subgroups WHERE group_id=?), 0))", (group_id, group_id)).fetchone()
+    return int(row[0])
+
+
+def _insert_members(conn: sqlite3.Connection, g: sqlite3.Row, user_ids: Sequence[str], group_ids: Sequence[str],
                     due: Callable[[], float]) -> None:
-    n = conn.execute("SELECT COALESCE(MAX(n), 0) FROM members WHERE group_id=?", (g["id"],)).fetchone()[0]
+    """Users get a licensing job when the group carries licenses; nested groups never do (group-based licensing
+    reaches only a group's direct user members: cloud-facts)."""
+    n = _next_n(conn, g["id"])
     for uid in user_ids:
         n += 1
         conn.execute("INSERT INTO members VALUES(?,?,?)", (g["id"], uid, n))
         if g["licenses"] != "[]":
             conn.execute("INSERT INTO group_jobs(group_id, user_id, due) VALUES(?,?,?)", (g["id"], uid, due()))
+    for gid in group_ids:
+        n += 1
+        conn.execute("INSERT INTO subgroups VALUES(?,?,?)", (g["id"], gid, n))
+
+
+def _split_refs(conn: sqlite3.Connection, g: sqlite3.Row, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Referenced object ids -> (user ids, group ids); an unknown id is a 404, the group itself a 400, any of
+    them a member already the 400 Graph gives (the whole request is refused)."""
+    if not ids:
+        return [], []
+    q = ",".join("?" * len(ids))
+    users = {r[0] for r in conn.execute(f"SELECT id FROM users WHERE id IN ({q})", ids)}
+    groups = {r[0] for r in conn.execute(f"SELECT id FROM groups WHERE id IN ({q})", ids)}
+    for oid in ids:
+        if oid not in users and oid not in groups:
+            raise not_found(oid)
+    if g["id"] in groups:
+        raise bad_request(B.MSG_GROUP_MEMBER_OF_ITSELF)
+    if conn.execute(f"SELECT 1 FROM members WHERE group_id=? AND user_id IN ({q}) "
+                    f"UNION ALL SELECT 1 FROM subgroups WHERE group_id=? AND member_id IN ({q}) LIMIT 1",
+                    (g["id"], *ids, g["id"], *ids)).fetchone():
+        raise bad_request(B.MSG_MEMBER_EXISTS)
+    return [i for i in ids if i in users], [i for i in ids if i in groups]
 
 
 def add_member(conn: sqlite3.Connection, group_key: str, body: Any, due: Callable[[], float]) -> None:
-    """POST /groups/{id}/members/$ref: one member."""
+    """POST /groups/{id}/members/$ref: one member (a user, or a group: nesting)."""
     g = find_group(conn, group_key)
     _refuse_dynamic(g)
     obj_id = _ref_id(body.get("@odata.id") if isinstance(body, dict) else None)
-    user = conn.execute("SELECT id FROM users WHERE id=?", (obj_id,)).fetchone()
-    if user is None:
-        raise not_found(obj_id)
-    if conn.execute("SELECT 1 FROM members WHERE group_id=? AND user_id=?", (g["id"], user["id"])).fetchone():
-        raise bad_request(B.MSG_MEMBER_EXISTS)
-    _insert_members(conn, g, [user["id"]], due)
+    users, groups = _split_refs(conn, g, [obj_id])
+    _insert_members(conn, g, users, groups, due)
 
 
 def patch_group(conn: sqlite3.Connection, group_key: str, body: Any, due: Callable[[], float]) -> None:
-    """PATCH /groups/{id}: ``members@odata.bind`` (up to 20; any of them a member already refuses the whole
-    request) and a few plain properties."""
+    """PATCH /groups/{id}: ``members@odata.bind`` (up to 20 users or groups; any of them a member already
+    refuses the whole request) and a few plain properties."""
     g = find_group(conn, group_key)
     if not isinstance(body, dict) or not body:
         raise bad_request("Empty Payload. JSON content expected.")
@@ -471,28 +499,33 @@ def patch_group(conn: sqlite3.Connection, group_key: str, body: Any, due: Callab
         if len(refs) > B.MAX_MEMBERS_PER_PATCH:
             raise bad_request(B.MSG_TOO_MANY_MEMBERS.format(n=len(refs), max=B.MAX_MEMBERS_PER_PATCH))
         _refuse_dynamic(g)
-        ids = list(dict.fromkeys(_ref_id(r) for r in refs))
-        q = ",".join("?" * len(ids))
-        known = {r[0] for r in conn.execute(f"SELECT id FROM users WHERE id IN ({q})", ids)} if ids else set()
-        for uid in ids:
-            if uid not in known:
-                raise not_found(uid)
-        if ids and conn.execute(f"SELECT 1 FROM members WHERE group_id=? AND user_id IN ({q}) LIMIT 1",
-                                (g["id"], *ids)).fetchone():
-            raise bad_request(B.MSG_MEMBER_EXISTS)
-        _insert_members(conn, g, ids, due)
+        users, groups = _split_refs(conn, g, list(dict.fromkeys(_ref_id(r) for r in refs)))
+        _insert_members(conn, g, users, groups, due)
     if sets:
         conn.execute(f"UPDATE groups SET {', '.join(f'{c}=?' for c in sets)} WHERE n=?", (*sets.values(), g["n"]))
 
 
-def remove_member(conn: sqlite3.Connection, group_key: str, user_key: str, due: float) -> None:
+def remove_member(conn: sqlite3.Connection, group_key: str, member_key: str, due: float) -> None:
+    """DELETE /groups/{id}/members/{id}/$ref: a user (its licensing from the group is then taken back) or a
+    nested group."""
     g = find_group(conn, group_key)
     _refuse_dynamic(g)
-    cur = conn.execute("DELETE FROM members WHERE group_id=? AND user_id=?", (g["id"], user_key.lower()))
+    key = member_key.lower()
+    if conn.execute("DELETE FROM subgroups WHERE group_id=? AND member_id=?", (g["id"], key)).rowcount:
+        return
+    cur = conn.execute("DELETE FROM members WHERE group_id=? AND user_id=?", (g["id"], key))
     if cur.rowcount == 0:
-        raise not_found(user_key)
+        raise not_found(member_key)
     if g["licenses"] != "[]":
-        conn.execute("INSERT INTO group_jobs(group_id, user_id, due) VALUES(?,?,?)", (g["id"], user_key.lower(), due))
+        conn.execute("INSERT INTO group_jobs(group_id, user_id, due) VALUES(?,?,?)", (g["id"], key, due))
+
+
+def nested_group_ids(conn: sqlite3.Connection, group_id: str) -> list[str]:
+    """Every group nested in ``group_id`` at any depth (each once; a cycle ends where it closes), not itself."""
+    rows = conn.execute(
+        "WITH RECURSIVE g(id) AS (SELECT ? UNION SELECT s.member_id FROM subgroups s JOIN g ON s.group_id = g.id) "
+        "SELECT id FROM g", (group_id,)).fetchall()
+    return [r[0] for r in rows if r[0] != group_id]
 
 
 def assign_group_license(conn: sqlite3.Connection, key: str, body: Any, due: float) -> sqlite3.Row:

@@ -98,6 +98,8 @@ class GraphFace:
                 return Route(_patch_group, True, WRITE_MEMBERS, B.COST_WRITE, "write")
             if n == 3 and segs[2].lower() == "members" and method == "GET":
                 return Route(_list_members, False, READ_GROUPS, B.COST_GET_MEMBERS, "read")
+            if n in (3, 4) and segs[2].lower() == "transitivemembers" and method == "GET":
+                return Route(_list_transitive_members, False, READ_GROUPS, B.COST_GET_MEMBERS, "read")
             if n == 4 and segs[2].lower() == "members" and segs[3] == "$ref" and method == "POST":
                 return Route(_add_member, True, WRITE_MEMBERS, B.COST_WRITE, "write")
             if n == 5 and segs[2].lower() == "members" and segs[4] == "$ref" and method == "DELETE":
@@ -335,10 +337,12 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_filter(text: str, columns: Mapping[str, tuple[str, bool]]) -> tuple[str, list[Any]]:
+def parse_filter(text: str, columns: Mapping[str, tuple[str, bool]],
+                 used: set[str] | None = None) -> tuple[str, list[Any]]:
     """A conjunction of ``prop eq value`` / ``prop in (v, ...)`` / ``startswith(prop, 'x')`` -> SQL.
 
     columns: property (lower-case) -> (column, lower-case the value for an indexed lower column).
+    used: filled with the properties (lower-case) the filter names.
     """
     toks = _tokens(text)
     clauses: list[str] = []
@@ -357,6 +361,8 @@ def parse_filter(text: str, columns: Mapping[str, tuple[str, bool]]) -> tuple[st
         c = columns.get(name.lower())
         if c is None:
             raise D.bad_request(B.MSG_UNSUPPORTED_QUERY, code="Request_UnsupportedQuery")
+        if used is not None:
+            used.add(name.lower())
         return c
 
     def value() -> Any:
@@ -427,6 +433,8 @@ USER_FILTER_COLUMNS: dict[str, tuple[str, bool]] = {
     "companyname": ("company_name", False),
     "officelocation": ("office_location", False),
     "employeetype": ("employee_type", False),
+    "city": ("city", False),
+    "state": ("state", False),
 }
 GROUP_FILTER_COLUMNS: dict[str, tuple[str, bool]] = {
     "displayname": ("display_name", False),
@@ -462,9 +470,15 @@ def _user_props(face: GraphFace, query: Mapping[str, str]) -> list[str]:
     return face.select(query, D.USER_PROPERTIES, B.USER_DEFAULT_PROPERTIES, "User")
 
 
+def advanced_query(ctx: Context, query: Mapping[str, str]) -> bool:
+    """The request carries the advanced query parameters: ``ConsistencyLevel: eventual`` and ``$count=true``."""
+    return ctx.eventual and query.get("$count", "").strip().lower() == "true"
+
+
 def _where(query: Mapping[str, str], columns: Mapping[str, tuple[str, bool]], *, paged: bool = True,
-           ) -> tuple[list[str], list[Any]]:  # fmt: skip
-    """SQL conditions for ``$filter`` (and the ``$skiptoken`` position of a paged list)."""
+           advanced: bool = True) -> tuple[list[str], list[Any]]:  # fmt: skip
+    """SQL conditions for ``$filter`` (and the ``$skiptoken`` position of a paged list). Without ``advanced``,
+    a filter on a property that needs an advanced query is refused, as Graph does."""
     where: list[str] = ["1"]
     args: list[Any] = []
     tok = query.get("$skiptoken") if paged else None
@@ -475,7 +489,11 @@ def _where(query: Mapping[str, str], columns: Mapping[str, tuple[str, bool]], *,
         where.append("n > ?")
         args.append(after)
     if query.get("$filter"):
-        sql, fargs = parse_filter(query["$filter"], columns)
+        used: set[str] = set()
+        sql, fargs = parse_filter(query["$filter"], columns, used)
+        if not advanced and used & B.ADVANCED_ONLY_USER_FILTERS and columns is USER_FILTER_COLUMNS:
+            raise D.bad_request(B.MSG_NEEDS_ADVANCED_QUERY.format(what="Operator 'eq'"),
+                                code="Request_UnsupportedQuery")
         where.append(f"({sql})")
         args.extend(fargs)
     return where, args
@@ -483,14 +501,22 @@ def _where(query: Mapping[str, str], columns: Mapping[str, tuple[str, bool]], *,
 
 def _list(face: GraphFace, ctx: Context, query: Mapping[str, str], table: str, columns: Mapping[str, tuple[str, bool]],
           props: list[str], render: Callable[[Any], dict[str, Any]]) -> Reply:  # fmt: skip
-    """A paged collection (users, groups): $filter, $top, $skiptoken, @odata.nextLink."""
+    """A paged collection (users, groups): $filter, $top, $skiptoken, @odata.nextLink (and @odata.count in an
+    advanced query)."""
     top = face.top(query)
-    where, args = _where(query, columns)
+    advanced = advanced_query(ctx, query)
+    where, args = _where(query, columns, advanced=advanced)
     rows = face.store.conn.execute(
         f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY n LIMIT ?", (*args, top + 1)
     ).fetchall()
     sel = props if "$select" in query else None
-    return face.page(ctx, table, table, query, rows, top, render, sel)
+    reply = face.page(ctx, table, table, query, rows, top, render, sel)
+    if advanced and reply.body is not None:
+        cw, cargs = _where(query, columns, paged=False)
+        (count,) = face.store.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {' AND '.join(cw)}", cargs).fetchone()
+        reply.body = {"@odata.context": reply.body["@odata.context"], "@odata.count": count,
+                      **{k: v for k, v in reply.body.items() if k != "@odata.context"}}
+    return reply
 
 
 def _list_users(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
@@ -545,34 +571,112 @@ def _get_group(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, 
     return Reply(200, {"@odata.context": face.context_url("groups", sel) + "/$entity", **D.group_json(r, props)})
 
 
+def _member_props(face: GraphFace, query: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """(user properties, group properties) a directoryObject listing renders. ``$select`` may name a property
+    of either type; each member shows those its type has (and always ``@odata.type`` and ``id``)."""
+    if "$select" not in query:
+        return list(B.USER_DEFAULT_PROPERTIES), list(D.GROUP_DEFAULT_PROPERTIES)
+    props = face.select(query, D.USER_PROPERTIES | D.GROUP_PROPERTIES, (), "DirectoryObject")
+    return [p for p in props if p in D.USER_PROPERTIES], [p for p in props if p in D.GROUP_PROPERTIES]
+
+
+def _render_member(props: tuple[list[str], list[str]]) -> Callable[[Any], dict[str, Any]]:
+    def render(r: Any) -> dict[str, Any]:
+        if r["kind"] == "group":
+            return {"@odata.type": "#microsoft.graph.group", **D.group_json(r, props[1])}
+        return {"@odata.type": "#microsoft.graph.user", **D.user_json(r, props[0])}
+
+    return render
+
+
+def _as_page_row(r: sqlite3.Row, n: int, kind: str) -> dict[str, Any]:
+    d = dict(zip(r.keys(), tuple(r), strict=True))
+    d["n"], d["kind"] = n, kind
+    return d
+
+
+def _after(query: Mapping[str, str]) -> int:
+    tok = query.get("$skiptoken")
+    if tok is None:
+        return 0
+    dec = decode_skiptoken(tok)
+    if dec is None:
+        raise D.bad_request("Specified skiptoken is invalid.")
+    return dec
+
+
 def _list_members(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
+    """``GET /groups/{id}/members``: the DIRECT members, users and nested groups (directoryObjects of mixed
+    types, each with its ``@odata.type``), in the order they were added."""
     conn = face.store.conn
     g = D.find_group(conn, segs[1])
-    props = _user_props(face, query)
+    props = _member_props(face, query)
     top = face.top(query)
-    after = 0
-    tok = query.get("$skiptoken")
-    if tok is not None:
-        dec = decode_skiptoken(tok)
-        if dec is None:
-            raise D.bad_request("Specified skiptoken is invalid.")
-        after = dec
-    rows = conn.execute(
-        "SELECT m.n AS mn, u.* FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id=? AND m.n > ? "
-        "ORDER BY m.n LIMIT ?",
-        (g["id"], after, top + 1),
-    ).fetchall()
+    after = _after(query)
+    users = conn.execute("SELECT m.n AS mn, u.* FROM members m JOIN users u ON u.id = m.user_id "
+                         "WHERE m.group_id=? AND m.n > ? ORDER BY m.n LIMIT ?", (g["id"], after, top + 1)).fetchall()
+    groups = conn.execute("SELECT s.n AS mn, g.* FROM subgroups s JOIN groups g ON g.id = s.member_id "
+                          "WHERE s.group_id=? AND s.n > ? ORDER BY s.n LIMIT ?", (g["id"], after, top + 1)).fetchall()
+    rows = sorted([_as_page_row(r, r["mn"], "user") for r in users] + [_as_page_row(r, r["mn"], "group")
+                                                                         for r in groups], key=lambda d: d["n"])
+    return face.page(ctx, "directoryObjects", f"groups/{g['id']}/members", query, rows[:top + 1], top,  # type: ignore[arg-type]
+                     _render_member(props), None)
 
-    wrapped: list[dict[str, Any]] = []
-    for r in rows:
-        d = dict(zip(r.keys(), tuple(r), strict=True))
-        d["n"] = r["mn"]
-        wrapped.append(d)
 
-    def render(r: Any) -> dict[str, Any]:
-        return {"@odata.type": "#microsoft.graph.user", **D.user_json(r, props)}
+#: A transitive listing pages nested groups first (skiptoken = the group's row number), then users (skiptoken =
+#: _USERS_FROM + the user's row number): one integer position across both.
+_USERS_FROM = 1 << 40
 
-    return face.page(ctx, "directoryObjects", f"groups/{g['id']}/members", query, wrapped, top, render, None)  # type: ignore[arg-type]
+
+def _list_transitive_members(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str],
+                             body: Any) -> Reply:
+    """``GET /groups/{id}/transitiveMembers[/microsoft.graph.user | /microsoft.graph.group]``: every member at
+    any depth of nesting, each once (a cycle ends where it closes). The OData cast needs an advanced query."""
+    conn = face.store.conn
+    g = D.find_group(conn, segs[1])
+    cast = segs[3].lower() if len(segs) == 4 else None
+    if cast is not None and cast not in ("microsoft.graph.user", "microsoft.graph.group"):
+        raise D.bad_request(B.MSG_UNSUPPORTED_CAST.format(cast=segs[3]), code="Request_UnsupportedQuery")
+    if cast is not None and B.CAST_NEEDS_ADVANCED_QUERY and not advanced_query(ctx, query):
+        raise D.bad_request(B.MSG_NEEDS_ADVANCED_QUERY.format(what="OData cast"), code="Request_UnsupportedQuery")
+    if cast == "microsoft.graph.user":
+        props: tuple[list[str], list[str]] = (_user_props(face, query), [])
+    elif cast == "microsoft.graph.group":
+        props = ([], face.select(query, D.GROUP_PROPERTIES, D.GROUP_DEFAULT_PROPERTIES, "Group"))
+    else:
+        props = _member_props(face, query)
+    top = face.top(query)
+    after = _after(query)
+    nested = [g["id"], *D.nested_group_ids(conn, g["id"])]
+    q = ",".join("?" * len(nested))
+    rows: list[dict[str, Any]] = []
+    if cast != "microsoft.graph.user" and after < _USERS_FROM:
+        found = conn.execute(f"SELECT * FROM groups WHERE id IN ({q}) AND id != ? AND n > ? ORDER BY n LIMIT ?",
+                             (*nested, g["id"], after, top + 1)).fetchall()
+        rows = [_as_page_row(r, r["n"], "group") for r in found]
+    if cast != "microsoft.graph.group" and len(rows) <= top:
+        # users in n order, each once, kept while the page is not full (a member of several nested groups once)
+        found = conn.execute(
+            f"SELECT * FROM users u WHERE u.n > ? AND EXISTS (SELECT 1 FROM members m WHERE m.user_id = u.id "
+            f"AND m.group_id IN ({q})) ORDER BY u.n LIMIT ?",
+            (max(0, after - _USERS_FROM), *nested, top + 1 - len(rows))).fetchall()
+        rows += [_as_page_row(r, _USERS_FROM + r["n"], "user") for r in found]
+    entity = {"microsoft.graph.user": "users", "microsoft.graph.group": "groups"}.get(cast or "", "directoryObjects")
+    reply = face.page(ctx, entity, "/".join(["groups", g["id"], *segs[2:]]), query, rows, top,  # type: ignore[arg-type]
+                      _render_member(props), None)
+    if advanced_query(ctx, query) and reply.body is not None:
+        reply.body["@odata.count"] = _transitive_count(conn, nested, g["id"], cast)
+    return reply
+
+
+def _transitive_count(conn: sqlite3.Connection, nested: list[str], group_id: str, cast: str | None) -> int:
+    q = ",".join("?" * len(nested))
+    n = 0
+    if cast != "microsoft.graph.user":
+        n += len(nested) - 1
+    if cast != "microsoft.graph.group":
+        n += conn.execute(f"SELECT COUNT(DISTINCT user_id) FROM members WHERE group_id IN ({q})", nested).fetchone()[0]
+    return int(n)
 
 
 def _member_of(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:

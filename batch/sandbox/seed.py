@@ -447,3 +447,37 @@ def tenant_info(db: str | Path) -> dict[str, Any]:
     finally:
         conn.close()
     return {**meta, "skus": skus, "groups": groups, "environments": envs, "locked_environments": locked}
+
+
+# ------------------------------------------------------------------------------- shaping helpers
+
+
+def add_member(db: str | Path, group: str, member: str) -> str:
+    """Make ``member`` (a user: UPN or id; or a group: display name or id, which nests it) a member of ``group``
+    (display name or id), through the same code as ``POST /groups/{id}/members/$ref``: a nested group's users
+    get none of the group's licenses (group-based licensing reaches direct members only). For tests and demos
+    of nesting; the default seed has none. Returns the member's object id."""
+    from . import directory as D
+
+    conn = connect(db)
+    try:
+        migrate(conn)
+
+        def one(sql: str, key: str) -> str | None:
+            rows = conn.execute(sql, (key.strip().lower(), key.strip())).fetchall()
+            if len(rows) > 1:
+                raise ValueError(f"{len(rows)} objects are called '{key}'.")
+            return str(rows[0][0]) if rows else None
+
+        gid = one("SELECT id FROM groups WHERE id=? OR display_name=?", group)
+        oid = (one("SELECT id FROM users WHERE id=? OR upn_lower=lower(?)", member)
+               or one("SELECT id FROM groups WHERE id=? OR display_name=?", member))
+        if gid is None or oid is None:
+            raise ValueError(f"No group '{group}'." if gid is None else f"No user or group '{member}'.")
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            D.add_member(conn, gid, {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{oid}"},
+                         time.time)
+        return oid
+    finally:
+        conn.close()

@@ -48,6 +48,9 @@ CREATE INDEX IF NOT EXISTS groups_name ON groups(display_name);
 CREATE TABLE IF NOT EXISTS members(group_id TEXT NOT NULL, user_id TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY(group_id, user_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS subgroups(group_id TEXT NOT NULL, member_id TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY(group_id, member_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS subgroups_member ON subgroups(member_id);
 CREATE TABLE IF NOT EXISTS group_jobs(id INTEGER PRIMARY KEY, group_id TEXT NOT NULL, user_id TEXT,
     due REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS environments(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
@@ -65,7 +68,7 @@ CREATE TABLE IF NOT EXISTS environment_policies(environment_id TEXT PRIMARY KEY,
     tenant_pool_locked INTEGER NOT NULL);
 """
 
-TABLES = ("meta", "tokens", "skus", "users", "groups", "members", "group_jobs", "environments",
+TABLES = ("meta", "tokens", "skus", "users", "groups", "members", "subgroups", "group_jobs", "environments",
           "currencies", "allocations", "allocation_rules", "environment_policies")  # fmt: skip
 #: Tables of older schemas, dropped on a reset.
 LEGACY_TABLES = ("enforcement",)
@@ -124,6 +127,8 @@ def migrate(conn: sqlite3.Connection) -> None:
     ucols = {r[1] for r in conn.execute("PRAGMA table_info(users)")}
     if "employee_type" not in ucols:
         conn.execute("ALTER TABLE users ADD COLUMN employee_type TEXT")
+    if "state" not in ucols:  # the user's state or province (a filter attribute)
+        conn.execute("ALTER TABLE users ADD COLUMN state TEXT")
     conn.execute("CREATE INDEX IF NOT EXISTS users_company ON users(company_name)")
 
 

@@ -4,34 +4,27 @@ Same HTTP boundary as Graph (``tenant/http.py``), with its own token scope
 ``https://api.powerplatform.com/.default``. Throttling figures are not published: reads retry 429/5xx
 honouring Retry-After like Graph reads.
 
-Writes (``apatch_allocations``) set ONE environment's allocations, ABSOLUTE values, in ONE attempt: every HTTP
-answer comes back as an ``AllocationReply`` (status, error code/message, Retry-After, request-id, the allocations
-the service now holds), transport failures raise like ``Graph.post_batch`` (``TenantUnreachableError``), so the
-apply engine owns retries and pacing exactly as for a one-item ``$batch``. Two endpoints (cloud-facts):
+Writes are not made here: the apply engine sends each journalled allocation operation (built by
+``kinds/addons/plan.allocation_operation``, the one place that knows both endpoints' urls and body) through
+``Tenant.send_powerplatform``. Reads here cover both endpoints (cloud-facts):
 
-- ``2022-03-01-preview``: ``PATCH /licensing/environments/{id}/allocations`` ``{"currencyAllocations": [...]}``
-- ``2024-10-01``: ``PATCH /licensing/allocationsByEnvironment`` ``{"environmentId", "currencyAllocations": [...]}``;
-  each entry may carry its ``enforcementRules``. An entry sent without them keeps the rules it has (the sandbox's
-  UNCONFIRMED choice, ``behaviour.PP_PATCH_KEEPS_OMITTED_RULES``: PATCH semantics, and the 2022 body and
-  Microsoft's seed sample send only currencyType/allocated), so a plain allocation change sends only those two
-  fields and costs one request; pass ``enforcement_rules`` (e.g. read by ``allocation_details``) to send them too.
+- ``2022-03-01-preview``: ``/licensing/environments/{id}/allocations``
+- ``2024-10-01``: ``/licensing/allocationsByEnvironment`` (each entry carries its ``enforcementRules``,
+  read by ``allocation_details``).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
-
-import orjson
 
 from ..config import Limits, Target
 from ..errors import ConfigError, ServiceError
 from ..models import CurrencyReport, Environment
 from .auth import TokenCredentialLike, TokenProvider, make_credential, powerplatform_scope
-from .http import HttpClient, Response, error_details, parse_retry_after, quote_segment
+from .http import HttpClient, quote_segment
 
 ENVIRONMENTS_API_VERSION = "2024-10-01"
 #: The per-environment endpoint of the seed tutorials (the default for writes and reads).
@@ -40,7 +33,6 @@ ALLOCATIONS_API_VERSION = "2022-03-01-preview"
 ALLOCATIONS_V2_API_VERSION = "2024-10-01"
 REPORTS_API_VERSION = "2024-10-01"
 ALLOCATION_API_VERSIONS = (ALLOCATIONS_API_VERSION, ALLOCATIONS_V2_API_VERSION)
-RULE_TYPES = ("Alert", "PayGo", "TenantPool", "Deny")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,29 +53,8 @@ class CurrencyAllocation:
     enforcement_rules: tuple[EnforcementRule, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class AllocationReply:
-    """The answer to one allocation write, whatever its status (never raised).
-
-    Shares ``status``, ``error_code``, ``error_message``, ``retry_after`` and ``request_id`` with ``graph.ItemReply``
-    (here the codes are "" rather than None when absent), so settlement code can treat it as a one-item ``$batch``.
-    ``allocations`` (currencyType -> allocated) is parsed from a 2xx body; None otherwise.
-    """
-
-    status: int
-    error_code: str
-    error_message: str
-    retry_after: float | None
-    request_id: str
-    allocations: dict[str, int] | None
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-
 class PowerPlatform:
-    """The Power Platform licensing API for one target: reads, and allocation writes for the apply engine."""
+    """The Power Platform licensing API for one target: reads (writes go through ``Tenant.send_powerplatform``)."""
 
     def __init__(
         self,
@@ -151,12 +122,6 @@ class PowerPlatform:
                     raise
         return out
 
-    async def aallocations(self, environment_id: str, *, api_version: str = ALLOCATIONS_API_VERSION) -> dict[str, int]:
-        """``allocations`` on the async client, ONE attempt (for read-back inside the apply engine): HTTP errors
-        raise like every read (``ThrottledError``, ``ServiceUnavailableError``, ``ServiceError``...)."""
-        resp = await self.http.arequest("GET", _read_url(environment_id, _version(api_version)))
-        return {c: a.allocated for c, a in _entries(resp.json()).items()}
-
     def allocations_by_environment(self) -> dict[str, dict[str, int]]:
         """environmentId -> currencyType -> allocated, for every environment in one request (2024-10-01)."""
         body = self.http.get_json(f"/licensing/allocationsByEnvironment?api-version={ALLOCATIONS_V2_API_VERSION}")
@@ -184,48 +149,6 @@ class PowerPlatform:
             if isinstance(r, dict) and r.get("entitlementId")
         }
 
-    # ------------------------------------------------------------------------------ allocations: writes
-    async def apatch_allocations(
-        self,
-        environment_id: str,
-        allocations: Mapping[str, int],
-        *,
-        api_version: str = ALLOCATIONS_API_VERSION,
-        enforcement_rules: Mapping[str, Sequence[EnforcementRule]] | None = None,
-    ) -> AllocationReply:
-        """Set ``allocations`` (currencyType -> ABSOLUTE units; 0 unassigns) of one environment, one attempt.
-
-        Every HTTP answer is returned as an ``AllocationReply``; transport failures raise
-        ``TenantUnreachableError`` (as ``Graph.post_batch`` does). ``enforcement_rules`` (2024-10-01 only):
-        currencyType -> the rules to send inside that entry; entries without are sent as currencyType/allocated.
-        Raises ``ValueError`` for arguments no version would accept (not a whole number >= 0, nothing to send).
-        """
-        method, url, content = build_allocation_patch(
-            environment_id, allocations, api_version=api_version, enforcement_rules=enforcement_rules
-        )
-        resp = await self.http.arequest(method, url, content=content, check=False)
-        return allocation_reply(resp)
-
-    def patch_allocations(
-        self,
-        environment_id: str,
-        allocations: Mapping[str, int],
-        *,
-        api_version: str = ALLOCATIONS_API_VERSION,
-        enforcement_rules: Mapping[str, Sequence[EnforcementRule]] | None = None,
-    ) -> AllocationReply:
-        """Blocking ``apatch_allocations`` (runs its own event loop: not for use inside one)."""
-
-        async def once() -> AllocationReply:
-            try:
-                return await self.apatch_allocations(
-                    environment_id, allocations, api_version=api_version, enforcement_rules=enforcement_rules
-                )
-            finally:
-                await self.http.aclose()
-
-        return asyncio.run(once())
-
     def currency_reports(self) -> dict[str, CurrencyReport]:
         body = self.http.get_json(
             f"/licensing/tenantCapacity/currencyReports?includeAllocations=true&api-version={REPORTS_API_VERSION}"
@@ -252,61 +175,6 @@ class PowerPlatform:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def build_allocation_patch(
-    environment_id: str,
-    allocations: Mapping[str, int],
-    *,
-    api_version: str = ALLOCATIONS_API_VERSION,
-    enforcement_rules: Mapping[str, Sequence[EnforcementRule]] | None = None,
-) -> tuple[str, str, bytes]:
-    """(method, path with query, JSON body) of the allocation write for ``api_version``."""
-    version = _version(api_version)
-    if not environment_id:
-        raise ValueError("An environment id is required.")
-    if not allocations:
-        raise ValueError("No allocation to send.")
-    rules = enforcement_rules or {}
-    if rules and version != ALLOCATIONS_V2_API_VERSION:
-        raise ValueError(f"Enforcement rules need api-version {ALLOCATIONS_V2_API_VERSION}.")
-    entries: list[dict[str, Any]] = []
-    for cur, amount in allocations.items():
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-            raise ValueError(f"The allocation of {cur!r} must be a whole number >= 0, not {amount!r}.")
-        entry: dict[str, Any] = {"currencyType": cur, "allocated": amount}
-        if cur in rules:
-            entry["enforcementRules"] = [{"ruleType": r.rule_type, "enabled": bool(r.enabled)} for r in rules[cur]]
-        entries.append(entry)
-    unknown = set(rules) - set(allocations)
-    if unknown:
-        raise ValueError(f"Enforcement rules for currencies not being sent: {sorted(unknown)}.")
-    if version == ALLOCATIONS_V2_API_VERSION:
-        body = {"environmentId": environment_id, "currencyAllocations": entries}
-        return "PATCH", f"/licensing/allocationsByEnvironment?api-version={version}", orjson.dumps(body)
-    path = f"/licensing/environments/{quote_segment(environment_id)}/allocations?api-version={version}"
-    return "PATCH", path, orjson.dumps({"currencyAllocations": entries})
-
-
-def allocation_reply(resp: Response) -> AllocationReply:
-    """Any answer to an allocation write -> ``AllocationReply``."""
-    code, message, inner_rid = error_details(resp.content) if resp.status >= 300 else (None, None, None)
-    allocations: dict[str, int] | None = None
-    if 200 <= resp.status < 300:
-        try:
-            body = orjson.loads(resp.content) if resp.content else None
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("currencyAllocations"), list):
-            allocations = {c: a.allocated for c, a in _entries(body).items()}
-    return AllocationReply(
-        status=resp.status,
-        error_code=code or "",
-        error_message=message or "",
-        retry_after=parse_retry_after(resp.headers.get("retry-after")),
-        request_id=resp.request_id or inner_rid or "",
-        allocations=allocations,
-    )
 
 
 def _version(api_version: str) -> str:
@@ -378,12 +246,9 @@ __all__ = [
     "ALLOCATIONS_API_VERSION",
     "ALLOCATIONS_V2_API_VERSION",
     "ALLOCATION_API_VERSIONS",
-    "AllocationReply",
     "CurrencyAllocation",
     "CurrencyReport",
     "EnforcementRule",
     "Environment",
     "PowerPlatform",
-    "allocation_reply",
-    "build_allocation_patch",
 ]

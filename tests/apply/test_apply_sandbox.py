@@ -212,7 +212,14 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_p
         for _ in range(40):
             proc = subprocess.Popen(args, cwd=REPO, env=env, stderr=subprocess.PIPE)
             if kills < 10:
-                time.sleep(rng.uniform(0.3, 1.6))
+                if kills % 2:  # every other kill waits for this worker's first settled operation, so that
+                    # on a loaded machine (slow start-ups) kills still land while operations are being sent
+                    floor, deadline = settled(run_dir), time.monotonic() + 30
+                    while settled(run_dir) <= floor and proc.poll() is None and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    time.sleep(rng.uniform(0.0, 0.6))
+                else:
+                    time.sleep(rng.uniform(0.3, 1.6))
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                     kills += 1

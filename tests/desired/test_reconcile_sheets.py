@@ -8,7 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from .conftest import read_csv, run, run_json, state, upn, write_csv, xlsx_rows
+from .conftest import run, run_json, state, upn, write_csv, xlsx_rows
 
 
 def _workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
@@ -132,31 +132,31 @@ def test_the_same_user_and_license_on_two_sheets_is_a_duplicate_naming_the_other
         (2, "skipped", "user-not-found"), (3, "skipped", "duplicate-row"), (4, "skipped", "conflicting-rows")]
 
 
-def test_a_membership_sheet_refuses_the_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Until reconcile takes memberships, a sheet of them is refused at file level, not skipped silently (it
-    used to be: a membership sheet alone was 'no drift', exit 0)."""
-    members = write_csv(workdir / "members.csv", [{"userPrincipalName": upn("adele.vance"),
-                                                   "Group": "Licensing - Microsoft 365 E3"}])
-    code, out, err = run(capsys, "reconcile", str(members))
-    assert (code, out) == (2, "")
-    assert err == (
-        f"error: {members}: The sheet holds group memberships (user-to-group rows): reconcile takes users' licenses "
-        "and add-on allocations only, so nothing was compared or applied. Apply memberships with 'license-batch "
-        "apply', and reconcile a sheet of licenses or add-ons (an export's layout).\nNothing was applied.\n")
+def test_a_sheet_of_a_kind_reconcile_does_not_take_refuses_the_file(workdir: Path) -> None:
+    """Every kind of sheet is reconciled today; a kind reconcile does not take would be refused at file level (exit
+    2, nothing compared or applied), never skipped silently, as membership sheets were before they were taken."""
+    from batch.desired.reconcile import RECONCILED_KINDS, refuse_other_kinds
+    from batch.errors import InputError
+    from batch.models import Kind
+    from batch.sheets import read_sheets
+
+    assert set(RECONCILED_KINDS) == set(Kind)
     path = _workbook(workdir / "mixed.xlsx", {
         "Licenses": [["userPrincipalName", "skuPartNumber"], [upn("adele.vance"), "POWER_BI_PRO"]],
         "Members": [["userPrincipalName", "Group"], [upn("adele.vance"), "Licensing - Microsoft 365 E3"]],
     })
-    code, out, err = run(capsys, "reconcile", str(path), "--scope", "all", "--apply")
-    assert (code, out) == (2, "")
-    assert err == (
-        f"error: {path}: The sheet 'Members' holds group memberships (user-to-group rows): reconcile takes users' "
-        "licenses and add-on allocations only, so nothing was compared or applied. Apply memberships with "
-        "'license-batch apply', and reconcile a sheet of licenses or add-ons (an export's layout); pick one with "
-        "--sheet NAME.\nNothing was applied.\n")
-    assert not list((workdir / "reports").glob("*/journal.sqlite"))
-    code, summary, _ = run_json(capsys, "reconcile", str(path), "--sheet", "Licenses")
-    assert code == 1  # --sheet: the licenses sheet alone
-    drift = read_csv(Path(str(summary["report"])).with_suffix(".csv"))
-    assert [(d["target"], d["license"]) for d in drift if d["kind"] == "missing"] == [
-        (upn("adele.vance"), "POWER_BI_PRO")]
+    sheets = read_sheets(path)
+    assert [s.kind for s in sheets] == [Kind.LICENSES, Kind.GROUPS]
+    refuse_other_kinds(sheets)  # taken
+    with pytest.raises(InputError) as e:
+        refuse_other_kinds(sheets, taken=(Kind.LICENSES, Kind.ADDONS))
+    assert str(e.value) == (
+        f"{path}: The sheet 'Members' holds group memberships (user-to-group rows): reconcile takes users' licenses "
+        "and add-on allocations only, so nothing was compared or applied. Apply memberships with 'license-batch "
+        "apply', and reconcile a sheet of licenses or add-ons (an export's layout); pick one with --sheet NAME.")
+    members = write_csv(workdir / "members.csv", [{"userPrincipalName": upn("adele.vance"),
+                                                   "Group": "Licensing - Microsoft 365 E3"}])
+    with pytest.raises(InputError) as e:
+        refuse_other_kinds(read_sheets(members), taken=(Kind.LICENSES,))
+    assert str(e.value).startswith(f"{members}: The sheet holds group memberships (user-to-group rows): reconcile "
+                                   "takes users' licenses only, so nothing was compared or applied.")

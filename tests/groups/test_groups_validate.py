@@ -202,3 +202,39 @@ def test_rule_row_of_a_license_sheet_by_department(workdir: Path, db: Db, capsys
     assert sorted(str(r["User"]) for r in results) == legal
     assert all("POWER_BI_PRO" in str(r["Licenses after"]) for r in results)
     assert summary["applied"] + summary["unchanged"] == len(legal) and code == 0
+
+
+def test_nested_groups_among_members_and_an_advanced_query_rule(
+    workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A group listed among a group's members is neither a user a rule reaches nor a member that makes a user's
+    add "already a member"; a rule on companyName (an advanced query in Graph) reaches its users."""
+    from batch.sandbox import add_member
+
+    legal = db.group_id("Legal Team")
+    legal_team = db.members(legal)
+    add_member(db.path, "Legal Team", "Marketing Team")
+    marketing_user = db.q("SELECT u.upn FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id=? "
+                          "ORDER BY m.n LIMIT 1", (db.group_id("Marketing Team"),))[0]["upn"]
+    legal_user = db.q("SELECT upn FROM users WHERE id IN (SELECT user_id FROM members WHERE group_id=?) "
+                      "ORDER BY n LIMIT 1", (legal,))[0]["upn"]
+    db.x("UPDATE users SET company_name='Fabrikam' WHERE upn_lower LIKE 'adele.vance%' OR upn_lower LIKE 'alex.w%'")
+    sheet = write_csv(workdir / "n.csv", ["User", "Group", "Action"], [
+        ["group=Legal Team", PA, "add"],
+        [marketing_user, "Legal Team", "add"],      # a member only through the nested group: a direct add is ready
+        [legal_user, "Legal Team", "add"],          # a direct member already
+        ["Company=Fabrikam", PA, "add"],
+    ])
+    db.set_seats("POWERAPPS_PER_USER", free=50)
+    code, summary, err = run(capsys, "validate", str(sheet), "--json")
+    assert code in (0, 1), err
+    lines = _lines(workdir / summary["report"])
+    reached = [x for x in lines if x[2].startswith("Row 2: reached by the rule 'group=Legal Team'")]
+    assert len(reached) == len(legal_team) > 0
+    assert reached[0][2].startswith(f"Row 2: reached by the rule 'group=Legal Team' ({len(legal_team)} users).")
+    rows = rows_of(workdir / summary["report"], "Rows")
+    by_user = {(str(r["User"]), str(r["Group"])): str(r["Status"]) for r in rows}
+    assert by_user[(marketing_user, "Legal Team")] == "ready"
+    assert by_user[(legal_user, "Legal Team")] == "unchanged"
+    company = [x for x in lines if x[2].startswith("Row 5: reached by the rule 'Company=Fabrikam' (2 users).")]
+    assert len(company) == 2

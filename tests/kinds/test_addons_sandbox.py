@@ -3,6 +3,7 @@ throttling on), both endpoint versions, a mixed workbook as one run, resume afte
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -21,6 +22,7 @@ import pytest
 from batch import jobs
 from batch.config import load_settings
 from batch.kinds.addons.checks import FINDINGS as ADDON_FINDINGS
+from batch.kinds.addons.plan import allocation_operation
 from batch.kinds.capacity import CAPACITY_FINDINGS
 from batch.models import Outcome, RequestStatus
 from batch.sandbox import SandboxConfig, SandboxServer, init_tenant, tenant_info
@@ -220,6 +222,63 @@ def test_a_locked_environment_fails_its_row_with_advice(server: SandboxServer, t
     assert ok.status is Outcome.APPLIED
     assert locked.status is Outcome.FAILED and locked.code == "TenantPoolLockedByPolicy"
     assert locked.fix.startswith("The environment's group policy locks the tenant pool")
+
+
+@pytest.mark.parametrize("version", ["2022-03-01-preview", "2024-10-01"])
+def test_refusals_on_either_endpoint_fail_their_rows_with_code_and_advice(
+        server: SandboxServer, db: Path, tmp_path: Path, version: str) -> None:
+    """The real write path (plan -> engine -> Tenant.send_powerplatform) on both endpoints: the tenant changes
+    between plan and apply (another admin takes the last app passes, an environment is deleted), one environment
+    is locked by its group's policy; each refused row fails with the service's code and our advice, the rest
+    applies, and a 2024-10-01 write leaves the enforcement rules of the entries it changes as they were."""
+    sheet = write_csv(tmp_path / "a.csv", ["Environment", "Add-on", "Amount"], [
+        ["Contoso Finance", "Copilot credits", "2500"],
+        ["Contoso Dev", "app passes", "5"],
+        ["Contoso Trial", "AI", "1000"],
+        ["Contoso Production", "Copilot credits", "11000"],
+    ])
+    before = allocations(server)
+    with jobs.open_session(settings_for(server, tmp_path, LICENSE_BATCH_ALLOCATIONS_API=version)) as s:
+        prepared = jobs.plan_file(s, sheet)
+        assert {o.url.split("?")[0].rsplit("/", 1)[-1] for o in prepared.plan.operations} == (
+            {"allocationsByEnvironment"} if version == "2024-10-01" else {"allocations"})
+        # another admin allocates the 5 free app passes to Contoso Sales EU (the same write, sent the same way) ...
+        envs = {e.display_name: e.id for e in prepared.validation.snapshot.environments.values()}
+        taken = {"AppPass": before["Contoso Sales EU"]["AppPass"] + 5}
+        other = allocation_operation(envs["Contoso Sales EU"], "Contoso Sales EU", {}, taken, (0,), version)
+
+        async def send() -> int:
+            with Tenant(settings_target(server)) as t:
+                try:
+                    return (await t.send_powerplatform(other.method, other.url, other.body)).status
+                finally:
+                    await t.aclose_writers()
+
+        assert asyncio.run(send()) == 200
+        # ... and Contoso Trial is deleted
+        con = sqlite3.connect(db)
+        with con:
+            for table in ("allocations", "allocation_rules", "environments"):
+                con.execute(f"DELETE FROM {table} WHERE {'id' if table == 'environments' else 'environment_id'} = ?",
+                            (envs["Contoso Trial"],))
+        con.close()
+        result = jobs.execute(s, prepared)
+    got = [(r.status, r.code) for r in result.rows]
+    assert got == [(Outcome.FAILED, "TenantPoolLockedByPolicy"), (Outcome.FAILED, "InsufficientCapacity"),
+                   (Outcome.FAILED, "EnvironmentNotFound"), (Outcome.APPLIED, "")]
+    locked, short, gone, _ok = result.rows
+    assert locked.fix.startswith("The environment's group policy locks the tenant pool")
+    assert short.message == ("Insufficient capacity for currency type 'AppPass': 5 requested, 0 available "
+                             "(50 purchased, 50 allocated to other environments).")
+    assert short.fix.startswith("Not enough of this add-on is left unallocated")
+    assert gone.fix == ("The environment no longer exists (deleted since the sheet was checked): correct the "
+                        "environment in the row.")
+    after = allocations(server)
+    assert after["Contoso Production"]["MCSMessages"] == 11_000
+    assert after["Contoso Finance"] == before["Contoso Finance"] and after["Contoso Dev"] == before["Contoso Dev"]
+    with Tenant(settings_target(server)) as t:
+        rules = t.powerplatform.allocation_details(envs["Contoso Production"])["MCSMessages"].enforcement_rules
+    assert [r.rule_type for r in rules] == ["Alert", "PayGo", "TenantPool"]  # seeded; the body sends none
 
 
 def test_apply_with_faults_and_power_platform_throttling(db: Path, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ Pure data and logic, no I/O except the small remembered-refusals store at the en
   assignments "for some time"; the reference page itself calls SharePoint Plan 1 + Plan 2 "not recommended".
 
 So: the families still listed without a later lifting are refused (:data:`REFUSED_FAMILIES`); Exchange and
-SharePoint packs stack and are only worth a warning when a pack adds nothing (:func:`redundant`); Audio
+SharePoint packs stack and are only worth a warning when a pack adds nothing (:func:`redundant` for a change,
+:func:`redundant_holdings` for what a user holds, as reconcile reports it); Audio
 Conferencing and Teams Phone need Teams or Skype for Business Online (:data:`DEPENDENCIES`). A refusal the tenant
 returns anyway is the truth: it is remembered per tenant (:func:`remember_refusal`) and predicted next time.
 
@@ -201,10 +202,13 @@ def _covers(plan: str, others: Iterable[Pack]) -> bool:
 def _fewest_covering(pack: Pack, others: Sequence[Pack]) -> tuple[Pack, ...]:
     """The packs that cover ``pack``'s plans, greedily fewest (the one covering most first), in result order."""
     todo, chosen = list(pack.plans), []
-    while todo:
+    while todo and others:
         best = max(others, key=lambda o: sum(_covers(p, [o]) for p in todo))
+        left = [p for p in todo if not _covers(p, [best])]
+        if len(left) == len(todo):
+            break  # nothing covers the rest (callers only ask for covered packs)
         chosen.append(best)
-        todo = [p for p in todo if not _covers(p, [best])]
+        todo = left
     return tuple(o for o in others if o in chosen)
 
 
@@ -229,6 +233,34 @@ def redundant(result: Sequence[Pack]) -> list[Redundancy]:
                   "unless it is kept on purpose."  # fmt: skip
         flagged.append(Redundancy(pack, covering, fix))
     return flagged
+
+
+def completeness(pack: Pack) -> tuple[int, str, str]:
+    """How much a pack's seat buys, for ordering: enabled plans, then part number and skuId (a stable tie-break)."""
+    return len(pack.plans), pack.name, pack.sku_id
+
+
+def redundant_holdings(held: Sequence[Pack]) -> list[Redundancy]:
+    """The packs of what a user holds NOW (no change involved: every pack counts, ``added`` is ignored) that add
+    no enabled plan the others do not give, by the same coverage as :func:`redundant` (tiers included).
+
+    Of packs that cover each other only one is named: packs are judged least complete first (fewest enabled
+    plans, then part number, then skuId; :func:`completeness`) and a pack named is out of the judgement of the
+    rest. Microsoft publishes no prices here, so "less complete" stands in for "cheaper": the seat named to free
+    is the one that buys fewer enabled plans (E3 next to E5, EMS E3 next to Microsoft 365 E3); two packs with the
+    same plans name the one whose part number sorts first, whatever order Graph lists them in. ``covered_by``
+    names the fewest packs the user keeps that give what the named one gives (empty for a pack whose every plan
+    is disabled)."""
+    order = sorted(held, key=completeness)
+    gone: set[str] = set()
+    for pack in order:
+        others = [o for o in held if o.sku_id != pack.sku_id and o.sku_id not in gone]
+        if others and all(_covers(p, others) for p in pack.plans):
+            gone.add(pack.sku_id)
+    kept = [o for o in held if o.sku_id not in gone]  # never empty: the last pack judged has no others left
+    return [Redundancy(pack, _fewest_covering(pack, kept),
+                       f"Remove {pack.name} from the user to free its seat, unless it is kept on purpose.")
+            for pack in order if pack.sku_id in gone]  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ remembered refusals

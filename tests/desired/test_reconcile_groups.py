@@ -1,0 +1,409 @@
+"""reconcile fixes group-licensing drift through membership: a license expected through a group is fixed by adding
+the user to the group (and arrives once Entra processed it), one a group gives unasked only with --prune (never
+when the group gives a wanted license too, never for a rule-based group), and the seats count."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch import jobs
+from batch.config import load_settings
+from batch.desired.reconcile import reconcile
+
+from .conftest import run, upn, write_csv, xlsx_rows
+
+E3 = "Licensing - Microsoft 365 E3"
+PA = "Licensing - Power Apps Premium"
+HEADERS = ["userPrincipalName", "skuPartNumber", "Held", "Groups"]
+
+
+@pytest.fixture
+def tenant(workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Tenant:
+    """The default sandbox, seeded (an export's first read), with Entra's group processing quick."""
+    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_GROUP_PROCESSING_SECONDS", "0.1")
+    assert run(capsys, "export", "users", "-o", str(workdir / "_seed.csv"))[0] == 0
+    return Tenant(workdir / "sandbox.db")
+
+
+class Tenant:
+    """The sandbox's state, read and shaped server-side (only while no command runs)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def q(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        con = sqlite3.connect(self.path)
+        con.row_factory = sqlite3.Row
+        try:
+            with con:
+                return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def gid(self, name: str) -> str:
+        return str(self.q("SELECT id FROM groups WHERE display_name=?", (name,))[0]["id"])
+
+    def uid(self, name: str) -> str:
+        return str(self.q("SELECT id FROM users WHERE upn_lower=?", (upn(name),))[0]["id"])
+
+    def sku(self, part: str) -> str:
+        return str(self.q("SELECT sku_id FROM skus WHERE part_number=?", (part,))[0]["sku_id"])
+
+    def add_group(self, name: str, parts: tuple[str, ...] = (), rule: str | None = None) -> str:
+        gid = str(uuid.uuid4())
+        n = self.q("SELECT MAX(n) AS n FROM groups")[0]["n"] + 1
+        lic = json.dumps([{"disabledPlans": [], "skuId": self.sku(p)} for p in parts])
+        self.q("INSERT INTO groups(n, id, display_name, description, mail_nickname, mail, mail_enabled, "
+               "security_enabled, group_types, created, licenses, processing_state, membership_rule) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               (n, gid, name, "", name.replace(" ", ""), None, 0, 1,
+                json.dumps(["DynamicMembership"] if rule else []), "2026-01-05T09:00:00Z", lic, None, rule))
+        return gid
+
+    def add_member(self, gid: str, uid: str) -> None:
+        n = self.q("SELECT COALESCE(MAX(n), 0) + 1 AS n FROM members WHERE group_id=?", (gid,))[0]["n"]
+        self.q("INSERT INTO members VALUES(?,?,?)", (gid, uid, n))
+
+    def members(self, gid: str) -> set[str]:
+        return {r["user_id"] for r in self.q("SELECT user_id FROM members WHERE group_id=?", (gid,))}
+
+    def states(self, name: str) -> list[tuple[str, str | None, str]]:
+        """(part number, group name or None, state) of every licenseAssignmentState of the user."""
+        parts = {r["sku_id"]: r["part_number"] for r in self.q("SELECT sku_id, part_number FROM skus")}
+        groups = {r["id"]: r["display_name"] for r in self.q("SELECT id, display_name FROM groups")}
+        lic = json.loads(self.q("SELECT licenses FROM users WHERE id=?", (self.uid(name),))[0]["licenses"])
+        return sorted((parts[s["skuId"]], groups.get(s["assignedByGroup"]), s["state"]) for s in lic)
+
+    def give_through(self, name: str, gid: str, part: str) -> None:
+        """Make the user a member of the group with the group's license Active on them (as Entra leaves it)."""
+        uid = self.uid(name)
+        self.add_member(gid, uid)
+        lic = json.loads(self.q("SELECT licenses FROM users WHERE id=?", (uid,))[0]["licenses"])
+        lic.append({"assignedByGroup": gid, "disabledPlans": [], "error": "None", "skuId": self.sku(part),
+                    "lastUpdatedDateTime": "2026-01-05T09:00:00Z", "state": "Active"})
+        self.q("UPDATE users SET licenses=? WHERE id=?", (json.dumps(lic), uid))
+        self.q("UPDATE skus SET consumed = consumed + 1 WHERE part_number=?", (part,))
+
+    def free(self, part: str) -> int:
+        r = self.q("SELECT enabled, consumed FROM skus WHERE part_number=?", (part,))[0]
+        return int(r["enabled"] - r["consumed"])
+
+    def set_free(self, part: str, free: int) -> None:
+        self.q("UPDATE skus SET enabled = consumed + ? WHERE part_number=?", (free, part))
+
+
+def only_run(workdir: Path) -> Path:
+    runs = [p for p in (workdir / "reports").iterdir() if (p / "results.xlsx").exists()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def drift_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("  ")]
+
+
+def test_group_missing_is_fixed_by_adding_the_user_and_the_license_arrives(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    e3_free = tenant.free("SPE_E3")
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": ""},
+        {"userPrincipalName": upn("henrietta.mueller"), "skuPartNumber": "POWERAPPS_PER_USER", "Held": "group",
+         "Groups": f"{PA} (Active)"},
+        {"userPrincipalName": upn("henrietta.mueller"), "skuPartNumber": "Microsoft_Teams_EEA_New", "Held": "direct",
+         "Groups": ""},
+    ])
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 0, err
+    run_dir = only_run(workdir)
+    assert err.splitlines()[1:7] == [
+        f"Drift (scope users): group-missing 2. Report: reports/{run_dir.name}/drift.xlsx",
+        f"  group-missing     row 2: {upn('pradeep.gupta')} should hold SPE_E3 through a group, and no group gives "
+        f"it: add to '{E3}' (the Groups cell is empty: the only group of the tenant that gives SPE_E3)  [--apply "
+        "(group membership)]",
+        f"  group-missing     row 3: {upn('henrietta.mueller')} should hold POWERAPPS_PER_USER through a group, and "
+        f"no group gives it: add to '{PA}'  [--apply (group membership)]",
+        "Capacity if the drift is fixed:",
+        f"  SPE_E3: takes 1, frees 0, {e3_free - 1} free afterwards",
+        "  POWERAPPS_PER_USER: takes 1, frees 0, 0 free afterwards",
+    ]
+    assert "group processing: 2/2 members processed by Entra" in err
+    assert "3 rows - 2 applied, 1 unchanged, 0 skipped, 0 failed, 0 not run" in err
+    assert tenant.uid("pradeep.gupta") in tenant.members(tenant.gid(E3))
+    assert tenant.states("pradeep.gupta") == [("SPE_E3", E3, "Active")]
+    assert ("POWERAPPS_PER_USER", PA, "Active") in tenant.states("henrietta.mueller")
+    assert tenant.free("SPE_E3") == e3_free - 1
+    rows = xlsx_rows(run_dir / "results.xlsx", "Results")
+    assert [(r["Status"], r["Action"], r["Licenses before"], r["Licenses after"]) for r in rows[:2]] == [
+        ("applied", f"add to group {E3}", None, "SPE_E3"),
+        ("applied", f"add to group {PA}", "Microsoft_Teams_EEA_New",
+         "Microsoft_Teams_EEA_New, POWERAPPS_PER_USER"),
+    ]
+    code, _, err = run(capsys, "reconcile", str(path))
+    assert code == 0, err  # fixed: no drift left
+
+
+def test_a_membership_fix_that_entra_refuses_reads_back_as_failed(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seats taken between the reconcile and its apply: the write succeeds, Entra leaves the license in Error and
+    the row says so with Entra's error and the fix."""
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "POWERAPPS_PER_USER", "Held": "group",
+         "Groups": PA},
+    ])
+    with jobs.open_session(load_settings()) as s:
+        rec = reconcile(s, path)
+        assert [op.key for op in rec.operations] == [f"{tenant.gid(PA)}/addMembers/0"]
+        tenant.set_free("POWERAPPS_PER_USER", 0)  # another admin took the last seat meanwhile
+        result = jobs.execute(s, rec.prepared, processing_wait_s=20)
+    (row,) = result.rows
+    assert (row.status.value, row.code) == ("failed", "CountViolation")
+    assert row.message == (f"Added to '{PA}', but its license POWERAPPS_PER_USER is in state Error (CountViolation): "
+                           "no seat of POWERAPPS_PER_USER was left when Entra processed the group. The user has no "
+                           "POWERAPPS_PER_USER from the group.")
+    assert tenant.states("pradeep.gupta") == [("POWERAPPS_PER_USER", PA, "Error")]
+    # reconciled again: the user is a member and the group's license is in Error: no write helps, the fix is said
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 1, err
+    assert drift_lines(err)[0] == (
+        f"  group-missing     row 2: {upn('pradeep.gupta')} should hold POWERAPPS_PER_USER through a group: they are "
+        f"a member of '{PA}', but its POWERAPPS_PER_USER is in state Error for them (CountViolation): no seat of "
+        "POWERAPPS_PER_USER was left when Entra processed the group  [Buy or free POWERAPPS_PER_USER seats; Entra "
+        "retries the group's members on its own (or reprocess the group), then reconcile again.]")
+    assert err.splitlines()[-1] == "Nothing to apply. (Removals need --prune.)"
+
+
+def test_group_unexpected_is_removed_only_with_prune_and_a_group_giving_a_wanted_license_is_left_alone(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = "Licensing - E3 and Audio"
+    tenant.add_group(both, ("SPE_E3", "MCOMEETADV"))
+    members = write_csv(workdir / "join.csv", [{"User": upn("pradeep.gupta"), "Group": both}])
+    assert run(capsys, "apply", str(members))[0] == 0  # pradeep gets E3 and Audio Conferencing through it
+    assert tenant.states("pradeep.gupta") == [("MCOMEETADV", both, "Active"), ("SPE_E3", both, "Active")]
+    e3_free = tenant.free("SPE_E3")
+    path = write_csv(workdir / "want.csv", [
+        # pradeep: Audio Conferencing through the group, E3 not wanted; nestor: Power BI, E3 (his group's) not wanted
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "MCOMEETADV", "Held": "group", "Groups": both},
+        {"userPrincipalName": upn("nestor.wilke"), "skuPartNumber": "POWER_BI_PRO", "Held": "direct", "Groups": ""},
+    ])
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 0, err
+    unexpected = [line for line in err.splitlines() if line.startswith("  group-unexpected")]
+    assert unexpected == [
+        f"  group-unexpected  {upn('pradeep.gupta')} holds SPE_E3 through group '{both}'; the sheet does not ask for "
+        f"it; left alone: '{both}' also gives MCOMEETADV, which the sheet asks this user to hold through a group  "
+        f"[ask for SPE_E3 in the sheet, or give the other license another way than '{both}']",
+        f"  group-unexpected  {upn('nestor.wilke')} holds SPE_E3 through group '{E3}'; the sheet does not ask for it  "
+        f"[run with --apply --prune to remove the user from '{E3}']",
+    ]
+    assert f"  SPE_E3: takes 0, frees 0, {e3_free} free afterwards (--prune would free 1 more)" in err.splitlines()
+    assert tenant.uid("nestor.wilke") in tenant.members(tenant.gid(E3))  # without --prune: left in the group
+    earlier = set((workdir / "reports").iterdir())
+    code, _, err = run(capsys, "reconcile", str(path), "--apply", "--prune")
+    assert code == 0, err
+    (run_dir,) = set((workdir / "reports").iterdir()) - earlier
+    assert (f"  group-unexpected  {upn('nestor.wilke')} holds SPE_E3 through group '{E3}'; the sheet does not ask for "
+            f"it: remove from '{E3}'  [--apply --prune (group membership)]") in err.splitlines()
+    assert f"  SPE_E3: takes 0, frees 1, {e3_free + 1} free afterwards" in err.splitlines()
+    assert "group processing: 1/1 members processed by Entra" in err
+    assert tenant.uid("nestor.wilke") not in tenant.members(tenant.gid(E3))
+    assert tenant.states("nestor.wilke") == [("POWER_BI_PRO", None, "Active")]
+    assert tenant.uid("pradeep.gupta") in tenant.members(tenant.gid(both))  # the conflict: left alone
+    assert tenant.free("SPE_E3") == e3_free + 1
+    rows = xlsx_rows(run_dir / "results.xlsx", "Results")
+    nestor = [r for r in rows if r["userPrincipalName"] == upn("nestor.wilke") and r["skuPartNumber"] == "SPE_E3"]
+    assert [(r["Row"], r["Status"], r["Action"], r["Licenses before"], r["Licenses after"]) for r in nestor] == [
+        (5, "applied", f"remove from group {E3}", "SPE_E3, POWER_BI_PRO", "POWER_BI_PRO")]
+
+
+def test_what_no_membership_write_can_fix_stays_advice(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule-based group (to join or to leave), two groups giving the license and no group named, groups that
+    do not exist or do not give the license: advice with the fix, nothing sent, even with --prune."""
+    tenant.add_group("Licensing - Power BI (rule)", ("POWER_BI_PRO",), rule='(user.department -eq "Legal")')
+    tenant.add_group("Licensing - E3 (contractors)", ("SPE_E3",))
+    audio = tenant.add_group("Licensing - Audio (rule)", ("MCOMEETADV",), rule='(user.department -eq "Legal")')
+    tenant.give_through("joni.sherman", audio, "MCOMEETADV")
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("megan.bowen"), "skuPartNumber": "POWER_BI_PRO", "Held": "group",
+         "Groups": "Licensing - Power BI (rule) (Active)"},
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": ""},
+        {"userPrincipalName": upn("megan.bowen"), "skuPartNumber": "MCOMEETADV", "Held": "group",
+         "Groups": "No Such Group; Licensing - Copilot (Active)"},
+        {"userPrincipalName": upn("joni.sherman"), "skuPartNumber": "POWER_BI_PRO", "Held": "direct", "Groups": ""},
+    ])
+    code, _, err = run(capsys, "reconcile", str(path), "--apply", "--prune")
+    assert code == 1, err
+    assert drift_lines(err) == [
+        f"  group-missing     row 2: {upn('megan.bowen')} should hold POWER_BI_PRO through a group, and no group "
+        "gives it: 'Licensing - Power BI (rule)' has rule-based membership ((user.department -eq \"Legal\"))  [change "
+        "the group's rule or the user's attributes so the rule includes them]",
+        f"  group-missing     row 3: {upn('pradeep.gupta')} should hold SPE_E3 through a group, and no group gives "
+        f"it; 2 groups give SPE_E3 ('Licensing - E3 (contractors)', '{E3}')  [name the group that gives SPE_E3 in the "
+        "Groups column]",
+        f"  group-missing     row 4: {upn('megan.bowen')} should hold MCOMEETADV through a group, and no group gives "
+        "it (no group 'No Such Group' in the tenant; 'Licensing - Copilot' does not give MCOMEETADV)  [name the "
+        "group that gives MCOMEETADV in the Groups column]",
+        f"  group-unexpected  {upn('joni.sherman')} holds MCOMEETADV through group 'Licensing - Audio (rule)'; the "
+        "sheet does not ask for it; 'Licensing - Audio (rule)' has rule-based membership ((user.department -eq "
+        "\"Legal\"))  [change the group's rule or the user's attributes so the rule excludes them]",
+    ]
+    assert err.splitlines()[-1] == "Nothing to apply."
+    assert tenant.uid("joni.sherman") in tenant.members(audio)
+    assert tenant.states("pradeep.gupta") == [] and tenant.states("megan.bowen") == []
+
+
+def test_membership_seats_count_and_a_shortfall_refuses_the_fix(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert tenant.free("POWERAPPS_PER_USER") == 1
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn(u), "skuPartNumber": "POWERAPPS_PER_USER", "Held": "group", "Groups": PA}
+        for u in ("pradeep.gupta", "joni.sherman")
+    ] + [{"userPrincipalName": upn("joni.sherman"), "skuPartNumber": "POWER_BI_PRO", "Held": "direct", "Groups": ""}])
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 1, err
+    assert err.splitlines()[-4:] == [
+        "Capacity if the drift is fixed:",
+        "  POWERAPPS_PER_USER: takes 2, frees 0, -1 free afterwards: short by 1",
+        "Nothing was applied: fixing the drift needs more seats than the tenant has free.",
+        "POWERAPPS_PER_USER: takes 2, frees 0, -1 free afterwards: short by 1",
+    ]
+    assert tenant.members(tenant.gid(PA)).isdisjoint({tenant.uid("pradeep.gupta"), tenant.uid("joni.sherman")})
+
+
+def test_a_membership_sheet_is_desired_state_both_ways(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Missing members are added with --apply; a remove row and members of the scope the sheet leaves out only go
+    with --prune; unknown users and groups are row errors naming row and column."""
+    px = tenant.add_group("Project X")
+    for name in ("adele.vance", "isaiah.langer", "lidia.holloway"):
+        tenant.add_member(px, tenant.uid(name))
+    pa_free = tenant.free("POWERAPPS_PER_USER")
+    path = write_csv(workdir / "members.csv", [
+        {"User": upn("adele.vance"), "Group": "Project X", "Action": "add"},
+        {"User": upn("pradeep.gupta"), "Group": "Project X", "Action": ""},
+        {"User": upn("johanna.lorenz"), "Group": PA, "Action": "remove"},
+        {"User": upn("nobody"), "Group": "Project X", "Action": ""},
+        {"User": upn("pradeep.gupta"), "Group": "No Such Group", "Action": ""},
+    ])
+    code, _, err = run(capsys, "reconcile", str(path), "--scope", "group=Project X", "--apply")
+    assert code == 1, err
+    assert drift_lines(err)[:7] == [
+        f"  member-missing    row 3: {upn('pradeep.gupta')} should be a member of 'Project X' and is not  [--apply]",
+        f"  member-extra      row 4: {upn('johanna.lorenz')} should not be a member of '{PA}' (row 4 says remove)  "
+        f"[run with --apply --prune to remove the user from '{PA}']",
+        f"  member-extra      {upn('isaiah.langer')} is a member of 'Project X'; the sheet does not list them for it  "
+        "[run with --apply --prune to remove the user from 'Project X']",
+        f"  member-extra      {upn('lidia.holloway')} is a member of 'Project X'; the sheet does not list them for it  "
+        "[run with --apply --prune to remove the user from 'Project X']",
+        f"  row-error         row 5: No user '{upn('nobody')}' in the tenant. (column User)  [Check the spelling, or "
+        "create the user before adding them to the group.]",
+        "  row-error         row 6: Row 6: no group 'No Such Group' in the tenant (column Group).  [Check the group's "
+        "display name, or give its object id.]",
+        f"  POWERAPPS_PER_USER: takes 0, frees 0, {pa_free} free afterwards (--prune would free 1 more)",
+    ]
+    assert tenant.members(px) == {tenant.uid(n) for n in ("adele.vance", "isaiah.langer", "lidia.holloway",
+                                                          "pradeep.gupta")}
+    earlier = set((workdir / "reports").iterdir())
+    code, _, err = run(capsys, "reconcile", str(path), "--scope", "group=Project X", "--apply", "--prune")
+    assert code == 1, err  # the two rows in error
+    (run_dir,) = set((workdir / "reports").iterdir()) - earlier
+    assert "group processing: 3/3 members processed by Entra" in err
+    assert tenant.members(px) == {tenant.uid("adele.vance"), tenant.uid("pradeep.gupta")}
+    assert tenant.uid("johanna.lorenz") not in tenant.members(tenant.gid(PA))
+    assert tenant.states("johanna.lorenz") == [("SPE_E3", None, "Active")]
+    assert tenant.free("POWERAPPS_PER_USER") == pa_free + 1
+    rows = xlsx_rows(run_dir / "results.xlsx", "Results")
+    got = [(r["Row"], r["User"], r["Status"], r["Action (result)"], r["Error code"], r["Licenses after"]) for r in rows]
+    assert got == [
+        (2, upn("adele.vance"), "unchanged", "add to group Project X", "group-no-license", "SPE_E3"),
+        (3, upn("pradeep.gupta"), "unchanged", "add to group Project X", "group-no-license", None),  # added before
+        (4, upn("johanna.lorenz"), "applied", f"remove from group {PA}", None, "SPE_E3"),
+        (5, upn("nobody"), "skipped", "add to group Project X", "user-not-found", None),
+        (6, upn("pradeep.gupta"), "skipped", "add to group No Such Group", "group-unknown", None),
+        (7, upn("isaiah.langer"), "applied", "remove from group Project X", None, "SPE_E3"),
+        (8, upn("lidia.holloway"), "applied", "remove from group Project X", None, "SPE_E3, MCOMEETADV"),
+    ]
+    assert rows[2]["Drift"] == (f"member-extra: {upn('johanna.lorenz')} should not be a member of '{PA}' (row 4 says "
+                                "remove)")
+
+
+def test_membership_writes_from_license_rows_and_membership_sheets_merge_per_group(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One run of 20-member writes per group whatever asked (keys do not collide), a seat counted once per user,
+    and a membership row that keeps a user in a group calls off the removal the license rows would make."""
+    import openpyxl
+
+    tenant.set_free("SPE_E3", 100)
+    e3, e3_sku, teams = tenant.gid(E3), tenant.sku("SPE_E3"), tenant.sku("Microsoft_Teams_EEA_New")
+    others = [r["upn"] for r in tenant.q(  # users E3 can go to (Teams EEA's Skype plan conflicts with E3's)
+        "SELECT upn FROM users WHERE account_enabled=1 AND user_type='Member' AND usage_location IS NOT NULL "
+        "AND licenses NOT LIKE ? AND licenses NOT LIKE ? AND upn_lower NOT LIKE 'pradeep%' ORDER BY n",
+        (f"%{e3_sku}%", f"%{teams}%"))][:24]
+    wb = openpyxl.Workbook()
+    lic = wb.active
+    assert lic is not None
+    lic.title = "Licenses"
+    for row in (HEADERS, [upn("pradeep.gupta"), "SPE_E3", "group", ""], [upn("nestor.wilke"), "POWER_BI_PRO",
+                                                                          "direct", ""]):
+        lic.append(row)
+    mem = wb.create_sheet("Members")
+    for row in (["User", "Group"], [upn("pradeep.gupta"), E3], [upn("nestor.wilke"), E3], *[[u, E3] for u in others]):
+        mem.append(row)
+    path = workdir / "both.xlsx"
+    wb.save(path)
+    with jobs.open_session(load_settings()) as s:
+        rec = reconcile(s, path, prune=True)
+        ops = rec.operations
+        plan = rec.plan
+    adds = [op for op in ops if op.kind.value == "addMembers"]
+    assert [op.key for op in adds] == [f"{e3}/addMembers/0", f"{e3}/addMembers/1"]
+    bound = [ref.rsplit("/", 1)[-1] for op in adds for ref in op.body["members@odata.bind"]]
+    assert len(bound) == len(set(bound)) == 25 and bound[0] == tenant.uid("pradeep.gupta")
+    # row indexes: the licenses sheet 0-1, nestor's E3 (below it) 2, the membership sheet 3 (pradeep), 4 (nestor), ...
+    assert adds[0].rows == (0, 3, *range(5, 24))  # pradeep's license row and membership row: one write
+    assert adds[1].rows == tuple(range(24, 29))
+    assert not [op for op in ops if op.kind.value == "removeMember"]  # nestor stays: the membership sheet keeps him
+    assert [op.kind.value for op in ops] == ["assignLicense", "addMembers", "addMembers"]  # nestor's Power BI
+    (e3_line,) = [c for c in rec.capacity if c.part_number == "SPE_E3"]
+    assert (e3_line.needed, e3_line.freed) == (25, 0)
+    nestor = rec.drift[rec.drift["target"] == upn("nestor.wilke")]
+    assert nestor[["kind", "fix", "applied"]].values.tolist() == [
+        ["missing", "--apply", True],
+        ["group-unexpected", "resolve the conflict between the sheets", False],
+    ]
+    assert nestor["detail"].tolist()[1] == (
+        f"{upn('nestor.wilke')} holds SPE_E3 through group '{E3}'; the sheet does not ask for it; left alone: the "
+        f"membership sheet keeps {upn('nestor.wilke')} in '{E3}' (row 3)")
+    kinds = {c.request.row: (type(c).__name__, str(c.status)) for c in plan.validation.requests}
+    assert [kinds[i] for i in (0, 1, 2, 3, 4)] == [
+        ("CheckedGroup", "ready"), ("CheckedRequest", "ready"), ("CheckedGroup", "unchanged"),
+        ("CheckedGroup", "ready"), ("CheckedGroup", "unchanged")]  # nestor: a member already
+    assert sorted(rec.drift["kind"].value_counts().items()) == [
+        ("group-missing", 1), ("group-unexpected", 1), ("member-missing", 25), ("missing", 1)]
+
+
+def test_a_membership_fix_entra_has_not_processed_yet_says_pending(
+    workdir: Path, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LICENSE_BATCH_SANDBOX_GROUP_PROCESSING_SECONDS", "3600")
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": E3}])
+    with jobs.open_session(load_settings()) as s:
+        result = jobs.execute(s, reconcile(s, path).prepared, processing_wait_s=0)
+    (row,) = result.rows
+    assert (row.status.value, row.code) == ("applied", "group-processing-pending")
+    assert row.message == f"Added to '{E3}'; Entra has not processed SPE_E3 for this user yet."
+    assert row.fix == f"Run 'license-batch status {result.run_id}' later to read the outcome."
