@@ -95,20 +95,28 @@ def child_reconcile(graph_url: str, pp_url: str, sheet: Path) -> dict[str, Any]:
 
 def desired_from_export(export: Path, out: Path) -> int:
     """The export with 1 % of rows edited (every 100th: every third of those loses its row (extra), gets a
-    plan disabled, or a new usage location)."""
+    plan disabled, or a new usage location). A user's rows are consecutive in an export: a location edit is
+    made on a user's first row and carried to the user's other rows (one user, one location: no
+    ``conflicting-rows`` errors)."""
     n = 0
+    prev_user, moved = "", ("", "")  # (user, new location) of the user whose location is being edited
     with export.open(encoding="utf-8-sig", newline="") as f, out.open("w", encoding="utf-8", newline="") as g:
         r, w = csv.reader(f), csv.writer(g)
         w.writerow(next(r))
         for i, row in enumerate(r):
-            if i % 100 == 0 and row[5] == "direct":
+            first = row[0] != prev_user
+            prev_user = row[0]
+            if row[0] == moved[0]:
+                row[3] = moved[1]
+            elif i % 100 == 0 and row[5] == "direct":
                 k = (i // 100) % 3
                 if k == 0:
                     continue
                 if k == 1 and row[1] in ("SPE_E3", "SPE_E5"):
                     row[2] = "; ".join(p for p in (row[2], "SWAY") if p and "SWAY" not in row[2]) or row[2]
-                elif row[3]:
+                elif row[3] and first:
                     row[3] = "FR" if row[3] != "FR" else "DE"
+                    moved = (row[0], row[3])
             w.writerow(row)
             n += 1
     return n
