@@ -11,7 +11,8 @@ group's members (the groups kind and ``--via-group`` do), else from ``snapshot.m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -144,6 +145,35 @@ def expected_after(prior: Mapping[str, Any], ops: Iterable[Operation]) -> dict[s
             for sid, plans in op.add:
                 direct[sid] = sorted(plans)
     return {"usageLocation": loc, "direct": dict(sorted(direct.items()))}
+
+
+def states_the_run_may_have_left(prior: Mapping[str, Any], ops: Sequence[Operation], unsure: Collection[str]
+                                 ) -> list[dict[str, Any]]:
+    """Every state ``ops`` (in the order sent) may have left a target in: each operation whose outcome the run
+    never learnt (its key in ``unsure``: sent or unknown, a crash mid-run) either took effect or did not, the
+    others did. Distinct states only (a user's few operations, a membership pair's one or two)."""
+    states: dict[str, dict[str, Any]] = {}
+    start = expected_after(prior, ())
+    states[json.dumps(start, sort_keys=True)] = start
+    for op in ops:
+        applied = [expected_after(s, (op,)) for s in states.values()]
+        if op.key not in unsure:
+            states = {}
+        for s in applied:
+            states.setdefault(json.dumps(s, sort_keys=True), s)
+    return list(states.values())
+
+
+def left_by_the_run(prior: Mapping[str, Any], ops: Sequence[Operation], unsure: Collection[str],
+                    now: Mapping[str, Any] | None, same: Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+                    ) -> dict[str, Any] | None:
+    """The state the run left the target in, when ``now`` is one the run may have left it in (``same`` compares
+    two states); None when it is none of them: someone else changed the target since the run (or it is gone).
+    The one rule rollback uses for users, environments and group memberships alike: an unsure write whose target
+    is as if it had not been sent simply did not take effect, a sure one never counts as not taken."""
+    if now is None:
+        return None
+    return next((s for s in states_the_run_may_have_left(prior, ops, unsure) if same(now, s)), None)
 
 
 def same_user_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
