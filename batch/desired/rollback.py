@@ -20,6 +20,7 @@ applies and reports it, and ``resume`` finishes it), so a rollback can also be r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +155,7 @@ def plan_rollback(session: Session, run_id: str) -> Rollback:
         touched = changed[(str(Api.POWERPLATFORM), eid)]
         currencies = sorted(set(expected_after(before, touched)["allocations"]) | set(before["allocations"]))
         now = {"allocations": snapshot.allocations.get(eid, {})}
-        left = left_by_the_run(before, touched, unsure, now, lambda a, b: same_allocations(a, b, currencies))
+        left = left_by_the_run(before, touched, unsure, now, partial(same_allocations, currencies=currencies))
         restore = ", ".join(f"{c} {now['allocations'].get(c, 0)} -> {before['allocations'].get(c, 0)}"
                             for c in currencies if now["allocations"].get(c, 0) != before["allocations"].get(c, 0))
         env_rows.append(InputRow(row, len(env_rows) + 2, (name, restore, run_id)))

@@ -72,14 +72,21 @@ def unknown_memberships(plan: Plan) -> dict[str, set[str]]:
 def read_prior_memberships(tenant: Any, plan: Plan) -> None:
     """Before a run is journalled: read the membership the snapshot lacks of the users its membership operations
     name (a plan whose groups were not read, e.g. by another planner) into ``snapshot.memberships``."""
-    todo = unknown_memberships(plan)
+    read_missing_memberships(tenant, plan.validation.snapshot, unknown_memberships(plan))
+
+
+def read_missing_memberships(tenant: Any, snapshot: TenantSnapshot, wanted: Mapping[str, Iterable[str]]) -> None:
+    """Read into ``snapshot.memberships`` whether each user of ``wanted`` (group id -> user ids) is a direct
+    member of the group, where the snapshot does not know it yet."""
+    todo = {gid: {u for u in users if was_member(snapshot, gid, u) is None} for gid, users in wanted.items()}
+    todo = {gid: users for gid, users in todo.items() if users}
     graph = getattr(tenant, "graph", None)
     if not todo or graph is None:
         return
     from ..kinds.groups.membership import read_memberships
 
     for gid, now in read_memberships(graph, todo).items():
-        plan.validation.snapshot.memberships.setdefault(gid, {}).update(now)
+        snapshot.memberships.setdefault(gid, {}).update(now)
 
 
 def prior_states(plan: Plan) -> list[tuple[str, str, dict[str, Any]]]:
@@ -110,8 +117,15 @@ def states_of(ops: Iterable[Operation], snapshot: TenantSnapshot) -> list[tuple[
     return [(a, t, s) for (a, t), s in out.items()]
 
 
-def state_of(api: str, target_id: str, snapshot: TenantSnapshot) -> dict[str, Any] | None:
-    """A target's state in a snapshot (None: a user the snapshot does not hold)."""
+def state_of(api: str, target_id: str, snapshot: TenantSnapshot, like: Mapping[str, Any] | None = None
+             ) -> dict[str, Any] | None:
+    """A target's state in a snapshot (None: a user the snapshot does not hold). ``like``: the target's state
+    as recorded earlier; a group's (``{"members": ...}``) says whose membership is wanted: the same users' now
+    (:func:`read_missing_memberships` first; a membership the snapshot still does not know counts as unchanged)."""
+    if like is not None and "members" in like:
+        was = like["members"]
+        now = {uid: was_member(snapshot, target_id, uid) for uid in was}
+        return {"members": {uid: bool(was[uid]) if m is None else m for uid, m in now.items()}}
     if api == str(Api.GRAPH):
         u = snapshot.users.get(target_id)
         return user_state(u) if u is not None else None

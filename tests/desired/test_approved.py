@@ -83,3 +83,35 @@ def test_an_edited_input_or_plan_file_is_refused(workdir: Path, capsys: pytest.C
     path.write_text(json.dumps(doc))
     code, _, err = run(capsys, "apply", "--plan", str(path))
     assert code == 2 and "The plan file was edited after it was made." in err
+
+
+def test_a_plan_of_memberships_is_refused_when_a_membership_changed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A membership plan records, per group, whether each user it names was a member; applying re-reads those
+    users' membership and lists each one that changed."""
+    sales = "Sales Team"
+    (workdir / "members.csv").write_text(f"userPrincipalName,Group,Action\n{upn('lidia.holloway')},{sales},add\n"
+                                         f"{upn('diego.siciliani')},{sales},add\n{upn('isaiah.langer')},{sales},remove\n")
+    code, _, err = run(capsys, "plan", "members.csv", "--out", "approved.json")
+    assert code == 0, err
+    doc = json.loads((workdir / "approved.json").read_text())
+    ((tkey, was),) = doc["targets"].items()
+    assert sorted(was["members"].values()) == [False, False, True]
+    # meanwhile someone adds diego to the group and removes isaiah from it
+    (workdir / "other.csv").write_text(f"userPrincipalName,Group,Action\n{upn('diego.siciliani')},{sales},add\n"
+                                       f"{upn('isaiah.langer')},{sales},remove\n")
+    code, _, err = run(capsys, "apply", "other.csv")
+    assert code == 0, err
+    code, _, err = run(capsys, "apply", "--plan", "approved.json")
+    assert code == 2, err
+    assert "The approved plan is stale: 3 difference(s); nothing was applied." in err
+    lines = err.splitlines()
+    assert (f"  - {sales} changed since the plan was made: {upn('diego.siciliani')} is now a member of '{sales}'; "
+            f"{upn('isaiah.langer')} is no longer a member of '{sales}'") in lines
+    assert f"  - {sales}: removeMember is no longer needed or possible" in lines
+    (add,) = [o for o in doc["operations"] if o["kind"] == "addMembers"]
+    lidia_only = {"members@odata.bind": add["body"]["members@odata.bind"][:1]}
+    assert (f"  - {sales}: addMembers would now send {json.dumps(lidia_only)} instead of "
+            f"{json.dumps(add['body'])}") in lines
+    assert not list((workdir / "reports").glob("*/journal.sqlite"))[1:]  # only other.csv's run
