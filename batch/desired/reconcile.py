@@ -342,8 +342,8 @@ class Builder:
     def extra_row(self, home: Sheet, cells: Sequence[str]) -> InputRow:
         """A row of drift outside the sheets, below ``home`` (numbered after its last row, or the rows already
         added below it); its index follows every row placed so far."""
-        _sheet, last = self._last_number.get(id(home), (home, max((r.number for r in home.rows),
-                                                                  default=home.header_row)))
+        held = self._last_number.get(id(home))  # (not .get's default: that would scan the sheet every time)
+        last = held[1] if held is not None else max((r.number for r in home.rows), default=home.header_row)
         row = InputRow(self._next_row, last + 1, tuple(cells))
         self._last_number[id(home)] = (home, last + 1)
         self._next_row += 1
