@@ -14,7 +14,8 @@ from batch.sandbox import SandboxServer, init_tenant
 def test_a_quoted_boolean_is_refused(tmp_path: Path) -> None:
     init_tenant(tmp_path / "s.db", users=60, seed=5)
     with SandboxServer(tmp_path / "s.db") as sb, httpx.Client(headers=sb.auth_headers) as c:
-        ok = c.get(f"{sb.graph_url}/users", params={"$filter": "accountEnabled eq false", "$select": "id,accountEnabled"})
+        ok = c.get(f"{sb.graph_url}/users",
+                   params={"$filter": "accountEnabled eq false", "$select": "id,accountEnabled"})
         assert ok.status_code == 200
         assert ok.json()["value"] and all(u["accountEnabled"] is False for u in ok.json()["value"])
         for flt, left, right in (("accountEnabled eq 'false'", "Edm.Boolean", "Edm.String"),
