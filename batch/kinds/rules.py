@@ -68,7 +68,8 @@ RULE_FINDINGS: dict[str, tuple[Severity, str]] = {
     "rule-no-users": (Severity.WARNING, "The row's rule reaches no user."),
     "rule-group-unknown": (Severity.ERROR, "The rule's group=... names no group."),
     "rule-group-ambiguous": (Severity.ERROR, "The rule's group=... names several groups."),
-    "rule-unsupported": (Severity.ERROR, "Graph could not resolve the rule."),
+    "rule-unsupported": (Severity.ERROR, "The rule cannot be resolved: a value its attribute does not take, or "
+                                         "Graph refused the filter."),
 }
 
 
