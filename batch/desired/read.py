@@ -1,5 +1,6 @@
 """Streaming reads for export and reconcile: every user (of the scope) a page at a time, groups by name, a
-group's members at any depth of nesting. Plain JSON (orjson), never one request per user.
+group's members at any depth of nesting (``kinds.groups.read.group_users``, which rule rows' ``group=`` reads too).
+Plain JSON (orjson), never one request per user.
 
 Pages are read one after the other (the nextLink chain is sequential): a background thread fetching the next
 page while this one is written was measured slower (GIL contention), so there is none.
@@ -7,17 +8,15 @@ page while this one is written was measured slower (GIL contention), so there is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-import orjson
-
-from ..errors import ConfigError, ServiceError
+from ..errors import ConfigError
+from ..kinds.groups.read import group_member_ids as group_member_ids  # reconcile and export read it from here
+from ..kinds.groups.read import one_group, pages
 from ..tenant.graph import MAX_PAGE_SIZE, USER_SELECT, Graph
-from ..tenant.http import odata_literal
-from ..tenant.user_filters import ADVANCED_HEADERS, NAMES, Condition, attribute, make, users_query
+from ..tenant.user_filters import NAMES, Condition, attribute, make, users_query
 
 #: The user properties export and reconcile read (the snapshot's, and department).
 SELECT = USER_SELECT + ",department"
@@ -64,53 +63,10 @@ class Scope:
         return self.kind if not self.value else f"{self.kind}={self.value}"
 
 
-def _get(graph: Graph, url: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-    resp = graph.http.request("GET", url, headers=headers)
-    body = orjson.loads(resp.content)
-    return body if isinstance(body, dict) else {}
-
-
-def _pages(graph: Graph, first: str, headers: Mapping[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Every page from ``first`` on (``headers`` go with each: an advanced query's nextLink needs them too)."""
-    url: str | None = first
-    seen: set[str] = set()
-    while url:
-        body = _get(graph, url, headers)
-        yield [u for u in body.get("value") or () if isinstance(u, dict)]
-        nxt = body.get("@odata.nextLink")
-        if nxt is not None and (nxt in seen or nxt == url):
-            raise ServiceError("The listing returned the same next page twice.")
-        if nxt:
-            seen.add(nxt)
-        url = nxt
-
-
 def find_group(graph: Graph, name: str) -> tuple[str, str]:
-    """(id, displayName) of the group called ``name`` (ConfigError when none or several)."""
-    body = _get(graph, f"/groups?$filter=displayName%20eq%20{odata_literal(name)}&$select=id,displayName")
-    found = [g for g in body.get("value") or () if isinstance(g, dict)]
-    if not found:
-        raise ConfigError(f"No group is called '{name}'.", fix="Give the group's display name exactly.")
-    if len(found) > 1:
-        raise ConfigError(f"{len(found)} groups are called '{name}'.", fix="Rename one, or use its members' sheet.")
-    return str(found[0]["id"]).lower(), str(found[0].get("displayName") or name)
-
-
-def group_member_ids(graph: Graph, group_id: str) -> set[str]:
-    """Ids of the group's users at any depth of nesting: ``GET /groups/{id}/transitiveMembers/microsoft.graph.user``
-    (the cast keeps users only; Graph serves a cast only as an advanced query: ConsistencyLevel + $count=true)."""
-    out: set[str] = set()
-    url = (f"/groups/{quote(group_id, safe='')}/transitiveMembers/microsoft.graph.user"
-           f"?$select=id&$top={MAX_PAGE_SIZE}&$count=true")
-    for page in _pages(graph, url, ADVANCED_HEADERS):
-        out.update(str(m["id"]).lower() for m in page if m.get("id") and _is_user(m))
-    return out
-
-
-def _is_user(d: Mapping[str, Any]) -> bool:
-    """A directoryObject that is a user (an entry without ``@odata.type`` is taken as one: a cast's answer)."""
-    t = d.get("@odata.type")
-    return t is None or str(t).lower() == "#microsoft.graph.user"
+    """(id, displayName) of the group ``name`` names (ConfigError when none or several: ``one_group``)."""
+    g = one_group(graph, name)
+    return g.id, g.display_name
 
 
 def iter_user_pages(graph: Graph, *, where: Sequence[Condition] = (),
@@ -118,7 +74,7 @@ def iter_user_pages(graph: Graph, *, where: Sequence[Condition] = (),
     """Every user (matching every condition of ``where``; among ``members``) as raw Graph JSON, a page at a time."""
     flt, headers = users_query(where)
     url = f"/users?$select={SELECT}&$top={MAX_PAGE_SIZE}{flt}"
-    for page in _pages(graph, url, headers or None):
+    for page in pages(graph, url, headers or None):
         if members is not None:
             page = [u for u in page if str(u.get("id", "")).lower() in members]
         yield page
@@ -127,6 +83,6 @@ def iter_user_pages(graph: Graph, *, where: Sequence[Condition] = (),
 def all_group_names(graph: Graph) -> dict[str, str]:
     """id -> displayName of every group (a tenant has far fewer groups than users)."""
     out: dict[str, str] = {}
-    for page in _pages(graph, f"/groups?$select=id,displayName&$top={MAX_PAGE_SIZE}"):
+    for page in pages(graph, f"/groups?$select=id,displayName&$top={MAX_PAGE_SIZE}"):
         out.update((str(g["id"]).lower(), str(g.get("displayName") or g["id"])) for g in page if g.get("id"))
     return out

@@ -1,7 +1,9 @@
 """Rule rows, shared by every kind whose rows name users: a user cell such as ``Department=Sales`` names a set.
 
-The set is resolved through Graph before validation (``$filter`` on the attribute, or the members of a group for
-``group=All Engineers``; never by reading the whole directory), and :func:`expand_rules` makes the sheet one
+The set is resolved through Graph before validation (``$filter`` on the attribute, or the users of a group at any
+depth of nesting for ``group=All Engineers``, as ``--scope group=`` reads them; never by reading the whole
+directory: a nested group's users are the group's users, and the rows' membership writes go to the target group
+itself, so nesting does not change what they license), and :func:`expand_rules` makes the sheet one
 line per user reached: an ``InputRow`` with the rule's row number and the user's UPN in the user cell, and each of
 the row's requests repeated for that user with an info finding ``rule-reached``. A rule reaching nobody stays one
 line (``rule-no-users``, a warning). The sheet's row indexes are renumbered in order; ``jobs`` moves the following
@@ -15,20 +17,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import RowFinding, Severity, TenantError
+from ..errors import ConfigError, RowFinding, Severity, TenantError
 from ..models import InputRow, Role, Sheet, TenantSnapshot, User
+from ..tenant.user_filters import ATTRIBUTES, NAMES
 
-#: Rule attributes a row may name instead of a user (``Department=Sales``) -> the Graph user property.
-#: ``group`` reaches the members of another group (``group=All Engineers``).
+#: Rule attributes a row may name instead of a user (``Department=Sales``) -> the Graph user property: every
+#: attribute of ``tenant.user_filters.ATTRIBUTES`` (the one table of user attributes; keys lower-case letters),
+#: with the short names ``company`` and ``office``. ``group`` (or ``memberOf``) reaches the users of a group at
+#: any depth of nesting (``group=All Engineers``).
 RULE_ATTRIBUTES: dict[str, str] = {
-    "department": "department",
-    "country": "country",
-    "jobtitle": "jobTitle",
-    "companyname": "companyName",
+    **{re.sub(r"[^a-z]", "", a.name.lower()): a.name for a in ATTRIBUTES},
     "company": "companyName",
-    "officelocation": "officeLocation",
     "office": "officeLocation",
-    "employeetype": "employeeType",
     "group": "group",
     "memberof": "group",
 }
@@ -68,7 +68,8 @@ RULE_FINDINGS: dict[str, tuple[Severity, str]] = {
     "rule-no-users": (Severity.WARNING, "The row's rule reaches no user."),
     "rule-group-unknown": (Severity.ERROR, "The rule's group=... names no group."),
     "rule-group-ambiguous": (Severity.ERROR, "The rule's group=... names several groups."),
-    "rule-unsupported": (Severity.ERROR, "Graph could not resolve the rule."),
+    "rule-unsupported": (Severity.ERROR, "The rule cannot be resolved: a value its attribute does not take, or "
+                                         "Graph refused the filter."),
 }
 
 
@@ -81,7 +82,7 @@ def _group_candidates(snapshot: TenantSnapshot, key: str) -> list[Any]:
 
 def reach(graph: Any, rule: Rule, snapshot: TenantSnapshot) -> tuple[list[User], RowFinding | None]:
     """The users a rule reaches (or the finding that says why none could be found)."""
-    from .groups.read import read_groups, users_in_group, users_where
+    from .groups.read import group_problem, read_groups, users_in_group, users_where
 
     if rule.attribute == "group":
         c = _group_candidates(snapshot, rule.value)
@@ -89,18 +90,21 @@ def reach(graph: Any, rule: Rule, snapshot: TenantSnapshot) -> tuple[list[User],
             for g in read_groups(graph, [rule.value]).get(rule.value.strip(), []):
                 snapshot.groups.setdefault(g.id, g)
             c = _group_candidates(snapshot, rule.value)
-        if len(c) != 1:
-            what = "no group" if not c else f"{len(c)} groups ({', '.join(g.id for g in c)})"
+        problem = group_problem(rule.value, c)
+        if problem is not None:
             return [], RowFinding("rule-group-unknown" if not c else "rule-group-ambiguous", Severity.ERROR,
-                                  f"The rule '{rule}' names {what} called '{rule.value}'.",
+                                  f"The rule '{rule}': {problem}",
                                   "Name the group by its exact display name or its object id.")
         return users_in_group(graph, c[0].id), None
     try:
-        return users_where(graph, rule.attribute, rule.value), None
+        return users_where(graph, rule.attribute, rule.value, option=f"The rule '{rule}'"), None
+    except ConfigError as e:
+        return [], RowFinding("rule-unsupported", Severity.ERROR, e.message,
+                              e.fix or "Give the attribute a value it takes (true or false for accountEnabled).")
     except TenantError as e:
         return [], RowFinding("rule-unsupported", Severity.ERROR,
                               f"Graph could not resolve the rule '{rule}': {e}",
-                              "Use department, country, jobTitle, companyName, officeLocation, employeeType or group.")
+                              f"Use group or one of: {NAMES}.")
 
 
 def expand_rules(
@@ -139,7 +143,8 @@ def expand_rules(
                     "rule-no-users", Severity.WARNING,
                     f"Row {row.number}: the rule '{rule}' in column {user_h} reaches no user.",
                     "Check the attribute's spelling against the users' profiles (Graph compares the whole value).")
-                extra = (replace(f, row=row.number, column=user_h),)
+                msg = f.message if f.message.startswith("Row ") else f"Row {row.number}: {f.message}"
+                extra = (replace(f, message=msg, row=row.number, column=user_h),)
             new_rows.append(replace(row, index=base + len(new_rows)))
             out.extend(replace(r, row=new_rows[-1].index, findings=(*r.findings, *extra)) for r in reqs)
             continue

@@ -66,6 +66,11 @@ MSG_TOKEN_INVALID = "CompactToken parsing failed with error code: 80049217"
 MSG_BAD_USAGE_LOCATION_VALUE = "Invalid value specified for property 'usageLocation' of resource 'User'."
 MSG_UNKNOWN_PROPERTY = "Could not find a property named '{name}' on type 'Microsoft.DirectoryServices.{type}'."
 MSG_UNSUPPORTED_QUERY = "Unsupported Query."
+#: OData's message for a literal of the wrong type (``accountEnabled eq 'true'``: a quoted boolean), a 400.
+MSG_INCOMPATIBLE_OPERANDS = (
+    "A binary operator with incompatible types was detected. Found operand types '{left}' and '{right}' for "
+    "operator kind 'Equal'."
+)
 MSG_TOO_MANY_IN = (
     "Too many child clauses specified in search filter expression containing 'OR' operators: {n}. Max allowed: {max}."
 )

@@ -28,6 +28,7 @@ from .http import (
     split_path,
 )
 from .limits import Chaos, GraphThrottle
+from .members import _list_members, _list_transitive_members, _member_of, _user_props, advanced_query
 from .store import Store
 
 # Scopes that satisfy a read / a write of each kind (least privileged first, then higher ones).
@@ -357,6 +358,14 @@ def parse_filter(text: str, columns: Mapping[str, tuple[str, bool]],
         i += 1
         return v
 
+    def typed(col: str, v: Any) -> Any:
+        """``v`` if its type is the property's: a quoted boolean (or an unquoted true on text) is refused."""
+        boolean = col in _BOOLEAN_COLUMNS
+        if v is not None and (isinstance(v, str) if boolean else isinstance(v, bool)):
+            raise D.bad_request(B.MSG_INCOMPATIBLE_OPERANDS.format(
+                left="Edm.Boolean" if boolean else "Edm.String", right="Edm.String" if boolean else "Edm.Boolean"))
+        return v
+
     def column(name: str) -> tuple[str, bool]:
         c = columns.get(name.lower())
         if c is None:
@@ -372,7 +381,7 @@ def parse_filter(text: str, columns: Mapping[str, tuple[str, bool]],
             return toks[i - 1][1]
         if i < len(toks) and toks[i][0] == "name" and toks[i][1] in ("true", "false", "null"):
             i += 1
-            return {"true": 1, "false": 0, "null": None}[toks[i - 1][1]]
+            return {"true": True, "false": False, "null": None}[toks[i - 1][1]]
         if i < len(toks) and toks[i][0] == "num":
             i += 1
             return int(toks[i - 1][1])
@@ -392,7 +401,7 @@ def parse_filter(text: str, columns: Mapping[str, tuple[str, bool]],
             col, low = column(name)
             op = expect("name").lower()
             if op == "eq":
-                v = value()
+                v = typed(col, value())
                 if v is None:
                     clauses.append(f"{col} IS NULL")
                 else:
@@ -400,10 +409,10 @@ def parse_filter(text: str, columns: Mapping[str, tuple[str, bool]],
                     args.append(v.lower() if low and isinstance(v, str) else v)
             elif op == "in":
                 expect("(")
-                vals = [value()]
+                vals = [typed(col, value())]
                 while i < len(toks) and toks[i][0] == ",":
                     i += 1
-                    vals.append(value())
+                    vals.append(typed(col, value()))
                 expect(")")
                 if len(vals) > B.MAX_IN_VALUES:
                     raise D.bad_request(B.MSG_TOO_MANY_IN.format(n=len(vals), max=B.MAX_IN_VALUES))
@@ -436,6 +445,8 @@ USER_FILTER_COLUMNS: dict[str, tuple[str, bool]] = {
     "city": ("city", False),
     "state": ("state", False),
 }
+#: Columns of a boolean property: a filter gives them true/false, never a quoted string.
+_BOOLEAN_COLUMNS = frozenset({"account_enabled"})
 GROUP_FILTER_COLUMNS: dict[str, tuple[str, bool]] = {
     "displayname": ("display_name", False),
     "id": ("id", True),
@@ -464,15 +475,6 @@ def _get_skus(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, s
         j = D.sku_json(s, face.tenant_id, face.tenant_name)
         value.append({k: j[k] for k in props} if props else j)
     return Reply(200, {"@odata.context": face.context_url("subscribedSkus", props), "value": value})
-
-
-def _user_props(face: GraphFace, query: Mapping[str, str]) -> list[str]:
-    return face.select(query, D.USER_PROPERTIES, B.USER_DEFAULT_PROPERTIES, "User")
-
-
-def advanced_query(ctx: Context, query: Mapping[str, str]) -> bool:
-    """The request carries the advanced query parameters: ``ConsistencyLevel: eventual`` and ``$count=true``."""
-    return ctx.eventual and query.get("$count", "").strip().lower() == "true"
 
 
 def _where(query: Mapping[str, str], columns: Mapping[str, tuple[str, bool]], *, paged: bool = True,
@@ -571,141 +573,6 @@ def _get_group(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, 
     return Reply(200, {"@odata.context": face.context_url("groups", sel) + "/$entity", **D.group_json(r, props)})
 
 
-def _member_props(face: GraphFace, query: Mapping[str, str]) -> tuple[list[str], list[str]]:
-    """(user properties, group properties) a directoryObject listing renders. ``$select`` may name a property
-    of either type; each member shows those its type has (and always ``@odata.type`` and ``id``)."""
-    if "$select" not in query:
-        return list(B.USER_DEFAULT_PROPERTIES), list(D.GROUP_DEFAULT_PROPERTIES)
-    props = face.select(query, D.USER_PROPERTIES | D.GROUP_PROPERTIES, (), "DirectoryObject")
-    return [p for p in props if p in D.USER_PROPERTIES], [p for p in props if p in D.GROUP_PROPERTIES]
-
-
-def _render_member(props: tuple[list[str], list[str]]) -> Callable[[Any], dict[str, Any]]:
-    def render(r: Any) -> dict[str, Any]:
-        if r["kind"] == "group":
-            return {"@odata.type": "#microsoft.graph.group", **D.group_json(r, props[1])}
-        return {"@odata.type": "#microsoft.graph.user", **D.user_json(r, props[0])}
-
-    return render
-
-
-def _as_page_row(r: sqlite3.Row, n: int, kind: str) -> dict[str, Any]:
-    d = dict(zip(r.keys(), tuple(r), strict=True))
-    d["n"], d["kind"] = n, kind
-    return d
-
-
-def _after(query: Mapping[str, str]) -> int:
-    tok = query.get("$skiptoken")
-    if tok is None:
-        return 0
-    dec = decode_skiptoken(tok)
-    if dec is None:
-        raise D.bad_request("Specified skiptoken is invalid.")
-    return dec
-
-
-def _list_members(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
-    """``GET /groups/{id}/members``: the DIRECT members, users and nested groups (directoryObjects of mixed
-    types, each with its ``@odata.type``), in the order they were added."""
-    conn = face.store.conn
-    g = D.find_group(conn, segs[1])
-    props = _member_props(face, query)
-    top = face.top(query)
-    after = _after(query)
-    users = conn.execute("SELECT m.n AS mn, u.* FROM members m JOIN users u ON u.id = m.user_id "
-                         "WHERE m.group_id=? AND m.n > ? ORDER BY m.n LIMIT ?", (g["id"], after, top + 1)).fetchall()
-    groups = conn.execute("SELECT s.n AS mn, g.* FROM subgroups s JOIN groups g ON g.id = s.member_id "
-                          "WHERE s.group_id=? AND s.n > ? ORDER BY s.n LIMIT ?", (g["id"], after, top + 1)).fetchall()
-    rows = sorted([_as_page_row(r, r["mn"], "user") for r in users] + [_as_page_row(r, r["mn"], "group")
-                                                                         for r in groups], key=lambda d: d["n"])
-    return face.page(ctx, "directoryObjects", f"groups/{g['id']}/members", query, rows[:top + 1], top,  # type: ignore[arg-type]
-                     _render_member(props), None)
-
-
-#: A transitive listing pages nested groups first (skiptoken = the group's row number), then users (skiptoken =
-#: _USERS_FROM + the user's row number): one integer position across both.
-_USERS_FROM = 1 << 40
-
-
-def _list_transitive_members(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str],
-                             body: Any) -> Reply:
-    """``GET /groups/{id}/transitiveMembers[/microsoft.graph.user | /microsoft.graph.group]``: every member at
-    any depth of nesting, each once (a cycle ends where it closes). The OData cast needs an advanced query."""
-    conn = face.store.conn
-    g = D.find_group(conn, segs[1])
-    cast = segs[3].lower() if len(segs) == 4 else None
-    if cast is not None and cast not in ("microsoft.graph.user", "microsoft.graph.group"):
-        raise D.bad_request(B.MSG_UNSUPPORTED_CAST.format(cast=segs[3]), code="Request_UnsupportedQuery")
-    if cast is not None and B.CAST_NEEDS_ADVANCED_QUERY and not advanced_query(ctx, query):
-        raise D.bad_request(B.MSG_NEEDS_ADVANCED_QUERY.format(what="OData cast"), code="Request_UnsupportedQuery")
-    if cast == "microsoft.graph.user":
-        props: tuple[list[str], list[str]] = (_user_props(face, query), [])
-    elif cast == "microsoft.graph.group":
-        props = ([], face.select(query, D.GROUP_PROPERTIES, D.GROUP_DEFAULT_PROPERTIES, "Group"))
-    else:
-        props = _member_props(face, query)
-    top = face.top(query)
-    after = _after(query)
-    nested = [g["id"], *D.nested_group_ids(conn, g["id"])]
-    q = ",".join("?" * len(nested))
-    rows: list[dict[str, Any]] = []
-    if cast != "microsoft.graph.user" and after < _USERS_FROM:
-        found = conn.execute(f"SELECT * FROM groups WHERE id IN ({q}) AND id != ? AND n > ? ORDER BY n LIMIT ?",
-                             (*nested, g["id"], after, top + 1)).fetchall()
-        rows = [_as_page_row(r, r["n"], "group") for r in found]
-    if cast != "microsoft.graph.group" and len(rows) <= top:
-        # users in n order, each once, kept while the page is not full (a member of several nested groups once)
-        found = conn.execute(
-            f"SELECT * FROM users u WHERE u.n > ? AND EXISTS (SELECT 1 FROM members m WHERE m.user_id = u.id "
-            f"AND m.group_id IN ({q})) ORDER BY u.n LIMIT ?",
-            (max(0, after - _USERS_FROM), *nested, top + 1 - len(rows))).fetchall()
-        rows += [_as_page_row(r, _USERS_FROM + r["n"], "user") for r in found]
-    entity = {"microsoft.graph.user": "users", "microsoft.graph.group": "groups"}.get(cast or "", "directoryObjects")
-    reply = face.page(ctx, entity, "/".join(["groups", g["id"], *segs[2:]]), query, rows, top,  # type: ignore[arg-type]
-                      _render_member(props), None)
-    if advanced_query(ctx, query) and reply.body is not None:
-        reply.body["@odata.count"] = _transitive_count(conn, nested, g["id"], cast)
-    return reply
-
-
-def _transitive_count(conn: sqlite3.Connection, nested: list[str], group_id: str, cast: str | None) -> int:
-    q = ",".join("?" * len(nested))
-    n = 0
-    if cast != "microsoft.graph.user":
-        n += len(nested) - 1
-    if cast != "microsoft.graph.group":
-        n += conn.execute(f"SELECT COUNT(DISTINCT user_id) FROM members WHERE group_id IN ({q})", nested).fetchone()[0]
-    return int(n)
-
-
-def _member_of(face: GraphFace, ctx: Context, segs: list[str], query: dict[str, str], body: Any) -> Reply:
-    """``GET /users/{id}/memberOf``: the groups the user is a DIRECT member of (not transitive; Graph also lists
-    directory roles and administrative units, which the sandbox has none of), paged like every collection."""
-    conn = face.store.conn
-    u = D.find_user(conn, segs[1])
-    props = face.select(query, D.GROUP_PROPERTIES, D.GROUP_DEFAULT_PROPERTIES, "Group")
-    top = face.top(query)
-    after = 0
-    tok = query.get("$skiptoken")
-    if tok is not None:
-        dec = decode_skiptoken(tok)
-        if dec is None:
-            raise D.bad_request("Specified skiptoken is invalid.")
-        after = dec
-    rows = conn.execute(
-        "SELECT g.* FROM members m JOIN groups g ON g.id = m.group_id WHERE m.user_id=? AND g.n > ? "
-        "ORDER BY g.n LIMIT ?",
-        (u["id"], after, top + 1),
-    ).fetchall()
-
-    def render(r: Any) -> dict[str, Any]:
-        return {"@odata.type": "#microsoft.graph.group", **D.group_json(r, props)}
-
-    sel = props if "$select" in query else None
-    return face.page(ctx, "directoryObjects", f"users/{u['id']}/memberOf", query, rows, top, render, sel)
-
-
 def _due(face: GraphFace) -> float:
     return time.time() + face.config.scaled(face.config.group_processing_seconds)
 
@@ -757,7 +624,7 @@ def process_due_group_jobs(store: Store, country: str, limit: int = 20) -> int:
     return len(jobs)
 
 
-__all__ = ["GraphFace", "graph_error_body", "orjson", "process_due_group_jobs"]
+__all__ = ["GraphFace", "advanced_query", "graph_error_body", "orjson", "process_due_group_jobs"]
 
 
 # ============================================================================ identity: who am I, what may I do

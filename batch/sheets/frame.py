@@ -5,8 +5,16 @@ The frame reads like a CSV file of it would: its columns are the header (row 1),
 3 -> "3" (a whole float such as 3.0, which a column with gaps turns its integers into, too), dates and
 times as ISO (``2024-05-01``, ``2024-05-01 13:05:00``), text trimmed. The same column recognition,
 ``--map-file`` column map and kind detection as a file follow (``table.build_sheet``), with the same errors.
-A frame whose index carries names (``set_index("userPrincipalName")``) has the index as its first columns:
-nothing the frame holds is dropped.
+The index is kept as the first columns when it holds data, so nothing the frame holds is dropped (column
+recognition may find the user in it), and dropped when it is only row positions:
+
+- a level with a name (``set_index("userPrincipalName")``) is kept under its name;
+- an unnamed level of any dtype but integer (text, dates, ...: ``pd.DataFrame({...}, index=upns)``) is kept as
+  ``index`` (``index_0``, ``index_1``, ... for the levels of a MultiIndex);
+- an unnamed integer level is row positions and is dropped: the default RangeIndex, and the gaps a filtered frame
+  (``df[df.Country == "DE"]``) leaves in it alike.
+
+A kept level whose header is a column's header too (ignoring case) is refused: which would be which is unclear.
 
 pandas is imported only here, only when a frame is actually handled: ``is_frame`` needs no import at all.
 """
@@ -22,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EmptySheetError
+from ..errors import ColumnError, EmptySheetError
 from ..models import Kind, Sheet
 from .excel import cell_text
 from .table import build_sheet
@@ -48,10 +56,9 @@ def is_frame_label(path: str | Path) -> bool:
 
 def frame_grid(df: pd.DataFrame) -> list[list[str]]:
     """The header row and every data row as text cells, as described above."""
-    if any(n is not None for n in df.index.names):
-        df = df.reset_index()
-    headers = [_text(c) for c in df.columns]
-    columns = [_column_text(df.iloc[:, j]) for j in range(df.shape[1])]
+    kept = _index_columns(df)
+    headers = [h for h, _ in kept] + [_text(c) for c in df.columns]
+    columns = [_column_text(c) for _, c in kept] + [_column_text(df.iloc[:, j]) for j in range(df.shape[1])]
     rows = [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(len(df))]
     return [headers, *rows]
 
@@ -95,6 +102,30 @@ def sheet_from_frame(
         kind=kind,
         header_at=0,
     )
+
+
+def _index_columns(df: pd.DataFrame) -> list[tuple[str, pd.Series]]:
+    """(header, values) of each index level kept as a column (the rule is the module's)."""
+    index = df.index
+    several = index.nlevels > 1
+    taken = {_text(c).lower(): _text(c) for c in df.columns}
+    out: list[tuple[str, pd.Series]] = []
+    for i, name in enumerate(index.names):
+        values = index.get_level_values(i).to_series(index=range(len(df)))
+        if name is None and values.dtype.kind in "iu":
+            continue
+        header = _text(name) if name is not None else (f"index_{i}" if several else "index")
+        if header.lower() in taken:
+            raise ColumnError(
+                f"The DataFrame's index{f' level {i}' if several else ''} would be the column '{header}', "
+                f"but a column is called '{taken[header.lower()]}' already.",
+                path=FRAME_LABEL,
+                fix="Rename the index (df.rename_axis(...)) or the column, or drop the index "
+                    "(df.reset_index(drop=True)).",
+            )
+        taken[header.lower()] = header
+        out.append((header, values))
+    return out
 
 
 def _column_text(col: pd.Series) -> list[str]:

@@ -207,12 +207,14 @@ def test_rule_row_of_a_license_sheet_by_department(workdir: Path, db: Db, capsys
 def test_nested_groups_among_members_and_an_advanced_query_rule(
     workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A group listed among a group's members is neither a user a rule reaches nor a member that makes a user's
-    add "already a member"; a rule on companyName (an advanced query in Graph) reaches its users."""
+    """A rule row's group=... reaches the group's users at any depth of nesting (as --scope group= does), never
+    the nested group itself; a nested member's add is not "already a member" (the write goes to the group
+    itself); a rule on companyName (an advanced query in Graph) reaches its users."""
     from batch.sandbox import add_member
 
     legal = db.group_id("Legal Team")
-    legal_team = db.members(legal)
+    legal_team = db.members(legal) | db.members(db.group_id("Marketing Team"))
+    assert legal_team > db.members(legal)  # the nested group brings users of its own
     add_member(db.path, "Legal Team", "Marketing Team")
     marketing_user = db.q("SELECT u.upn FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id=? "
                           "ORDER BY m.n LIMIT 1", (db.group_id("Marketing Team"),))[0]["upn"]
@@ -233,8 +235,39 @@ def test_nested_groups_among_members_and_an_advanced_query_rule(
     assert len(reached) == len(legal_team) > 0
     assert reached[0][2].startswith(f"Row 2: reached by the rule 'group=Legal Team' ({len(legal_team)} users).")
     rows = rows_of(workdir / summary["report"], "Rows")
+    upn_of = {r["id"]: r["upn"] for r in db.users()}
+    assert {str(r["User"]) for r in rows[:len(legal_team)]} == {upn_of[u] for u in legal_team}
     by_user = {(str(r["User"]), str(r["Group"])): str(r["Status"]) for r in rows}
     assert by_user[(marketing_user, "Legal Team")] == "ready"
     assert by_user[(legal_user, "Legal Team")] == "unchanged"
     company = [x for x in lines if x[2].startswith("Row 5: reached by the rule 'Company=Fabrikam' (2 users).")]
     assert len(company) == 2
+
+
+def test_rule_rows_on_a_boolean_and_on_an_unknown_group(
+    workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """accountEnabled=false is sent as a boolean (the sandbox, as Graph, answers a quoted 'false' 400): it reaches
+    the disabled users; a value a boolean does not take, and a group no group is called, are the row's errors."""
+    disabled = {r["upn"] for r in db.users("account_enabled=0")}
+    assert disabled
+    sheet = write_csv(workdir / "b.csv", ["User", "Group", "Action"], [
+        ["Account enabled = false", PA, "add"],
+        ["accountEnabled=maybe", PA, "add"],
+        ["group=No Such Group", PA, "add"],
+    ])
+    code, summary, err = run(capsys, "validate", str(sheet), "--json")
+    assert code == 1, err
+    lines = _lines(workdir / summary["report"])
+    reached = [x for x in lines if x[2].startswith(f"Row 2: reached by the rule 'Account enabled = false' "
+                                                   f"({len(disabled)} users).")]
+    assert len(reached) == len(disabled)
+    rows = rows_of(workdir / summary["report"], "Rows")
+    assert {str(r["User"]) for r in rows[:len(disabled)]} == disabled
+    assert lines[len(disabled):] == [
+        ("error", "rule-unsupported",
+         "Row 3: The rule 'accountEnabled=maybe': accountEnabled takes true or false, not 'maybe'.",
+         "Give the attribute a value it takes (true or false for accountEnabled)."),
+        ("error", "rule-group-unknown", "Row 4: The rule 'group=No Such Group': No group is called 'No Such Group'.",
+         "Name the group by its exact display name or its object id."),
+    ]

@@ -54,6 +54,53 @@ def test_a_named_index_is_kept_as_columns() -> None:
     assert sheet.rows[0].cells == ("a@contoso.com", "SPE_E3")
 
 
+def test_an_unnamed_index_of_data_is_kept_as_the_column_index() -> None:
+    upns = ["adele@contoso.com", "lidia@contoso.com"]
+    [sheet] = read_source(pd.DataFrame({"License": ["SPE_E3", "SPE_E5"]}, index=upns), column_map={"user": "index"})
+    assert sheet.headers == ("index", "License")
+    assert [r.cells for r in sheet.rows] == [("adele@contoso.com", "SPE_E3"), ("lidia@contoso.com", "SPE_E5")]
+    assert (sheet.kind, sheet.columns[Role.USER]) == (Kind.LICENSES, 0)
+    dated = pd.DataFrame({"userPrincipalName": ["a@contoso.com"], "License": ["SPE_E3"]},
+                         index=pd.DatetimeIndex(["2024-05-01"]))
+    assert read_source(dated)[0].rows[0].cells == ("2024-05-01", "a@contoso.com", "SPE_E3")
+    multi = pd.DataFrame({"userPrincipalName": ["a@contoso.com"], "License": ["SPE_E3"]},
+                         index=pd.MultiIndex.from_tuples([("Sales", 7)], names=[None, "Wave"]))
+    [m] = read_source(multi)
+    assert (m.headers, m.rows[0].cells) == (("index_0", "Wave", "userPrincipalName", "License"),
+                                            ("Sales", "7", "a@contoso.com", "SPE_E3"))
+
+
+def test_an_integer_index_is_row_positions_and_is_dropped() -> None:
+    df = pd.DataFrame({"userPrincipalName": ["a@contoso.com", "b@contoso.com", "c@contoso.com"],
+                       "License": ["SPE_E3", "SPE_E5", "SPE_E3"]})
+    filtered = df[df.License == "SPE_E3"]  # index 0, 2: a filtered frame's row positions
+    assert list(filtered.index) == [0, 2]
+    [sheet] = read_source(filtered)
+    assert sheet.headers == ("userPrincipalName", "License")
+    assert [r.cells for r in sheet.rows] == [("a@contoso.com", "SPE_E3"), ("c@contoso.com", "SPE_E3")]
+    assert read_source(df)[0].headers == ("userPrincipalName", "License")
+
+
+def test_an_index_named_like_a_column_is_refused() -> None:
+    with pytest.raises(ColumnError) as e:
+        read_source(pd.DataFrame({"Index": ["x"], "License": ["SPE_E3"]}, index=["a@contoso.com"]))
+    assert str(e.value) == (
+        "<DataFrame>: The DataFrame's index would be the column 'index', but a column is called 'Index' already. "
+        "Rename the index (df.rename_axis(...)) or the column, or drop the index (df.reset_index(drop=True)).")
+    named = pd.DataFrame({"upn": ["x"], "License": ["SPE_E3"]}, index=pd.Index(["a@contoso.com"], name="UPN"))
+    with pytest.raises(ColumnError) as e2:
+        read_source(named)
+    assert str(e2.value).startswith(
+        "<DataFrame>: The DataFrame's index would be the column 'UPN', but a column is called 'upn' already.")
+    multi = pd.DataFrame({"index_1": ["x"], "License": ["SPE_E3"]},
+                         index=pd.MultiIndex.from_tuples([("a@contoso.com", "b")]))
+    with pytest.raises(ColumnError) as e3:
+        read_source(multi)
+    assert str(e3.value).startswith(
+        "<DataFrame>: The DataFrame's index level 1 would be the column 'index_1', but a column is called "
+        "'index_1' already.")
+
+
 def test_column_map_and_kinds_as_for_a_file() -> None:
     df = pd.DataFrame({"Who": ["a@contoso.com"], "What": ["SPE_E3"]})
     [sheet] = read_source(df, column_map={"user": "Who", "sku": "What"})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import TenantError
 from ...models import Api, Operation, OpKind, User
 from .plan import member_ref, members_of
-from .read import member_ids, read_groups, users_in_group
+from .read import direct_users, member_ids, read_groups
 
 if TYPE_CHECKING:  # the journal lives in batch.apply, which imports the kinds: import it where it is used
     from ...apply.journal import Observation, OpRecord
@@ -107,7 +107,7 @@ def _read_states(tenant: Any, rows: Sequence[tuple[int, str, OpRecord]]) -> dict
     out: dict[str, User] = {}
     for gid, uids in added.items():
         if len(uids) >= PAGE_MEMBERS_FROM:
-            out.update((u.id, u) for u in users_in_group(tenant.graph, gid) if u.id in uids)
+            out.update((u.id, u) for u in direct_users(tenant.graph, gid) if u.id in uids)
     rest = sorted({uid for _r, uid, _rec in rows if uid not in out})
     if rest:
         out.update((u.id, u) for u in tenant.read_users(rest).values())

@@ -4,9 +4,10 @@
   eq '...'``: several answers = ambiguous), with ``groupTypes``, ``membershipRule`` and ``assignedLicenses``;
 - their member ids (``GET /groups/{id}/members?$select=id&$top=999``, paged), to tell "already a member": the
   direct USER members (the listing also holds nested groups, devices, contacts: skipped by ``@odata.type``);
-- the users each rule row reaches, through Graph's ``$filter`` (``department eq 'Sales'``; an advanced query
-  for companyName, officeLocation, employeeType) or a group's direct user members, with their licenses: never
-  the whole directory.
+- the users each rule row reaches, through Graph's ``$filter`` (``department eq 'Sales'``, ``accountEnabled eq
+  false``; an advanced query for companyName, officeLocation, employeeType: ``tenant.user_filters``) or a group's
+  users at any depth of nesting (:func:`group_users`, the one reading of "the users of group NAME": rule rows,
+  ``--scope group=`` and ``export --group`` all use it), with their licenses: never the whole directory.
 
 Every read goes through ``Graph.read_many`` (20 per ``$batch``) or the paged GET, so it shares the client's
 pacing and retries.
@@ -14,13 +15,17 @@ pacing and retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
+from ...errors import ConfigError, ServiceError
 from ...models import Group, TenantSnapshot, User
-from ...tenant.graph import USER_SELECT, Graph, is_guid, user_from_json
+from ...tenant.graph import MAX_PAGE_SIZE, USER_SELECT, Graph, is_guid, user_from_json
 from ...tenant.http import quote_segment
+from ...tenant.user_filters import ADVANCED_HEADERS, attribute, make, users_query
 
 GROUP_SELECT = "id,displayName,groupTypes,membershipRule,assignedLicenses"
 
@@ -69,32 +74,68 @@ def read_groups(graph: Graph, names: Iterable[str]) -> dict[str, list[Group]]:
     return out
 
 
-def _is_user(d: Mapping[str, Any]) -> bool:
+def group_problem(name: str, found: Sequence[Group]) -> str | None:
+    """Why ``found`` (the groups a name gave) is not one group: the one text for "no group" and "several"."""
+    if not found:
+        return f"No group is called '{name}'."
+    if len(found) > 1:
+        return f"{len(found)} groups are called '{name}': {', '.join(g.id for g in found)}."
+    return None
+
+
+def one_group(graph: Graph, name: str) -> Group:
+    """The one group ``name`` (display name or id) names; ConfigError when none or several."""
+    found = read_groups(graph, [name]).get(name.strip(), [])
+    problem = group_problem(name, found)
+    if problem is not None:
+        raise ConfigError(problem, fix="Give the group's exact display name, or its object id.")
+    return found[0]
+
+
+def is_user(d: Mapping[str, Any]) -> bool:
     """A member listing holds directoryObjects of mixed types (users, nested groups, devices, contacts): only
-    users count here. An entry without ``@odata.type`` is taken as a user."""
+    users count here. An entry without ``@odata.type`` is taken as a user (a cast's answer)."""
     t = d.get("@odata.type")
     return t is None or str(t).lower() == "#microsoft.graph.user"
 
 
-def _page_members(graph: Graph, url: str) -> list[dict[str, Any]]:
-    """Every user entry of a member listing, following its nextLinks."""
-    out: list[dict[str, Any]] = []
+def pages(graph: Graph, first: str, headers: Mapping[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Every page of a listing from ``first`` on, as plain JSON (``headers`` go with each: an advanced query's
+    nextLink needs them too)."""
+    url: str | None = first
     seen: set[str] = set()
-    next_url: str | None = url
-    while next_url:
-        body = graph.http.get_json(next_url)
-        out.extend(d for d in body.get("value") or () if isinstance(d, dict) and d.get("id") and _is_user(d))
+    while url:
+        body = orjson.loads(graph.http.request("GET", url, headers=headers).content)
+        body = body if isinstance(body, dict) else {}
+        yield [d for d in body.get("value") or () if isinstance(d, dict)]
         nxt = body.get("@odata.nextLink")
-        next_url = nxt if nxt and nxt not in seen else None
-        seen.add(str(nxt))
-    return out
+        if nxt is not None and (nxt in seen or nxt == url):
+            raise ServiceError("The listing returned the same next page twice.")
+        if nxt:
+            seen.add(nxt)
+        url = nxt
 
 
 def member_ids(graph: Graph, group_id: str) -> frozenset[str]:
     """Every DIRECT user member's id (nested groups are left out: group-based licensing reaches direct members
     only, and a membership write adds a user to this group itself)."""
     url = f"/groups/{quote_segment(group_id)}/members?$select=id&$top=999"
-    return frozenset(str(d["id"]).lower() for d in _page_members(graph, url))
+    return frozenset(str(d["id"]).lower() for page in pages(graph, url) for d in page if d.get("id") and is_user(d))
+
+
+def group_users(graph: Graph, group_id: str, *, select: str = USER_SELECT) -> Iterator[list[dict[str, Any]]]:
+    """The group's users at any depth of nesting (a roster that contains other groups reaches their users too),
+    a page at a time: ``GET /groups/{id}/transitiveMembers/microsoft.graph.user`` (the cast keeps users only;
+    Graph serves a cast only as an advanced query: ConsistencyLevel + $count=true)."""
+    url = (f"/groups/{quote(group_id, safe='')}/transitiveMembers/microsoft.graph.user"
+           f"?$select={select}&$top={MAX_PAGE_SIZE}&$count=true")
+    for page in pages(graph, url, ADVANCED_HEADERS):
+        yield [d for d in page if d.get("id") and is_user(d)]
+
+
+def group_member_ids(graph: Graph, group_id: str) -> set[str]:
+    """Ids of the group's users at any depth of nesting (:func:`group_users`)."""
+    return {str(d["id"]).lower() for page in group_users(graph, group_id, select="id") for d in page}
 
 
 def _page_users(graph: Graph, url: str, headers: Mapping[str, str] | None = None) -> list[User]:
@@ -109,24 +150,35 @@ def _page_users(graph: Graph, url: str, headers: Mapping[str, str] | None = None
     return out
 
 
-def users_where(graph: Graph, attribute: str, value: str) -> list[User]:
-    """Users whose ``attribute`` (Graph's name) equals ``value`` (Graph ``$filter``; comparison ignores case, as
-    Graph's). Attributes Graph filters only in an advanced query (companyName, officeLocation, employeeType) are
-    sent as one (``ConsistencyLevel: eventual`` + ``$count=true``)."""
-    from ...tenant.user_filters import ATTRIBUTES, Attribute, Condition, users_query
-
-    attr = next((a for a in ATTRIBUTES if a.name.lower() == attribute.lower()), Attribute(attribute))
-    flt, headers = users_query([Condition(attr, value)])
+def users_where(graph: Graph, attribute_name: str, value: str, *, option: str = "rule") -> list[User]:
+    """Users whose attribute (any spelling ``tenant.user_filters`` takes) equals ``value``: Graph ``$filter``,
+    which ignores case; a boolean attribute (accountEnabled) takes true/false, sent unquoted; the attributes
+    Graph filters only in an advanced query (companyName, officeLocation, employeeType) are sent as one.
+    ConfigError (its message starts with ``option``) for an attribute or value that cannot be filtered on."""
+    cond = make(attribute(attribute_name, option=option), value, option=option)
+    flt, headers = users_query([cond])
     return _page_users(graph, f"/users?$select={USER_SELECT}&$top=999{flt}", headers or None)
 
 
 def users_in_group(graph: Graph, group_id: str) -> list[User]:
+    """The group's users at any depth of nesting, with their licenses (:func:`group_users`)."""
+    out: dict[str, User] = {}
+    for page in group_users(graph, group_id):
+        for d in page:
+            u = user_from_json(d)
+            out.setdefault(u.id, u)
+    return list(out.values())
+
+
+def direct_users(graph: Graph, group_id: str) -> list[User]:
     """The group's DIRECT user members with their licenses (nested groups in the listing are skipped)."""
     url = f"/groups/{quote_segment(group_id)}/members?$select={USER_SELECT}&$top=999"
     out: dict[str, User] = {}
-    for d in _page_members(graph, url):
-        u = user_from_json(d)
-        out.setdefault(u.id, u)
+    for page in pages(graph, url):
+        for d in page:
+            if d.get("id") and is_user(d):
+                u = user_from_json(d)
+                out.setdefault(u.id, u)
     return list(out.values())
 
 
@@ -136,5 +188,6 @@ def add_users(snapshot: TenantSnapshot, users: Sequence[User]) -> None:
     snapshot.reindex()
 
 
-__all__ = ["GROUP_SELECT", "add_users", "group_from_json", "member_ids", "read_groups", "users_in_group",
+__all__ = ["GROUP_SELECT", "add_users", "direct_users", "group_from_json", "group_member_ids", "group_problem",
+           "group_users", "is_user", "member_ids", "one_group", "pages", "read_groups", "users_in_group",
            "users_where"]
