@@ -40,6 +40,9 @@ def add_parsers(sub: Any, add_target: AddTarget) -> None:
                    help="users (default: the users the sheet names), all, group=NAME (its members, including those "
                         "of groups nested in it) or ATTRIBUTE=VALUE (e.g. department=Sales; attributes: "
                         f"{ATTRIBUTE_NAMES}): users in the scope but not in the sheet should hold nothing")
+    p.add_argument("--sku", action="append", default=[],
+                   help="the sheet is the desired state of this license only (repeatable; an export made with "
+                        "--sku): other licenses users hold are left alone")
     p.add_argument("--apply", action="store_true", help="fix the drift: add what is missing")
     p.add_argument("--prune", action="store_true",
                    help="with --apply, also remove extra licenses, re-enable plans the sheet does not disable, "
@@ -102,7 +105,8 @@ def cmd_reconcile(args: argparse.Namespace, out: Callable[..., None]) -> int:
 
     settings = _settings(args)
     with jobs.open_session(settings) as session:
-        rec = reconcile(session, args.file, scope=args.scope, prune=args.prune, sheet=args.sheet)
+        rec = reconcile(session, args.file, scope=args.scope, prune=args.prune, sheet=args.sheet,
+                        skus=args.sku)
         _announce(session, out)  # type: ignore[arg-type]
         write_drift(rec)
         for line in render_drift(rec):
@@ -136,13 +140,14 @@ def render_drift(rec: Any, limit: int = 50) -> list[str]:
     from .report import capacity_lines
 
     d = rec.drift
+    scope = f"{rec.scope}, licenses {', '.join(rec.licenses)}" if rec.licenses else str(rec.scope)
     if not len(d):
-        return [f"No drift: the tenant matches the sheet (scope {rec.scope})."]
+        return [f"No drift: the tenant matches the sheet (scope {scope})."]
     counts = d["kind"].value_counts()
-    lines = [f"Drift (scope {rec.scope}): " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    lines = [f"Drift (scope {scope}): " + ", ".join(f"{k} {v}" for k, v in counts.items())
              + f". Report: {rec.report}"]
     if not rec.drift_count:
-        lines = [f"No drift: the tenant matches the sheet (scope {rec.scope}). Advice only: "
+        lines = [f"No drift: the tenant matches the sheet (scope {scope}). Advice only: "
                  f"{len(d)} redundant pack(s). Report: {rec.report}"]
     for r in d.head(limit).itertuples(index=False):
         where = f"row {r.row}: " if r.row else ""
@@ -150,6 +155,10 @@ def render_drift(rec: Any, limit: int = 50) -> list[str]:
         lines.append(f"  {r.kind:<17} {where}{what}  [{r.fix}]")
     if len(d) > limit:
         lines.append(f"  ... and {len(d) - limit} more in the report.")
+    if not rec.licenses and len(rec.sheet_licenses) == 1 and d["kind"].isin(["extra", "group-unexpected"]).any():
+        only = rec.sheet_licenses[0]
+        lines.append(f"The sheet names only {only}: if it is the desired state of {only} alone (an export made "
+                     f"with --sku {only}), reconcile with --sku {only} and users' other licenses are left alone.")
     cap = capacity_lines(rec)
     if cap:
         lines.append("Capacity if the drift is fixed:")

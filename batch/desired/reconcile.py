@@ -19,6 +19,10 @@ says to remove, and (scope other than ``users``) members of the scope it leaves 
 (``membership_drift``). Every membership write, from either, is merged per group (``memberships``). Every input
 row keeps one result row; drift outside the sheet (an extra license, a user of the scope the sheet leaves out) is
 added as rows below it, marked in a ``Drift`` column.
+
+Licenses (``skus``, ``--sku``): the sheet is the desired state of these licenses only (an export made with
+``--sku SPE_E3`` is reconciled with ``--sku SPE_E3``): other licenses a user holds are neither "extra" nor
+"redundant". The sheet's rows are all compared whatever they name: a row is always an explicit ask.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, RowFinding, Severity
+from ..errors import ConfigError, InputError, RowFinding, Severity
 from ..kinds.licenses.plan import operation_key
 from ..models import (
     Action,
@@ -89,6 +93,8 @@ class Reconciliation:
     report: Path | None = None
     changed_units: dict[str, int] = field(default_factory=dict)  # add-on currencyType -> units the fix moves
     prunable: dict[str, int] = field(default_factory=dict)  # skuId -> seats --prune would also free
+    licenses: tuple[str, ...] = ()  # --sku: the part numbers the sheet is the desired state of (empty: all)
+    sheet_licenses: tuple[str, ...] = ()  # the part numbers the sheet's rows name
     _plan: Plan | None = None
 
     @property
@@ -121,7 +127,8 @@ class Reconciliation:
         from ..jobs import PlanRun
 
         return PlanRun(run_id=self.run_id, run_dir=self.run_dir, source=self.source, validation=self.plan.validation,
-                       plan=self.plan, options={"mode": "reconcile", "scope": str(self.scope), "prune": self.prune})
+                       plan=self.plan, options={"mode": "reconcile", "scope": str(self.scope), "prune": self.prune,
+                                "licenses": list(self.licenses)})
 
 
 def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> set[str] | None:
@@ -157,6 +164,7 @@ def reconcile(
     scope: str | Scope = "users",
     prune: bool = False,
     sheet: str | None = None,
+    skus: Sequence[str] = (),
 ) -> Reconciliation:
     """Read the desired state, read the tenant, join them (pandas), and plan the fix. Nothing is sent.
 
@@ -166,7 +174,7 @@ def reconcile(
     from .._gc import paused_gc
 
     with paused_gc():
-        return _reconcile(session, source, scope=scope, prune=prune, sheet=sheet)
+        return _reconcile(session, source, scope=scope, prune=prune, sheet=sheet, skus=skus)
 
 
 #: The kinds of sheet reconcile takes. A workbook with a sheet of any other kind is refused as a whole (a kind
@@ -190,8 +198,8 @@ def refuse_other_kinds(sheets: Sequence[Sheet], taken: Sequence[Kind] = RECONCIL
         f"{what} {_KIND_WORDS.get(s.kind, f'{s.kind} rows')}{more}: reconcile takes {takes} only, so nothing was "
         "compared or applied.",
         path=str(s.path),
-        fix="Apply memberships with 'license-batch apply', and reconcile a sheet of licenses or add-ons (an "
-            "export's layout)" + ("; pick one with --sheet NAME." if s.sheet_name else "."),
+        fix="Apply that sheet with 'license-batch apply', and reconcile the sheets of the kinds above"
+            + ("; pick one with --sheet NAME." if s.sheet_name else "."),
     )
 
 
@@ -202,6 +210,7 @@ def _reconcile(
     scope: str | Scope,
     prune: bool,
     sheet: str | None,
+    skus: Sequence[str] = (),
 ) -> Reconciliation:
     from ..jobs import new_run_id
     from ..sheets import read_source, source_label
@@ -235,6 +244,7 @@ def _reconcile(
         snapshot = session.tenant.snapshot(keys, powerplatform=bool(adds))
     in_scope = _scope_users(session, sc, snapshot)
     builder = _Builder(snapshot, prune, session.settings.allocations_api)
+    builder.only_skus = license_scope(snapshot, skus, session.catalog)
     if lics:
         builder.licenses(lics, session, in_scope, frame)
     if adds:
@@ -243,7 +253,26 @@ def _reconcile(
     return Reconciliation(run_id=run_id, run_dir=run_dir, source=source_label(source), scope=sc, prune=prune,
                           drift=builder.drift_frame(), capacity=builder.capacity, snapshot=snapshot, builder=builder,
                           redundant_seats=builder.redundant_seats, changed_units=builder.changed_units,
-                          prunable=builder.prunable)
+                          prunable=builder.prunable,
+                          licenses=tuple(sorted(builder._part(s) for s in builder.only_skus or ())),
+                          sheet_licenses=tuple(sorted(builder._part(s) for s in builder.sheet_skus)))
+
+
+def license_scope(snapshot: TenantSnapshot, texts: Sequence[str], catalog: Any = None) -> set[str] | None:
+    """The skuIds ``--sku`` names (part number, skuId or product name); None when none is given. A text the
+    tenant has no license for is a ConfigError: nothing is compared or applied."""
+    from ..sheets.resolve import SkuResolver
+
+    if not texts:
+        return None
+    resolver = SkuResolver(snapshot.skus, catalog)
+    out: set[str] = set()
+    for text in texts:
+        got = resolver.resolve(text)
+        if isinstance(got, RowFinding):
+            raise ConfigError(f"--sku {text}: {got.message}", fix=got.fix or "Give a part number, e.g. SPE_E3.")
+        out.add(got.sku.sku_id)
+    return out
 
 
 def _read_powerplatform(session: Session, snap: TenantSnapshot) -> None:
@@ -269,6 +298,8 @@ class _Builder:
         self.snap = snapshot
         self.prune = prune
         self.allocations_api = allocations_api  # the configured Power Platform endpoint
+        self.only_skus: set[str] | None = None  # --sku: the skuIds compared beyond the sheet's rows (None: all)
+        self.sheet_skus: set[str] = set()  # the skuIds the sheet's rows name
         self.sheets: list[Sheet] = []
         self.checked: list[CheckedRequest | CheckedAddon] = []
         self.capacity: list[CapacityLine] = []
@@ -316,10 +347,13 @@ class _Builder:
         where = SheetsOf(sheets)
         desired = D.desired_frame(sheets, self.snap, session.catalog, frame)
         named = set(desired.frame["uid"])
+        self.sheet_skus = set(desired.frame["sku_id"])
         relevant = named | (in_scope or set())
         users = [self.snap.users[u] for u in relevant if u in self.snap.users]
         actual = D.actual_frame(users)
         diff = D.classify(desired.frame, actual, in_scope, prune=self.prune)
+        if self.only_skus is not None:  # --sku: licenses outside it that the sheet does not name are left alone
+            diff = diff[(diff["row"] >= 0) | diff["sku_id"].isin(self.only_skus)]
         if desired.error_users:  # a user with a row in error: their other licenses are not "extra" (never pruned)
             diff = diff[~(diff["uid"].isin(desired.error_users) & diff["drift"].isin(["extra", "group-unexpected"]))]
         self._group_drift = GroupDrift(self.memberships, session, sheets, desired.frame, diff, prune=self.prune)
@@ -330,6 +364,8 @@ class _Builder:
                                    "row": f.row or 0, "applied": False})
         locs = D.location_drift(desired, self.snap.users)
         redundant = D.redundant(actual, self.snap.skus, in_scope if in_scope is not None else named)
+        if self.only_skus is not None:
+            redundant = redundant[redundant["sku_id"].isin(self.only_skus)]
         first_row = _first_rows(desired.frame)
         numbers = {r.index: r.number for sh in sheets for r in sh.rows}
         texts: dict[int, list[str]] = {}

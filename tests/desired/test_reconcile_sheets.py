@@ -152,8 +152,8 @@ def test_a_sheet_of_a_kind_reconcile_does_not_take_refuses_the_file(workdir: Pat
         refuse_other_kinds(sheets, taken=(Kind.LICENSES, Kind.ADDONS))
     assert str(e.value) == (
         f"{path}: The sheet 'Members' holds group memberships (user-to-group rows): reconcile takes users' licenses "
-        "and add-on allocations only, so nothing was compared or applied. Apply memberships with 'license-batch "
-        "apply', and reconcile a sheet of licenses or add-ons (an export's layout); pick one with --sheet NAME.")
+        "and add-on allocations only, so nothing was compared or applied. Apply that sheet with 'license-batch "
+        "apply', and reconcile the sheets of the kinds above; pick one with --sheet NAME.")
     members = write_csv(workdir / "members.csv", [{"userPrincipalName": upn("adele.vance"),
                                                    "Group": "Licensing - Microsoft 365 E3"}])
     with pytest.raises(InputError) as e:
