@@ -24,16 +24,16 @@ from ..models import (
     Sheet,
     ShortfallPolicy,
 )
+from .layout import DRIFT_COLUMN
 from .where import SheetsOf
 
 if TYPE_CHECKING:
-    from .reconcile import _Builder
+    from .reconcile import Builder
 
 FIX = "--apply (lowering: --prune)"
-DRIFT_COLUMN = "Drift"  # as batch.desired.reconcile
 
 
-def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool) -> None:
+def addon_drift(b: Builder, sheets: Sequence[Sheet], *, all_environments: bool) -> None:
     """Add-on allocations that differ from the sheets (and, with --scope all, allocations they leave out) ->
     the builder's drift lines, checked requests and one allocation request per environment. Several add-ons
     sheets are one desired state: checked together (an environment and add-on on two sheets is a duplicate or a
@@ -46,14 +46,9 @@ def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool)
     placed: list[Sheet] = []
     requests: list[AddonRequest] = []
     for sheet in sheets:  # each sheet's rows follow what the builder holds so far (row indexes stay unique)
-        reqs = kind.parse(sheet, catalog=None)
-        offset = b._next_row - min((r.index for r in sheet.rows), default=0)
-        if offset:
-            reqs = [replace(r, row=r.row + offset) for r in reqs]
-            sheet = replace(sheet, rows=[replace(r, index=r.index + offset) for r in sheet.rows])  # typed cells kept
-        b._next_row = max((r.index for r in sheet.rows), default=b._next_row - 1) + 1
+        sheet = b.place_sheet(sheet)
         placed.append(sheet)
-        requests.extend(reqs)
+        requests.extend(kind.parse(sheet, catalog=None))
     where = SheetsOf(placed)
     checked, lines = validate_addons(requests, b.snap, env_column=placed[0].header_for(Role.ENVIRONMENT),
                                      policy=ShortfallPolicy.STOP, reserve_of=lambda _n: 0, places=where)
@@ -65,8 +60,6 @@ def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool)
     texts: dict[int, str] = {}
     extra: dict[int, list[InputRow]] = {}  # id(sheet) -> rows below it
     extra_rows: set[int] = set()
-    number = {id(sh): max((r.number for r in sh.rows), default=sh.header_row) for sh in placed}
-    nxt = b._next_row
     if all_environments:
         for env_id, alloc in sorted(b.snap.allocations.items()):
             for ct, n in sorted(alloc.items()):
@@ -74,18 +67,18 @@ def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool)
                     env = b.snap.environments.get(env_id)
                     name = env.display_name if env else env_id
                     home = home_of.get(env_id, placed[0])
-                    num = number[id(home)] = number[id(home)] + 1
                     cells = [""] * len(home.headers)
                     for i, v in ((home.columns.get(x), y) for x, y in ((Role.ENVIRONMENT, name), (Role.ADDON, ct),
                                                                        (Role.AMOUNT, "0"))):
                         if i is not None:
                             cells[i] = v
-                    extra.setdefault(id(home), []).append(InputRow(nxt, num, tuple(cells)))
-                    extra_rows.add(nxt)
-                    checked.append(CheckedAddon(AddonRequest(nxt, num, name, ct, 0, amount_text="0"),
+                    below = b.extra_row(home, cells)
+                    extra.setdefault(id(home), []).append(below)
+                    extra_rows.add(below.index)
+                    checked.append(CheckedAddon(AddonRequest(below.index, below.number, name, ct, 0,
+                                                             amount_text="0"),
                                                 RequestStatus.READY, [], environment_id=env_id, currency_type=ct,
                                                 before=n, after=0))
-                    nxt += 1
     per_env: dict[str, dict[str, int]] = {}
     before: dict[str, dict[str, int]] = {}
     rows: dict[str, set[int]] = {}
@@ -112,10 +105,12 @@ def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool)
         per_env.setdefault(c.environment_id, {})[c.currency_type] = c.after
         before.setdefault(c.environment_id, {})[c.currency_type] = c.before
         rows.setdefault(c.environment_id, set()).add(c.request.row)
+    ops = []
     for env_id, alloc in per_env.items():
         env = b.snap.environments.get(env_id)
-        b._addon_ops.append(allocation_operation(env_id, env.display_name if env else env_id, before[env_id], alloc,
-                                                 tuple(sorted(rows[env_id])), b.allocations_api))
+        ops.append(allocation_operation(env_id, env.display_name if env else env_id, before[env_id], alloc,
+                                        tuple(sorted(rows[env_id])), b.allocations_api))
+    b.add_operations(ops)
     out = [replace(sh, headers=(*sh.headers, DRIFT_COLUMN), rows=[
         replace(r, cells=(*r.cells, texts.get(r.index, "")), values=None if r.values is None else (*r.values, None))
         for r in [*sh.rows, *extra.get(id(sh), [])]]) for sh in placed]
@@ -125,5 +120,4 @@ def addon_drift(b: _Builder, sheets: Sequence[Sheet], *, all_environments: bool)
         b.sheets.extend(out)
         b.checked.extend(checked)
 
-    b._finish.append(finish)
-    b._next_row = nxt
+    b.on_finish(finish)

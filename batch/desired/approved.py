@@ -8,7 +8,8 @@ url, body, dependency) and the state of every affected target when the plan was 
 
 Applying re-checks all of it against a fresh snapshot: the plan file was not edited (hash), the input file is
 the same (sha256), the tenant is the same, planning the same input now gives exactly the same operations, and
-every affected user or environment is as it was. Any difference refuses the plan (exit 2) with the
+every affected user, environment or membership is as it was (a group's: the membership of the users its
+operations name, read where the fresh plan did not). Any difference refuses the plan (exit 2) with the
 differences listed; nothing is sent. The plan's hash and the approver are recorded in the journal (meta
 ``approved_plan``) before anything is sent, and in run.json.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..apply.journal import JOURNAL_NAME, Journal
 from ..errors import InputError
 from ..models import Operation
-from .state import state_of, states_of
+from .state import read_missing_memberships, state_of, states_of
 
 if TYPE_CHECKING:
     from ..jobs import PlanRun, Session
@@ -154,21 +156,35 @@ def check_plan(session: Session, plan_path: str | Path, *, frame: Any = None) ->
         if a != b:
             diffs.append(f"{a['target']}: {a['kind']} would now send {json.dumps(b['body'], sort_keys=True)} "
                          f"instead of {json.dumps(a['body'], sort_keys=True)}")
-    current = {tkey: state_of(tkey.split(":", 1)[0], tkey.split(":", 1)[1], snap) for tkey in doc["targets"]}
+    # a group's recorded state names the users whose membership counts: read theirs now where the fresh plan did not
+    read_missing_memberships(session.tenant, snap, {tkey.split(":", 1)[1]: list(was["members"])
+                                                    for tkey, was in doc["targets"].items() if "members" in was})
+    current = {tkey: state_of(tkey.split(":", 1)[0], tkey.split(":", 1)[1], snap, was)
+               for tkey, was in doc["targets"].items()}
+    parts = {sid: sku.part_number for sid, sku in snap.skus.items()}
+    upns = {uid: u.upn for uid, u in snap.users.items()}
     for tkey, was in doc["targets"].items():
         if current[tkey] is not None and current[tkey] != was:
             name = next((o["target"] for o in doc["operations"] if tkey.endswith(":" + o["target_id"])), tkey)
-            parts = {sid: sku.part_number for sid, sku in snap.skus.items()}
-            diffs.append(f"{name} changed since the plan was made: {_state_diff(was, current[tkey] or {}, parts)}")
+            diff = _state_diff(was, current[tkey] or {}, parts, group=name, upns=upns)
+            diffs.append(f"{name} changed since the plan was made: {diff}")
     if diffs:
         raise StalePlanError(f"The approved plan is stale: {len(diffs)} difference(s); nothing was applied.",
                              sorted(diffs), path=str(plan_path))
     return fresh, doc
 
 
-def _state_diff(was: dict[str, Any], now: dict[str, Any], parts: dict[str, str]) -> str:
-    """What changed, in words: licenses gained or lost, disabled plans, usage location, allocations."""
+def _state_diff(was: dict[str, Any], now: dict[str, Any], parts: dict[str, str], *, group: str = "",
+                upns: Mapping[str, str] | None = None) -> str:
+    """What changed, in words: licenses gained or lost, disabled plans, usage location, allocations; a group's
+    members (``group``: its name, ``upns``: user id -> UPN)."""
     out: list[str] = []
+    if "members" in was:
+        a, b, names = was["members"], now.get("members", {}), upns or {}
+        for uid in sorted(a, key=lambda u: names.get(u, u)):
+            if uid in b and bool(b[uid]) != bool(a[uid]):
+                out.append(f"{names.get(uid, uid)} is {'now' if b[uid] else 'no longer'} a member of '{group}'")
+        return "; ".join(out)
     if "allocations" in was or "allocations" in now:
         a, b = was.get("allocations", {}), now.get("allocations", {})
         out += [f"{c} was {a.get(c, 0)}, now {b.get(c, 0)}" for c in sorted(set(a) | set(b))

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 USER_HEADERS = ("userPrincipalName", "skuPartNumber", "Disabled plans", "Usage location", "Department", "Held",
                 "Groups")
 ADDON_HEADERS = ("Environment", "Environment id", "Add-on", "Allocated")
+DRIFT_COLUMN = "Drift"  # what a reconcile's results add to every sheet: each row's drift
 
 HELD_DIRECT = "direct"
 HELD_GROUP = "group"

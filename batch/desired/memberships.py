@@ -69,8 +69,8 @@ class Memberships:
             self.snap.groups[g.id] = g
 
     def name(self, gid: str) -> str:
-        g = self.groups.get(gid) or self.snap.groups.get(gid)
-        return f"'{g.display_name}'" if g else f"'{gid}'"
+        """The group's display name, quoted (its id when it was not read)."""
+        return f"'{self._display(gid)}'"
 
     def part(self, sku_id: str) -> str:
         s = self.snap.skus.get(sku_id)

@@ -56,6 +56,7 @@ from ..models import (
 )
 from . import drift as D
 from .group_drift import ADD_FIX, GROUP_DRIFT, REMOVE_FIX, GroupDrift
+from .layout import DRIFT_COLUMN
 from .membership_drift import MEMBER_ADD_FIX, MEMBER_REMOVE_FIX, membership_drift
 from .memberships import Memberships
 from .read import Scope, find_group, group_member_ids, iter_user_pages
@@ -66,8 +67,6 @@ if TYPE_CHECKING:
 
     from ..jobs import PlanRun, Session
     from ..sheets import Source
-
-DRIFT_COLUMN = "Drift"
 
 #: Where each kind of drift is fixed (the drift report's "fix" column).
 FIXED_BY = {
@@ -88,7 +87,7 @@ class Reconciliation:
     drift: pd.DataFrame  # kind, target, license, detail, fix, row (Excel number, 0 = not in the sheet), applied
     capacity: list[CapacityLine]
     snapshot: TenantSnapshot
-    builder: _Builder
+    builder: Builder
     redundant_seats: dict[str, int] = field(default_factory=dict)  # part number -> seats the redundant packs hold
     report: Path | None = None
     changed_units: dict[str, int] = field(default_factory=dict)  # add-on currencyType -> units the fix moves
@@ -243,7 +242,7 @@ def _reconcile(
         keys = sorted({u for lic in lics for u in _user_cells(lic)})
         snapshot = session.tenant.snapshot(keys, powerplatform=bool(adds))
     in_scope = _scope_users(session, sc, snapshot)
-    builder = _Builder(snapshot, prune, session.settings.allocations_api)
+    builder = Builder(snapshot, prune, session.settings.allocations_api)
     builder.only_skus = license_scope(snapshot, skus, session.catalog)
     if lics:
         builder.licenses(lics, session, in_scope, frame)
@@ -291,7 +290,7 @@ def _user_cells(sheet: Sheet) -> list[str]:
     return [] if i is None else [clean_user(r.cells[i]) for r in sheet.rows if i < len(r.cells) and r.cells[i]]
 
 
-class _Builder:
+class Builder:
     """Turns the drift into the run's sheets, checked requests, operations and capacity pools."""
 
     def __init__(self, snapshot: TenantSnapshot, prune: bool, allocations_api: str) -> None:
@@ -312,7 +311,8 @@ class _Builder:
         self._locations: dict[str, str] = {}
         self._rows: dict[str, set[int]] = {}  # uid -> rows served by its assignLicense
         self._loc_rows: dict[str, set[int]] = {}
-        self._next_row = 0
+        self._next_row = 0  # the index the next placed row gets (indexes stay unique across the run's sheets)
+        self._last_number: dict[int, tuple[Sheet, int]] = {}  # id(sheet) -> the sheet, its last row number
         self._addon_ops: list[Operation] = []
         self._seats: dict[str, list[int]] = {}
         self._finish: list[Callable[[], None]] = []
@@ -325,11 +325,52 @@ class _Builder:
             f()
         self._finish = []
 
+    # -------------------------------------------------------------------------------------- the kinds' API
+
+    def hold_rows(self, sheets: Sequence[Sheet]) -> None:
+        """Sheets whose row indexes stay as read (the licenses sheets, placed first): later rows follow them."""
+        self._next_row = max((r.index for sh in sheets for r in sh.rows), default=self._next_row - 1) + 1
+
+    def place_sheet(self, sheet: Sheet) -> Sheet:
+        """The sheet with its rows re-indexed to follow every row placed so far (typed cells kept)."""
+        offset = self._next_row - min((r.index for r in sheet.rows), default=0)
+        if offset:
+            sheet = replace(sheet, rows=[replace(r, index=r.index + offset) for r in sheet.rows])
+        self.hold_rows([sheet])
+        return sheet
+
+    def extra_row(self, home: Sheet, cells: Sequence[str]) -> InputRow:
+        """A row of drift outside the sheets, below ``home`` (numbered after its last row, or the rows already
+        added below it); its index follows every row placed so far."""
+        _sheet, last = self._last_number.get(id(home), (home, max((r.number for r in home.rows),
+                                                                  default=home.header_row)))
+        row = InputRow(self._next_row, last + 1, tuple(cells))
+        self._last_number[id(home)] = (home, last + 1)
+        self._next_row += 1
+        return row
+
+    def on_finish(self, fn: Callable[[], None]) -> None:
+        """``fn`` adds the run's sheets and checked requests, when a plan is built (``finish``)."""
+        self._finish.append(fn)
+
+    def add_operations(self, ops: Sequence[Operation]) -> None:
+        """Operations sent after the license writes and before the membership additions (add-on allocations)."""
+        self._addon_ops.extend(ops)
+
+    def license_capacity(self) -> list[CapacityLine]:
+        """One line per SKU whose seats the fixes take or free (direct and membership writes together)."""
+        out = []
+        for sid, (takes, frees) in sorted(self._seats.items()):
+            s = self.snap.skus.get(sid)
+            if s is not None:
+                out.append(CapacityLine(sid, s.part_number, s.enabled, s.consumed, 0, takes, frees,
+                                        label=s.product_name or ""))
+        return out
+
     # -------------------------------------------------------------------------------------- licenses
 
     def _part(self, sku_id: str) -> str:
-        s = self.snap.skus.get(sku_id)
-        return s.part_number if s else sku_id
+        return self.memberships.part(sku_id)
 
     def _plan_names(self, sku_id: str, ids: str) -> str:
         s = self.snap.skus.get(sku_id)
@@ -337,8 +378,7 @@ class _Builder:
         return "; ".join(sorted(names.get(i, i) for i in ids.split(",") if i))
 
     def _group_names(self, ids: str) -> str:
-        return ", ".join(f"'{self.snap.groups[g].display_name}'" if g in self.snap.groups else f"'{g}'"
-                         for g in ids.split(",") if g)
+        return ", ".join(self.memberships.name(g) for g in ids.split(",") if g)
 
     def licenses(self, sheets: Sequence[Sheet], session: Session, in_scope: set[str] | None,
                  frame: pd.DataFrame | None = None) -> None:
@@ -371,17 +411,13 @@ class _Builder:
         texts: dict[int, list[str]] = {}
         extra_rows: dict[int, list[InputRow]] = {}  # id(sheet) -> rows below it
         requests: list[Any] = []  # CheckedRequest, and CheckedGroup for drift fixed through membership
-        self._next_row = max((r.index for sh in sheets for r in sh.rows), default=-1) + 1
-        last_number = {id(sh): max((r.number for r in sh.rows), default=sh.header_row) for sh in sheets}
+        self.hold_rows(sheets)
         for d in diff.itertuples(index=False):
             user = self.snap.users[d.uid]
             part = self._part(d.sku_id)
             row = int(d.row)
             if row < 0:  # not in the sheets: a row of its own below the sheet that names the user
                 home = where.of(first_row[d.uid]) if d.uid in first_row else sheets[0]
-                row = self._next_row
-                self._next_row += 1
-                row_number = last_number[id(home)] = last_number[id(home)] + 1
                 cols = home.columns
                 ui, si = cols.get(Role.USER), cols.get(Role.SKU, cols.get(Role.TO_SKU))
                 cells = [""] * len(home.headers)
@@ -389,7 +425,9 @@ class _Builder:
                     cells[ui] = user.upn
                 if si is not None:
                     cells[si] = part
-                extra_rows.setdefault(id(home), []).append(InputRow(row, row_number, tuple(cells)))
+                below = self.extra_row(home, cells)
+                row, row_number = below.index, below.number
+                extra_rows.setdefault(id(home), []).append(below)
             else:
                 row_number = int(d.number)
             detail, fix, sent = self._describe(d, user, part)
@@ -440,7 +478,7 @@ class _Builder:
                 self.redundant_seats[part] = self.redundant_seats.get(part, 0) + 1
             self.lines.append({"kind": "redundant", "target": user.upn, "license": part, "detail": detail,
                                "fix": FIXED_BY["redundant"], "row": 0, "applied": False})
-        self.capacity.extend(self._license_capacity())
+        self.capacity.extend(self.license_capacity())
         errors = desired.errors
 
         def finish() -> None:
@@ -462,7 +500,7 @@ class _Builder:
             requests.sort(key=lambda c: c.request.row)
             self.checked.extend(requests)
 
-        self._finish.append(finish)
+        self.on_finish(finish)
 
     def _describe(self, d: Any, user: User, part: str) -> tuple[str, str, bool]:
         """(what differs, how it is fixed, whether this run sends the fix)."""
@@ -516,15 +554,6 @@ class _Builder:
             return (f"{head}, and leaving would take {keep} as well: remove {part} from the group's licenses, or "
                     f"give the user {keep} another way"), True
         return f"{head}: taking the user out of {names} frees 1 seat", True
-
-    def _license_capacity(self) -> list[CapacityLine]:
-        out = []
-        for sid, (takes, frees) in sorted(self._seats.items()):
-            s = self.snap.skus.get(sid)
-            if s is not None:
-                out.append(CapacityLine(sid, s.part_number, s.enabled, s.consumed, 0, takes, frees,
-                                        label=s.product_name or ""))
-        return out
 
     def operations(self) -> list[Operation]:
         ops: list[Operation] = []

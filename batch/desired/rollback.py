@@ -3,9 +3,11 @@
 The journal keeps each changed target's state from before the run (``target_state``) and every operation with
 its outcome. For each target a run changed (an operation that succeeded, or whose outcome is unknown):
 
-- what it should look like if nobody touched it since = the state before, with the run's operations applied;
+- what it may look like if nobody touched it since = the state before, with the run's operations applied, each
+  operation whose outcome the run never learnt (a crash mid-run) either taken or not
+  (:func:`batch.desired.state.left_by_the_run`, the same rule for users, environments and memberships);
 - what it looks like now (read from the tenant);
-- if the two differ, someone changed it since the run: it is LEFT ALONE and reported ``changed-since-run``;
+- if it is none of those, someone changed it since the run: it is LEFT ALONE and reported ``changed-since-run``;
 - otherwise the operations that bring it back to the state before: one ``assignLicense`` per user (licenses
   the run added removed, licenses it removed or swapped away assigned again with their disabled plans exactly
   as they were), the usage location as it was, each environment's allocations as they were;
@@ -18,6 +20,7 @@ applies and reports it, and ``resume`` finishes it), so a rollback can also be r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +45,7 @@ from ..models import (
     Validation,
 )
 from .rollback_members import group_targets, memberships_sheet, plan_memberships, read_now, touched_users
-from .state import expected_after, same_allocations, same_user_state, user_state
+from .state import expected_after, left_by_the_run, same_allocations, same_user_state, user_state
 
 if TYPE_CHECKING:
     from ..jobs import PlanRun, Session
@@ -121,12 +124,12 @@ def plan_rollback(session: Session, run_id: str) -> Rollback:
         name = user.upn if user else uid
         if before is None:
             continue
-        expected = expected_after(before, changed[(str(Api.GRAPH), uid)])
         now = user_state(user) if user else None
+        left = left_by_the_run(before, changed[(str(Api.GRAPH), uid)], unsure, now, same_user_state)
         restore = _user_restore_text(before, now, snapshot)
         user_rows.append(InputRow(row, row + 2, (name, restore, run_id)))
         req = LicenseRequest(row, row + 2, name, None, restore)
-        if now is None or not same_user_state(now, expected):
+        if now is None or left is None:
             why = "no longer exists" if now is None else "was changed by someone else since the run"
             rb.changed_since.append(name)
             checked.append(CheckedRequest(req, RequestStatus.ERROR, [RowFinding(
@@ -135,8 +138,8 @@ def plan_rollback(session: Session, run_id: str) -> Rollback:
             continue
         if same_user_state(now, before):
             checked.append(CheckedRequest(req, RequestStatus.UNCHANGED, [RowFinding(
-                "unchanged", Severity.INFO, f"{name} is already as before the run.", "", row + 2, None)],
-                user_id=uid))
+                "unchanged", Severity.INFO, f"{name} is already as before the run{_not_taken(uid, changed, unsure)}.",
+                "", row + 2, None)], user_id=uid))
             continue
         assert user is not None
         checked.append(CheckedRequest(req, RequestStatus.READY, [], user_id=uid))
@@ -150,14 +153,14 @@ def plan_rollback(session: Session, run_id: str) -> Rollback:
         env = snapshot.environments.get(eid)
         name = env.display_name if env else eid
         touched = changed[(str(Api.POWERPLATFORM), eid)]
-        expected = expected_after(before, touched)
-        currencies = sorted(set(expected["allocations"]) | set(before["allocations"]))
+        currencies = sorted(set(expected_after(before, touched)["allocations"]) | set(before["allocations"]))
         now = {"allocations": snapshot.allocations.get(eid, {})}
+        left = left_by_the_run(before, touched, unsure, now, partial(same_allocations, currencies=currencies))
         restore = ", ".join(f"{c} {now['allocations'].get(c, 0)} -> {before['allocations'].get(c, 0)}"
                             for c in currencies if now["allocations"].get(c, 0) != before["allocations"].get(c, 0))
         env_rows.append(InputRow(row, len(env_rows) + 2, (name, restore, run_id)))
         req_a = AddonRequest(row, len(env_rows) + 1, name, "", None, amount_text=restore)
-        if env is None or not same_allocations(now, expected, currencies):
+        if env is None or left is None:
             rb.changed_since.append(name)
             checked.append(CheckedAddon(req_a, RequestStatus.ERROR, [RowFinding(
                 "changed-since-run", Severity.ERROR, f"{name}'s allocations were changed by someone else since the "
@@ -195,6 +198,13 @@ def _sheet(kind: Kind, rows: list[InputRow] | None = None) -> Sheet:
     return Sheet(path=Path("rollback"), format="csv", sheet_name="Users" if kind is Kind.LICENSES else "Environments",
                  encoding=None, delimiter=None, header_row=1, headers=HEADERS, rows=rows or [], columns={role: 0},
                  kind=kind)
+
+
+def _not_taken(uid: str, changed: dict[tuple[str, str], list[Operation]], unsure: set[str]) -> str:
+    """Why a user the run changed is as before: a write whose outcome the run never learnt did not take effect."""
+    if any(op.key in unsure for op in changed[(str(Api.GRAPH), uid)]):
+        return " (the run's write did not take effect)"
+    return ""
 
 
 def _user_restore_text(before: dict[str, Any], now: dict[str, Any] | None, snapshot: Any) -> str:

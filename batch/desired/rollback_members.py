@@ -9,8 +9,9 @@ The journal keeps, per group, whether each user its operations name was a direct
   it removed is added back, ``PATCH members@odata.bind`` 20 per write);
 - now as before, after a write that surely took effect: someone changed it since, LEFT ALONE and reported
   ``changed-since-run``; after a write whose outcome was never known (a crash), it simply did not take effect:
-  nothing to do;
-- the user gone: left alone and reported.
+  nothing to do (:func:`batch.desired.state.left_by_the_run`, the rule users and environments follow too);
+- the user gone, the group gone, or the group now rule-based (Graph refuses member writes to a dynamic group):
+  left alone and reported ``changed-since-run``.
 
 Each pair is one row of the rollback's "Memberships" sheet, a groups-kind row, so the results say when Entra
 has processed the group for the user (licenses given back or taken away), as for any membership run.
@@ -18,7 +19,7 @@ has processed the group for the user (licenses given back or taken away), as for
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from ..kinds.groups.plan import add_members_ops, remove_member_op
 from ..kinds.groups.read import read_groups
 from ..kinds.groups.records import CheckedGroup, GroupRequest
 from ..models import Action, Api, InputRow, Kind, Operation, OpKind, RequestStatus, Role, Sheet, TenantSnapshot
-from .state import MEMBERSHIP_KINDS, op_members
+from .state import MEMBERSHIP_KINDS, expected_after, left_by_the_run, op_members
 
 HEADERS = ("User", "Group", "Restores", "Rolled back run")
 
@@ -52,11 +53,14 @@ def touched_users(changed: Mapping[tuple[str, str], Sequence[Operation]], group_
 
 
 def read_now(graph: Any, snapshot: TenantSnapshot, users: Mapping[str, Sequence[str]]) -> None:
-    """The groups (names, licenses) and the membership now of the touched users, into the snapshot (the
-    rollback's own journal keeps the latter as its state before, so a rollback can be rolled back)."""
-    for groups in read_groups(graph, list(users)).values():
+    """The groups (names, licenses, whether rule-based) and the membership now of the touched users, into the
+    snapshot (the rollback's own journal keeps the latter as its state before, so a rollback can be rolled back).
+    A touched group that no longer exists is taken out of ``snapshot.groups``."""
+    for gid, groups in read_groups(graph, list(users)).items():
         for g in groups:
-            snapshot.groups.setdefault(g.id, g)
+            snapshot.groups[g.id] = g  # over the snapshot's name-only entry: the rule says if it takes members
+        if not groups:
+            snapshot.groups.pop(gid.lower(), None)
     for gid, now in read_memberships(graph, users).items():
         snapshot.memberships.setdefault(gid, {}).update(now)
 
@@ -93,19 +97,23 @@ def plan_memberships(
             mine = [op for op in ops if uid in op_members(op)]
             # no state kept (a journal from before memberships were kept): what the run's plan implied
             before = bool(before_all.get(uid, mine[0].kind is OpKind.REMOVE_MEMBER))
-            after = mine[-1].kind is OpKind.ADD_MEMBERS
-            sure = not any(op.key in unsure for op in mine)
+            pair = {"members": {uid: before}}
+            after = bool(expected_after(pair, mine)["members"][uid])
             user = snapshot.users.get(uid)
             name = user.upn if user else uid
             now = now_all.get(uid) if user is not None else None
+            left = left_by_the_run(pair, mine, unsure, None if now is None else {"members": {uid: now}},
+                                   _same_membership(uid))
+            takes = g is not None and not g.dynamic  # a group gone or now rule-based takes no member writes
             row = first_row + len(out.rows)
             number = len(out.rows) + 2
             verb = "add back to" if before else "remove from"
-            restore = f"{verb} '{gname}'" if now == after and before != after else ""
+            restoring = takes and left is not None and now != before
+            restore = f"{verb} '{gname}'" if restoring else ""
             out.rows.append(InputRow(row, number, (name, gname, restore, run_id)))
             req = GroupRequest(row, number, name, gname, Action.ASSIGN if before else Action.REMOVE)
 
-            if now == after and before != after:
+            if restoring:
                 out.checked.append(CheckedGroup(req, RequestStatus.READY, [], user_id=uid, group_id=gid))
                 out.restores.append(f"{name}: {restore}")
                 if before:
@@ -113,7 +121,10 @@ def plan_memberships(
                 else:
                     removes.append(remove_member_op(gid, gname, uid, (row,)))
                 continue
-            status, code, message, fix = _left_alone(name, gname, before, after, now, sure)
+            if g is None or g.dynamic:
+                status, code, message, fix = _group_refuses(name, gname, g is None)
+            else:
+                status, code, message, fix = _left_alone(name, gname, before, after, now, left is not None)
             if status is RequestStatus.ERROR:
                 out.changed_since.append(f"{name} in '{gname}'")
             severity = Severity.ERROR if status is RequestStatus.ERROR else Severity.INFO
@@ -124,18 +135,33 @@ def plan_memberships(
     return out
 
 
-def _left_alone(name: str, group: str, before: bool, after: bool, now: bool | None, sure: bool
+def _same_membership(uid: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool]:
+    """Two states of a group agree on ``uid``'s membership (an add names up to 20 users: only this one counts)."""
+    return lambda a, b: bool(a["members"].get(uid)) == bool(b["members"].get(uid))
+
+
+def _group_refuses(name: str, group: str, gone: bool) -> tuple[RequestStatus, str, str, str]:
+    """A group that no longer exists, or is now rule-based (Graph refuses member writes to it): left alone."""
+    if gone:
+        return (RequestStatus.ERROR, "changed-since-run", f"The group '{group}' no longer exists: {name} left alone "
+                "(changed since the run).", "Check the group by hand; nothing was changed.")
+    return (RequestStatus.ERROR, "changed-since-run", f"'{group}' is now rule-based: its members follow its rule; "
+            f"{name} left alone (changed since the run).", "Check the group's rule by hand; nothing was changed.")
+
+
+def _left_alone(name: str, group: str, before: bool, after: bool, now: bool | None, left_by_run: bool
                 ) -> tuple[RequestStatus, str, str, str]:
-    """Why a pair needs no write: (status, finding code, message, fix)."""
-    if before == after:
-        return RequestStatus.UNCHANGED, "unchanged", f"The run did not change {name}'s membership of '{group}'.", ""
+    """Why a pair needs no write: (status, finding code, message, fix). ``left_by_run``: the membership now is
+    one the run may have left (:func:`batch.desired.state.left_by_the_run`)."""
     if now is None:
         return (RequestStatus.ERROR, "changed-since-run", f"{name} no longer exists: left alone (changed since the "
                 "run).", "Check the user by hand; nothing was changed.")
-    if sure:
+    if not left_by_run:
         what = "removed from" if after else "added back to"
         return (RequestStatus.ERROR, "changed-since-run", f"{name} was {what} '{group}' by someone else since the "
                 "run: left alone (changed since the run).", "Check the membership by hand; nothing was changed.")
+    if before == after:
+        return RequestStatus.UNCHANGED, "unchanged", f"The run did not change {name}'s membership of '{group}'.", ""
     return (RequestStatus.UNCHANGED, "unchanged", f"{name}'s membership of '{group}' is already as before the run "
             "(the run's write did not take effect).", "")
 

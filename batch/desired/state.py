@@ -11,7 +11,8 @@ group's members (the groups kind and ``--via-group`` do), else from ``snapshot.m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -71,14 +72,21 @@ def unknown_memberships(plan: Plan) -> dict[str, set[str]]:
 def read_prior_memberships(tenant: Any, plan: Plan) -> None:
     """Before a run is journalled: read the membership the snapshot lacks of the users its membership operations
     name (a plan whose groups were not read, e.g. by another planner) into ``snapshot.memberships``."""
-    todo = unknown_memberships(plan)
+    read_missing_memberships(tenant, plan.validation.snapshot, unknown_memberships(plan))
+
+
+def read_missing_memberships(tenant: Any, snapshot: TenantSnapshot, wanted: Mapping[str, Iterable[str]]) -> None:
+    """Read into ``snapshot.memberships`` whether each user of ``wanted`` (group id -> user ids) is a direct
+    member of the group, where the snapshot does not know it yet."""
+    todo = {gid: {u for u in users if was_member(snapshot, gid, u) is None} for gid, users in wanted.items()}
+    todo = {gid: users for gid, users in todo.items() if users}
     graph = getattr(tenant, "graph", None)
     if not todo or graph is None:
         return
     from ..kinds.groups.membership import read_memberships
 
     for gid, now in read_memberships(graph, todo).items():
-        plan.validation.snapshot.memberships.setdefault(gid, {}).update(now)
+        snapshot.memberships.setdefault(gid, {}).update(now)
 
 
 def prior_states(plan: Plan) -> list[tuple[str, str, dict[str, Any]]]:
@@ -109,8 +117,15 @@ def states_of(ops: Iterable[Operation], snapshot: TenantSnapshot) -> list[tuple[
     return [(a, t, s) for (a, t), s in out.items()]
 
 
-def state_of(api: str, target_id: str, snapshot: TenantSnapshot) -> dict[str, Any] | None:
-    """A target's state in a snapshot (None: a user the snapshot does not hold)."""
+def state_of(api: str, target_id: str, snapshot: TenantSnapshot, like: Mapping[str, Any] | None = None
+             ) -> dict[str, Any] | None:
+    """A target's state in a snapshot (None: a user the snapshot does not hold). ``like``: the target's state
+    as recorded earlier; a group's (``{"members": ...}``) says whose membership is wanted: the same users' now
+    (:func:`read_missing_memberships` first; a membership the snapshot still does not know counts as unchanged)."""
+    if like is not None and "members" in like:
+        was = like["members"]
+        now = {uid: was_member(snapshot, target_id, uid) for uid in was}
+        return {"members": {uid: bool(was[uid]) if m is None else m for uid, m in now.items()}}
     if api == str(Api.GRAPH):
         u = snapshot.users.get(target_id)
         return user_state(u) if u is not None else None
@@ -144,6 +159,35 @@ def expected_after(prior: Mapping[str, Any], ops: Iterable[Operation]) -> dict[s
             for sid, plans in op.add:
                 direct[sid] = sorted(plans)
     return {"usageLocation": loc, "direct": dict(sorted(direct.items()))}
+
+
+def states_the_run_may_have_left(prior: Mapping[str, Any], ops: Sequence[Operation], unsure: Collection[str]
+                                 ) -> list[dict[str, Any]]:
+    """Every state ``ops`` (in the order sent) may have left a target in: each operation whose outcome the run
+    never learnt (its key in ``unsure``: sent or unknown, a crash mid-run) either took effect or did not, the
+    others did. Distinct states only (a user's few operations, a membership pair's one or two)."""
+    states: dict[str, dict[str, Any]] = {}
+    start = expected_after(prior, ())
+    states[json.dumps(start, sort_keys=True)] = start
+    for op in ops:
+        applied = [expected_after(s, (op,)) for s in states.values()]
+        if op.key not in unsure:
+            states = {}
+        for s in applied:
+            states.setdefault(json.dumps(s, sort_keys=True), s)
+    return list(states.values())
+
+
+def left_by_the_run(prior: Mapping[str, Any], ops: Sequence[Operation], unsure: Collection[str],
+                    now: Mapping[str, Any] | None, same: Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+                    ) -> dict[str, Any] | None:
+    """The state the run left the target in, when ``now`` is one the run may have left it in (``same`` compares
+    two states); None when it is none of them: someone else changed the target since the run (or it is gone).
+    The one rule rollback uses for users, environments and group memberships alike: an unsure write whose target
+    is as if it had not been sent simply did not take effect, a sure one never counts as not taken."""
+    if now is None:
+        return None
+    return next((s for s in states_the_run_may_have_left(prior, ops, unsure) if same(now, s)), None)
 
 
 def same_user_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -1,4 +1,5 @@
-"""Approved plans: plan --out writes a plan to review; apply --plan applies exactly it, or refuses a stale one."""
+"""Approved plans: plan --out writes a plan to review; apply --plan applies exactly it, or refuses a stale one
+(licenses, and memberships: the recorded membership of the users a plan names is checked again)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,59 @@ def test_an_edited_input_or_plan_file_is_refused(workdir: Path, capsys: pytest.C
     path.write_text(json.dumps(doc))
     code, _, err = run(capsys, "apply", "--plan", str(path))
     assert code == 2 and "The plan file was edited after it was made." in err
+
+
+def test_a_plan_of_memberships_is_refused_when_a_membership_changed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A membership plan records, per group, whether each user it names was a member; applying re-reads those
+    users' membership and lists each one that changed."""
+    sales = "Sales Team"
+    (workdir / "members.csv").write_text(f"userPrincipalName,Group,Action\n{upn('lidia.holloway')},{sales},add\n"
+                                         f"{upn('diego.siciliani')},{sales},add\n{upn('isaiah.langer')},{sales},remove\n")
+    code, _, err = run(capsys, "plan", "members.csv", "--out", "approved.json")
+    assert code == 0, err
+    doc = json.loads((workdir / "approved.json").read_text())
+    (was,) = doc["targets"].values()
+    assert sorted(was["members"].values()) == [False, False, True]
+    # meanwhile someone adds diego to the group and removes isaiah from it
+    (workdir / "other.csv").write_text(f"userPrincipalName,Group,Action\n{upn('diego.siciliani')},{sales},add\n"
+                                       f"{upn('isaiah.langer')},{sales},remove\n")
+    code, _, err = run(capsys, "apply", "other.csv")
+    assert code == 0, err
+    code, _, err = run(capsys, "apply", "--plan", "approved.json")
+    assert code == 2, err
+    assert "The approved plan is stale: 3 difference(s); nothing was applied." in err
+    lines = err.splitlines()
+    assert (f"  - {sales} changed since the plan was made: {upn('diego.siciliani')} is now a member of '{sales}'; "
+            f"{upn('isaiah.langer')} is no longer a member of '{sales}'") in lines
+    assert f"  - {sales}: removeMember is no longer needed or possible" in lines
+    (add,) = [o for o in doc["operations"] if o["kind"] == "addMembers"]
+    lidia_only = {"members@odata.bind": add["body"]["members@odata.bind"][:1]}
+    assert (f"  - {sales}: addMembers would now send {json.dumps(lidia_only)} instead of "
+            f"{json.dumps(add['body'])}") in lines
+    assert not list((workdir / "reports").glob("*/journal.sqlite"))[1:]  # only other.csv's run
+
+
+def test_a_membership_the_fresh_plan_did_not_read_is_read_to_check_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The group was renamed since the plan was made: planning again does not find it (so reads none of its
+    members), yet the users the plan named are looked up and a membership that changed is listed."""
+    sales = "Sales Team"
+    (workdir / "members.csv").write_text(f"userPrincipalName,Group,Action\n{upn('isaiah.langer')},{sales},remove\n")
+    assert run(capsys, "plan", "members.csv", "--out", "approved.json")[0] == 0
+    con = sqlite3.connect(workdir / "sandbox.db")
+    with con:
+        (gid,) = con.execute("SELECT id FROM groups WHERE display_name=?", (sales,)).fetchone()
+        con.execute("UPDATE groups SET display_name='Sales' WHERE id=?", (gid,))
+        con.execute("DELETE FROM members WHERE group_id=? AND user_id=(SELECT id FROM users WHERE upn_lower=?)",
+                    (gid, upn("isaiah.langer")))
+    con.close()
+    code, _, err = run(capsys, "apply", "--plan", "approved.json")
+    assert code == 2, err
+    assert "The approved plan is stale: 2 difference(s); nothing was applied." in err
+    lines = err.splitlines()
+    assert f"  - {sales}: removeMember is no longer needed or possible" in lines
+    assert (f"  - {sales} changed since the plan was made: {upn('isaiah.langer')} is no longer a member of "
+            f"'{sales}'") in lines

@@ -514,3 +514,66 @@ def test_redundant_packs_held_through_groups_name_the_group_and_count_only_seats
         f"cannot be removed from the user): taking the user out of '{E3}' frees 1 seat  [advice]",
         "  SPE_E3: 2 seat(s) held as redundant packs could be freed",
     ]
+
+
+def test_two_membership_sheets_are_one_desired_state(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows on two membership sheets are checked together: one removing and one adding the same user to the same
+    group are both row errors naming the other sheet (nothing is sent for them, even with --prune), and a user one
+    sheet lists for a group is not a member "the sheet does not list" on the other."""
+    import openpyxl
+
+    px = tenant.add_group("Project X")
+    for name in ("adele.vance", "isaiah.langer"):
+        tenant.add_member(px, tenant.uid(name))
+    wb = openpyxl.Workbook()
+    first = wb.active
+    assert first is not None
+    first.title = "Members"
+    for row in (["User", "Group", "Action"], [upn("adele.vance"), "Project X", "remove"],
+                [upn("isaiah.langer"), "Project X", "add"]):
+        first.append(row)
+    second = wb.create_sheet("Members 2")
+    for row in (["User", "Group", "Action"], [upn("adele.vance"), "Project X", "add"],
+                [upn("lidia.holloway"), "Project X", "add"]):
+        second.append(row)
+    path = workdir / "members.xlsx"
+    wb.save(path)
+    with jobs.open_session(load_settings()) as s:
+        rec = reconcile(s, path, scope="group=Project X", prune=True)
+        ops = rec.operations
+        plan = rec.plan
+    assert [(op.kind.value, op.rows) for op in ops] == [("addMembers", (3,))]  # lidia only (row indexes 0-1, 2-3)
+    assert rec.drift[["kind", "target", "row", "applied"]].values.tolist() == [
+        ["member-missing", upn("lidia.holloway"), 3, True],
+        ["row-error", "", 2, False],
+        ["row-error", "", 2, False],
+    ]
+    assert rec.drift["detail"].tolist()[1:] == [
+        f"Row 2: this row removes {upn('adele.vance')} from 'Project X'; row 2 of sheet 'Members 2' adds them.",
+        f"Row 2: this row adds {upn('adele.vance')} to 'Project X'; row 2 of sheet 'Members' removes them.",
+    ]
+    assert set(rec.drift["fix"].tolist()[1:]) == {
+        "Keep one of the rows (row 2 of sheet 'Members' and row 2 of sheet 'Members 2')."}
+    status = {c.request.row: (c.request.user, str(c.status)) for c in plan.validation.requests}
+    assert status == {0: (upn("adele.vance"), "error"), 1: (upn("isaiah.langer"), "unchanged"),
+                      2: (upn("adele.vance"), "error"), 3: (upn("lidia.holloway"), "ready")}
+    code, _, err = run(capsys, "reconcile", str(path), "--scope", "group=Project X", "--apply", "--prune")
+    assert code == 1, err  # the two rows in error
+    assert drift_lines(err)[:3] == [
+        f"  member-missing    row 3: {upn('lidia.holloway')} should be a member of 'Project X' and is not  [--apply]",
+        f"  row-error         row 2: Row 2: this row removes {upn('adele.vance')} from 'Project X'; row 2 of sheet "
+        "'Members 2' adds them.  [Keep one of the rows (row 2 of sheet 'Members' and row 2 of sheet 'Members 2').]",
+        f"  row-error         row 2: Row 2: this row adds {upn('adele.vance')} to 'Project X'; row 2 of sheet "
+        "'Members' removes them.  [Keep one of the rows (row 2 of sheet 'Members' and row 2 of sheet 'Members 2').]",
+    ]
+    assert tenant.members(px) == {tenant.uid(n) for n in ("adele.vance", "isaiah.langer", "lidia.holloway")}
+    results = only_run(workdir) / "results.xlsx"
+    got = [[(r["Row"], r["User"], r["Status"], r["Error code"]) for r in xlsx_rows(results, n)]
+           for n in ("Groups results", "Groups results 2")]
+    assert got == [
+        [(2, upn("adele.vance"), "skipped", "conflicting-rows"),
+         (3, upn("isaiah.langer"), "unchanged", "group-no-license")],  # a member already, not "extra"
+        [(2, upn("adele.vance"), "skipped", "conflicting-rows"), (3, upn("lidia.holloway"), "applied", None)],
+    ]

@@ -132,6 +132,30 @@ def test_the_same_user_and_license_on_two_sheets_is_a_duplicate_naming_the_other
         (2, "skipped", "user-not-found"), (3, "skipped", "duplicate-row"), (4, "skipped", "conflicting-rows")]
 
 
+def test_the_same_user_and_group_on_two_membership_sheets_is_a_duplicate_naming_the_other_sheet(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = "Licensing - Power Apps Premium"
+    head = ["User", "Group"]
+    path = _workbook(workdir / "members.xlsx", {
+        "Wave 1": [head, [upn("adele.vance"), group]],
+        "Wave 2": [head, [upn("adele.vance"), group]],
+    })
+    code, _, err = run(capsys, "reconcile", str(path))
+    assert code == 1, err
+    assert [line for line in err.splitlines() if line.startswith("  ")][:2] == [
+        f"  member-missing    row 2: {upn('adele.vance')} should be a member of '{group}' and is not  [--apply]",
+        f"  row-error         row 2: Row 2: row 2 of sheet 'Wave 1' already asks the same for {upn('adele.vance')} "
+        f"and '{group}'.  [Delete the duplicate row (row 2 of sheet 'Wave 1' and row 2 of sheet 'Wave 2': keep one).]",
+    ], err
+    code, summary, err = run_json(capsys, "reconcile", str(path), "--apply")
+    assert code == 1, err
+    results = Path(str(summary["report"]))
+    assert [(r["Row"], r["User"], r["Status"], r["Error code"]) for r in xlsx_rows(results, "Groups results 2")] == [
+        (2, upn("adele.vance"), "skipped", "duplicate-row")]
+    assert [(r["Row"], r["Status"]) for r in xlsx_rows(results, "Groups results")] == [(2, "applied")]
+
+
 def test_a_sheet_of_a_kind_reconcile_does_not_take_refuses_the_file(workdir: Path) -> None:
     """Every kind of sheet is reconciled today; a kind reconcile does not take would be refused at file level (exit
     2, nothing compared or applied), never skipped silently, as membership sheets were before they were taken."""

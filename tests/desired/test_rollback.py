@@ -1,14 +1,16 @@
 """rollback: a run with a swap, disabled plans, a usage location and add-on allocations is undone exactly; a user
-changed by someone else since the run is left alone and reported."""
+changed by someone else since the run is left alone and reported; a write whose outcome the run never learnt
+(a crash) that did not land needs nothing, one that did is undone."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from .conftest import run, run_json, state, upn
+from .conftest import run, run_json, state, upn, xlsx_rows
 
 
 def wave(workdir: Path) -> Path:
@@ -106,4 +108,59 @@ def test_an_interrupted_rollback_is_resumed(workdir: Path, capsys: pytest.Captur
     code, summary, err = run_json(capsys, "resume", rb.run_id)
     assert code == 0, err
     assert summary["applied"] == 6
+    assert state(capsys, workdir) == before
+
+
+def _journal(run_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    con = sqlite3.connect(run_dir / "journal.sqlite")
+    try:
+        with con:
+            return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def test_writes_whose_outcome_was_never_known_and_did_not_land(workdir: Path, capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    """A crash mid-run leaves writes 'sent' or 'unknown'. The run's last assignLicense (alex's removal) never
+    reached the tenant: alex is as before, nothing to restore, not 'changed by someone else'. Lidia's new usage
+    location landed but her assignLicense did not: only the location is restored. The others are restored."""
+    before = state(capsys, workdir)
+    run_id = applied_run(workdir, capsys)
+    run_dir = workdir / "reports" / run_id
+    assert _journal(run_dir, "SELECT target_name FROM operation WHERE kind='assignLicense' ORDER BY seq DESC "
+                             "LIMIT 1") == [(upn("alex.wilber"),)]
+    # the tenant as if those writes never landed (alex keeps STANDARDPACK, lidia never got POWER_BI_PRO) ...
+    (workdir / "undo.csv").write_text(f"user,action,license\n{upn('alex.wilber')},assign,STANDARDPACK\n"
+                                      f"{upn('lidia.holloway')},remove,POWER_BI_PRO\n")
+    assert run(capsys, "apply", "undo.csv")[0] == 0
+    # ... and the run never learnt their outcome
+    _journal(run_dir, "UPDATE operation SET state='sent' WHERE kind='assignLicense' AND target_name=?",
+             (upn("alex.wilber"),))
+    _journal(run_dir, "UPDATE operation SET state='unknown' WHERE target_name=?", (upn("lidia.holloway"),))
+    code, summary, err = run_json(capsys, "rollback", run_id)
+    assert code == 0, err
+    assert (summary["applied"], summary["unchanged"]) == (5, 1)
+    assert f"Rollback of run {run_id}: 5 target(s) to restore, 0 changed since the run (left alone)." in err
+    assert f"  restore {upn('lidia.holloway')}: usage location DE -> US" in err.splitlines()
+    assert not [ln for ln in err.splitlines() if upn("alex.wilber") in ln]
+    assert state(capsys, workdir) == before
+    results = xlsx_rows(workdir / "reports" / str(summary["run_id"]) / "results.xlsx", "Licenses results")
+    alex = next(r for r in results if r["Target"] == upn("alex.wilber"))
+    assert (alex["Status"], alex["Message"]) == (
+        "unchanged", f"{upn('alex.wilber')} is already as before the run (the run's write did not take effect).")
+
+
+def test_a_write_whose_outcome_was_never_known_but_landed_is_restored(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = state(capsys, workdir)
+    run_id = applied_run(workdir, capsys)
+    _journal(workdir / "reports" / run_id, "UPDATE operation SET state='sent' WHERE kind='assignLicense' AND "
+             "target_name=?", (upn("alex.wilber"),))
+    _journal(workdir / "reports" / run_id, "UPDATE operation SET state='unknown' WHERE kind='allocateAddons'")
+    code, summary, err = run_json(capsys, "rollback", run_id)
+    assert code == 0, err
+    assert summary["applied"] == 6
+    assert f"  restore {upn('alex.wilber')}: + STANDARDPACK" in err.splitlines()
     assert state(capsys, workdir) == before

@@ -209,3 +209,42 @@ def test_memberships_are_read_20_users_per_request_or_by_paging_a_group(
         assert membership.read_memberships(graph, {gid: users}) == expected
         paged = graph.http.stats.requests - n0
     assert (by_user, paged) == (2, 1)
+
+
+def test_a_group_gone_or_now_rule_based_is_left_alone_and_reported(
+    workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Graph refuses member writes to a group that no longer exists (404) or is now rule-based ("dynamic"): the
+    rollback does not send them, and names the group and why for each pair."""
+    run_id, gid, adds, removes, _before = _applied(workdir, db, capsys)
+    db.x("UPDATE groups SET membership_rule=?, group_types=? WHERE id=?",
+         ('user.department -eq "Sales"', json.dumps(["DynamicMembership"]), gid))
+    members = db.members(gid)
+    code, out, err = run(capsys, "rollback", run_id, "--json")
+    assert code == 1, err
+    pairs = [f"{u['upn']} in '{PA}'" for u in removes + adds]
+    assert (out["applied"], out["skipped"]) == (0, 5)
+    lines = err.splitlines()
+    assert f"Rollback of run {run_id}: 0 target(s) to restore, 5 changed since the run (left alone)." in lines
+    assert [ln for ln in lines if ln.startswith("  changed since")] == [
+        f"  changed since the run, left alone: {p}" for p in pairs]
+    assert db.members(gid) == members
+    rb_dir = sorted((workdir / "reports").iterdir())[-1]
+    assert _journal(rb_dir, "SELECT COUNT(*) FROM operation") == [(0,)]
+    results = rows_of(rb_dir / "results.xlsx", "Results")
+    assert [(r["User"], r["Status"], r["Error code"], r["Message"]) for r in results] == [
+        (u["upn"], "skipped", "changed-since-run", f"'{PA}' is now rule-based: its members follow its rule; "
+         f"{u['upn']} left alone (changed since the run).") for u in removes + adds]
+
+    db.x("DELETE FROM members WHERE group_id=?", (gid,))
+    db.x("DELETE FROM groups WHERE id=?", (gid,))
+    code, out, err = run(capsys, "rollback", run_id, "--dry-run", "--json")
+    assert code == 1, err
+    assert out == {"rollback_of": run_id, "restore": 0, "operations": 0, "changed_since_run": pairs}
+    code, _out, err = run(capsys, "rollback", run_id)
+    assert code == 1, err
+    rb_dir = sorted((workdir / "reports").iterdir())[-1]
+    results = rows_of(rb_dir / "results.xlsx", "Results")
+    assert [(r["User"], r["Status"], r["Message"]) for r in results] == [
+        (u["upn"], "skipped", f"The group '{PA}' no longer exists: {u['upn']} left alone (changed since the run).")
+        for u in removes + adds]
