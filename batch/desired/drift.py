@@ -14,6 +14,7 @@ drift              when                                                        f
 =================  ==========================================================  =============================
 missing            the sheet asks for it, the user does not hold it             --apply: assign
 extra              held directly, the sheet does not ask for it                 --apply --prune: remove
+                   (held through a group as well: also ``group-unexpected``)
 plans              held directly with other disabled plans                      --apply: disable the new ones;
                                                                                 --prune: re-enable the others
 location           the user's usage location differs from the sheet's          --apply: set it
@@ -299,7 +300,11 @@ def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None
     kind[~in_sheet & direct & in_scope] = "extra"
     kind[~in_sheet & ~direct & grouped & in_scope] = "group-unexpected"
     m["drift"] = kind
-    m = m[kind != ""].copy()
+    m["direct"] = direct
+    # held directly AND through a group, not asked for: removing the direct assignment alone frees nothing (the
+    # group still gives it), so the pair is also group drift (taken out of the group with --prune, group_drift)
+    both = m[(kind == "extra") & grouped].assign(drift="group-unexpected")
+    m = pd.concat([m[kind != ""], both], ignore_index=True) if len(both) else m[kind != ""].copy()
     m["row"] = m["row"].fillna(-1).astype(int)
     m["number"] = m["number"].fillna(0).astype(int)
     d_sets = m["plans"].fillna("").map(_ids)
@@ -314,9 +319,9 @@ def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None
         for d, a, miss in zip(d_sets, a_sets, is_missing, strict=True)
     ]
     m["takes"] = is_missing & ~m["grouped"].eq(True)
-    m["frees"] = is_extra & ~m["grouped"].eq(True)
+    m["frees"] = is_extra & ~m["grouped"].eq(True)  # held through a group too: freed by leaving it (memberships)
     keep = ["row", "number", "uid", "sku_id", "drift", "plans", "actual_plans", "disable", "enable", "add", "remove",
-            "plans_after", "takes", "frees", "groups", "failed_groups"]
+            "plans_after", "takes", "frees", "groups", "failed_groups", "direct"]
     return m[keep].fillna({"plans": "", "actual_plans": "", "groups": "", "failed_groups": ""}).reset_index(drop=True)
 
 
@@ -325,9 +330,10 @@ def _ids(text: str) -> frozenset[str]:
 
 
 def redundant(actual: pd.DataFrame, skus: Mapping[str, Sku], scope: set[str] | None) -> pd.DataFrame:
-    """Users in scope holding a pack that adds nothing next to the others they hold: ``uid, sku_id, next_to``
-    (``next_to``: the skuIds, comma-separated, of the fewest packs they keep that give it all; "" when every plan
-    of the pack is disabled). Direct and group-held packs alike (each takes a seat); judged by
+    """Users in scope holding a pack that adds nothing next to the others they hold: ``uid, sku_id, next_to,
+    direct, groups`` (``next_to``: the skuIds, comma-separated, of the fewest packs they keep that give it all; ""
+    when every plan of the pack is disabled; ``direct``/``groups``: how the pack is held, as in ``actual``).
+    Direct and group-held packs alike (each takes a seat); judged by
     :func:`rules.redundant_holdings` on the enabled plans (the SKU's plans minus ``held_plans``), once per
     distinct holding (the set of (skuId, disabled plans) of a user): a tenant has few, whatever its size.
 
@@ -341,7 +347,7 @@ def redundant(actual: pd.DataFrame, skus: Mapping[str, Sku], scope: set[str] | N
         held = held[held["uid"].isin(scope)]
     held = held[held["uid"].duplicated(keep=False)]  # one pack alone is never redundant
     if held.empty:
-        return pd.DataFrame({"uid": [], "sku_id": [], "next_to": []}, dtype=object)
+        return pd.DataFrame({"uid": [], "sku_id": [], "next_to": [], "direct": [], "groups": []}, dtype=object)
     codes, items = pd.factorize(held["sku_id"].astype(str) + "|" + held["held_plans"].astype(str))
     words = [f"w{w}" for w in range((len(items) + 61) // 62)]
     bits = pd.DataFrame({w: np.where(codes // 62 == k, np.left_shift(np.int64(1), codes % 62), 0).astype(np.int64)
@@ -355,6 +361,7 @@ def redundant(actual: pd.DataFrame, skus: Mapping[str, Sku], scope: set[str] | N
         found.extend([*sig, sku_id, nxt] for sku_id, nxt in _judge(sorted(holding), skus, packs))
     verdicts = pd.DataFrame(found, columns=[*words, "sku_id", "next_to"])
     out = per_user.merge(verdicts, on=words)[["uid", "sku_id", "next_to"]]
+    out = out.merge(held[["uid", "sku_id", "direct", "groups"]], on=["uid", "sku_id"], how="left")
     return out.reset_index(drop=True)
 
 

@@ -9,6 +9,8 @@
 - ``group-unexpected``: a group gives a license the sheet does not ask for. A removal, so only with
   ``--apply --prune``: the user is taken out of every group that gives it, unless one of them also gives a
   license the sheet asks this user for (or has rule-based membership): then it stays advice naming the conflict.
+  A license held directly as well is also ``extra`` (the direct assignment removed with --prune): the seat is
+  freed, and counted, by leaving the group (``Memberships.dropping``).
 
 The writes go through the builder's :class:`~batch.desired.memberships.Memberships` (merged with the membership
 sheets'); each row fixed this way gets a ``CheckedGroup`` per group, so the run's results read each member's
@@ -63,6 +65,8 @@ class GroupDrift:
         self.prune = prune
         self._plan: dict[tuple[str, str], tuple[Action, tuple[str, ...], str]] = {}  # -> action, groups, idle
         mem.desire(desired)
+        extra = diff[diff["drift"] == "extra"]
+        mem.dropping.update(zip(extra["uid"].tolist(), extra["sku_id"].tolist(), strict=True))
         lines = diff[diff["drift"].isin(list(GROUP_DRIFT))]
         self._named: dict[str, list[Group]] = {}
         self._by_sku: dict[str, list[Group]] | None = None
@@ -151,7 +155,8 @@ class GroupDrift:
     def _unexpected(self, d: Any, user: User, part: str) -> tuple[str, str, bool]:
         gids = [g for g in d.groups.split(",") if g]
         names = ", ".join(self.mem.name(g) for g in gids)
-        head = f"{user.upn} holds {part} through group {names}; the sheet does not ask for it"
+        how = "directly and through" if d.direct else "through"
+        head = f"{user.upn} holds {part} {how} group {names}; the sheet does not ask for it"
         for gid in gids:
             g = self.mem.groups.get(gid)
             if g is None:

@@ -53,6 +53,9 @@ class Memberships:
     _lost: dict[str, set[str]] = field(default_factory=dict)  # uid -> skuIds the removals take
     _gains: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     _cancel: dict[tuple[str, str], list[_Cancel]] = field(default_factory=dict)
+    #: (uid, skuId) of direct assignments the license rows call extra (removed with --prune): leaving the group
+    #: then frees the seat, which the direct removal alone does not (counted here, once)
+    dropping: set[tuple[str, str]] = field(default_factory=set)
 
     # ------------------------------------------------------------------------------------------ groups
 
@@ -180,7 +183,7 @@ class Memberships:
         out = []
         for s in self.skus_of(gid):
             h = user.holding(s)
-            if h.held and not h.direct and set(h.groups) <= {gid}:
+            if h.held and (not h.direct or (uid, s) in self.dropping) and set(h.groups) <= {gid}:
                 out.append(s)
         return tuple(out)
 
@@ -202,7 +205,8 @@ class Memberships:
         for gid in leaving:
             for s in self.skus_of(gid):
                 h = user.holding(s)
-                if s in lost or s in joining or not h.held or h.direct or not set(h.groups) <= leaving:
+                direct = h.direct and (uid, s) not in self.dropping
+                if s in lost or s in joining or not h.held or direct or not set(h.groups) <= leaving:
                     continue
                 lost.add(s)
                 self.seats.setdefault(s, [0, 0])[1] += 1

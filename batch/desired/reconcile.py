@@ -472,11 +472,11 @@ class Builder:
                 usage_location=want))
         for r in sorted(redundant.itertuples(index=False), key=lambda r: (self.snap.users[r.uid].upn, r.sku_id)):
             user = self.snap.users[r.uid]
+            detail, frees = self._redundant(user, r)
             part = self._part(r.sku_id)
-            other = " + ".join(self._part(x) for x in r.next_to.split(",") if x) or "the rest (every plan disabled)"
-            self.redundant_seats[part] = self.redundant_seats.get(part, 0) + 1
-            self.lines.append({"kind": "redundant", "target": user.upn, "license": part,
-                               "detail": f"{user.upn}: {part} adds nothing next to {other}: removing it frees 1 seat",
+            if frees:
+                self.redundant_seats[part] = self.redundant_seats.get(part, 0) + 1
+            self.lines.append({"kind": "redundant", "target": user.upn, "license": part, "detail": detail,
                                "fix": FIXED_BY["redundant"], "row": 0, "applied": False})
         self.capacity.extend(self.license_capacity())
         errors = desired.errors
@@ -508,10 +508,16 @@ class Builder:
         if k == "missing":
             return f"{user.upn} should hold {part} and does not", FIXED_BY[k], True
         if k == "extra":
-            via = f" (a group also gives it: {self._group_names(d.groups)})" if d.groups else ""
+            if d.groups:  # the group's part is a group-unexpected line of its own (it frees the seat)
+                names = self._group_names(d.groups)
+                head = f"{user.upn} holds {part} directly and through group {names}; the sheet does not ask for it"
+                if self.prune:
+                    return (f"{head}: the direct assignment is removed (the group's: group-unexpected)",
+                            FIXED_BY[k], True)
+                return head, "run with --apply --prune to remove the direct assignment", False
             if self.prune:
-                return f"{user.upn} holds {part} directly; the sheet does not ask for it{via}", FIXED_BY[k], True
-            return (f"{user.upn} holds {part}; the sheet does not ask for it{via}",
+                return f"{user.upn} holds {part} directly; the sheet does not ask for it", FIXED_BY[k], True
+            return (f"{user.upn} holds {part}; the sheet does not ask for it",
                     "run with --apply --prune to remove it", False)
         if k == "plans":
             parts = []
@@ -524,6 +530,30 @@ class Builder:
             return f"{part} disabled plans differ ({'; '.join(parts)})", fix, sent
         assert self._group_drift is not None  # group-missing, group-unexpected: through membership
         return self._group_drift.describe(d, user, part)
+
+    def _redundant(self, user: User, r: Any) -> tuple[str, bool]:
+        """(the advice for a redundant pack, whether following it frees a seat). A pack held through a group
+        cannot be removed from the user directly (they leave the group); while a group gives it, removing the
+        direct copy frees nothing."""
+        part = self._part(r.sku_id)
+        other = " + ".join(self._part(x) for x in r.next_to.split(",") if x) or "the rest (every plan disabled)"
+        head = f"{user.upn}: {part} adds nothing next to {other}"
+        if not r.groups:
+            return f"{head}: removing it frees 1 seat", True
+        names = self._group_names(r.groups)
+        group = f"group{'s' if ',' in r.groups else ''} {names}"
+        if r.direct:
+            return (f"{head}: it is held directly and through {group}: removing the direct copy frees no seat "
+                    f"while the group gives it"), False
+        head = f"{head}: it comes through {group} (a license from a group cannot be removed from the user)"
+        leaving = {g for g in r.groups.split(",") if g}
+        lost = [x for x in r.next_to.split(",") if x and not user.holding(x).direct
+                and set(user.holding(x).groups) <= leaving]
+        if lost:  # the same group(s) give the pack that covers it: leaving would take that too
+            keep = " + ".join(self._part(x) for x in lost)
+            return (f"{head}, and leaving would take {keep} as well: remove {part} from the group's licenses, or "
+                    f"give the user {keep} another way"), True
+        return f"{head}: taking the user out of {names} frees 1 seat", True
 
     def operations(self) -> list[Operation]:
         ops: list[Operation] = []

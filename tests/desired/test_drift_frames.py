@@ -44,6 +44,19 @@ def test_classify_every_kind() -> None:
     assert not got[("u4", "COPILOT")].remove  # never removed directly
 
 
+def test_a_license_held_directly_and_through_a_group_unasked_is_extra_and_group_unexpected() -> None:
+    """The direct copy is removed with --prune (freeing nothing by itself), the group's is group drift; neither
+    line counts the seat (leaving the group does, in memberships)."""
+    desired = pd.DataFrame([[0, 2, "u1", "PBI", "", False, False, ""]], columns=DESIRED_COLUMNS)
+    actual = pd.DataFrame([
+        ["u1", "PBI", True, "", False, "", "", ""],
+        ["u1", "E3", True, "", True, "g1", "", ""],  # directly and through g1
+    ], columns=ACTUAL_COLUMNS)
+    d = classify(desired, actual, None, prune=True)
+    assert [(r.uid, r.sku_id, r.drift, r.direct, r.groups, r.remove, r.frees) for r in d.itertuples(index=False)] == [
+        ("u1", "E3", "extra", True, "g1", True, False), ("u1", "E3", "group-unexpected", True, "g1", False, False)]
+
+
 # ------------------------------------------------------------------------------------------- redundant packs
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,18 @@ def test_dataframes_in_and_out(workdir: Path, monkeypatch: pytest.MonkeyPatch) -
         assert nb.reconcile(s, wanted, scope="department=Sales").drift_count == 0
 
 
+def held(workdir: Path, name: str) -> list[tuple[str, str | None]]:
+    """(part number, group id or None) of every license the sandbox says the user holds (Active states)."""
+    con = sqlite3.connect(workdir / "sandbox.db")
+    try:
+        parts = dict(con.execute("SELECT sku_id, part_number FROM skus").fetchall())
+        (text,) = con.execute("SELECT licenses FROM users WHERE upn_lower = ?", (name.lower(),)).fetchone()
+    finally:
+        con.close()
+    return [(str(parts[st["skuId"]]), st["assignedByGroup"]) for st in json.loads(text)
+            if st["state"] in ("Active", "ActiveWithError")]
+
+
 def _no_file_written_for_the_frame(reports: Path) -> None:
     """A frame is read in memory: nothing under reports/frames, no input CSV in any run folder."""
     assert not (reports / "frames").exists()
@@ -72,8 +85,15 @@ def test_a_frame_is_validated_planned_applied_and_reconciled_in_memory(workdir: 
         assert [(r["userPrincipalName"], r["skuPartNumber"], r["Seats"], r["Row"]) for r in rows] == [
             (upn("adele.vance"), "POWER_BI_PRO", "1", 2), (upn("nobody"), "SPE_E3", None, 3)]
         rec = nb.reconcile(s, frame.iloc[:1])
-        assert str(rec.source) == "<DataFrame>" and rec.drift_count > 0  # adele's other licenses: extra
-        assert "missing" not in set(rec.drift["kind"])
+        assert str(rec.source) == "<DataFrame>"
+        # adele's other licenses, as the sandbox holds them (all direct): extra, nothing else
+        others = [(p, g) for p, g in held(workdir, upn("adele.vance")) if p != "POWER_BI_PRO"]
+        assert others and all(g is None for _p, g in others)
+        a = upn("adele.vance")
+        assert rec.drift.values.tolist() == [
+            ["extra", a, p, f"{a} holds {p}; the sheet does not ask for it", "run with --apply --prune to remove it",
+             0, False] for p, _g in sorted(others)]
+        assert rec.drift_count == len(others)
         with pytest.raises(ColumnError) as e:
             nb.reconcile(s, pd.DataFrame({"Name": ["Adele"], "Product": ["E3"]}))
         assert str(e.value) == (

@@ -16,7 +16,7 @@ from batch import jobs
 from batch.config import load_settings
 from batch.desired.reconcile import reconcile
 
-from .conftest import run, upn, write_csv, xlsx_rows
+from .conftest import read_csv, run, run_json, upn, write_csv, xlsx_rows
 
 E3 = "Licensing - Microsoft 365 E3"
 PA = "Licensing - Power Apps Premium"
@@ -78,7 +78,8 @@ class Tenant:
         parts = {r["sku_id"]: r["part_number"] for r in self.q("SELECT sku_id, part_number FROM skus")}
         groups = {r["id"]: r["display_name"] for r in self.q("SELECT id, display_name FROM groups")}
         lic = json.loads(self.q("SELECT licenses FROM users WHERE id=?", (self.uid(name),))[0]["licenses"])
-        return sorted((parts[s["skuId"]], groups.get(s["assignedByGroup"]), s["state"]) for s in lic)
+        return sorted(((parts[s["skuId"]], groups.get(s["assignedByGroup"]), s["state"]) for s in lic),
+                      key=lambda t: (t[0], t[1] or "", t[2]))  # direct (None) before a group's
 
     def give_through(self, name: str, gid: str, part: str) -> None:
         """Make the user a member of the group with the group's license Active on them (as Entra leaves it)."""
@@ -407,6 +408,112 @@ def test_a_membership_fix_entra_has_not_processed_yet_says_pending(
     assert (row.status.value, row.code) == ("applied", "group-processing-pending")
     assert row.message == f"Added to '{E3}'; Entra has not processed SPE_E3 for this user yet."
     assert row.fix == f"Run 'license-batch status {result.run_id}' later to read the outcome."
+
+
+def test_a_license_held_directly_and_through_a_group_is_cleared_in_one_prune(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unasked-for E3, held directly and through the E3 group: --prune removes the direct assignment AND takes
+    the user out of the group (one seat freed, counted once); afterwards no drift is left for them. A group that
+    also gives a wanted license is still left alone (the direct copy goes, the group's stays advice)."""
+    both = "Licensing - E3 and Audio"
+    tenant.add_group(both, ("SPE_E3", "MCOMEETADV"))
+    members = write_csv(workdir / "join.csv", [{"User": upn("pradeep.gupta"), "Group": both}])
+    assert run(capsys, "apply", str(members))[0] == 0
+    direct = write_csv(workdir / "direct.csv", [{"User": upn(u), "License": p, "Disabled plans": ""} for u, p in
+                                                (("nestor.wilke", "SPE_E3"), ("nestor.wilke", "POWER_BI_PRO"),
+                                                 ("pradeep.gupta", "SPE_E3"))])
+    assert run(capsys, "apply", str(direct))[0] == 0
+    assert tenant.states("nestor.wilke") == [("POWER_BI_PRO", None, "Active"), ("SPE_E3", None, "Active"),
+                                             ("SPE_E3", E3, "Active")]
+    assert tenant.states("pradeep.gupta") == [("MCOMEETADV", both, "Active"), ("SPE_E3", None, "Active"),
+                                              ("SPE_E3", both, "Active")]
+    e3_free = tenant.free("SPE_E3")
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("nestor.wilke"), "skuPartNumber": "POWER_BI_PRO", "Held": "direct", "Groups": ""},
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "MCOMEETADV", "Held": "group", "Groups": both},
+    ])
+    nestor = f"{upn('nestor.wilke')} holds SPE_E3 directly and through group '{E3}'; the sheet does not ask for it"
+    pradeep = (f"{upn('pradeep.gupta')} holds SPE_E3 directly and through group '{both}'; the sheet does not ask "
+               "for it")
+    left_alone = (f"  group-unexpected  {pradeep}; left alone: '{both}' also gives MCOMEETADV, which the sheet asks "
+                  f"this user to hold through a group  [ask for SPE_E3 in the sheet, or give the other license another "
+                  f"way than '{both}']")
+
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")  # without --prune: nothing removed
+    assert code == 1, err
+    assert drift_lines(err) == [
+        f"  extra             {pradeep}  [run with --apply --prune to remove the direct assignment]",
+        f"  extra             {nestor}  [run with --apply --prune to remove the direct assignment]",
+        left_alone,
+        f"  group-unexpected  {nestor}  [run with --apply --prune to remove the user from '{E3}']",
+        f"  SPE_E3: takes 0, frees 0, {e3_free} free afterwards (--prune would free 1 more)",
+    ]
+    assert err.splitlines()[-1] == "Nothing to apply. (Removals need --prune.)"
+    assert tenant.uid("nestor.wilke") in tenant.members(tenant.gid(E3))
+    assert ("SPE_E3", None, "Active") in tenant.states("nestor.wilke")
+
+    code, _, err = run(capsys, "reconcile", str(path), "--apply", "--prune")
+    assert code == 0, err
+    assert drift_lines(err)[:5] == [
+        f"  extra             {pradeep}: the direct assignment is removed (the group's: group-unexpected)  "
+        "[--apply --prune]",
+        f"  extra             {nestor}: the direct assignment is removed (the group's: group-unexpected)  "
+        "[--apply --prune]",
+        left_alone,
+        f"  group-unexpected  {nestor}: remove from '{E3}'  [--apply --prune (group membership)]",
+        f"  SPE_E3: takes 0, frees 1, {e3_free + 1} free afterwards",
+    ]
+    assert "group processing: 1/1 members processed by Entra" in err
+    assert tenant.uid("nestor.wilke") not in tenant.members(tenant.gid(E3))
+    assert tenant.states("nestor.wilke") == [("POWER_BI_PRO", None, "Active")]
+    assert tenant.states("pradeep.gupta") == [("MCOMEETADV", both, "Active"), ("SPE_E3", both, "Active")]
+    assert tenant.free("SPE_E3") == e3_free + 1
+
+    code, summary, err = run_json(capsys, "reconcile", str(path))
+    assert code == 1, err
+    assert summary["kinds"] == {"group-unexpected": 1}  # only pradeep's conflict, which no run may fix
+    assert drift_lines(err) == [left_alone.replace(f"{upn('pradeep.gupta')} holds SPE_E3 directly and through",
+                                                   f"{upn('pradeep.gupta')} holds SPE_E3 through")]
+    assert upn("nestor.wilke") not in err
+
+
+def test_redundant_packs_held_through_groups_name_the_group_and_count_only_seats_really_freed(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """E3 next to E5 adds nothing. Through the E3 group only: the user leaves the group (it cannot be removed
+    directly). Directly and through the group: removing the direct copy frees no seat (not counted). Through a
+    group that gives E5 too: leaving would take E5, so the advice is the group's licenses."""
+    both = "Licensing - E3 and E5"
+    tenant.add_group(both, ("SPE_E3", "SPE_E5"))
+    assert run(capsys, "apply", str(write_csv(workdir / "join.csv", [{"User": upn("megan.bowen"), "Group": both}])))[
+        0] == 0
+    give = write_csv(workdir / "e5.csv", [{"User": upn(u), "License": "SPE_E5", "Disabled plans": ""}
+                                          for u in ("nestor.wilke", "isaiah.langer")])
+    assert run(capsys, "apply", str(give))[0] == 0
+    assert tenant.states("nestor.wilke") == [("SPE_E3", E3, "Active"), ("SPE_E5", None, "Active")]
+    assert tenant.states("isaiah.langer") == [("SPE_E3", None, "Active"), ("SPE_E3", E3, "Active"),
+                                              ("SPE_E5", None, "Active")]
+    assert tenant.states("megan.bowen") == [("SPE_E3", both, "Active"), ("SPE_E5", both, "Active")]
+    assert run(capsys, "export", "users", "-o", str(workdir / "now.csv"))[0] == 0
+    names = {upn(n) for n in ("nestor.wilke", "isaiah.langer", "megan.bowen")}
+    write_csv(workdir / "wanted.csv", [r for r in read_csv(workdir / "now.csv") if r["userPrincipalName"] in names])
+
+    code, summary, err = run_json(capsys, "reconcile", str(workdir / "wanted.csv"))
+    assert code == 0, err  # advice only
+    assert summary["kinds"] == {"redundant": 3}
+    assert summary["redundant_seats"] == {"SPE_E3": 2}  # nestor's and megan's; isaiah's stays while the group gives it
+    head = "SPE_E3 adds nothing next to SPE_E5"
+    assert drift_lines(err) == [
+        f"  redundant         {upn('isaiah.langer')}: {head}: it is held directly and through group '{E3}': removing "
+        "the direct copy frees no seat while the group gives it  [advice]",
+        f"  redundant         {upn('megan.bowen')}: {head}: it comes through group '{both}' (a license from a group "
+        f"cannot be removed from the user), and leaving would take SPE_E5 as well: remove SPE_E3 from the group's "
+        "licenses, or give the user SPE_E5 another way  [advice]",
+        f"  redundant         {upn('nestor.wilke')}: {head}: it comes through group '{E3}' (a license from a group "
+        f"cannot be removed from the user): taking the user out of '{E3}' frees 1 seat  [advice]",
+        "  SPE_E3: 2 seat(s) held as redundant packs could be freed",
+    ]
 
 
 def test_two_membership_sheets_are_one_desired_state(

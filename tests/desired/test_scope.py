@@ -37,6 +37,47 @@ def exported(workdir: Path, path: str) -> set[str]:
     return {r["userPrincipalName"] for r in read_csv(workdir / path)}
 
 
+Line = tuple[str, str, str, str, str]  # kind, target, license, detail, fix
+
+
+def unasked_drift(workdir: Path, upns: set[str]) -> set[Line]:
+    """The drift reconcile must report for users in scope whom the sheet gives nothing, computed from the sandbox's
+    state: every license they hold is extra (held directly), group-unexpected (through a group), or both."""
+    parts = {str(k): str(v) for k, v in q(workdir, "SELECT sku_id, part_number FROM skus")}
+    groups = {str(k): (str(n), rule)
+              for k, n, rule in q(workdir, "SELECT id, display_name, membership_rule FROM groups")}
+    out: set[Line] = set()
+    for u, lic in q(workdir, "SELECT upn, licenses FROM users"):
+        if u not in upns:
+            continue
+        how: dict[str, tuple[bool, list[str]]] = {}
+        for st in json.loads(str(lic)):
+            if st["state"] in ("Active", "ActiveWithError"):
+                direct, via = how.get(parts[st["skuId"]], (False, []))
+                g = st["assignedByGroup"]
+                how[parts[st["skuId"]]] = (direct or g is None, via + ([g] if g else []))
+        for p, (direct, via) in how.items():
+            assert all(groups[g][1] is None for g in via)  # rule-based groups would be advice of another kind
+            names = ", ".join(f"'{groups[g][0]}'" for g in via)
+            if direct and via:
+                detail = f"{u} holds {p} directly and through group {names}; the sheet does not ask for it"
+                out.add(("extra", str(u), p, detail, "run with --apply --prune to remove the direct assignment"))
+            elif direct:
+                out.add(("extra", str(u), p, f"{u} holds {p}; the sheet does not ask for it",
+                         "run with --apply --prune to remove it"))
+            else:
+                detail = f"{u} holds {p} through group {names}; the sheet does not ask for it"
+            if via:
+                out.add(("group-unexpected", str(u), p, detail, f"run with --apply --prune to remove the user from "
+                                                                 f"{names}"))
+    return out
+
+
+def report_lines(workdir: Path, summary: dict[str, object], kinds: tuple[str, ...]) -> list[Line]:
+    return [(str(r["kind"]), str(r["target"]), str(r["license"]), str(r["detail"]), str(r["fix"]))
+            for r in xlsx_rows(workdir / str(summary["report"])) if r["kind"] in kinds]
+
+
 @pytest.fixture
 def seeded(workdir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """The workdir's sandbox, seeded by a first command."""
@@ -68,21 +109,17 @@ def test_reconcile_scope_group_counts_nested_users_the_sheet_leaves_out(
     code, summary, err = run_json(capsys, "reconcile", "sales.csv", "--scope", "group=Sales Team")
     assert code == 1, err
     marketing = group_upns(seeded, "Marketing Team") - group_upns(seeded, "Sales Team")
-    held: set[tuple[str, str, bool]] = set()  # (upn, part number, through a group)
-    for upn_, lic in q(seeded, "SELECT upn, licenses FROM users"):
-        if upn_ in marketing:
-            for st in json.loads(str(lic)):
-                if st["state"] in ("Active", "ActiveWithError"):
-                    part = q(seeded, "SELECT part_number FROM skus WHERE sku_id = ?", (st["skuId"],))[0][0]
-                    held.add((str(upn_), str(part), bool(st["assignedByGroup"])))
-    drift = {(str(r["target"]), str(r["license"]), r["kind"] == "group-unexpected")
-             for r in xlsx_rows(seeded / str(summary["report"])) if r["kind"] in ("extra", "group-unexpected")}
-    direct = {(u, p, False) for u, p, g in held if not g}
-    assert drift == direct | {(u, p, True) for u, p, g in held if g and (u, p, False) not in direct}
-    assert len(drift) > 5 and summary["kinds"]["extra"] == len({d for d in drift if not d[2]})
-    u, p, _ = sorted(direct)[0]
-    assert f"  extra             {u} holds {p}; the sheet does not ask for it  [run with --apply --prune to " \
-           "remove it]" in err.splitlines()
+    want = unasked_drift(seeded, marketing)
+    assert {k for k, *_ in want} == {"extra", "group-unexpected"}  # the seed has both kinds for them
+    got = report_lines(seeded, summary, ("extra", "group-unexpected"))
+    assert sorted(got) == sorted(want) and len(got) == len(want)
+    redundant = report_lines(seeded, summary, ("redundant",))  # advice, about users the sheet names
+    assert summary["kinds"] == {"extra": sum(k == "extra" for k, *_ in want),
+                                "group-unexpected": sum(k == "group-unexpected" for k, *_ in want),
+                                **({"redundant": len(redundant)} if redundant else {})}
+    assert not {t for _k, t, *_ in redundant} & marketing
+    for kind, _t, _p, detail, fix in want:  # the console says each, as the report does
+        assert f"  {kind:<18}{detail}  [{fix}]" in err.splitlines(), err
 
 
 def test_export_filter_on_attributes_anded(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,7 +174,11 @@ def test_scope_attribute_reaches_users_the_sheet_leaves_out(seeded: Path, capsys
     write_csv(seeded / "fewer.csv", [r for r in rows if r["userPrincipalName"] != left_out])
     code, summary, err = run_json(capsys, "reconcile", "fewer.csv", "--scope", "jobTitle=Sales Manager")
     assert code == 1, err
-    assert f"{left_out} holds " in err
+    want = unasked_drift(seeded, {left_out})
+    assert want and sorted(report_lines(seeded, summary, ("extra", "group-unexpected"))) == sorted(want)
+    assert summary["kinds"] == {k: sum(w[0] == k for w in want) for k in {w[0] for w in want}}
+    for kind, _t, _p, detail, fix in want:
+        assert f"  {kind:<18}{detail}  [{fix}]" in err.splitlines(), err
 
 
 def test_unknown_attribute_and_bad_values_are_refused_with_the_nearest_name(
