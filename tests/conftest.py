@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,3 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LICENSE_BATCH_SANDBOX_DB", str(tmp_path / "sandbox.db"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path
-
-
-def journal_sql(run_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Run one statement on a run's journal (tests that read it, or set an operation's state as a crash leaves it)."""
-    con = sqlite3.connect(run_dir / "journal.sqlite")
-    try:
-        with con:
-            return con.execute(sql, args).fetchall()
-    finally:
-        con.close()

@@ -4,12 +4,11 @@ changed by someone else since the run is left alone and reported; a write whose 
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import openpyxl
 import pytest
-
-from tests.conftest import journal_sql
 
 from .conftest import run, run_json, state, upn, xlsx_rows
 
@@ -112,7 +111,13 @@ def test_an_interrupted_rollback_is_resumed(workdir: Path, capsys: pytest.Captur
     assert state(capsys, workdir) == before
 
 
-_journal = journal_sql
+def _journal(run_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    con = sqlite3.connect(run_dir / "journal.sqlite")
+    try:
+        with con:
+            return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
 
 
 def test_writes_whose_outcome_was_never_known_and_did_not_land(workdir: Path, capsys: pytest.CaptureFixture[str]

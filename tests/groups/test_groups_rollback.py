@@ -15,14 +15,19 @@ from batch import apply as engine
 from batch import jobs
 from batch.config import load_settings
 from batch.desired.rollback import plan_rollback
-from tests.conftest import journal_sql
 
 from .conftest import Db, rows_of, run, write_csv
 
 PA = "Licensing - Power Apps Premium"
 
 
-_journal = journal_sql
+def _journal(run_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    con = sqlite3.connect(run_dir / "journal.sqlite")
+    try:
+        with con:
+            return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
 
 
 def _wave(workdir: Path, db: Db) -> tuple[str, list[sqlite3.Row], list[sqlite3.Row], Path]:
