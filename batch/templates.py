@@ -205,19 +205,13 @@ def lists_from_tenant(session: Any) -> Lists:
 def _licensing_groups(session: Any) -> list[str]:
     """Display names of the tenant's assigned (not dynamic) groups that carry licenses."""
     from .errors import TenantError
+    from .kinds.groups.read import licensing_groups
 
-    names: list[str] = []
-    url: str | None = "/groups?$select=id,displayName,assignedLicenses,groupTypes&$top=999"
     try:
-        while url:
-            body = session.tenant.http.get_json(url)
-            for g in body.get("value") or () if isinstance(body, dict) else ():
-                if g.get("assignedLicenses") and "DynamicMembership" not in (g.get("groupTypes") or ()):
-                    names.append(str(g.get("displayName") or g.get("id")))
-            url = body.get("@odata.nextLink") if isinstance(body, dict) else None
+        groups = licensing_groups(session.tenant.graph)
     except TenantError:
         return []  # not permitted (GroupMember.Read.All): the drop-down stays empty, names can still be typed
-    return sorted(set(names), key=str.casefold)
+    return sorted({g.display_name for g in groups if not g.dynamic}, key=str.casefold)
 
 
 def write_template(kind: str, path: str | Path, *, lists: Lists | None = None) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,22 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LICENSE_BATCH_SANDBOX_DB", str(tmp_path / "sandbox.db"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path
+
+
+JournalSql = Callable[..., list[tuple[object, ...]]]
+
+
+def _journal_sql(run_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    con = sqlite3.connect(run_dir / "journal.sqlite")
+    try:
+        with con:
+            return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def journal_sql() -> JournalSql:
+    """``journal_sql(run_dir, sql, args=())``: one statement on a run's journal (to read it, or to leave an
+    operation's state as a crash would)."""
+    return _journal_sql

@@ -27,7 +27,7 @@ from ..kinds.groups.ops import ERROR_FIXES
 from ..kinds.groups.records import CheckedGroup, GroupRequest
 from ..models import Action, Group, RequestStatus, Sheet, User
 from . import layout
-from .memberships import Memberships, licensing_groups
+from .memberships import Memberships
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +78,7 @@ class GroupDrift:
             gi = groups_column(sh.headers)
             if gi is not None:
                 self._cells.update({r.index: r.cells[gi] for r in sh.rows if r.index in wanted and gi < len(r.cells)})
-        from ..kinds.groups.read import read_groups
+        from ..kinds.groups.read import licensing_groups, read_groups
 
         graph = session.tenant.graph
         missing = lines[lines["drift"] == "group-missing"]

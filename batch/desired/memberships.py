@@ -235,19 +235,4 @@ class Memberships:
         return g.display_name if g else gid
 
 
-def licensing_groups(graph: Any) -> list[Group]:
-    """Every group of the tenant that assigns a license (paged, 999 a page: read only when a row needs it)."""
-    from ..kinds.groups.read import GROUP_SELECT, group_from_json
-
-    out: list[Group] = []
-    url: str | None = f"/groups?$select={GROUP_SELECT}&$top=999"
-    while url:
-        body = graph.http.get_json(url)
-        for d in body.get("value") or ():
-            if isinstance(d, dict) and d.get("id") and d.get("assignedLicenses"):
-                out.append(group_from_json(d))
-        url = body.get("@odata.nextLink")
-    return out
-
-
-__all__ = ["Memberships", "licensing_groups"]
+__all__ = ["Memberships"]

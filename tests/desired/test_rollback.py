@@ -4,13 +4,15 @@ changed by someone else since the run is left alone and reported; a write whose 
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from .conftest import run, run_json, state, upn, xlsx_rows
+
+Sql = Callable[..., list[tuple[object, ...]]]  # the journal_sql fixture (tests/conftest.py)
 
 
 def wave(workdir: Path) -> Path:
@@ -111,33 +113,25 @@ def test_an_interrupted_rollback_is_resumed(workdir: Path, capsys: pytest.Captur
     assert state(capsys, workdir) == before
 
 
-def _journal(run_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    con = sqlite3.connect(run_dir / "journal.sqlite")
-    try:
-        with con:
-            return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
-
-
-def test_writes_whose_outcome_was_never_known_and_did_not_land(workdir: Path, capsys: pytest.CaptureFixture[str]
-                                                               ) -> None:
+def test_writes_whose_outcome_was_never_known_and_did_not_land(
+    journal_sql: Sql, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A crash mid-run leaves writes 'sent' or 'unknown'. The run's last assignLicense (alex's removal) never
     reached the tenant: alex is as before, nothing to restore, not 'changed by someone else'. Lidia's new usage
     location landed but her assignLicense did not: only the location is restored. The others are restored."""
     before = state(capsys, workdir)
     run_id = applied_run(workdir, capsys)
     run_dir = workdir / "reports" / run_id
-    assert _journal(run_dir, "SELECT target_name FROM operation WHERE kind='assignLicense' ORDER BY seq DESC "
+    assert journal_sql(run_dir, "SELECT target_name FROM operation WHERE kind='assignLicense' ORDER BY seq DESC "
                              "LIMIT 1") == [(upn("alex.wilber"),)]
     # the tenant as if those writes never landed (alex keeps STANDARDPACK, lidia never got POWER_BI_PRO) ...
     (workdir / "undo.csv").write_text(f"user,action,license\n{upn('alex.wilber')},assign,STANDARDPACK\n"
                                       f"{upn('lidia.holloway')},remove,POWER_BI_PRO\n")
     assert run(capsys, "apply", "undo.csv")[0] == 0
     # ... and the run never learnt their outcome
-    _journal(run_dir, "UPDATE operation SET state='sent' WHERE kind='assignLicense' AND target_name=?",
+    journal_sql(run_dir, "UPDATE operation SET state='sent' WHERE kind='assignLicense' AND target_name=?",
              (upn("alex.wilber"),))
-    _journal(run_dir, "UPDATE operation SET state='unknown' WHERE target_name=?", (upn("lidia.holloway"),))
+    journal_sql(run_dir, "UPDATE operation SET state='unknown' WHERE target_name=?", (upn("lidia.holloway"),))
     code, summary, err = run_json(capsys, "rollback", run_id)
     assert code == 0, err
     assert (summary["applied"], summary["unchanged"]) == (5, 1)
@@ -152,13 +146,13 @@ def test_writes_whose_outcome_was_never_known_and_did_not_land(workdir: Path, ca
 
 
 def test_a_write_whose_outcome_was_never_known_but_landed_is_restored(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    journal_sql: Sql, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = state(capsys, workdir)
     run_id = applied_run(workdir, capsys)
-    _journal(workdir / "reports" / run_id, "UPDATE operation SET state='sent' WHERE kind='assignLicense' AND "
+    journal_sql(workdir / "reports" / run_id, "UPDATE operation SET state='sent' WHERE kind='assignLicense' AND "
              "target_name=?", (upn("alex.wilber"),))
-    _journal(workdir / "reports" / run_id, "UPDATE operation SET state='unknown' WHERE kind='allocateAddons'")
+    journal_sql(workdir / "reports" / run_id, "UPDATE operation SET state='unknown' WHERE kind='allocateAddons'")
     code, summary, err = run_json(capsys, "rollback", run_id)
     assert code == 0, err
     assert summary["applied"] == 6

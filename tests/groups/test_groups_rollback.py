@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,16 +19,9 @@ from batch.desired.rollback import plan_rollback
 
 from .conftest import Db, rows_of, run, write_csv
 
+Sql = Callable[..., list[tuple[object, ...]]]  # the journal_sql fixture (tests/conftest.py)
+
 PA = "Licensing - Power Apps Premium"
-
-
-def _journal(run_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    con = sqlite3.connect(run_dir / "journal.sqlite")
-    try:
-        with con:
-            return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def _wave(workdir: Path, db: Db) -> tuple[str, list[sqlite3.Row], list[sqlite3.Row], Path]:
@@ -60,11 +54,11 @@ def _group_states(db: Db, uid: str, gid: str) -> list[str]:
 
 
 def test_rollback_restores_the_memberships_and_the_licenses_follow(
-    workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
+    journal_sql: Sql, workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_id, gid, adds, removes, before = _applied(workdir, db, capsys)
     # the journal kept, before the run, the membership of exactly the users the run touched
-    (state,) = _journal(workdir / "reports" / run_id, "SELECT state FROM target_state WHERE target_id=?", (gid,))[0]
+    (state,) = journal_sql(workdir / "reports" / run_id, "SELECT state FROM target_state WHERE target_id=?", (gid,))[0]
     assert json.loads(str(state)) == {"members": {**{u["id"]: False for u in adds}, **{u["id"]: True for u in removes}}}
 
     code, _out, err = run(capsys, "rollback", run_id, "--dry-run")
@@ -82,7 +76,7 @@ def test_rollback_restores_the_memberships_and_the_licenses_follow(
     assert (summary["applied"], summary["rows"]) == (5, 5)
     assert db.members(gid) == before
     rb_dir = workdir / "reports" / str(summary["run_id"])
-    ops = _journal(rb_dir, "SELECT kind, method FROM operation ORDER BY seq")
+    ops = journal_sql(rb_dir, "SELECT kind, method FROM operation ORDER BY seq")
     assert ops == [("removeMember", "DELETE")] * 3 + [("addMembers", "PATCH")]  # the two added back in one write
     # the licenses follow: Entra took the group's license from the users removed, gave it back to the others
     for u in adds:
@@ -131,13 +125,14 @@ def test_a_membership_changed_since_the_run_is_left_alone_and_reported(
     assert [results[u["upn"]]["Status"] for u in adds[1:] + removes[1:]] == ["applied"] * 3
 
 
-def test_writes_whose_outcome_was_never_known(workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+def test_writes_whose_outcome_was_never_known(
+        journal_sql: Sql, workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     """A crash mid-run leaves writes 'sent' or 'unknown': one that took effect is undone, one that did not
     needs nothing (and is not reported as changed by someone else)."""
     run_id, gid, _adds, removes, before = _applied(workdir, db, capsys)
-    _journal(workdir / "reports" / run_id, "UPDATE operation SET state='unknown' WHERE kind='addMembers'")
+    journal_sql(workdir / "reports" / run_id, "UPDATE operation SET state='unknown' WHERE kind='addMembers'")
     db.add_member(gid, removes[1]["id"])  # as if the removal of this one never reached Graph ...
-    _journal(workdir / "reports" / run_id, "UPDATE operation SET state='sent' WHERE url LIKE ?",
+    journal_sql(workdir / "reports" / run_id, "UPDATE operation SET state='sent' WHERE url LIKE ?",
              (f"%{removes[1]['id']}%",))  # ... and the run never learnt its outcome
     code, out, err = run(capsys, "rollback", run_id, "--json")
     assert code == 0, err
@@ -162,7 +157,7 @@ def test_an_interrupted_rollback_is_resumed(workdir: Path, db: Db, capsys: pytes
 
 
 def test_a_run_whose_snapshot_did_not_read_the_members_reads_them_before_it_is_journalled(
-    workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
+    journal_sql: Sql, workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Another planner may plan membership writes without reading the group's members: the touched users'
     membership is then read (memberOf, 20 users per $batch) before the journal is written. Here one user the
@@ -179,7 +174,7 @@ def test_a_run_whose_snapshot_did_not_read_the_members_reads_them_before_it_is_j
         before = db.members(gid)
         jobs.execute(s, prepared, processing_wait_s=20)
         run_id = prepared.run_id
-    (state,) = _journal(workdir / "reports" / run_id, "SELECT state FROM target_state WHERE target_id=?", (gid,))[0]
+    (state,) = journal_sql(workdir / "reports" / run_id, "SELECT state FROM target_state WHERE target_id=?", (gid,))[0]
     assert json.loads(str(state)) == {"members": {adds[0]["id"]: True, **{u["id"]: False for u in adds[1:]},
                                                   **{u["id"]: True for u in removes}}}
     code, summary, err = run(capsys, "rollback", run_id, "--json")
@@ -212,7 +207,7 @@ def test_memberships_are_read_20_users_per_request_or_by_paging_a_group(
 
 
 def test_a_group_gone_or_now_rule_based_is_left_alone_and_reported(
-    workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
+    journal_sql: Sql, workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Graph refuses member writes to a group that no longer exists (404) or is now rule-based ("dynamic"): the
     rollback does not send them, and names the group and why for each pair."""
@@ -230,7 +225,7 @@ def test_a_group_gone_or_now_rule_based_is_left_alone_and_reported(
         f"  changed since the run, left alone: {p}" for p in pairs]
     assert db.members(gid) == members
     rb_dir = sorted((workdir / "reports").iterdir())[-1]
-    assert _journal(rb_dir, "SELECT COUNT(*) FROM operation") == [(0,)]
+    assert journal_sql(rb_dir, "SELECT COUNT(*) FROM operation") == [(0,)]
     results = rows_of(rb_dir / "results.xlsx", "Results")
     assert [(r["User"], r["Status"], r["Error code"], r["Message"]) for r in results] == [
         (u["upn"], "skipped", "changed-since-run", f"'{PA}' is now rule-based: its members follow its rule; "

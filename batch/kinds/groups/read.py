@@ -116,6 +116,13 @@ def pages(graph: Graph, first: str, headers: Mapping[str, str] | None = None) ->
         url = nxt
 
 
+def licensing_groups(graph: Graph) -> list[Group]:
+    """Every group of the tenant that assigns a license (all groups paged, 999 a page: read only when needed)."""
+    url = f"/groups?$select={GROUP_SELECT}&$top={MAX_PAGE_SIZE}"
+    return [group_from_json(d) for page in pages(graph, url) for d in page
+            if d.get("id") and d.get("assignedLicenses")]
+
+
 def member_ids(graph: Graph, group_id: str) -> frozenset[str]:
     """Every DIRECT user member's id (nested groups are left out: group-based licensing reaches direct members
     only, and a membership write adds a user to this group itself)."""
