@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote
 
 from ..models import Api, Operation, OpKind, Plan, TenantSnapshot, User
 
@@ -37,14 +36,10 @@ MEMBERSHIP_KINDS = (OpKind.ADD_MEMBERS, OpKind.REMOVE_MEMBER)
 
 
 def op_members(op: Operation) -> list[str]:
-    """The user ids a membership operation adds or removes (lower-case)."""
-    if op.kind is OpKind.ADD_MEMBERS:
-        from ..kinds.groups.plan import members_of
+    """The user ids a membership operation adds or removes (lower-case); [] for other operations."""
+    from ..kinds.groups.plan import op_members as members
 
-        return members_of(op)
-    if op.kind is OpKind.REMOVE_MEMBER:  # DELETE /groups/{id}/members/{userId}/$ref
-        return [unquote(op.url.rstrip("/").split("/")[-2]).lower()]
-    return []
+    return members(op)
 
 
 def was_member(snapshot: TenantSnapshot, group_id: str, user_id: str) -> bool | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import TenantError
 from ...models import Api, Operation, OpKind, User
-from .plan import member_ref, members_of
+from .plan import member_ref, members_of, removed_member
 from .read import direct_users, member_ids, read_groups
 
 if TYPE_CHECKING:  # the journal lives in batch.apply, which imports the kinds: import it where it is used
@@ -87,7 +87,7 @@ class _RemoveMember:
         return _members(tenant, target_ids)
 
     def in_effect(self, op: Operation, state: Any) -> bool:
-        user = op.url.rstrip("/").split("/")[-2].lower()
+        user = removed_member(op)
         return isinstance(state, frozenset) and user not in state
 
 

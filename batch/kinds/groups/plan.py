@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from ...models import Action, Operation, OpKind, RequestStatus, SeatChange, TenantSnapshot
 from .records import CheckedGroup
@@ -31,6 +31,18 @@ def members_of(op: Operation) -> list[str]:
     if not isinstance(refs, list | tuple):
         return []
     return [str(r).rstrip("/").rsplit("/", 1)[-1].lower() for r in refs]
+
+
+def removed_member(op: Operation) -> str:
+    """The user id a remove-member operation takes out (``DELETE /groups/{id}/members/{userId}/$ref``)."""
+    return unquote(op.url.rstrip("/").split("/")[-2]).lower()
+
+
+def op_members(op: Operation) -> list[str]:
+    """The user ids a membership operation adds or removes; [] for any other operation."""
+    if op.kind is OpKind.ADD_MEMBERS:
+        return members_of(op)
+    return [removed_member(op)] if op.kind is OpKind.REMOVE_MEMBER else []
 
 
 def add_members_ops(group_id: str, group_name: str, users: Sequence[tuple[str, tuple[int, ...]]],
@@ -109,5 +121,5 @@ def describe(operations: Sequence[Operation], snapshot: TenantSnapshot) -> list[
     return lines
 
 
-__all__ = ["MAX_MEMBERS_PER_PATCH", "add_members_ops", "describe", "member_ref", "members_of", "plan_groups",
-           "remove_member_op"]
+__all__ = ["MAX_MEMBERS_PER_PATCH", "add_members_ops", "describe", "member_ref", "members_of", "op_members",
+           "plan_groups", "remove_member_op", "removed_member"]
