@@ -117,198 +117,299 @@ def sheets_frame(sheets: Sequence[Sheet]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else _pd().concat(frames, ignore_index=True)
 
 
+def _codes(*columns: Any) -> tuple[list[Any], Any]:
+    """Integer codes of several columns' values in one code space (-1 where missing), and the distinct values.
+
+    The joins below run on these (or on ``user code * SKUs + SKU code``), never on the id strings: a join, a
+    duplicate check or a scope test on 500,000 GUID strings costs seconds, on int64 keys tens of ms."""
+    import numpy as np
+
+    arrays = [np.asarray(c, dtype=object) for c in columns]
+    codes, uniques = _pd().factorize(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
+    return np.split(codes, np.cumsum([len(a) for a in arrays])[:-1]), np.asarray(uniques, dtype=object)
+
+
+def _expand(codes: Any, lists: Sequence[Sequence[Any]]) -> tuple[Any, Any]:
+    """For element ``i`` of ``codes`` (an index into ``lists``), one entry per item of ``lists[codes[i]]``:
+    ``(positions, flat)`` where ``positions[k]`` is ``i`` and ``flat[k]`` the item's index in the concatenation
+    of ``lists``. (Explode without a Python loop over the elements.)"""
+    import numpy as np
+
+    lens = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    starts = np.cumsum(lens) - lens
+    per = lens[codes]
+    positions = np.repeat(np.arange(len(codes)), per)
+    ends = np.cumsum(per)
+    flat = np.repeat(starts[codes] - (ends - per), per) + np.arange(int(ends[-1]) if len(ends) else 0)
+    return positions, flat
+
+
+def _in(values: Any, wanted: set[str] | frozenset[str]) -> Any:
+    """Which of ``values`` (distinct: a ``_codes`` uniques array) are in ``wanted``."""
+    import numpy as np
+
+    return np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
+
+
 def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, catalog: ProductCatalog | None,
                   frame: pd.DataFrame | None = None) -> Desired:
     """The sheets' rows resolved against the tenant: users to ids, licenses to skuIds, plans to plan ids. Several
     licenses sheets are one desired state: a user and license on two of them is a duplicate, usage locations
-    that differ across them a conflict, as within one sheet (the messages name the other row's sheet)."""
+    that differ across them a conflict, as within one sheet (the messages name the other row's sheet).
+
+    A 500,000-row sheet repeats a handful of licenses, plan lists, countries and "how held" texts: each is
+    resolved once per distinct text (``_codes``), and every row-wide step is a numpy operation on codes."""
+    import numpy as np
+
+    pd = _pd()
     sheets = [sheets] if isinstance(sheets, Sheet) else list(sheets)
     where = SheetsOf(sheets)
     df = sheets_frame(sheets) if frame is None else frame
     errors: dict[int, list[RowFinding]] = {}
+    rows, numbers = df["row"].to_numpy(), df["number"].to_numpy()
 
-    def col_user(r: int) -> str | None:
-        return where.header(r, Role.USER)
+    def err(i: int, code: str, message: str, fix: str, column: str | None) -> None:
+        errors.setdefault(int(rows[i]), []).append(_finding(code, message, fix, int(numbers[i]), column))
 
     def col_sku(r: int) -> str | None:
         return where.header(r, Role.SKU) or where.header(r, Role.TO_SKU)
 
-    df["uid"] = df["user_key"].map(snapshot._index)
-    row_users = df[["row", "uid"]].copy()
-    for r, n, u in df.loc[df["uid"].isna(), ["row", "number", "user"]].itertuples(index=False):
-        msg = ("The row names no user." if not u.strip() else f"No user '{u}' in the tenant.")
-        errors.setdefault(r, []).append(_finding("user-missing" if not u.strip() else "user-not-found", msg,
-                                                 "Check the UPN.", n, col_user(r)))
+    index = snapshot._index
+    uids = np.array([index.get(k) for k in df["user_key"].tolist()], dtype=object)
+    users = df["user"].tolist()
+    for i in np.flatnonzero(pd.isna(uids)).tolist():
+        u = users[i]
+        if not u.strip():
+            err(i, "user-missing", "The row names no user.", "Check the UPN.", where.header(int(rows[i]), Role.USER))
+        else:
+            err(i, "user-not-found", f"No user '{u}' in the tenant.", "Check the UPN.",
+                where.header(int(rows[i]), Role.USER))
     # licenses: one cell may list several; each distinct text resolved once
     resolver = SkuResolver(snapshot.skus, catalog)
-    texts: dict[str, list[str]] = {}
-    bad: dict[str, RowFinding] = {}
-    for t in df["sku_text"].unique():
+    (text_codes,), texts = _codes(df["sku_text"])
+    ids_of: list[list[str]] = []
+    bad: dict[int, RowFinding] = {}
+    for c, t in enumerate(texts.tolist()):
         ids: list[str] = []
         for x in split_licenses(t, catalog) if t.strip() else []:
             got = resolver.resolve(x)
             if isinstance(got, RowFinding):
-                bad[t] = got
+                bad[c] = got
             else:
                 ids.append(got.sku.sku_id)
         if not t.strip():
-            bad[t] = RowFinding("license-missing", Severity.ERROR, "The row names no license.", "", None, None)
-        texts[t] = ids
-    for r, n, t in df.loc[df["sku_text"].isin(list(bad)), ["row", "number", "sku_text"]].itertuples(index=False):
-        f = bad[t]
-        errors.setdefault(r, []).append(_finding(f.code, f.message, f.fix, n, col_sku(r)))
-    df["sku_id"] = df["sku_text"].map(texts)
-    df = df.explode("sku_id")
-    df = df[df["uid"].notna() & df["sku_id"].notna() & ~df["row"].isin(list(errors))]
+            bad[c] = RowFinding("license-missing", Severity.ERROR, "The row names no license.", "", None, None)
+        ids_of.append(ids)
+    for i in np.flatnonzero(np.isin(text_codes, list(bad))).tolist():
+        f = bad[int(text_codes[i])]
+        err(i, f.code, f.message, f.fix, col_sku(int(rows[i])))
+    # one line per row and license it names (a row in error so far has none)
+    usable = pd.notna(uids) & ~np.isin(rows, list(errors))
+    at, flat = _expand(np.where(usable, text_codes, len(ids_of)), [*ids_of, []])
+    sku_ids = np.array([x for ids in ids_of for x in ids], dtype=object)[flat]
+    (sku_codes,), distinct_skus = _codes(sku_ids)
     # disabled plans: per distinct (SKU, text)
-    plan_keys: dict[tuple[str, str], str] = {}
-    for sid, t in df[["sku_id", "plans_text"]].drop_duplicates().itertuples(index=False):
+    (plan_text_codes,), plan_texts = _codes(df["plans_text"])
+    pairs, pair_of = np.unique(sku_codes.astype(np.int64) * max(len(plan_texts), 1) + plan_text_codes[at],
+                               return_inverse=True)
+    resolved: list[str] = []
+    for pair in pairs.tolist():
+        sid, t = distinct_skus[pair // max(len(plan_texts), 1)], plan_texts[pair % max(len(plan_texts), 1)]
         if not t.strip():
-            plan_keys[(sid, t)] = ""
+            resolved.append("")
             continue
         plan_ids, problems = resolve_plans(split_plans(t), snapshot.skus[sid], catalog)
-        plan_keys[(sid, t)] = ",".join(sorted(plan_ids)) if not problems else "!" + problems[0].message
-    keys = [plan_keys[(s, t)] for s, t in zip(df["sku_id"].tolist(), df["plans_text"].tolist(), strict=True)]
-    df["plans"] = keys
-    for r, n, k in df.loc[df["plans"].str.startswith("!"), ["row", "number", "plans"]].itertuples(index=False):
-        errors.setdefault(r, []).append(_finding("plan-not-in-sku", k[1:], "Check the disabled plans.", n,
-                                                 where.header(r, Role.DISABLED_PLANS)))
+        resolved.append(",".join(sorted(plan_ids)) if not problems else "!" + problems[0].message)
+    plans = np.array(resolved, dtype=object)[pair_of] if resolved else np.array([], dtype=object)
+    for k in np.flatnonzero(np.array([p.startswith("!") for p in resolved], dtype=bool)[pair_of]).tolist():
+        i = int(at[k])
+        err(i, "plan-not-in-sku", plans[k][1:], "Check the disabled plans.",
+            where.header(int(rows[i]), Role.DISABLED_PLANS))
     # locations: per distinct text; a user's first location stands, a later different one is an error
-    locs: dict[str, str] = {}
-    for t in df["loc_text"].unique():
+    (loc_codes,), loc_texts = _codes(df["loc_text"])
+    locs: list[str] = []
+    for t in loc_texts.tolist():
         loc = resolve_usage_location(t) if t.strip() else ""
-        locs[t] = "!" + loc.message if isinstance(loc, RowFinding) else loc
-    df["location"] = df["loc_text"].map(locs)
-    for r, n, k in df.loc[df["location"].str.startswith("!"), ["row", "number", "location"]].itertuples(index=False):
-        errors.setdefault(r, []).append(_finding("usage-location-invalid", k[1:], "Give an ISO code.", n,
-                                                 where.header(r, Role.USAGE_LOCATION)))
-    df = df[~df["row"].isin(list(errors))]
-    dup = df.duplicated(["uid", "sku_id"], keep="first")
+        locs.append("!" + loc.message if isinstance(loc, RowFinding) else loc)
+    loc_bad = np.array([x.startswith("!") for x in locs], dtype=bool)
+    for i in np.flatnonzero(loc_bad[loc_codes] & np.isin(np.arange(len(rows)), np.unique(at))).tolist():
+        err(i, "usage-location-invalid", locs[loc_codes[i]][1:], "Give an ISO code.",
+            where.header(int(rows[i]), Role.USAGE_LOCATION))
+    keep = ~np.isin(rows[at], list(errors))
+    at, sku_ids, sku_codes, plans = at[keep], sku_ids[keep], sku_codes[keep], plans[keep]
+    (user_codes,), _ = _codes(uids[at])
+    key = user_codes.astype(np.int64) * max(len(distinct_skus), 1) + sku_codes
+    dup = pd.Series(key).duplicated(keep="first").to_numpy()
     if dup.any():
-        firsts = df[~dup].drop_duplicates(["uid", "sku_id"])[["uid", "sku_id", "row", "number"]]
-        twice = df.loc[dup, ["uid", "sku_id", "row", "number"]].merge(firsts, on=["uid", "sku_id"],
-                                                                      suffixes=("", "_first"))
-        for r, n, r1, n1 in twice[["row", "number", "row_first", "number_first"]].itertuples(index=False):
+        first_at = {}
+        for k, a in zip(key[~dup].tolist(), at[~dup].tolist(), strict=True):
+            first_at[k] = a
+        for k, a in zip(key[dup].tolist(), at[dup].tolist(), strict=True):
+            r, n, a1 = int(rows[a]), int(numbers[a]), first_at[k]
+            r1, n1 = int(rows[a1]), int(numbers[a1])
             msg = ("This row names the same license twice." if r == r1 else
                    f"R{where.row_name(r1, n1, seen_from=r)[1:]} already names this user and license.")
-            errors.setdefault(r, []).append(_finding("duplicate-row", msg, "Keep one row per user and license.", n,
-                                                     col_sku(r)))
-    df = df[~dup]
+            err(a, "duplicate-row", msg, "Keep one row per user and license.", col_sku(r))
+        at, sku_ids, plans, user_codes = at[~dup], sku_ids[~dup], plans[~dup], user_codes[~dup]
     # a user's rows that give different usage locations contradict each other: every row but the first is an error
-    with_loc = df[df["location"] != ""]
-    first = with_loc.drop_duplicates("uid").set_index("uid")[["location", "row", "number"]]
-    other = with_loc.merge(first, left_on="uid", right_index=True, suffixes=("", "_first"))
-    clash = other[other["location"] != other["location_first"]]
-    for r, n, loc, loc1, r1, n1 in clash[["row", "number", "location", "location_first", "row_first",
-                                          "number_first"]].itertuples(index=False):
-        them, me = where.row_name(r1, n1, seen_from=r), where.row_name(r, n, seen_from=r1)
-        both = f"rows {n1} and {n}" if them == f"row {n1}" else f"{them} and {me}"
-        errors.setdefault(r, []).append(_finding(
-            "conflicting-rows", f"This row gives usage location {loc}; {them} gives {loc1} for the same user.",
-            f"Give one usage location for this user ({both}).", n, where.header(r, Role.USAGE_LOCATION)))
-    df = df[~df["row"].isin(list(errors))]
-    located = df[df["location"] != ""].drop_duplicates("uid")
-    held = df["held"].str.casefold()
-    df = df.assign(via_group=held.str.contains("group") & ~held.str.contains("direct"),
-                   direct_required=held.str.strip() == layout.HELD_DIRECT)
-    out = df[["row", "number", "uid", "sku_id", "plans", "via_group", "direct_required", "location"]]
-    locations = dict(zip(located["uid"].tolist(), located["location"].tolist(), strict=True))
-    erred = row_users[row_users["row"].isin(list(errors)) & row_users["uid"].notna()]
-    return Desired(out.reset_index(drop=True), errors, locations, set(erred["uid"].tolist()))
+    line_loc = loc_codes[at]
+    given = np.array([x != "" for x in locs], dtype=bool)[line_loc] if locs else np.zeros(len(at), dtype=bool)
+    lu, lpos = user_codes[given], np.flatnonzero(given)
+    if len(lu):
+        first_of_user, inverse = np.unique(lu, return_index=True)[1], np.unique(lu, return_inverse=True)[1]
+        first_line = lpos[first_of_user][inverse]  # per located line: the user's first located line
+        clash = np.flatnonzero(line_loc[lpos] != line_loc[first_line])
+        for k in clash.tolist():
+            a, a1 = int(at[lpos[k]]), int(at[first_line[k]])
+            if errors.get(int(rows[a])) and errors[int(rows[a])][-1].code == "conflicting-rows":
+                continue  # a row naming several licenses: said once
+            r, n, r1, n1 = int(rows[a]), int(numbers[a]), int(rows[a1]), int(numbers[a1])
+            loc, loc1 = locs[loc_codes[a]], locs[loc_codes[a1]]
+            them, me = where.row_name(r1, n1, seen_from=r), where.row_name(r, n, seen_from=r1)
+            both = f"rows {n1} and {n}" if them == f"row {n1}" else f"{them} and {me}"
+            err(a, "conflicting-rows", f"This row gives usage location {loc}; {them} gives {loc1} for the same user.",
+                f"Give one usage location for this user ({both}).", where.header(r, Role.USAGE_LOCATION))
+    keep = ~np.isin(rows[at], list(errors))
+    at, sku_ids, plans, user_codes = at[keep], sku_ids[keep], plans[keep], user_codes[keep]
+    location = np.array(locs, dtype=object)[loc_codes[at]] if locs else np.array([], dtype=object)
+    (held_codes,), held_texts = _codes(df["held"])
+    folded = [h.casefold() for h in held_texts.tolist()]
+    via = np.array([("group" in h and "direct" not in h) for h in folded], dtype=bool)
+    direct_only = np.array([h.strip() == layout.HELD_DIRECT for h in folded], dtype=bool)
+    line_uids = uids[at]
+    out = pd.DataFrame({
+        "row": rows[at], "number": numbers[at], "uid": line_uids, "sku_id": sku_ids, "plans": plans,
+        "via_group": via[held_codes[at]] if len(via) else np.zeros(len(at), dtype=bool),
+        "direct_required": direct_only[held_codes[at]] if len(via) else np.zeros(len(at), dtype=bool),
+        "location": location,
+    })
+    located = location != ""
+    firsts = np.unique(user_codes[located], return_index=True)[1]
+    locations = dict(zip(line_uids[located][firsts].tolist(), location[located][firsts].tolist(), strict=True))
+    erred = np.isin(rows, list(errors)) & pd.notna(uids)
+    return Desired(out, errors, locations, set(uids[erred].tolist()))
 
 
 def actual_frame(users: Sequence[User]) -> pd.DataFrame:
     """One line per user and SKU they hold or are assigned: direct, direct plans, group-held, groups, in error,
     and ``held_plans``: the plans disabled in EVERY assignment that holds it (a direct one not in Error, a group's
-    in Active/ActiveWithError), which is what the user really gets (``plan_checks.result_licenses``' rule)."""
+    in Active/ActiveWithError), which is what the user really gets (``plan_checks.result_licenses``' rule).
+
+    Users with the same assignments share their lines' shape (a tenant has few distinct ones; the snapshot
+    shares the tuples, ``graph._StateCache``): each shape is worked out once, then repeated per user."""
+    import numpy as np
+
     pd = _pd()
-    uid: list[str] = []
-    sku: list[str] = []
-    direct: list[bool] = []
-    plans: list[str] = []
-    held_plans: list[str] = []
-    grouped: list[bool] = []
-    groups: list[str] = []
-    failed: list[str] = []
+    shapes: dict[tuple[int, int], int] = {}
+    lines_of: list[list[tuple[Any, ...]]] = []
     plan_key: dict[frozenset[str], str] = {frozenset(): ""}
-    held_states = HELD_STATES
-    for u in users:
-        # User.holding and User.direct for every SKU at once (one pass over the states; the same rule)
-        info: dict[str, list[Any]] = {}  # skuId -> [direct, direct's plans, groups held, groups in error, held's]
-        for st in u.states:
-            e = info.get(st.sku_id)
-            if e is None:
-                e = info[st.sku_id] = [False, None, [], [], None]
-            if st.assigned_by_group is None:
-                if st.state != "Error":
-                    e[0] = True
-                    e[4] = st.disabled_plans if e[4] is None else e[4] & st.disabled_plans
-                if e[1] is None:
-                    e[1] = st.disabled_plans
-            elif st.state in held_states:
-                e[2].append(st.assigned_by_group)
+    shape_of = np.empty(len(users), dtype=np.int64)
+    for n, u in enumerate(users):
+        k = (id(u.states), id(u.assigned))  # the users hold the tuples: ids stay unique for this call
+        c = shapes.get(k)
+        if c is None:
+            c = shapes[k] = len(lines_of)
+            lines_of.append(_holding_lines(u, plan_key))
+        shape_of[n] = c
+    at, flat = _expand(shape_of, lines_of)
+    cols = ["sku_id", "direct", "actual_plans", "grouped", "groups", "failed_groups", "held_plans"]
+    lines = [line for shape in lines_of for line in shape]
+    uid = np.array([u.id for u in users], dtype=object)[at]
+    data: dict[str, Any] = {"uid": uid}
+    for j, name in enumerate(cols):
+        kind = bool if name in ("direct", "grouped") else object
+        data[name] = np.array([line[j] for line in lines], dtype=kind)[flat]
+    frame = pd.DataFrame(data)
+    return frame[["uid", "sku_id", "direct", "actual_plans", "grouped", "groups", "failed_groups", "held_plans"]]
+
+
+def _holding_lines(u: User, plan_key: dict[frozenset[str], str]) -> list[tuple[Any, ...]]:
+    """(skuId, direct, direct's plans, grouped, groups, groups in error, held plans) per SKU of one user:
+    ``User.holding`` and ``User.direct`` for every SKU at once (one pass over the states; the same rule)."""
+    info: dict[str, list[Any]] = {}  # skuId -> [direct, direct's plans, groups held, groups in error, held's]
+    for st in u.states:
+        e = info.get(st.sku_id)
+        if e is None:
+            e = info[st.sku_id] = [False, None, [], [], None]
+        if st.assigned_by_group is None:
+            if st.state != "Error":
+                e[0] = True
                 e[4] = st.disabled_plans if e[4] is None else e[4] & st.disabled_plans
-            else:
-                e[3].append(st.assigned_by_group)
-        for a in u.assigned:
-            if a not in info:
-                info[a] = [True, None, [], [], None]
-        for s, (d, dp, g, f, hp) in info.items():
-            keys = []
-            for x in (dp or frozenset(), hp or frozenset()):
-                k = plan_key.get(x)
-                if k is None:
-                    k = plan_key[x] = ",".join(sorted(x))
-                keys.append(k)
-            uid.append(u.id)
-            sku.append(s)
-            direct.append(d)
-            plans.append(keys[0])
-            held_plans.append(keys[1])
-            grouped.append(bool(g))
-            groups.append(",".join(g))
-            failed.append(",".join(f))
-    cols = {"uid": uid, "sku_id": sku, "direct": direct, "actual_plans": plans, "grouped": grouped, "groups": groups,
-            "failed_groups": failed, "held_plans": held_plans}
-    if not uid:  # no user holds anything: typed columns all the same (an empty list would make them float)
-        return pd.DataFrame({k: pd.Series([], dtype=bool if k in ("direct", "grouped") else object) for k in cols})
-    return pd.DataFrame(cols)
+            if e[1] is None:
+                e[1] = st.disabled_plans
+        elif st.state in HELD_STATES:
+            e[2].append(st.assigned_by_group)
+            e[4] = st.disabled_plans if e[4] is None else e[4] & st.disabled_plans
+        else:
+            e[3].append(st.assigned_by_group)
+    for a in u.assigned:
+        if a not in info:
+            info[a] = [True, None, [], [], None]
+    out = []
+    for s, (d, dp, g, f, hp) in info.items():
+        keys = []
+        for x in (dp or frozenset(), hp or frozenset()):
+            k = plan_key.get(x)
+            if k is None:
+                k = plan_key[x] = ",".join(sorted(x))
+            keys.append(k)
+        out.append((s, d, keys[0], bool(g), ",".join(g), ",".join(f), keys[1]))
+    return out
 
 
 def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None, *, prune: bool) -> pd.DataFrame:
     """The drift, one line per (user, SKU) that differs: ``drift``, ``row`` (-1 when not in the sheet),
-    ``add``/``remove``/``disable``/``enable`` (what --apply sends for it), ``takes``/``frees`` (seats)."""
+    ``add``/``remove``/``disable``/``enable`` (what --apply sends for it), ``takes``/``frees`` (seats).
+
+    The outer join is on ``user code * SKUs + SKU code`` (``_codes``); the ids come back for the few lines that
+    differ. Lines are in (user id, skuId) order, then the group side of pairs held both ways (below)."""
+    import numpy as np
+
     pd = _pd()
-    if scope is not None:
-        actual = actual[actual["uid"].isin(scope) | actual["uid"].isin(desired["uid"].unique())]
-    m = desired.merge(actual, on=["uid", "sku_id"], how="outer", indicator=True)
-    in_sheet = m["_merge"] != "right_only"
-    in_tenant = m["_merge"] != "left_only"
-    direct = m["direct"].eq(True) & in_tenant
-    grouped = m["grouped"].eq(True) & in_tenant
-    via = m["via_group"].eq(True) & in_sheet
-    want_direct = m["direct_required"].eq(True) & in_sheet
-    dplans = m["plans"].fillna("")
-    aplans = m["actual_plans"].fillna("")
+    (du, au), uids = _codes(desired["uid"], actual["uid"])
+    (ds, as_), skus = _codes(desired["sku_id"], actual["sku_id"])
+    named = np.zeros(len(uids), dtype=bool)
+    named[du] = True
+    in_scope_user = named if scope is None else _in(uids, scope)
+    mine = (in_scope_user | named)[au] if len(au) else np.zeros(0, dtype=bool)
+    width = max(len(skus), 1)
+    left = desired.drop(columns=["uid", "sku_id"]).assign(_key=du.astype(np.int64) * width + ds)
+    right = actual.drop(columns=["uid", "sku_id"])[mine].assign(_key=au[mine].astype(np.int64) * width + as_[mine])
+    m = left.merge(right, on="_key", how="outer", indicator=True)
+    in_sheet = (m["_merge"] != "right_only").to_numpy()
+    in_tenant = (m["_merge"] != "left_only").to_numpy()
+    direct = m["direct"].eq(True).to_numpy() & in_tenant
+    grouped = m["grouped"].eq(True).to_numpy() & in_tenant
+    via = m["via_group"].eq(True).to_numpy() & in_sheet
+    want_direct = m["direct_required"].eq(True).to_numpy() & in_sheet
     held = direct | grouped
-    in_scope = m["uid"].isin(scope) if scope is not None else m["uid"].isin(desired["uid"].unique())
-    kind = pd.Series("", index=m.index, dtype=object)
+    ucode = m["_key"].to_numpy() // width
+    in_scope = in_scope_user[ucode]
+    kind = np.full(len(m), "", dtype=object)
     kind[in_sheet & via & ~grouped] = "group-missing"
     kind[in_sheet & ~via & ~held] = "missing"
     kind[in_sheet & want_direct & ~direct & grouped] = "missing"
-    kind[in_sheet & ~via & direct & (dplans != aplans)] = "plans"
+    maybe_plans = np.flatnonzero(in_sheet & ~via & direct)
+    dp, ap = m["plans"].to_numpy(dtype=object), m["actual_plans"].to_numpy(dtype=object)
+    differ = np.array([a != b for a, b in zip(dp[maybe_plans].tolist(), ap[maybe_plans].tolist(), strict=True)],
+                      dtype=bool)
+    kind[maybe_plans[differ]] = "plans"
     kind[~in_sheet & direct & in_scope] = "extra"
     kind[~in_sheet & ~direct & grouped & in_scope] = "group-unexpected"
-    m["drift"] = kind
-    m["direct"] = direct
+    lines = np.flatnonzero(kind != "")
+    m = m.iloc[lines].copy()
+    m["drift"], m["direct"] = kind[lines], direct[lines]
+    key = m["_key"].to_numpy()
+    m["uid"], m["sku_id"] = uids[key // width], skus[key % width]
+    m = m.sort_values(["uid", "sku_id"], kind="stable")
     # held directly AND through a group, not asked for: removing the direct assignment alone frees nothing (the
     # group still gives it), so the pair is also group drift (taken out of the group with --prune, group_drift)
-    both = m[(kind == "extra") & grouped].assign(drift="group-unexpected")
-    m = pd.concat([m[kind != ""], both], ignore_index=True) if len(both) else m[kind != ""].copy()
+    both = m[(m["drift"] == "extra") & m["grouped"].eq(True)].assign(drift="group-unexpected")
+    m = pd.concat([m, both], ignore_index=True) if len(both) else m.reset_index(drop=True)
     m["row"] = m["row"].fillna(-1).astype(int)
     m["number"] = m["number"].fillna(0).astype(int)
-    d_sets = m["plans"].fillna("").map(_ids)
-    a_sets = m["actual_plans"].fillna("").map(_ids)
+    d_sets = [_ids(x) for x in m["plans"].fillna("").tolist()]
+    a_sets = [_ids(x) for x in m["actual_plans"].fillna("").tolist()]
     m["disable"] = [",".join(sorted(d - a)) for d, a in zip(d_sets, a_sets, strict=True)]
     m["enable"] = [",".join(sorted(a - d)) for d, a in zip(d_sets, a_sets, strict=True)]
     is_missing, is_plans, is_extra = m["drift"] == "missing", m["drift"] == "plans", m["drift"] == "extra"
@@ -316,7 +417,7 @@ def classify(desired: pd.DataFrame, actual: pd.DataFrame, scope: set[str] | None
     m["remove"] = is_extra & prune
     m["plans_after"] = [
         ",".join(sorted(d if (prune or miss) else d | a))
-        for d, a, miss in zip(d_sets, a_sets, is_missing, strict=True)
+        for d, a, miss in zip(d_sets, a_sets, is_missing.tolist(), strict=True)
     ]
     m["takes"] = is_missing & ~m["grouped"].eq(True)
     m["frees"] = is_extra & ~m["grouped"].eq(True)  # held through a group too: freed by leaving it (memberships)
@@ -343,26 +444,36 @@ def redundant(actual: pd.DataFrame, skus: Mapping[str, Sku], scope: set[str] | N
 
     pd = _pd()
     held = actual[actual["direct"] | actual["grouped"]]
-    if scope is not None:
-        held = held[held["uid"].isin(scope)]
-    held = held[held["uid"].duplicated(keep=False)]  # one pack alone is never redundant
+    (users,), uids = _codes(held["uid"])
+    mine = np.ones(len(held), dtype=bool) if scope is None else _in(uids, scope)[users]
+    mine &= pd.Series(users).duplicated(keep=False).to_numpy()  # one pack alone is never redundant
+    held, users = held[mine], users[mine]
     if held.empty:
         return pd.DataFrame({"uid": [], "sku_id": [], "next_to": [], "direct": [], "groups": []}, dtype=object)
-    codes, items = pd.factorize(held["sku_id"].astype(str) + "|" + held["held_plans"].astype(str))
+    (sku_codes,), sku_ids = _codes(held["sku_id"])
+    (plan_codes,), plan_texts = _codes(held["held_plans"])
+    codes, pairs = pd.factorize(sku_codes.astype(np.int64) * len(plan_texts) + plan_codes)
+    items = [(str(sku_ids[p // len(plan_texts)]), str(plan_texts[p % len(plan_texts)])) for p in pairs.tolist()]
     words = [f"w{w}" for w in range((len(items) + 61) // 62)]
     bits = pd.DataFrame({w: np.where(codes // 62 == k, np.left_shift(np.int64(1), codes % 62), 0).astype(np.int64)
                          for k, w in enumerate(words)})  # fmt: skip
-    per_user = bits.groupby(held["uid"].to_numpy(), sort=False).sum().rename_axis("uid").reset_index()
+    per_user = bits.groupby(users, sort=False).sum().rename_axis("user").reset_index()
     packs: dict[tuple[str, str], rules.Pack | None] = {}
     found: list[list[Any]] = []
     for sig in per_user[words].drop_duplicates().itertuples(index=False):
-        holding = [tuple(str(items[k * 62 + b]).split("|", 1)) for k, word in enumerate(sig)
-                   for b in range(62) if int(word) >> b & 1]  # fmt: skip
+        holding = [items[k * 62 + b] for k, word in enumerate(sig) for b in range(62) if int(word) >> b & 1]
         found.extend([*sig, sku_id, nxt] for sku_id, nxt in _judge(sorted(holding), skus, packs))
     verdicts = pd.DataFrame(found, columns=[*words, "sku_id", "next_to"])
-    out = per_user.merge(verdicts, on=words)[["uid", "sku_id", "next_to"]]
-    out = out.merge(held[["uid", "sku_id", "direct", "groups"]], on=["uid", "sku_id"], how="left")
-    return out.reset_index(drop=True)
+    out = per_user.merge(verdicts, on=words)[["user", "sku_id", "next_to"]]
+    # how each redundant pack is held: its line in ``held`` (one per user and SKU)
+    width = len(sku_ids)
+    where = pd.Index(users.astype(np.int64) * width + sku_codes)
+    code_of = {str(x): k for k, x in enumerate(sku_ids.tolist())}
+    line = where.get_indexer(out["user"].to_numpy(dtype=np.int64) * width
+                             + np.array([code_of[x] for x in out["sku_id"].tolist()], dtype=np.int64))
+    return pd.DataFrame({"uid": uids[out["user"].to_numpy()], "sku_id": out["sku_id"].to_numpy(dtype=object),
+                         "next_to": out["next_to"].to_numpy(dtype=object), "direct": held["direct"].to_numpy()[line],
+                         "groups": held["groups"].to_numpy(dtype=object)[line]})
 
 
 def _judge(holding: Sequence[tuple[str, ...]], skus: Mapping[str, Sku],
@@ -385,8 +496,9 @@ def _judge(holding: Sequence[tuple[str, ...]], skus: Mapping[str, Sku],
 def location_drift(desired: Desired, users: Mapping[str, User]) -> dict[str, tuple[str | None, str]]:
     """uid -> (usage location now, the sheet's) where they differ."""
     out: dict[str, tuple[str | None, str]] = {}
+    get = users.get
     for uid, loc in desired.locations.items():
-        u = users.get(uid)
-        if u is not None and (u.usage_location or "").upper() != loc.upper():
+        u = get(uid)
+        if u is not None and u.usage_location != loc and (u.usage_location or "").upper() != loc.upper():
             out[uid] = (u.usage_location, loc)
     return out

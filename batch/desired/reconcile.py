@@ -386,10 +386,11 @@ class Builder:
         of the scope no sheet names) gets a row of its own below the sheet that names the user (else the first)."""
         where = SheetsOf(sheets)
         desired = D.desired_frame(sheets, self.snap, session.catalog, frame)
-        named = set(desired.frame["uid"])
-        self.sheet_skus = set(desired.frame["sku_id"])
-        relevant = named | (in_scope or set())
-        users = [self.snap.users[u] for u in relevant if u in self.snap.users]
+        named = set(desired.frame["uid"].tolist())
+        self.sheet_skus = set(desired.frame["sku_id"].unique().tolist())
+        relevant = named | (in_scope or set())  # every id is the snapshot's (users named, users in scope)
+        users = (list(self.snap.users.values()) if len(relevant) == len(self.snap.users) else
+                 [self.snap.users[u] for u in relevant if u in self.snap.users])
         actual = D.actual_frame(users)
         diff = D.classify(desired.frame, actual, in_scope, prune=self.prune)
         if self.only_skus is not None:  # --sku: licenses outside it that the sheet does not name are left alone
@@ -406,8 +407,7 @@ class Builder:
         redundant = D.redundant(actual, self.snap.skus, in_scope if in_scope is not None else named)
         if self.only_skus is not None:
             redundant = redundant[redundant["sku_id"].isin(self.only_skus)]
-        first_row = _first_rows(desired.frame)
-        numbers = {r.index: r.number for sh in sheets for r in sh.rows}
+        first_row = _first_rows(desired.frame, set(diff.loc[diff["row"] < 0, "uid"].tolist()) | set(locs))
         texts: dict[int, list[str]] = {}
         extra_rows: dict[int, list[InputRow]] = {}  # id(sheet) -> rows below it
         requests: list[Any] = []  # CheckedRequest, and CheckedGroup for drift fixed through membership
@@ -417,7 +417,7 @@ class Builder:
             part = self._part(d.sku_id)
             row = int(d.row)
             if row < 0:  # not in the sheets: a row of its own below the sheet that names the user
-                home = where.of(first_row[d.uid]) if d.uid in first_row else sheets[0]
+                home = where.of(first_row[d.uid][0]) if d.uid in first_row else sheets[0]
                 cols = home.columns
                 ui, si = cols.get(Role.USER), cols.get(Role.SKU, cols.get(Role.TO_SKU))
                 cells = [""] * len(home.headers)
@@ -458,17 +458,17 @@ class Builder:
                 seat[0] += int(bool(d.takes))
                 seat[1] += int(bool(d.frees and d.remove))
         for uid, (now, want) in locs.items():
-            row = first_row.get(uid, -1)
+            row, number = first_row.get(uid, (-1, 0))
             user = self.snap.users[uid]
             detail = f"usage location {now or '(none)'} -> {want}"
             texts.setdefault(row, []).append(f"location: {detail}")
             self.lines.append({"kind": "location", "target": user.upn, "license": "", "detail": detail,
-                               "fix": FIXED_BY["location"], "row": numbers.get(row, 0), "applied": True})
+                               "fix": FIXED_BY["location"], "row": number, "applied": True})
             self._locations[uid] = want
             self._loc_rows.setdefault(uid, set()).add(row)
-            req = LicenseRequest(row, numbers.get(row, 0), user.upn, Action.ASSIGN, "")
+            req = LicenseRequest(row, number, user.upn, Action.ASSIGN, "")
             requests.append(CheckedRequest(req, RequestStatus.READY, [RowFinding(
-                "drift-location", Severity.INFO, detail, "", numbers.get(row, 0), None)], user_id=uid,
+                "drift-location", Severity.INFO, detail, "", number, None)], user_id=uid,
                 usage_location=want))
         for r in sorted(redundant.itertuples(index=False), key=lambda r: (self.snap.users[r.uid].upn, r.sku_id)):
             user = self.snap.users[r.uid]
@@ -611,13 +611,15 @@ class Builder:
         return pd.DataFrame(lines, columns=cols)
 
 
-def _first_rows(frame: pd.DataFrame) -> dict[str, int]:
-    """uid -> the sheet row that gives the user's usage location (else their first row)."""
+def _first_rows(frame: pd.DataFrame, uids: set[str]) -> dict[str, tuple[int, int]]:
+    """uid -> (row index, row number) of the sheet row that gives the user's usage location (else their first
+    row), for ``uids`` (the users a line of drift needs it for: a few, of a sheet of any size)."""
+    frame = frame[frame["uid"].isin(uids)]
     located = frame[frame["location"] != ""].drop_duplicates("uid")
     first = frame.drop_duplicates("uid")
-    out = dict(zip(first["uid"].tolist(), first["row"].tolist(), strict=True))
-    out.update(zip(located["uid"].tolist(), located["row"].tolist(), strict=True))
-    return {k: int(v) for k, v in out.items()}
+    out = {u: (int(r), int(n)) for u, r, n in zip(first["uid"], first["row"], first["number"], strict=True)}
+    out.update((u, (int(r), int(n))) for u, r, n in zip(located["uid"], located["row"], located["number"], strict=True))
+    return out
 
 
 __all__ = ["DRIFT_COLUMN", "Reconciliation", "reconcile"]

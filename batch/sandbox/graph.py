@@ -298,14 +298,17 @@ class GraphFace:
 
     def page(self, ctx: Context, entity: str, path: str, query: Mapping[str, str], rows: list[sqlite3.Row],
              top: int, render: Callable[[sqlite3.Row], dict[str, Any]], props: list[str] | None) -> Reply:  # fmt: skip
+        """One page of a collection, its members in Graph's order: @odata.context, (@odata.count,)
+        @odata.nextLink, then value (Graph sends the link before the page: a client may ask for the next page
+        before it has parsed this one)."""
         body: dict[str, Any] = {"@odata.context": self.context_url(entity, props)}
         more = len(rows) > top
         rows = rows[:top]
-        body["value"] = [render(r) for r in rows]
         if more:
             params = {k: v for k, v in query.items() if k.lower() != "$skiptoken"}
             params["$skiptoken"] = encode_skiptoken(rows[-1]["n"])
             body["@odata.nextLink"] = f"{self.base_url}/{path}?{encode_query(params)}"
+        body["value"] = [render(r) for r in rows]
         return Reply(200, body)
 
 

@@ -119,7 +119,9 @@ def _list_transitive_members(face: GraphFace, ctx: Context, segs: list[str], que
     reply = face.page(ctx, entity, "/".join(["groups", g["id"], *segs[2:]]), query, rows, top,  # type: ignore[arg-type]
                       _render_member(props), None)
     if advanced_query(ctx, query) and reply.body is not None:
-        reply.body["@odata.count"] = _transitive_count(conn, nested, g["id"], cast)
+        count = _transitive_count(conn, nested, g["id"], cast)  # after the context, as Graph sends it
+        reply.body = {"@odata.context": reply.body["@odata.context"], "@odata.count": count,
+                      **{k: v for k, v in reply.body.items() if k != "@odata.context"}}
     return reply
 
 

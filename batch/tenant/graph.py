@@ -7,7 +7,9 @@ with msgraph-sdk's batch classes (they drop ids, make URLs absolute and lose JSO
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from .._gc import paused_gc
+from .._gil import short_switch_interval
 from ..errors import RetryableTenantError, ServiceError, TenantError, TenantUnreachableError
 from ..models import Group, LicenseState, ServicePlan, Sku, User
 from .http import (
@@ -49,12 +52,16 @@ def is_guid(value: str) -> bool:
 
 
 class _StateCache:
-    """Interns LicenseState records: most users share a handful of identical states."""
+    """Interns LicenseState records, and the tuples of them and of assigned skuIds that users carry: most users
+    share a handful of identical ones (less memory for a 500,000-user snapshot, and ``drift.actual_frame`` works
+    out each distinct shape once)."""
 
-    __slots__ = ("_d",)
+    __slots__ = ("_assigned", "_d", "_tuples")
 
     def __init__(self) -> None:
         self._d: dict[tuple[Any, ...], LicenseState] = {}
+        self._tuples: dict[tuple[int, ...], tuple[LicenseState, ...]] = {}
+        self._assigned: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def get(self, s: Mapping[str, Any]) -> LicenseState:
         dp = s.get("disabledPlans") or ()
@@ -72,11 +79,18 @@ class _StateCache:
             self._d[key] = hit
         return hit
 
+    def states(self, raw: Iterable[Mapping[str, Any]]) -> tuple[LicenseState, ...]:
+        got = tuple(self.get(s) for s in raw)
+        return self._tuples.setdefault(tuple(map(id, got)), got)  # interned states: their ids are stable
+
+    def assigned(self, raw: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+        got = tuple(str(x["skuId"]).lower() for x in raw if x.get("skuId"))
+        return self._assigned.setdefault(got, got)
+
 
 def user_from_json(d: Mapping[str, Any], states: _StateCache | None = None) -> User:
     """One Graph user object (as selected by ``USER_SELECT``) -> ``models.User``."""
     cache = states or _StateCache()
-    lic = d.get("assignedLicenses") or ()
     enabled = d.get("accountEnabled")
     return User(
         id=str(d["id"]).lower(),
@@ -85,8 +99,8 @@ def user_from_json(d: Mapping[str, Any], states: _StateCache | None = None) -> U
         usage_location=d.get("usageLocation") or None,
         account_enabled=True if enabled is None else bool(enabled),
         user_type=d.get("userType") or "Member",
-        assigned=tuple(str(x["skuId"]).lower() for x in lic if x.get("skuId")),
-        states=tuple(cache.get(s) for s in d.get("licenseAssignmentStates") or ()),
+        assigned=cache.assigned(d.get("assignedLicenses") or ()),
+        states=cache.states(d.get("licenseAssignmentStates") or ()),
     )
 
 
@@ -95,6 +109,28 @@ def parse_users_page(content: bytes, states: _StateCache | None = None) -> tuple
     body = orjson.loads(content)
     cache = states or _StateCache()
     return [user_from_json(u, cache) for u in body.get("value") or ()], body.get("@odata.nextLink")
+
+
+#: The members Graph sends ahead of a page's value: @odata.context, @odata.count, then @odata.nextLink.
+_HEAD_LINK = re.compile(
+    rb'\A\s*\{\s*(?:"@odata\.(?:context|count)"\s*:\s*(?:"(?:[^"\\]|\\.)*"|\d+)\s*,\s*)*'
+    rb'"@odata\.nextLink"\s*:\s*("(?:[^"\\]|\\.)*")'
+)
+
+
+def _head_link(content: bytes) -> str | None:
+    """The page's ``@odata.nextLink`` when it comes before ``value`` (as Graph sends it), else None. The JSON
+    string is decoded by orjson: the same text a full parse gives."""
+    m = _HEAD_LINK.match(content, 0, 65536)
+    if m is None:
+        return None
+    link = orjson.loads(m.group(1))
+    return link if isinstance(link, str) else None
+
+
+def _json_object(content: bytes) -> dict[str, Any]:
+    body = orjson.loads(content)
+    return body if isinstance(body, dict) else {}
 
 
 def sku_from_json(d: Mapping[str, Any]) -> Sku:
@@ -285,21 +321,72 @@ class Graph:
             raise ServiceError("The users listing returned the same page as its next page.", request_id=resp.request_id)
         return users, nxt
 
+    def pages(self, first: str, headers: Mapping[str, str] | None = None, *,
+              what: str = "listing") -> Iterator[dict[str, Any]]:
+        """Every page of a listing from ``first`` on, following the absolute ``@odata.nextLink``, as parsed JSON
+        (``headers`` go with each: an advanced query's nextLink needs them too).
+
+        Pages are read ahead on a thread, at most two ahead of the caller. Graph sends the nextLink before the
+        page's ``value``: it is read from the head of the body (``_head_link``) and the next page requested
+        before this one is parsed, so the server works on page N+1 while this process parses page N and the
+        caller works on N-1. (Where the link comes after the value, the reader parses the page first.) While it
+        pages, the thread switch interval is shortened (``batch._gil``): the reader gets the GIL back soon after
+        each network read. A server that sends the same nextLink twice would page forever: ServiceError."""
+        ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def put(item: tuple[str, Any]) -> None:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def read() -> None:
+            url: str | None = first
+            seen: set[str] = set()
+            try:
+                while url and not stop.is_set():
+                    content = self.http.request("GET", url, headers=headers).content
+                    nxt = _head_link(content)
+                    item: bytes | dict[str, Any] = content
+                    if nxt is None:  # no link ahead of the value: it is further on, or there is none
+                        item = _json_object(content)
+                        nxt = item.get("@odata.nextLink")
+                    if nxt is not None and (nxt in seen or nxt == url):
+                        raise ServiceError(f"The {what} returned the same next page twice.")
+                    if nxt:
+                        seen.add(nxt)
+                    put(("page", item))
+                    url = nxt
+                put(("end", None))
+            except BaseException as e:  # handed to the caller's thread, raised there
+                put(("error", e))
+
+        reader = threading.Thread(target=read, name="graph-pages", daemon=True)
+        with short_switch_interval():
+            reader.start()
+            try:
+                while True:
+                    kind, item = ahead.get()
+                    if kind == "end":
+                        return
+                    if kind == "error":
+                        raise item
+                    yield item if isinstance(item, dict) else _json_object(item)
+            finally:
+                stop.set()
+                reader.join()  # at most the request in flight
+
     def iter_user_pages(
         self, *, page_size: int = MAX_PAGE_SIZE, start: str | None = None, states: _StateCache | None = None
     ) -> Iterator[list[User]]:
-        """Every user, a page at a time, following the absolute ``@odata.nextLink`` (from ``start`` if given)."""
-        url: str | None = start or self.first_users_url(page_size)
+        """Every user, a page at a time, following the absolute ``@odata.nextLink`` (from ``start`` if given;
+        the next page is read while this one is parsed: ``pages``)."""
         cache = states or _StateCache()
-        seen: set[str] = set()
-        while url:
-            users, nxt = self.user_page(url, cache)
-            yield users
-            if nxt is not None and nxt in seen:
-                raise ServiceError("The users listing returned the same next page twice.")
-            if nxt:
-                seen.add(nxt)
-            url = nxt
+        for body in self.pages(start or self.first_users_url(page_size), what="users listing"):
+            yield [user_from_json(u, cache) for u in body.get("value") or ()]
 
     def list_users(self, *, page_size: int = MAX_PAGE_SIZE) -> list[User]:
         out: list[User] = []

@@ -82,6 +82,7 @@ def test_users_default_properties_and_default_page(graph: httpx.Client) -> None:
     assert set(first) == {"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
                           "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}  # fmt: skip
     assert "$skiptoken=" in body["@odata.nextLink"] and body["@odata.nextLink"].startswith("http://127.0.0.1:")
+    assert list(body) == ["@odata.context", "@odata.nextLink", "value"]  # Graph's order: the link before the page
 
 
 def test_users_paging_with_select_covers_everyone_once(graph: httpx.Client) -> None:

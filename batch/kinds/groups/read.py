@@ -19,9 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
-from ...errors import ConfigError, ServiceError
+from ...errors import ConfigError
 from ...models import Group, TenantSnapshot, User
 from ...tenant.graph import MAX_PAGE_SIZE, USER_SELECT, Graph, is_guid, user_from_json
 from ...tenant.http import quote_segment
@@ -100,20 +98,10 @@ def is_user(d: Mapping[str, Any]) -> bool:
 
 
 def pages(graph: Graph, first: str, headers: Mapping[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Every page of a listing from ``first`` on, as plain JSON (``headers`` go with each: an advanced query's
-    nextLink needs them too)."""
-    url: str | None = first
-    seen: set[str] = set()
-    while url:
-        body = orjson.loads(graph.http.request("GET", url, headers=headers).content)
-        body = body if isinstance(body, dict) else {}
+    """Every page of a listing from ``first`` on, as plain JSON objects (``Graph.pages``: the next page is read
+    while the caller works on this one; ``headers`` go with each: an advanced query's nextLink needs them too)."""
+    for body in graph.pages(first, headers):
         yield [d for d in body.get("value") or () if isinstance(d, dict)]
-        nxt = body.get("@odata.nextLink")
-        if nxt is not None and (nxt in seen or nxt == url):
-            raise ServiceError("The listing returned the same next page twice.")
-        if nxt:
-            seen.add(nxt)
-        url = nxt
 
 
 def licensing_groups(graph: Graph) -> list[Group]:
@@ -146,15 +134,13 @@ def group_member_ids(graph: Graph, group_id: str) -> set[str]:
 
 
 def _page_users(graph: Graph, url: str, headers: Mapping[str, str] | None = None) -> list[User]:
-    out: list[User] = []
-    seen: set[str] = set()
-    next_url: str | None = url
-    while next_url:
-        users, nxt = graph.user_page(next_url, headers=headers)
-        out.extend(u for u in users if u.id not in seen)
-        seen.update(u.id for u in users)
-        next_url = nxt if nxt not in seen else None
-    return out
+    out: dict[str, User] = {}
+    for body in graph.pages(url, headers, what="users listing"):
+        for d in body.get("value") or ():
+            if isinstance(d, dict) and d.get("id"):
+                u = user_from_json(d)
+                out.setdefault(u.id, u)
+    return list(out.values())
 
 
 def users_where(graph: Graph, attribute_name: str, value: str, *, option: str = "rule") -> list[User]:
