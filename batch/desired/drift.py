@@ -232,7 +232,9 @@ def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, cat
         loc = resolve_usage_location(t) if t.strip() else ""
         locs.append("!" + loc.message if isinstance(loc, RowFinding) else loc)
     loc_bad = np.array([x.startswith("!") for x in locs], dtype=bool)
-    for i in np.flatnonzero(loc_bad[loc_codes] & np.isin(np.arange(len(rows)), np.unique(at))).tolist():
+    has_line = np.zeros(len(rows), dtype=bool)
+    has_line[at] = True
+    for i in np.flatnonzero(loc_bad[loc_codes] & has_line).tolist():
         err(i, "usage-location-invalid", locs[loc_codes[i]][1:], "Give an ISO code.",
             where.header(int(rows[i]), Role.USAGE_LOCATION))
     keep = ~np.isin(rows[at], list(errors))
@@ -241,9 +243,7 @@ def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, cat
     key = user_codes.astype(np.int64) * max(len(distinct_skus), 1) + sku_codes
     dup = pd.Series(key).duplicated(keep="first").to_numpy()
     if dup.any():
-        first_at = {}
-        for k, a in zip(key[~dup].tolist(), at[~dup].tolist(), strict=True):
-            first_at[k] = a
+        first_at = dict(zip(key[~dup].tolist(), at[~dup].tolist(), strict=True))
         for k, a in zip(key[dup].tolist(), at[dup].tolist(), strict=True):
             r, n, a1 = int(rows[a]), int(numbers[a]), first_at[k]
             r1, n1 = int(rows[a1]), int(numbers[a1])
@@ -256,7 +256,7 @@ def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, cat
     given = np.array([x != "" for x in locs], dtype=bool)[line_loc] if locs else np.zeros(len(at), dtype=bool)
     lu, lpos = user_codes[given], np.flatnonzero(given)
     if len(lu):
-        first_of_user, inverse = np.unique(lu, return_index=True)[1], np.unique(lu, return_inverse=True)[1]
+        _, first_of_user, inverse = np.unique(lu, return_index=True, return_inverse=True)
         first_line = lpos[first_of_user][inverse]  # per located line: the user's first located line
         clash = np.flatnonzero(line_loc[lpos] != line_loc[first_line])
         for k in clash.tolist():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from batch.desired.drift import actual_frame, classify, redundant
@@ -158,3 +160,49 @@ def test_a_big_tenant_is_judged_once_per_distinct_holding() -> None:
     counts = got.assign(p=got["sku_id"].map(part)).groupby("p").size().to_dict()
     assert counts == {"SPE_E3": 20_000, "EMS": 20_000, "POWER_BI_PRO": 20_000}
     assert set(got.loc[got["uid"] == "u4", "sku_id"]) == {C.POWER_BI_PRO}
+
+
+# ------------------------------------------------------------------------------------------- desired frame
+
+
+def test_desired_frame_resolves_each_row_and_says_each_problem_once(tmp_path: Path) -> None:
+    """A real CSV read back: several licenses in one cell, disabled plans, locations, and each kind of row error
+    (said once per row, whatever the number of licenses the row names)."""
+    from datetime import UTC, datetime
+
+    from batch.desired.drift import desired_frame
+    from batch.models import TenantSnapshot
+    from batch.sheets import read_source
+
+    people = {f"u{n}": User(f"u{n}", f"user{n}@contoso.com", None, "US", True, "Member", (), ()) for n in range(1, 7)}
+    snap = TenantSnapshot("t", dict(SKUS), people, {}, datetime.now(UTC))
+    sheet = tmp_path / "desired.csv"
+    sheet.write_text(
+        "userPrincipalName,License,Disabled plans,Usage location\n"
+        "user1@contoso.com,SPE_E3; POWER_BI_PRO,,FR\n"           # row 2: two licenses, one location
+        "USER2@contoso.com,SPE_E5,EXCHANGE_S_ENTERPRISE,US\n"    # row 3: a plan disabled; the UPN in capitals
+        "nobody@contoso.com,SPE_E3,,\n"                          # row 4: no such user
+        "user3@contoso.com,SPE_E3; POWER_BI_PRO,,Narnia\n"       # row 5: two licenses, a bad location: said once
+        "user4@contoso.com,SPE_E3,,US\n"                         # row 6
+        "user4@contoso.com,SPE_E5; POWER_BI_PRO,,DE\n"           # row 7: contradicts row 6: said once
+        "user5@contoso.com,SPE_E3,,\n"                           # row 8
+        "user5@contoso.com,SPE_E3,,\n"                           # row 9: the same again
+        "user6@contoso.com,,,\n",                                # row 10: no license
+        encoding="utf-8")
+    (s,) = read_source(sheet)
+    d = desired_frame(s, snap, None)
+    lines = sorted((r.number, r.uid, SKUS[r.sku_id].part_number, r.plans, r.location) for r in d.frame.itertuples())
+    assert lines == [(2, "u1", "POWER_BI_PRO", "", "FR"), (2, "u1", "SPE_E3", "", "FR"),
+                     (3, "u2", "SPE_E5", C.EXCHANGE_S_ENTERPRISE, "US"), (6, "u4", "SPE_E3", "", "US"),
+                     (8, "u5", "SPE_E3", "", "")]
+    found = {s.rows[r].number: [(f.code, f.message) for f in fs] for r, fs in d.errors.items()}
+    assert found == {
+        4: [("user-not-found", "No user 'nobody@contoso.com' in the tenant.")],
+        5: [("usage-location-invalid", found[5][0][1])],
+        7: [("conflicting-rows", "This row gives usage location DE; row 6 gives US for the same user.")],
+        9: [("duplicate-row", "Row 8 already names this user and license.")],
+        10: [("license-missing", "The row names no license.")],
+    }
+    assert "Narnia" in found[5][0][1]
+    assert d.locations == {"u1": "FR", "u2": "US", "u4": "US"}
+    assert d.error_users == {"u3", "u4", "u5", "u6"}
