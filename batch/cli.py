@@ -687,5 +687,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
 
 
+def run() -> None:  # pragma: no cover - the console script; tests call main()
+    """``license-batch``: ``main()``, then exit without the interpreter's last garbage collection over what the
+    command built. Everything is freed with the process; that collection would only walk it (a 500,000-user
+    reconcile leaves ~1.5 million objects: 1.7 s of exit, measured with bench/export.py's tenant)."""
+    code = main()
+    import gc
+
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
