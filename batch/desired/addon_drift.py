@@ -95,7 +95,7 @@ def addon_drift(b: Builder, sheets: Sequence[Sheet], *, all_environments: bool) 
                         "license": c.currency_type, "detail": label,
                         "fix": FIX if sent else "run with --apply --prune to lower it",
                         "row": c.request.row_number if c.request.row not in extra_rows else 0,
-                        "applied": sent})
+                        "applied": sent, "_at": c.request.row})
         if not sent:
             c.status = RequestStatus.UNCHANGED
             c.findings.append(RowFinding("drift-allocation", Severity.WARNING, f"{label}: lowering needs --prune",

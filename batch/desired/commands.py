@@ -150,7 +150,7 @@ def render_drift(rec: Any, limit: int = 50) -> list[str]:
         lines = [f"No drift: the tenant matches the sheet (scope {scope}). Advice only: "
                  f"{len(d)} redundant pack(s). Report: {rec.report}"]
     for r in d.head(limit).itertuples(index=False):
-        where = f"row {r.row}: " if r.row else ""
+        where = (f"row {r.row} of sheet '{r.sheet}': " if r.sheet else f"row {r.row}: ") if r.row else ""
         what = r.detail if r.target in r.detail else f"{r.target}: {r.detail}"
         lines.append(f"  {r.kind:<17} {where}{what}  [{r.fix}]")
     if len(d) > limit:

@@ -72,7 +72,7 @@ def membership_drift(b: Builder, sheets: list[Sheet], session: Session, in_scope
     def line(kind_: str, c: CheckedGroup, detail: str, fix: str, sent: bool, number: int) -> None:
         gid = c.group_id or ""
         b.lines.append({"kind": kind_, "target": c.request.user, "license": _parts(b, gid), "detail": detail,
-                        "fix": fix, "row": number, "applied": sent})
+                        "fix": fix, "row": number, "applied": sent, "_at": c.request.row})
         texts.setdefault(c.request.row, []).append(f"{kind_}: {detail}")
 
     for c in checked:  # every sheet's, before any row is judged: a user listed on one sheet is listed
@@ -92,7 +92,8 @@ def membership_drift(b: Builder, sheets: list[Sheet], session: Session, in_scope
             for f in errors or [x for x in (dynamic,) if x is not None]:
                 column = f" (column {f.column})" if f.column and f"column {f.column}" not in f.message else ""
                 b.lines.append({"kind": "row-error", "target": "", "license": "", "detail": f.message + column,
-                                "fix": f.fix, "row": f.row or c.request.row_number, "applied": False})
+                                "fix": f.fix, "row": f.row or c.request.row_number, "applied": False,
+                                "_at": c.request.row})
             out.append(c)
             continue
         assert c.user_id is not None and c.group_id is not None

@@ -17,7 +17,7 @@ would lose it (:meth:`Memberships.removal_conflict`), nor when a membership shee
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -221,13 +221,24 @@ class Memberships:
         return [remove_member_op(gid, self._display(gid), uid, tuple(sorted(rows)))
                 for gid, users in self.removes.items() for uid, rows in users.items()]
 
-    def additions(self) -> list[Operation]:
-        """Per group, its users in writes of up to 20 (keys ``{gid}/addMembers/0..n``)."""
-        from ..kinds.groups.plan import add_members_ops
+    def additions(self, after: Mapping[str, str] | None = None) -> list[Operation]:
+        """Per group, its users in writes of up to 20 (keys ``{gid}/addMembers/0..n``). A user in ``after`` (user id
+        -> the key of the PATCH that sets their usage location in this run) gets a write of their own, sent once
+        that PATCH has succeeded: Entra assigns a group's licenses only to members with a usage location, and
+        would otherwise put them in Error (``ProhibitedInUsageLocationViolation``) had it processed the group
+        first."""
+        from ..kinds.groups.plan import MAX_MEMBERS_PER_PATCH, add_members_ops
 
+        after = after or {}
         ops: list[Operation] = []
         for gid, users in self.adds.items():
-            ops.extend(add_members_ops(gid, self._display(gid), [(u, tuple(sorted(r))) for u, r in users.items()]))
+            name = self._display(gid)
+            ready = [(u, tuple(sorted(r))) for u, r in users.items() if u not in after]
+            ops.extend(add_members_ops(gid, name, ready))
+            n = -(-len(ready) // MAX_MEMBERS_PER_PATCH)
+            for k, (u, r) in enumerate((u, r) for u, r in users.items() if u in after):
+                ops.extend(add_members_ops(gid, name, [(u, tuple(sorted(r)))], first_chunk=n + k,
+                                           depends_on=after[u]))
         return ops
 
     def _display(self, gid: str) -> str:

@@ -84,7 +84,9 @@ class Reconciliation:
     source: Path
     scope: Scope
     prune: bool
-    drift: pd.DataFrame  # kind, target, license, detail, fix, row (Excel number, 0 = not in the sheet), applied
+    #: kind, target, license, detail, fix, sheet (the row's, when the file has several), row (Excel number, 0 = not
+    #: in the sheet), applied
+    drift: pd.DataFrame
     capacity: list[CapacityLine]
     snapshot: TenantSnapshot
     builder: Builder
@@ -313,6 +315,7 @@ class Builder:
         self._loc_rows: dict[str, set[int]] = {}
         self._next_row = 0  # the index the next placed row gets (indexes stay unique across the run's sheets)
         self._last_number: dict[int, tuple[Sheet, int]] = {}  # id(sheet) -> the sheet, its last row number
+        self._held: list[Sheet] = []  # every sheet of the run, with its rows' indexes (the drift's "sheet")
         self._addon_ops: list[Operation] = []
         self._seats: dict[str, list[int]] = {}
         self._finish: list[Callable[[], None]] = []
@@ -329,6 +332,7 @@ class Builder:
 
     def hold_rows(self, sheets: Sequence[Sheet]) -> None:
         """Sheets whose row indexes stay as read (the licenses sheets, placed first): later rows follow them."""
+        self._held.extend(sheets)
         self._next_row = max((r.index for sh in sheets for r in sh.rows), default=self._next_row - 1) + 1
 
     def place_sheet(self, sheet: Sheet) -> Sheet:
@@ -398,11 +402,11 @@ class Builder:
         if desired.error_users:  # a user with a row in error: their other licenses are not "extra" (never pruned)
             diff = diff[~(diff["uid"].isin(desired.error_users) & diff["drift"].isin(["extra", "group-unexpected"]))]
         self._group_drift = GroupDrift(self.memberships, session, sheets, desired.frame, diff, prune=self.prune)
-        for found in desired.errors.values():
+        for at, found in desired.errors.items():
             for f in found:
                 self.lines.append({"kind": "row-error", "target": "", "license": "", "detail": f.message,
                                    "fix": f.fix + " Until then this user's other licenses are left alone.",
-                                   "row": f.row or 0, "applied": False})
+                                   "row": f.row or 0, "applied": False, "_at": at})
         locs = D.location_drift(desired, self.snap.users)
         redundant = D.redundant(actual, self.snap.skus, in_scope if in_scope is not None else named)
         if self.only_skus is not None:
@@ -433,7 +437,7 @@ class Builder:
             detail, fix, sent = self._describe(d, user, part)
             texts.setdefault(row, []).append(f"{d.drift}: {detail}")
             self.lines.append({"kind": d.drift, "target": user.upn, "license": part, "detail": detail, "fix": fix,
-                               "row": row_number if int(d.row) >= 0 else 0, "applied": sent})
+                               "row": row_number if int(d.row) >= 0 else 0, "applied": sent, "_at": row})
             if sent and d.drift in GROUP_DRIFT:  # fixed through membership: the groups kind's records
                 requests.extend(self._group_drift.checked(d, row, row_number, user, part, self.lines[-1],
                                                           texts[row]))
@@ -463,7 +467,7 @@ class Builder:
             detail = f"usage location {now or '(none)'} -> {want}"
             texts.setdefault(row, []).append(f"location: {detail}")
             self.lines.append({"kind": "location", "target": user.upn, "license": "", "detail": detail,
-                               "fix": FIXED_BY["location"], "row": number, "applied": True})
+                               "fix": FIXED_BY["location"], "row": number, "applied": True, "_at": row})
             self._locations[uid] = want
             self._loc_rows.setdefault(uid, set()).add(row)
             req = LicenseRequest(row, number, user.upn, Action.ASSIGN, "")
@@ -582,7 +586,8 @@ class Builder:
                 rows=tuple(sorted(self._rows.get(uid, set()))), depends_on=loc_key if add else None,
                 add=add, remove=removes, before=user.assigned, after=after))
         m = self.memberships
-        return [*m.removals(), *ops, *self._addon_ops, *m.additions()]
+        located = {uid: operation_key(uid, OpKind.SET_USAGE_LOCATION) for uid in self._locations}
+        return [*m.removals(), *ops, *self._addon_ops, *m.additions(after=located)]
 
     def seats(self) -> list[SeatChange]:
         out = [SeatChange(sid, self._part(sid), t, f) for sid, (t, f) in sorted(self._seats.items())]
@@ -601,13 +606,23 @@ class Builder:
     # -------------------------------------------------------------------------------------- report
 
     def drift_frame(self) -> pd.DataFrame:
+        """The drift report: one line per drift, ``sheet`` naming the row's sheet when the run has several."""
+        from math import inf
+
         import pandas as pd
 
-        cols = ["kind", "target", "license", "detail", "fix", "row", "applied"]
+        cols = ["kind", "target", "license", "detail", "fix", "sheet", "row", "applied"]
         order = {k: i for i, k in enumerate(("missing", "extra", "plans", "location", "allocation", "group-missing",
                                              "group-unexpected", "member-missing", "member-extra", "redundant"))}
-        # sheet order within a kind (then the lines below the sheet, as found)
-        lines = sorted(self.lines, key=lambda d: (order.get(d["kind"], 99), d["row"] or float("inf")))
+        held = [sh for sh in self._held if sh.rows]
+        where = SheetsOf(held) if len(held) > 1 else None  # one sheet (or a CSV file): no sheet names
+        place = {id(sh): n for n, sh in enumerate(held)}
+        for d in self.lines:  # the sheet a line's row is on (a line below the sheets, or advice: none)
+            on = where.of(d["_at"]) if where is not None and d.get("row") and d.get("_at", -1) >= 0 else None
+            d["sheet"], d["_place"] = (on.sheet_name or "", place[id(on)]) if on is not None else ("", 0)
+        # sheet order, then row order, within a kind; the lines that name no row last
+        lines = sorted(self.lines, key=lambda d: (order.get(d["kind"], 99), d["_place"] if d["row"] else inf,
+                                                  d["row"] or inf))
         return pd.DataFrame(lines, columns=cols)
 
 

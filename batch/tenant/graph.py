@@ -466,11 +466,11 @@ class Graph:
                         else:
                             other += 1
                         if r is not None:
-                            last_error = _item_error(r, it)
+                            last_error = item_error(r, it)
                             wait = max(wait, r.retry_after or 0.0)
                         continue
                     if r.status in (401, 403):
-                        raise _item_error(r, it)
+                        raise item_error(r, it)
                     out[iid] = r
             pending = again
             if not pending:
@@ -521,7 +521,8 @@ class Graph:
         return out
 
 
-def _item_error(r: ItemReply, item: Mapping[str, Any]) -> TenantError:
+def item_error(r: ItemReply, item: Mapping[str, Any]) -> TenantError:
+    """The TenantError a ``$batch`` item's failure is (the status translated as for a single request)."""
     body = orjson.dumps(r.body) if r.body is not None else b""
     return error_for_status(
         r.status, r.headers, body, what=f"{item.get('method', 'GET')} {str(item.get('url', '')).split('?')[0]}"
@@ -538,6 +539,7 @@ __all__ = [
     "ItemReply",
     "build_batch",
     "is_guid",
+    "item_error",
     "parse_batch",
     "parse_users_page",
     "sku_from_json",

@@ -34,9 +34,9 @@ from .graph import (
     USER_SELECT,
     Graph,
     ItemReply,
-    _item_error,
     _StateCache,
     is_guid,
+    item_error,
     sku_from_json,
     tenant_id_from_skus,
     user_from_json,
@@ -95,7 +95,7 @@ def lookup_users(graph: Graph, keys: Sequence[str]) -> dict[str, User]:
             if "@" in k and not is_guid(k):
                 by_mail.append(k)
         else:
-            raise _item_error(r, {"method": "GET", "url": _user_url(k)})
+            raise item_error(r, {"method": "GET", "url": _user_url(k)})
     if by_mail:
         for u in _users_by_mail(graph, by_mail, cache):
             if u.mail:
@@ -122,7 +122,7 @@ def _users_by_mail(graph: Graph, mails: Sequence[str], cache: _StateCache) -> li
         elif r.status == 400:
             retry_eq.extend(c)
         else:
-            raise _item_error(r, {"method": "GET", "url": "/users?$filter=mail in (...)"})
+            raise item_error(r, {"method": "GET", "url": "/users?$filter=mail in (...)"})
     if retry_eq:
 
         def eq_url(m: str) -> str:
@@ -134,7 +134,7 @@ def _users_by_mail(graph: Graph, mails: Sequence[str], cache: _StateCache) -> li
             if r.ok:
                 out.extend(_users_of(r, cache))
             elif r.status not in (400, 404):
-                raise _item_error(r, {"method": "GET", "url": "/users?$filter=mail eq ..."})
+                raise item_error(r, {"method": "GET", "url": "/users?$filter=mail eq ..."})
     return out
 
 
@@ -235,7 +235,7 @@ def lookup_users_strict(graph: Graph, keys: Sequence[str]) -> dict[str, User]:
         if r.ok and isinstance(r.body, dict) and r.body.get("id"):
             out[k] = user_from_json(r.body, cache)
         elif r.status not in (400, 404):
-            raise _item_error(r, {"method": "GET", "url": _user_url(k)})
+            raise item_error(r, {"method": "GET", "url": _user_url(k)})
     return out
 
 

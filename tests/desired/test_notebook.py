@@ -92,7 +92,7 @@ def test_a_frame_is_validated_planned_applied_and_reconciled_in_memory(workdir: 
         a = upn("adele.vance")
         assert rec.drift.values.tolist() == [
             ["extra", a, p, f"{a} holds {p}; the sheet does not ask for it", "run with --apply --prune to remove it",
-             0, False] for p, _g in sorted(others)]
+             "", 0, False] for p, _g in sorted(others)]
         assert rec.drift_count == len(others)
         with pytest.raises(ColumnError) as e:
             nb.reconcile(s, pd.DataFrame({"Name": ["Adele"], "Product": ["E3"]}))

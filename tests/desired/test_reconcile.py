@@ -55,8 +55,8 @@ def test_every_kind_of_drift_is_detected_and_nothing_changes(workdir: Path, caps
                                 "group-unexpected": 1, "location": 1, "allocation": 1}
     assert list_users(workdir / "sandbox.db") == before
     # 457 exported rows, alex's and nestor's left out, adele's Power BI row added after them: Excel row 457
-    assert (f"  missing           row 457: {upn('adele.vance')} should hold POWER_BI_PRO and does not  [--apply]"
-            in err.splitlines()), err
+    assert (f"  missing           row 457 of sheet 'Licenses': {upn('adele.vance')} should hold POWER_BI_PRO and does "
+            "not  [--apply]" in err.splitlines()), err
     assert (f"extra             {upn('alex.wilber')} holds STANDARDPACK; the sheet does not ask for it  "
             "[run with --apply --prune to remove it]") in err
     assert (f"group-unexpected  {upn('nestor.wilke')} holds SPE_E3 through group 'Licensing - Microsoft 365 E3'; "
@@ -64,10 +64,10 @@ def test_every_kind_of_drift_is_detected_and_nothing_changes(workdir: Path, caps
             "365 E3']") in err
     assert ("ENTERPRISEPACK disabled plans differ (to disable: FORMS_PLAN_E3; disabled in the tenant, not in the "
             "sheet: YAMMER_ENTERPRISE)  [--apply (re-enabling: --prune)]") in err
-    assert (f"  location          row 14: {upn('lidia.holloway')}: usage location US -> DE  [--apply]"
-            in err.splitlines()), err
-    assert ("  allocation        row 10: Contoso UAT: AI Builder credits (AI) 250000 -> 300000  [--apply (lowering: "
-            "--prune)]" in err.splitlines())
+    assert (f"  location          row 14 of sheet 'Licenses': {upn('lidia.holloway')}: usage location US -> DE  "
+            "[--apply]" in err.splitlines()), err
+    assert ("  allocation        row 10 of sheet 'Add-ons': Contoso UAT: AI Builder credits (AI) 250000 -> 300000  "
+            "[--apply (lowering: --prune)]" in err.splitlines())
     assert (f"{upn('pradeep.gupta')} should hold SPE_E3 through a group, and no group gives it: add to 'Licensing - "
             "Microsoft 365 E3' (the Groups cell is empty: the only group of the tenant that gives SPE_E3)  [--apply "
             "(group membership)]") in err

@@ -396,6 +396,35 @@ def test_membership_writes_from_license_rows_and_membership_sheets_merge_per_gro
         ("group-missing", 1), ("group-unexpected", 1), ("member-missing", 25), ("missing", 1)]
 
 
+def test_a_user_added_to_a_group_whose_location_the_run_sets_is_added_after_that_patch(
+    workdir: Path, tenant: Tenant, capsys: pytest.CaptureFixture[str], journal_sql: Any
+) -> None:
+    """Entra gives a group's licenses only to members with a usage location: the membership write of a user whose
+    location this run sets is their own, sent once the PATCH has succeeded (the other members' go together)."""
+    tenant.q("UPDATE users SET usage_location=NULL WHERE id=?", (tenant.uid("pradeep.gupta"),))
+    path = write_csv(workdir / "want.csv", [
+        {"userPrincipalName": upn("pradeep.gupta"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": E3,
+         "Usage location": "DE"},
+        {"userPrincipalName": upn("patricia.robinson"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": E3,
+         "Usage location": ""},
+        {"userPrincipalName": upn("sarah.perez"), "skuPartNumber": "SPE_E3", "Held": "group", "Groups": E3,
+         "Usage location": ""},
+    ])
+    code, _, err = run(capsys, "reconcile", str(path), "--apply")
+    assert code == 0, err
+    run_dir = only_run(workdir)
+    ops = journal_sql(run_dir, "SELECT key, kind, body, depends_on, state FROM operation ORDER BY seq")
+    pradeep, patricia, sarah = (tenant.uid(n) for n in ("pradeep.gupta", "patricia.robinson", "sarah.perez"))
+    e3 = tenant.gid(E3)
+    adds = {k: (sorted(ref.rsplit("/", 1)[1] for ref in json.loads(b)["members@odata.bind"]), dep, state)
+            for k, kind, b, dep, state in ops if kind == "addMembers"}
+    location = next(k for k, kind, _b, _d, _s in ops if kind == "setUsageLocation")
+    assert adds == {f"{e3}/addMembers/0": (sorted([patricia, sarah]), None, "succeeded"),
+                    f"{e3}/addMembers/1": ([pradeep], location, "succeeded")}
+    assert tenant.q("SELECT usage_location FROM users WHERE id=?", (pradeep,))[0][0] == "DE"
+    assert tenant.states("pradeep.gupta") == [("SPE_E3", E3, "Active")]
+
+
 def test_a_membership_fix_entra_has_not_processed_yet_says_pending(
     workdir: Path, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -545,10 +574,10 @@ def test_two_membership_sheets_are_one_desired_state(
         ops = rec.operations
         plan = rec.plan
     assert [(op.kind.value, op.rows) for op in ops] == [("addMembers", (3,))]  # lidia only (row indexes 0-1, 2-3)
-    assert rec.drift[["kind", "target", "row", "applied"]].values.tolist() == [
-        ["member-missing", upn("lidia.holloway"), 3, True],
-        ["row-error", "", 2, False],
-        ["row-error", "", 2, False],
+    assert rec.drift[["kind", "target", "sheet", "row", "applied"]].values.tolist() == [
+        ["member-missing", upn("lidia.holloway"), "Members 2", 3, True],
+        ["row-error", "", "Members", 2, False],  # the row, and its sheet: each sheet has a row 2
+        ["row-error", "", "Members 2", 2, False],
     ]
     assert rec.drift["detail"].tolist()[1:] == [
         f"Row 2: this row removes {upn('adele.vance')} from 'Project X'; row 2 of sheet 'Members 2' adds them.",
@@ -562,11 +591,14 @@ def test_two_membership_sheets_are_one_desired_state(
     code, _, err = run(capsys, "reconcile", str(path), "--scope", "group=Project X", "--apply", "--prune")
     assert code == 1, err  # the two rows in error
     assert drift_lines(err)[:3] == [
-        f"  member-missing    row 3: {upn('lidia.holloway')} should be a member of 'Project X' and is not  [--apply]",
-        f"  row-error         row 2: Row 2: this row removes {upn('adele.vance')} from 'Project X'; row 2 of sheet "
-        "'Members 2' adds them.  [Keep one of the rows (row 2 of sheet 'Members' and row 2 of sheet 'Members 2').]",
-        f"  row-error         row 2: Row 2: this row adds {upn('adele.vance')} to 'Project X'; row 2 of sheet "
-        "'Members' removes them.  [Keep one of the rows (row 2 of sheet 'Members' and row 2 of sheet 'Members 2').]",
+        f"  member-missing    row 3 of sheet 'Members 2': {upn('lidia.holloway')} should be a member of 'Project X' "
+        "and is not  [--apply]",
+        f"  row-error         row 2 of sheet 'Members': Row 2: this row removes {upn('adele.vance')} from 'Project X'; "
+        "row 2 of sheet 'Members 2' adds them.  [Keep one of the rows (row 2 of sheet 'Members' and row 2 of sheet "
+        "'Members 2').]",
+        f"  row-error         row 2 of sheet 'Members 2': Row 2: this row adds {upn('adele.vance')} to 'Project X'; "
+        "row 2 of sheet 'Members' removes them.  [Keep one of the rows (row 2 of sheet 'Members' and row 2 of sheet "
+        "'Members 2').]",
     ]
     assert tenant.members(px) == {tenant.uid(n) for n in ("adele.vance", "isaiah.langer", "lidia.holloway")}
     results = only_run(workdir) / "results.xlsx"

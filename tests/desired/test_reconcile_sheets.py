@@ -53,7 +53,8 @@ def test_two_licenses_and_two_addons_sheets_are_one_desired_state(workdir: Path,
                                 "group-missing": 1}  # a group in error: as in the single-sheet export
     assert (f"extra             {upn('alex.wilber')} holds STANDARDPACK; the sheet does not ask for it  "
             "[run with --apply --prune to remove it]") in err
-    assert f"  missing           row {len(lic_b)}: {upn('adele.vance')} should hold POWER_BI_PRO" in err
+    assert (f"  missing           row {len(lic_b)} of sheet 'Others': {upn('adele.vance')} should hold "
+            "POWER_BI_PRO") in err
 
     code, summary, err = run_json(capsys, "reconcile", str(path), "--scope", "all", "--apply")
     assert code == 0, err
@@ -109,9 +110,11 @@ def test_the_same_user_and_license_on_two_sheets_is_a_duplicate_naming_the_other
     code, _, err = run(capsys, "reconcile", str(path))
     assert code == 1, err
     lines = err.splitlines()
-    assert ("  row-error         row 3: Row 2 of sheet 'Wave 1' already names this user and license.  [Keep one row "
+    assert ("  row-error         row 3 of sheet 'Wave 2': Row 2 of sheet 'Wave 1' already names this user and "
+            "license.  [Keep one row "
             "per user and license. Until then this user's other licenses are left alone.]") in lines, err
-    assert ("  row-error         row 4: This row gives usage location FR; row 3 of sheet 'Wave 1' gives US for the "
+    assert ("  row-error         row 4 of sheet 'Wave 2': This row gives usage location FR; row 3 of sheet 'Wave 1' "
+            "gives US for the "
             "same user.  [Give one usage location for this user (row 3 of sheet 'Wave 1' and row 4 of sheet "
             "'Wave 2'). Until then this user's other licenses are left alone.]") in lines, err
     code, summary, err = run_json(capsys, "reconcile", str(path), "--apply")
@@ -144,8 +147,10 @@ def test_the_same_user_and_group_on_two_membership_sheets_is_a_duplicate_naming_
     code, _, err = run(capsys, "reconcile", str(path))
     assert code == 1, err
     assert [line for line in err.splitlines() if line.startswith("  ")][:2] == [
-        f"  member-missing    row 2: {upn('adele.vance')} should be a member of '{group}' and is not  [--apply]",
-        f"  row-error         row 2: Row 2: row 2 of sheet 'Wave 1' already asks the same for {upn('adele.vance')} "
+        f"  member-missing    row 2 of sheet 'Wave 1': {upn('adele.vance')} should be a member of '{group}' and is "
+        "not  [--apply]",
+        f"  row-error         row 2 of sheet 'Wave 2': Row 2: row 2 of sheet 'Wave 1' already asks the same for "
+        f"{upn('adele.vance')} "
         f"and '{group}'.  [Delete the duplicate row (row 2 of sheet 'Wave 1' and row 2 of sheet 'Wave 2': keep one).]",
     ], err
     code, summary, err = run_json(capsys, "reconcile", str(path), "--apply")

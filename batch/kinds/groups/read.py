@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from ...errors import ConfigError
 from ...models import Group, TenantSnapshot, User
-from ...tenant.graph import MAX_PAGE_SIZE, USER_SELECT, Graph, is_guid, user_from_json
+from ...tenant.graph import MAX_PAGE_SIZE, USER_SELECT, Graph, is_guid, item_error, user_from_json
 from ...tenant.http import quote_segment
 from ...tenant.user_filters import ADVANCED_HEADERS, attribute, make, users_query
 
@@ -68,6 +68,8 @@ def read_groups(graph: Graph, names: Iterable[str]) -> dict[str, list[Group]]:
                 found = [group_from_json(g) for g in r.body["value"] if isinstance(g, dict) and g.get("id")]
             elif r.body.get("id"):
                 found = [group_from_json(r.body)]
+        elif r is not None and r.status != 404:  # only "not found" means no such group; anything else is said
+            raise item_error(r, items[n])
         out[key] = found
     return out
 
