@@ -39,6 +39,17 @@ def _wave(workdir: Path, db: Db) -> tuple[str, list[sqlite3.Row], list[sqlite3.R
     return gid, adds, removes, sheet
 
 
+def runs(workdir: Path) -> set[Path]:
+    return set((workdir / "reports").iterdir())
+
+
+def new_run(workdir: Path, before: set[Path]) -> Path:
+    """The run folder a command made. (Not the last by name: run ids count seconds, and two runs in one second
+    sort by their random suffix; picking the last by name made these tests fail now and then.)"""
+    (made,) = runs(workdir) - before
+    return made
+
+
 def _applied(workdir: Path, db: Db, capsys: pytest.CaptureFixture[str]
              ) -> tuple[str, str, list[sqlite3.Row], list[sqlite3.Row], set[str]]:
     gid, adds, removes, sheet = _wave(workdir, db)
@@ -106,6 +117,7 @@ def test_a_membership_changed_since_the_run_is_left_alone_and_reported(
     assert code == 1, err
     assert out == {"rollback_of": run_id, "restore": 3, "operations": 3, "changed_since_run": [
         f"{removes[0]['upn']} in '{PA}'", f"{adds[0]['upn']} in '{PA}'"]}
+    seen = runs(workdir)
     code, _out, err = run(capsys, "rollback", run_id)
     assert code == 1, err
     lines = err.splitlines()
@@ -113,7 +125,7 @@ def test_a_membership_changed_since_the_run_is_left_alone_and_reported(
     assert f"  changed since the run, left alone: {adds[0]['upn']} in '{PA}'" in lines
     assert f"  changed since the run, left alone: {removes[0]['upn']} in '{PA}'" in lines
     assert db.members(gid) == before - {adds[0]["id"]}  # the others restored; the two left as someone made them
-    rb_dir = sorted((workdir / "reports").iterdir())[-1]
+    rb_dir = new_run(workdir, seen)
     results = {r["User"]: r for r in rows_of(rb_dir / "results.xlsx", "Results")}
     r = results[adds[0]["upn"]]
     assert (r["Status"], r["Error code"]) == ("skipped", "changed-since-run")
@@ -215,6 +227,7 @@ def test_a_group_gone_or_now_rule_based_is_left_alone_and_reported(
     db.x("UPDATE groups SET membership_rule=?, group_types=? WHERE id=?",
          ('user.department -eq "Sales"', json.dumps(["DynamicMembership"]), gid))
     members = db.members(gid)
+    seen = runs(workdir)
     code, out, err = run(capsys, "rollback", run_id, "--json")
     assert code == 1, err
     pairs = [f"{u['upn']} in '{PA}'" for u in removes + adds]
@@ -224,7 +237,7 @@ def test_a_group_gone_or_now_rule_based_is_left_alone_and_reported(
     assert [ln for ln in lines if ln.startswith("  changed since")] == [
         f"  changed since the run, left alone: {p}" for p in pairs]
     assert db.members(gid) == members
-    rb_dir = sorted((workdir / "reports").iterdir())[-1]
+    rb_dir = new_run(workdir, seen)
     assert journal_sql(rb_dir, "SELECT COUNT(*) FROM operation") == [(0,)]
     results = rows_of(rb_dir / "results.xlsx", "Results")
     assert [(r["User"], r["Status"], r["Error code"], r["Message"]) for r in results] == [
@@ -236,9 +249,10 @@ def test_a_group_gone_or_now_rule_based_is_left_alone_and_reported(
     code, out, err = run(capsys, "rollback", run_id, "--dry-run", "--json")
     assert code == 1, err
     assert out == {"rollback_of": run_id, "restore": 0, "operations": 0, "changed_since_run": pairs}
+    seen = runs(workdir)
     code, _out, err = run(capsys, "rollback", run_id)
     assert code == 1, err
-    rb_dir = sorted((workdir / "reports").iterdir())[-1]
+    rb_dir = new_run(workdir, seen)
     results = rows_of(rb_dir / "results.xlsx", "Results")
     assert [(r["User"], r["Status"], r["Message"]) for r in results] == [
         (u["upn"], "skipped", f"The group '{PA}' no longer exists: {u['upn']} left alone (changed since the run).")
