@@ -19,7 +19,9 @@ def paused_gc() -> Iterator[None]:
     On the way out, what the pass built and kept goes straight to the oldest generation (``gc.freeze`` then
     ``gc.unfreeze``, which moves objects without examining them). Otherwise the first young collection after the
     pause walks all of it at once: 1.2 s after a 500,000-user reconcile (bench/export.py), for nothing, since
-    what survived the pass is long-lived.
+    what survived the pass is long-lived. (The young objects of the caller go with it: a cycle among them waits
+    for a full collection.) Not when the host has frozen objects of its own (``gc.freeze`` before forking
+    workers): ``gc.unfreeze`` would release those too.
     """
     was = gc.isenabled()
     gc.disable()
@@ -27,6 +29,7 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         if was:
-            gc.freeze()
-            gc.unfreeze()
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()

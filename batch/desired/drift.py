@@ -165,11 +165,15 @@ def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, cat
     sheets = [sheets] if isinstance(sheets, Sheet) else list(sheets)
     where = SheetsOf(sheets)
     df = sheets_frame(sheets) if frame is None else frame
+    df = df.fillna({c: "" for c in ("user", "sku_text", "plans_text", "loc_text", "held", "user_key")})  # text
     errors: dict[int, list[RowFinding]] = {}
     rows, numbers = df["row"].to_numpy(), df["number"].to_numpy()
 
     def err(i: int, code: str, message: str, fix: str, column: str | None) -> None:
-        errors.setdefault(int(rows[i]), []).append(_finding(code, message, fix, int(numbers[i]), column))
+        """A row naming several licenses meets a check once per license: each finding is said once per row."""
+        found = errors.setdefault(int(rows[i]), [])
+        if not any(f.code == code and f.message == message for f in found):
+            found.append(_finding(code, message, fix, int(numbers[i]), column))
 
     def col_sku(r: int) -> str | None:
         return where.header(r, Role.SKU) or where.header(r, Role.TO_SKU)
@@ -261,8 +265,6 @@ def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, cat
         clash = np.flatnonzero(line_loc[lpos] != line_loc[first_line])
         for k in clash.tolist():
             a, a1 = int(at[lpos[k]]), int(at[first_line[k]])
-            if errors.get(int(rows[a])) and errors[int(rows[a])][-1].code == "conflicting-rows":
-                continue  # a row naming several licenses: said once
             r, n, r1, n1 = int(rows[a]), int(numbers[a]), int(rows[a1]), int(numbers[a1])
             loc, loc1 = locs[loc_codes[a]], locs[loc_codes[a1]]
             them, me = where.row_name(r1, n1, seen_from=r), where.row_name(r, n, seen_from=r1)
@@ -284,7 +286,7 @@ def desired_frame(sheets: Sheet | Sequence[Sheet], snapshot: TenantSnapshot, cat
         "location": location,
     })
     located = location != ""
-    firsts = np.unique(user_codes[located], return_index=True)[1]
+    firsts = np.sort(np.unique(user_codes[located], return_index=True)[1])  # in the sheets' order
     locations = dict(zip(line_uids[located][firsts].tolist(), location[located][firsts].tolist(), strict=True))
     erred = np.isin(rows, list(errors)) & pd.notna(uids)
     return Desired(out, errors, locations, set(uids[erred].tolist()))
@@ -296,7 +298,7 @@ def actual_frame(users: Sequence[User]) -> pd.DataFrame:
     in Active/ActiveWithError), which is what the user really gets (``plan_checks.result_licenses``' rule).
 
     Users with the same assignments share their lines' shape (a tenant has few distinct ones; the snapshot
-    shares the tuples, ``graph._StateCache``): each shape is worked out once, then repeated per user."""
+    shares the tuples, ``graph.StateCache``): each shape is worked out once, then repeated per user."""
     import numpy as np
 
     pd = _pd()

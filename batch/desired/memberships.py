@@ -17,7 +17,7 @@ would lose it (:meth:`Memberships.removal_conflict`), nor when a membership shee
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -221,24 +221,16 @@ class Memberships:
         return [remove_member_op(gid, self._display(gid), uid, tuple(sorted(rows)))
                 for gid, users in self.removes.items() for uid, rows in users.items()]
 
-    def additions(self, after: Mapping[str, str] | None = None) -> list[Operation]:
-        """Per group, its users in writes of up to 20 (keys ``{gid}/addMembers/0..n``). A user in ``after`` (user id
-        -> the key of the PATCH that sets their usage location in this run) gets a write of their own, sent once
-        that PATCH has succeeded: Entra assigns a group's licenses only to members with a usage location, and
-        would otherwise put them in Error (``ProhibitedInUsageLocationViolation``) had it processed the group
-        first."""
-        from ..kinds.groups.plan import MAX_MEMBERS_PER_PATCH, add_members_ops
+    def additions(self) -> list[Operation]:
+        """Per group, its users in writes of up to 20 (keys ``{gid}/addMembers/0..n``). Not held back for a usage
+        location the same run sets: group-based licensing gives a member without one the directory's location
+        (Microsoft's docs; the sandbox's ``GROUP_LICENSING_FALLBACK_LOCATION``), so nothing is refused, and one
+        write per such user would cost up to 20x the writes of a new-hire wave."""
+        from ..kinds.groups.plan import add_members_ops
 
-        after = after or {}
         ops: list[Operation] = []
         for gid, users in self.adds.items():
-            name = self._display(gid)
-            ready = [(u, tuple(sorted(r))) for u, r in users.items() if u not in after]
-            ops.extend(add_members_ops(gid, name, ready))
-            n = -(-len(ready) // MAX_MEMBERS_PER_PATCH)
-            for k, (u, r) in enumerate((u, r) for u, r in users.items() if u in after):
-                ops.extend(add_members_ops(gid, name, [(u, tuple(sorted(r)))], first_chunk=n + k,
-                                           depends_on=after[u]))
+            ops.extend(add_members_ops(gid, self._display(gid), [(u, tuple(sorted(r))) for u, r in users.items()]))
         return ops
 
     def _display(self, gid: str) -> str:

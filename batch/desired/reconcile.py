@@ -124,7 +124,7 @@ class Reconciliation:
 
 def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> set[str] | None:
     """Object ids of the users in scope (added to the snapshot); None for ``users`` (the sheet's only)."""
-    from ..tenant.graph import user_from_json
+    from ..tenant.graph import StateCache, user_from_json
 
     graph = session.tenant.graph
     if scope.kind == "users":
@@ -134,9 +134,10 @@ def _scope_users(session: Session, scope: Scope, snapshot: TenantSnapshot) -> se
     cond = scope.condition
     if cond is not None:
         ids: set[str] = set()
+        states = StateCache()  # one per listing: users share their assignments' tuples (drift.actual_frame)
         for page in iter_user_pages(graph, where=(cond,)):
             for raw in page:
-                u = user_from_json(raw)
+                u = user_from_json(raw, states)
                 snapshot.users.setdefault(u.id, u)
                 ids.add(u.id)
     else:
@@ -400,8 +401,7 @@ class Builder:
                 rows=tuple(sorted(self._rows.get(uid, set()))), depends_on=loc_key if add else None,
                 add=add, remove=removes, before=user.assigned, after=after))
         m = self.memberships
-        located = {uid: operation_key(uid, OpKind.SET_USAGE_LOCATION) for uid in self._locations}
-        return [*m.removals(), *ops, *self._addon_ops, *m.additions(after=located)]
+        return [*m.removals(), *ops, *self._addon_ops, *m.additions()]
 
     def seats(self) -> list[SeatChange]:
         out = [SeatChange(sid, self._part(sid), t, f) for sid, (t, f) in sorted(self._seats.items())]

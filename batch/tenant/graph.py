@@ -51,7 +51,7 @@ def is_guid(value: str) -> bool:
 # ---------------------------------------------------------------------------------------- parsing
 
 
-class _StateCache:
+class StateCache:
     """Interns LicenseState records, and the tuples of them and of assigned skuIds that users carry: most users
     share a handful of identical ones (less memory for a 500,000-user snapshot, and ``drift.actual_frame`` works
     out each distinct shape once)."""
@@ -88,9 +88,9 @@ class _StateCache:
         return self._assigned.setdefault(got, got)
 
 
-def user_from_json(d: Mapping[str, Any], states: _StateCache | None = None) -> User:
+def user_from_json(d: Mapping[str, Any], states: StateCache | None = None) -> User:
     """One Graph user object (as selected by ``USER_SELECT``) -> ``models.User``."""
-    cache = states or _StateCache()
+    cache = states or StateCache()
     enabled = d.get("accountEnabled")
     return User(
         id=str(d["id"]).lower(),
@@ -104,10 +104,10 @@ def user_from_json(d: Mapping[str, Any], states: _StateCache | None = None) -> U
     )
 
 
-def parse_users_page(content: bytes, states: _StateCache | None = None) -> tuple[list[User], str | None]:
+def parse_users_page(content: bytes, states: StateCache | None = None) -> tuple[list[User], str | None]:
     """A ``GET /users`` page -> (users, absolute ``@odata.nextLink`` or None)."""
     body = orjson.loads(content)
-    cache = states or _StateCache()
+    cache = states or StateCache()
     return [user_from_json(u, cache) for u in body.get("value") or ()], body.get("@odata.nextLink")
 
 
@@ -311,7 +311,7 @@ class Graph:
     def first_users_url(self, page_size: int = MAX_PAGE_SIZE) -> str:
         return f"/users?$select={USER_SELECT}&$top={max(1, min(MAX_PAGE_SIZE, page_size))}"
 
-    def user_page(self, url: str, states: _StateCache | None = None,
+    def user_page(self, url: str, states: StateCache | None = None,
                   headers: Mapping[str, str] | None = None) -> tuple[list[User], str | None]:
         """One page of users from ``url`` (the first page's path or an absolute nextLink); ``headers``: e.g. an
         advanced query's ConsistencyLevel, sent with every page of it."""
@@ -326,12 +326,14 @@ class Graph:
         """Every page of a listing from ``first`` on, following the absolute ``@odata.nextLink``, as parsed JSON
         (``headers`` go with each: an advanced query's nextLink needs them too).
 
-        Pages are read ahead on a thread, at most two ahead of the caller. Graph sends the nextLink before the
-        page's ``value``: it is read from the head of the body (``_head_link``) and the next page requested
-        before this one is parsed, so the server works on page N+1 while this process parses page N and the
-        caller works on N-1. (Where the link comes after the value, the reader parses the page first.) While it
-        pages, the thread switch interval is shortened (``batch._gil``): the reader gets the GIL back soon after
-        each network read. A server that sends the same nextLink twice would page forever: ServiceError."""
+        Pages are read ahead on a thread (at most three beyond the caller's: two waiting, one being handed
+        over). Graph sends the nextLink before the page's ``value``: it is read from the head of the body
+        (``_head_link``) and the next page requested before this one is parsed, so the server works on page N+1
+        while this process parses page N and the caller works on N-1. (Where the link comes after the value, the
+        reader parses the page first.) While it pages, the thread switch interval is shortened
+        (``batch._gil``): the reader gets the GIL back soon after each network read. A server that sends the
+        same nextLink twice would page forever: ServiceError. A caller that stops early (or is interrupted) is
+        not held up by a read in flight: the reader drops it."""
         ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
         stop = threading.Event()
 
@@ -376,15 +378,17 @@ class Graph:
                         raise item
                     yield item if isinstance(item, dict) else _json_object(item)
             finally:
+                # the caller is done (or interrupted): the reader drops what it reads from now on. It is not waited
+                # for beyond a moment: a request in flight may be retrying, or sleeping out a Retry-After
                 stop.set()
-                reader.join()  # at most the request in flight
+                reader.join(timeout=0.5)
 
     def iter_user_pages(
-        self, *, page_size: int = MAX_PAGE_SIZE, start: str | None = None, states: _StateCache | None = None
+        self, *, page_size: int = MAX_PAGE_SIZE, start: str | None = None, states: StateCache | None = None
     ) -> Iterator[list[User]]:
         """Every user, a page at a time, following the absolute ``@odata.nextLink`` (from ``start`` if given;
         the next page is read while this one is parsed: ``pages``)."""
-        cache = states or _StateCache()
+        cache = states or StateCache()
         for body in self.pages(start or self.first_users_url(page_size), what="users listing"):
             yield [user_from_json(u, cache) for u in body.get("value") or ()]
 
@@ -537,6 +541,7 @@ __all__ = [
     "BatchReply",
     "Graph",
     "ItemReply",
+    "StateCache",
     "build_batch",
     "is_guid",
     "item_error",

@@ -34,7 +34,7 @@ from .graph import (
     USER_SELECT,
     Graph,
     ItemReply,
-    _StateCache,
+    StateCache,
     is_guid,
     item_error,
     sku_from_json,
@@ -83,7 +83,7 @@ def _user_url(key: str) -> str:
 
 def lookup_users(graph: Graph, keys: Sequence[str]) -> dict[str, User]:
     """Users for ``keys`` (object ids, UPNs, mails) by batched look-ups: key (lower-case) -> User."""
-    cache = _StateCache()
+    cache = StateCache()
     found: dict[str, User] = {}
     replies = graph.read_many([{"id": str(n), "method": "GET", "url": _user_url(k)} for n, k in enumerate(keys)])
     by_mail: list[str] = []
@@ -103,7 +103,7 @@ def lookup_users(graph: Graph, keys: Sequence[str]) -> dict[str, User]:
     return found
 
 
-def _users_by_mail(graph: Graph, mails: Sequence[str], cache: _StateCache) -> list[User]:
+def _users_by_mail(graph: Graph, mails: Sequence[str], cache: StateCache) -> list[User]:
     """Users whose ``mail`` is one of ``mails``: ``$filter=mail in (...)``, falling back to ``eq`` per mail
     for any chunk the service refuses (400)."""
     chunks = [mails[i : i + MAX_FILTER_IN_VALUES] for i in range(0, len(mails), MAX_FILTER_IN_VALUES)]
@@ -138,7 +138,7 @@ def _users_by_mail(graph: Graph, mails: Sequence[str], cache: _StateCache) -> li
     return out
 
 
-def _users_of(r: ItemReply, cache: _StateCache) -> list[User]:
+def _users_of(r: ItemReply, cache: StateCache) -> list[User]:
     body = r.body if isinstance(r.body, dict) else {}
     return [user_from_json(u, cache) for u in body.get("value") or () if isinstance(u, dict) and u.get("id")]
 
@@ -167,7 +167,7 @@ def take_snapshot(
     skus, tid, _raw = read_skus(graph)
     keys = normalise_keys(user_keys)
     users: dict[str, User] = {}
-    cache = _StateCache()
+    cache = StateCache()
     next_link: str | None = None
     probed = False
     if strategy is None:
@@ -227,7 +227,7 @@ def read_users(graph: Graph, ids: Iterable[str]) -> dict[str, User]:
 
 def lookup_users_strict(graph: Graph, keys: Sequence[str]) -> dict[str, User]:
     """Like ``lookup_users`` but by id/UPN only (no mail fallback), keyed by the key as given."""
-    cache = _StateCache()
+    cache = StateCache()
     replies = graph.read_many([{"id": str(n), "method": "GET", "url": _user_url(k)} for n, k in enumerate(keys)])
     out: dict[str, User] = {}
     for n, k in enumerate(keys):

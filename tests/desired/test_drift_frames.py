@@ -174,7 +174,7 @@ def test_desired_frame_resolves_each_row_and_says_each_problem_once(tmp_path: Pa
     from batch.models import TenantSnapshot
     from batch.sheets import read_source
 
-    people = {f"u{n}": User(f"u{n}", f"user{n}@contoso.com", None, "US", True, "Member", (), ()) for n in range(1, 7)}
+    people = {f"u{n}": User(f"u{n}", f"user{n}@contoso.com", None, "US", True, "Member", (), ()) for n in range(1, 9)}
     snap = TenantSnapshot("t", dict(SKUS), people, {}, datetime.now(UTC))
     sheet = tmp_path / "desired.csv"
     sheet.write_text(
@@ -187,14 +187,19 @@ def test_desired_frame_resolves_each_row_and_says_each_problem_once(tmp_path: Pa
         "user4@contoso.com,SPE_E5; POWER_BI_PRO,,DE\n"           # row 7: contradicts row 6: said once
         "user5@contoso.com,SPE_E3,,\n"                           # row 8
         "user5@contoso.com,SPE_E3,,\n"                           # row 9: the same again
-        "user6@contoso.com,,,\n",                                # row 10: no license
+        "user6@contoso.com,,,\n"                                 # row 10: no license
+        "user8@contoso.com,SPE_E3,,\n"                           # row 11: user8's location comes later...
+        "user7@contoso.com,SPE_E3; POWER_BI_PRO,,BE\n"           # row 12
+        "user7@contoso.com,SPE_E3; POWER_BI_PRO,,BE\n"           # row 13: both again: said once
+        "user8@contoso.com,POWER_BI_PRO,,NL\n",                  # row 14: ...so it follows user7's (row 12)
         encoding="utf-8")
     (s,) = read_source(sheet)
     d = desired_frame(s, snap, None)
     lines = sorted((r.number, r.uid, SKUS[r.sku_id].part_number, r.plans, r.location) for r in d.frame.itertuples())
     assert lines == [(2, "u1", "POWER_BI_PRO", "", "FR"), (2, "u1", "SPE_E3", "", "FR"),
                      (3, "u2", "SPE_E5", C.EXCHANGE_S_ENTERPRISE, "US"), (6, "u4", "SPE_E3", "", "US"),
-                     (8, "u5", "SPE_E3", "", "")]
+                     (8, "u5", "SPE_E3", "", ""), (11, "u8", "SPE_E3", "", ""), (12, "u7", "POWER_BI_PRO", "", "BE"),
+                     (12, "u7", "SPE_E3", "", "BE"), (14, "u8", "POWER_BI_PRO", "", "NL")]
     found = {s.rows[r].number: [(f.code, f.message) for f in fs] for r, fs in d.errors.items()}
     assert found == {
         4: [("user-not-found", "No user 'nobody@contoso.com' in the tenant.")],
@@ -202,7 +207,25 @@ def test_desired_frame_resolves_each_row_and_says_each_problem_once(tmp_path: Pa
         7: [("conflicting-rows", "This row gives usage location DE; row 6 gives US for the same user.")],
         9: [("duplicate-row", "Row 8 already names this user and license.")],
         10: [("license-missing", "The row names no license.")],
+        13: [("duplicate-row", "Row 12 already names this user and license.")],
     }
     assert "Narnia" in found[5][0][1]
-    assert d.locations == {"u1": "FR", "u2": "US", "u4": "US"}
-    assert d.error_users == {"u3", "u4", "u5", "u6"}
+    assert list(d.locations.items()) == [("u1", "FR"), ("u2", "US"), ("u4", "US"), ("u7", "BE"), ("u8", "NL")]
+    assert d.error_users == {"u3", "u4", "u5", "u6", "u7"}
+
+
+def test_desired_frame_of_a_sheet_whose_every_row_is_in_error(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from batch.desired.drift import desired_frame
+    from batch.models import TenantSnapshot
+    from batch.sheets import read_source
+
+    snap = TenantSnapshot("t", dict(SKUS), {}, {}, datetime.now(UTC))
+    sheet = tmp_path / "nobody.csv"
+    sheet.write_text("userPrincipalName,License\nnobody@contoso.com,SPE_E3\n", encoding="utf-8")
+    (s,) = read_source(sheet)
+    d = desired_frame(s, snap, None)
+    assert d.frame.empty and list(d.frame.columns) == DESIRED_COLUMNS
+    assert [(f.code, f.row) for fs in d.errors.values() for f in fs] == [("user-not-found", 2)]
+    assert d.locations == {} and d.error_users == set()

@@ -121,3 +121,27 @@ def test_the_switch_interval_is_short_while_paging_and_restored_after(stub: Stub
         assert sys.getswitchinterval() == min(before, SHORT_SWITCH_INTERVAL)
         list(bodies)
     assert sys.getswitchinterval() == before
+
+
+def test_a_caller_that_stops_is_not_held_up_by_a_slow_read_ahead(stub: Stub) -> None:
+    """The caller takes page 1 and stops while the reader waits on page 2 (a server 20 s slow, or a retry sleeping
+    out a Retry-After): the listing closes at once, not when that read ends."""
+    release = threading.Event()
+
+    def answer(s: Seen) -> Any:
+        if "$skiptoken" in s.raw_path:
+            release.wait(20)
+            return page(stub, 2, 2)
+        return page(stub, 1, 2)
+
+    stub.on("GET", "/v1.0/users", answer)
+    with make_tenant(stub) as t:
+        bodies = t.graph.pages("/users")
+        next(bodies)
+        while len(stub.seen) < 2:  # the reader has asked for page 2
+            time.sleep(0.01)
+        started = time.monotonic()
+        bodies.close()
+        took = time.monotonic() - started
+        release.set()
+    assert took < 10  # not the 20 s the read would take

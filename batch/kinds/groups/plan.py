@@ -46,9 +46,8 @@ def op_members(op: Operation) -> list[str]:
 
 
 def add_members_ops(group_id: str, group_name: str, users: Sequence[tuple[str, tuple[int, ...]]],
-                    *, first_chunk: int = 0, depends_on: str | None = None) -> list[Operation]:
-    """``users``: (user id, rows it serves) in order -> PATCH operations of up to 20 users each (each sent only
-    once ``depends_on``, an operation's key, has succeeded)."""
+                    *, first_chunk: int = 0) -> list[Operation]:
+    """``users``: (user id, rows it serves) in order -> PATCH operations of up to 20 users each."""
     ops: list[Operation] = []
     for n, i in enumerate(range(0, len(users), MAX_MEMBERS_PER_PATCH), start=first_chunk):
         chunk = users[i : i + MAX_MEMBERS_PER_PATCH]
@@ -56,7 +55,7 @@ def add_members_ops(group_id: str, group_name: str, users: Sequence[tuple[str, t
         ops.append(Operation(
             key=f"{group_id}/{OpKind.ADD_MEMBERS.value}/{n}", kind=OpKind.ADD_MEMBERS, target_id=group_id,
             target=group_name, method="PATCH", url=f"/groups/{quote(group_id, safe='')}",
-            body={"members@odata.bind": [member_ref(u) for u, _rs in chunk]}, rows=rows, depends_on=depends_on))
+            body={"members@odata.bind": [member_ref(u) for u, _rs in chunk]}, rows=rows))
     return ops
 
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from ...errors import ConfigError
 from ...models import Group, TenantSnapshot, User
-from ...tenant.graph import MAX_PAGE_SIZE, USER_SELECT, Graph, is_guid, item_error, user_from_json
+from ...tenant.graph import MAX_PAGE_SIZE, USER_SELECT, Graph, StateCache, is_guid, item_error, user_from_json
 from ...tenant.http import quote_segment
 from ...tenant.user_filters import ADVANCED_HEADERS, attribute, make, users_query
 
@@ -137,10 +137,11 @@ def group_member_ids(graph: Graph, group_id: str) -> set[str]:
 
 def _page_users(graph: Graph, url: str, headers: Mapping[str, str] | None = None) -> list[User]:
     out: dict[str, User] = {}
+    states = StateCache()
     for body in graph.pages(url, headers, what="users listing"):
         for d in body.get("value") or ():
             if isinstance(d, dict) and d.get("id"):
-                u = user_from_json(d)
+                u = user_from_json(d, states)
                 out.setdefault(u.id, u)
     return list(out.values())
 
@@ -158,9 +159,10 @@ def users_where(graph: Graph, attribute_name: str, value: str, *, option: str = 
 def users_in_group(graph: Graph, group_id: str) -> list[User]:
     """The group's users at any depth of nesting, with their licenses (:func:`group_users`)."""
     out: dict[str, User] = {}
+    states = StateCache()
     for page in group_users(graph, group_id):
         for d in page:
-            u = user_from_json(d)
+            u = user_from_json(d, states)
             out.setdefault(u.id, u)
     return list(out.values())
 
