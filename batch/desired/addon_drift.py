@@ -9,7 +9,6 @@ lowering one (and, with ``--scope all``, an allocation the sheet leaves out, whi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import RowFinding, Severity
@@ -24,7 +23,6 @@ from ..models import (
     Sheet,
     ShortfallPolicy,
 )
-from .layout import DRIFT_COLUMN
 from .where import SheetsOf
 
 if TYPE_CHECKING:
@@ -57,7 +55,7 @@ def addon_drift(b: Builder, sheets: Sequence[Sheet], *, all_environments: bool) 
     for c in checked:
         if isinstance(c, CheckedAddon) and c.environment_id and c.environment_id not in home_of:
             home_of[c.environment_id] = where.of(c.request.row)
-    texts: dict[int, str] = {}
+    texts: dict[int, list[str]] = {}
     extra: dict[int, list[InputRow]] = {}  # id(sheet) -> rows below it
     extra_rows: set[int] = set()
     if all_environments:
@@ -90,7 +88,7 @@ def addon_drift(b: Builder, sheets: Sequence[Sheet], *, all_environments: bool) 
         label = f"{addon_label(c.currency_type)} {c.before} -> {c.after}"
         lower = c.after < c.before
         sent = b.prune or not lower
-        texts[c.request.row] = f"allocation: {label}"
+        texts[c.request.row] = [f"allocation: {label}"]
         b.lines.append({"kind": "allocation", "target": env.display_name if env else c.environment_id,
                         "license": c.currency_type, "detail": label,
                         "fix": FIX if sent else "run with --apply --prune to lower it",
@@ -111,9 +109,7 @@ def addon_drift(b: Builder, sheets: Sequence[Sheet], *, all_environments: bool) 
         ops.append(allocation_operation(env_id, env.display_name if env else env_id, before[env_id], alloc,
                                         tuple(sorted(rows[env_id])), b.allocations_api))
     b.add_operations(ops)
-    out = [replace(sh, headers=(*sh.headers, DRIFT_COLUMN), rows=[
-        replace(r, cells=(*r.cells, texts.get(r.index, "")), values=None if r.values is None else (*r.values, None))
-        for r in [*sh.rows, *extra.get(id(sh), [])]]) for sh in placed]
+    out = [b.drift_sheet(sh, extra.get(id(sh), []), texts) for sh in placed]
     b.capacity.extend(lines)
 
     def finish() -> None:

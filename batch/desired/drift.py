@@ -54,8 +54,10 @@ if TYPE_CHECKING:
 
 _PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._%+'#-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
-DRIFT_KINDS = ("missing", "extra", "plans", "location", "group-missing", "group-unexpected", "redundant",
-               "allocation", "member-missing", "member-extra")
+#: Every kind of drift, in the order the drift report lists them (advice last).
+DRIFT_KINDS = ("missing", "extra", "plans", "location", "allocation", "group-missing", "group-unexpected",
+               "member-missing", "member-extra", "redundant")
+
 
 def _pd() -> Any:
     import pandas as pd

@@ -18,14 +18,12 @@ Licenses (``skus``, ``--sku``): the sheet is the desired state of these licenses
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RowFinding, Severity
 from ..models import Action, CheckedRequest, InputRow, LicenseRequest, RequestStatus, Role, Sheet, User
 from . import drift as D
 from .group_drift import GROUP_DRIFT, GroupDrift
-from .layout import DRIFT_COLUMN
 from .reconcile import FIXED_BY
 from .where import SheetsOf
 
@@ -149,10 +147,7 @@ def license_drift(b: Builder, sheets: Sequence[Sheet], session: Session, in_scop
                 if r.index not in texts and r.index not in errors:
                     requests.append(CheckedRequest(LicenseRequest(r.index, r.number, "", None, ""),
                                                    RequestStatus.UNCHANGED, unchanged))
-            rows = [InputRow(r.index, r.number, (*r.cells, "; ".join(texts.get(r.index, []))),
-                             None if r.values is None else (*r.values, None))  # typed cells kept
-                    for r in [*sheet.rows, *extra_rows.get(id(sheet), [])]]
-            b.sheets.append(replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=rows))
+            b.sheets.append(b.drift_sheet(sheet, extra_rows.get(id(sheet), []), texts))
         requests.sort(key=lambda c: c.request.row)
         b.checked.extend(requests)
 

@@ -23,14 +23,12 @@ for the same group and user is called off. Writes and seats go through the build
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RowFinding, Severity
 from ..kinds.groups.records import CheckedGroup, GroupRequest
 from ..models import Action, InputRow, Kind, RequestStatus, Role, Sheet, ShortfallPolicy, TenantSnapshot
 from .group_drift import RULE_FIX
-from .layout import DRIFT_COLUMN
 from .memberships import CONFLICT_FIX
 from .where import SheetsOf
 
@@ -127,10 +125,7 @@ def membership_drift(b: Builder, sheets: list[Sheet], session: Session, in_scope
     extra_rows = _scope_extras(b, where, checked, listed, erred, in_scope, line, texts, out)
 
     def finish() -> None:
-        for sh in placed:
-            rows = [InputRow(x.index, x.number, (*x.cells, "; ".join(texts.get(x.index, []))), x.values)
-                    for x in [*sh.rows, *extra_rows.get(id(sh), [])]]
-            b.sheets.append(replace(sh, headers=(*sh.headers, DRIFT_COLUMN), rows=rows))
+        b.sheets.extend(b.drift_sheet(sh, extra_rows.get(id(sh), []), texts) for sh in placed)
         b.checked.extend(sorted(out, key=lambda c: c.request.row))
 
     b.on_finish(finish)

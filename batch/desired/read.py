@@ -2,8 +2,8 @@
 group's members at any depth of nesting (``kinds.groups.read.group_users``, which rule rows' ``group=`` reads too).
 Plain JSON (orjson), never one request per user.
 
-Pages are read one after the other (the nextLink chain is sequential): a background thread fetching the next
-page while this one is written was measured slower (GIL contention), so there is none.
+Every listing goes through ``Graph.pages``: the next page is asked for (its link is at the head of the body)
+while this one is parsed and written.
 """
 
 from __future__ import annotations

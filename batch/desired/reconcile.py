@@ -21,7 +21,7 @@ added as rows below it, marked in a ``Drift`` column.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,7 +226,7 @@ def _reconcile(
             snapshot = pending.result()
         adds = [s for s in sheets if s.kind is Kind.ADDONS]
         if adds:
-            _read_powerplatform(session, snapshot)
+            session.tenant.read_powerplatform(snapshot)
     else:
         sheets = read_source(source, sheet=sheet, column_map=cmap)
         refuse_other_kinds(sheets)
@@ -265,15 +265,6 @@ def license_scope(snapshot: TenantSnapshot, texts: Sequence[str], catalog: Any =
             raise ConfigError(f"--sku {text}: {got.message}", fix=got.fix or "Give a part number, e.g. SPE_E3.")
         out.add(got.sku.sku_id)
     return out
-
-
-def _read_powerplatform(session: Session, snap: TenantSnapshot) -> None:
-    """What ``Tenant.snapshot(powerplatform=True)`` adds: environments, their allocations, add-on capacity."""
-    tenant = session.tenant
-    pp = tenant.powerplatform
-    snap.environments = pp.environments()
-    snap.allocations = tenant.read_allocations(list(snap.environments))
-    snap.currencies = pp.currency_reports()
 
 
 def _user_cells(sheet: Sheet) -> list[str]:
@@ -343,6 +334,13 @@ class Builder:
         self._last_number[id(home)] = (home, last + 1)
         self._next_row += 1
         return row
+
+    def drift_sheet(self, sheet: Sheet, below: Sequence[InputRow], texts: Mapping[int, Sequence[str]]) -> Sheet:
+        """The sheet as the run's results show it: its rows, then the rows of drift added below it, each with its
+        Drift cell (``texts``: row index -> what differs; typed cells kept, the Drift cell a text one)."""
+        rows = [replace(r, cells=(*r.cells, "; ".join(texts.get(r.index, ()))),
+                        values=None if r.values is None else (*r.values, None)) for r in [*sheet.rows, *below]]
+        return replace(sheet, headers=(*sheet.headers, DRIFT_COLUMN), rows=rows)
 
     def on_finish(self, fn: Callable[[], None]) -> None:
         """``fn`` adds the run's sheets and checked requests, when a plan is built (``finish``)."""
@@ -426,8 +424,7 @@ class Builder:
         import pandas as pd
 
         cols = ["kind", "target", "license", "detail", "fix", "sheet", "row", "applied"]
-        order = {k: i for i, k in enumerate(("missing", "extra", "plans", "location", "allocation", "group-missing",
-                                             "group-unexpected", "member-missing", "member-extra", "redundant"))}
+        order = {k: i for i, k in enumerate(D.DRIFT_KINDS)}
         held = [sh for sh in self._held if sh.rows]
         where = SheetsOf(held) if len(held) > 1 else None  # one sheet (or a CSV file): no sheet names
         place = {id(sh): n for n, sh in enumerate(held)}

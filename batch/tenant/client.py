@@ -72,13 +72,18 @@ class Tenant:
         snap = take_snapshot(self.graph, user_keys, tenant_id=self._tenant_id, strategy=strategy)
         self._tenant_id = snap.tenant_id
         if powerplatform:
-            pp = self.powerplatform
-            before = pp.http.stats.requests
-            snap.environments = pp.environments()
-            snap.allocations = self.read_allocations(list(snap.environments))
-            snap.currencies = pp.currency_reports()
-            snap.requests += pp.http.stats.requests - before
+            self.read_powerplatform(snap)
         return snap
+
+    def read_powerplatform(self, snap: TenantSnapshot) -> None:
+        """Add to ``snap`` the environments, their add-on allocations and the tenant's add-on capacity (what
+        ``snapshot(powerplatform=True)`` reads; reconcile reads it after paging the directory)."""
+        pp = self.powerplatform
+        before = pp.http.stats.requests
+        snap.environments = pp.environments()
+        snap.allocations = self.read_allocations(list(snap.environments))
+        snap.currencies = pp.currency_reports()
+        snap.requests += pp.http.stats.requests - before
 
     def read_allocations(self, environment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """environmentId -> currencyType -> allocated, for the given environments (one request for all of

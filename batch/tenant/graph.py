@@ -311,11 +311,10 @@ class Graph:
     def first_users_url(self, page_size: int = MAX_PAGE_SIZE) -> str:
         return f"/users?$select={USER_SELECT}&$top={max(1, min(MAX_PAGE_SIZE, page_size))}"
 
-    def user_page(self, url: str, states: StateCache | None = None,
-                  headers: Mapping[str, str] | None = None) -> tuple[list[User], str | None]:
-        """One page of users from ``url`` (the first page's path or an absolute nextLink); ``headers``: e.g. an
-        advanced query's ConsistencyLevel, sent with every page of it."""
-        resp = self.http.request("GET", url, headers=headers)
+    def user_page(self, url: str, states: StateCache | None = None) -> tuple[list[User], str | None]:
+        """One page of users from ``url`` (the first page's path or an absolute nextLink): the snapshot's probe
+        of a directory's size. Listings page with ``pages``."""
+        resp = self.http.request("GET", url)
         users, nxt = parse_users_page(resp.content, states)
         if nxt is not None and nxt == url:  # a server that loops would page forever
             raise ServiceError("The users listing returned the same page as its next page.", request_id=resp.request_id)

@@ -135,12 +135,14 @@ def group_member_ids(graph: Graph, group_id: str) -> set[str]:
     return {str(d["id"]).lower() for page in group_users(graph, group_id, select="id") for d in page}
 
 
-def _page_users(graph: Graph, url: str, headers: Mapping[str, str] | None = None) -> list[User]:
+def _users(listing: Iterable[list[dict[str, Any]]]) -> list[User]:
+    """The users of a listing's pages, each once (nested groups and other objects skipped), sharing one
+    ``StateCache``."""
     out: dict[str, User] = {}
     states = StateCache()
-    for body in graph.pages(url, headers, what="users listing"):
-        for d in body.get("value") or ():
-            if isinstance(d, dict) and d.get("id"):
+    for page in listing:
+        for d in page:
+            if d.get("id") and is_user(d):
                 u = user_from_json(d, states)
                 out.setdefault(u.id, u)
     return list(out.values())
@@ -153,30 +155,17 @@ def users_where(graph: Graph, attribute_name: str, value: str, *, option: str = 
     ConfigError (its message starts with ``option``) for an attribute or value that cannot be filtered on."""
     cond = make(attribute(attribute_name, option=option), value, option=option)
     flt, headers = users_query([cond])
-    return _page_users(graph, f"/users?$select={USER_SELECT}&$top=999{flt}", headers or None)
+    return _users(pages(graph, f"/users?$select={USER_SELECT}&$top=999{flt}", headers or None))
 
 
 def users_in_group(graph: Graph, group_id: str) -> list[User]:
     """The group's users at any depth of nesting, with their licenses (:func:`group_users`)."""
-    out: dict[str, User] = {}
-    states = StateCache()
-    for page in group_users(graph, group_id):
-        for d in page:
-            u = user_from_json(d, states)
-            out.setdefault(u.id, u)
-    return list(out.values())
+    return _users(group_users(graph, group_id))
 
 
 def direct_users(graph: Graph, group_id: str) -> list[User]:
     """The group's DIRECT user members with their licenses (nested groups in the listing are skipped)."""
-    url = f"/groups/{quote_segment(group_id)}/members?$select={USER_SELECT}&$top=999"
-    out: dict[str, User] = {}
-    for page in pages(graph, url):
-        for d in page:
-            if d.get("id") and is_user(d):
-                u = user_from_json(d)
-                out.setdefault(u.id, u)
-    return list(out.values())
+    return _users(pages(graph, f"/groups/{quote_segment(group_id)}/members?$select={USER_SELECT}&$top=999"))
 
 
 def add_users(snapshot: TenantSnapshot, users: Sequence[User]) -> None:
